@@ -1,1 +1,17 @@
-pub fn x(){}
+//! mtls-sandbox: a local stand-in for an mTLS + OAuth open-banking sandbox.
+//!
+//! The binary (`main.rs`) is a thin shell over this library; the harness
+//! crate uses [`server::start`] to run isolated sandboxes in-process.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod fsutil;
+pub mod hosts;
+pub mod info;
+pub mod pki;
+pub mod records;
+pub mod server;
+pub mod state;
+pub mod tls;

@@ -1,0 +1,104 @@
+//! The emulated resource API (banks, customers, transactions), served on
+//! both the sandbox and the mtls host, plus `/health` on every listener and
+//! the per-request access log.
+//!
+//! Handlers are thin: authenticate (`Caller`), parse, call `records`, map.
+
+mod auth;
+mod banks;
+mod body;
+mod customers;
+pub mod error;
+mod transactions;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum_server::tls::TlsInfo;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+pub use auth::{APP_TOKEN_HEADER, Caller};
+pub use error::ApiError;
+
+use crate::context::Ctx;
+use crate::hosts::Host;
+
+/// The router for one listener.
+pub fn router(ctx: Ctx, host: Host) -> Router {
+    let mut router = Router::new().route("/health", get(health));
+    if matches!(host, Host::Sandbox | Host::Mtls) {
+        router = router
+            .route("/banks/v1", get(banks::list))
+            .route("/banks/v1/", get(banks::list))
+            .route("/customers/v1", post(customers::create))
+            .route("/customers/v1/{id}", get(customers::get))
+            .route("/api/transactions", post(transactions::create));
+    }
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(host, access_log))
+        .with_state(ctx)
+}
+
+async fn health(
+    State(_): State<Ctx>,
+    axum::Extension(host): axum::Extension<Host>,
+) -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "OK", "listener": host.name() }))
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no such endpoint: {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!("{method} is not supported on {}", uri.path()),
+    )
+}
+
+/// One log line per request with what a person needs to follow a call:
+/// listener, client address, certificate subject, request, outcome.
+async fn access_log(State(host): State<Host>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    req.extensions_mut().insert(host);
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_else(|| "-".into());
+    let subject = req
+        .extensions()
+        .get::<Arc<TlsInfo>>()
+        .and_then(|info| info.peer_certificates.first().cloned())
+        .and_then(|der| {
+            X509Certificate::from_der(&der)
+                .ok()
+                .map(|(_, c)| c.subject().to_string())
+        })
+        .unwrap_or_else(|| "-".into());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let response = next.run(req).await;
+    tracing::info!(
+        target: "request",
+        listener = %host,
+        %client,
+        subject,
+        "{method} {path} -> {} ({} µs)",
+        response.status().as_u16(),
+        started.elapsed().as_micros()
+    );
+    response
+}

@@ -1,0 +1,60 @@
+//! `POST /api/transactions`: the "create something" call of the Curity
+//! partner flow. The body is optional (the reference client sends none);
+//! when present it must be a JSON object and is echoed back as `details`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+
+use super::auth::Caller;
+use super::error::ApiError;
+use crate::context::Ctx;
+use crate::records::Transaction;
+
+pub async fn create(
+    _caller: Caller,
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Transaction>), ApiError> {
+    let body = body.map_err(|r| match r.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => super::body::too_large(),
+        _ => ApiError::invalid_parameters(r.body_text()),
+    })?;
+    let details = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::json!({})
+    } else {
+        let is_json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            });
+        if !is_json {
+            return Err(super::body::json_rejection(
+                axum::extract::rejection::MissingJsonContentType::default().into(),
+            ));
+        }
+        match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(value @ serde_json::Value::Object(_)) => value,
+            Ok(_) => {
+                return Err(ApiError::invalid_parameters(
+                    "the body must be a JSON object",
+                ));
+            }
+            Err(e) => {
+                return Err(ApiError::invalid_parameters(format!(
+                    "the body is not valid JSON: {e}"
+                )));
+            }
+        }
+    };
+    let tx = ctx
+        .records
+        .create_transaction(details, time::OffsetDateTime::now_utc())?;
+    Ok((StatusCode::CREATED, Json(tx)))
+}

@@ -1,0 +1,337 @@
+//! The sandbox's throwaway PKI: root CA → intermediate CA → server and client
+//! certificates, plus the PKCS#12 bundle Java/.NET users need.
+//!
+//! This module only makes and parses certificates; where they are stored is
+//! `state`'s business. All keys are ECDSA P-256: fast to generate (a whole
+//! hierarchy in a few milliseconds) and accepted by every client we target.
+//! Subjects say plainly that the certificates are for a sandbox, and on whose
+//! machine they were made (as mkcert does), so nobody mistakes them for real.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SerialNumber,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use time::{Duration, OffsetDateTime};
+
+/// Organisation name on every certificate we issue.
+pub const ORGANISATION: &str = "mtls-sandbox (SANDBOX ONLY, not trusted anywhere)";
+
+/// Host names and addresses every server certificate covers (SPEC §4).
+pub const DEFAULT_SERVER_SANS: &[&str] = &[
+    "localhost",
+    "127.0.0.1",
+    "::1",
+    "sandbox.localhost",
+    "mtls.sandbox.localhost",
+    "auth.sandbox.localhost",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("could not create certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("{what} is not valid PEM: {detail}")]
+    Pem { what: String, detail: String },
+    #[error("could not build the PKCS#12 bundle: {0}")]
+    Pkcs12(String),
+}
+
+/// A certificate and its private key, both PEM encoded.
+#[derive(Clone)]
+pub struct CertAndKey {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl CertAndKey {
+    pub fn cert_der(&self) -> Result<CertificateDer<'static>, PkiError> {
+        first_cert_der(&self.cert_pem, "certificate")
+    }
+}
+
+/// What a client certificate should look like. Tests use the knobs to make
+/// expired or not-yet-valid certificates.
+#[derive(Debug, Clone)]
+pub struct ClientCertSpec {
+    pub common_name: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl ClientCertSpec {
+    /// A client certificate valid from an hour ago for two years, like the
+    /// ones a provider portal hands out.
+    pub fn new(common_name: &str, now: OffsetDateTime) -> Self {
+        Self {
+            common_name: common_name.to_owned(),
+            not_before: now - Duration::hours(1),
+            not_after: now + Duration::days(730),
+        }
+    }
+}
+
+/// A loaded certificate authority that can issue certificates.
+pub struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    pub material: CertAndKey,
+}
+
+impl Ca {
+    /// Loads a CA from its certificate and key PEM (as written by
+    /// [`create_hierarchy`]).
+    pub fn load(material: CertAndKey) -> Result<Self, PkiError> {
+        let key = KeyPair::from_pem(&material.key_pem).map_err(|e| PkiError::Pem {
+            what: "CA private key".into(),
+            detail: e.to_string(),
+        })?;
+        let issuer =
+            Issuer::from_ca_cert_pem(&material.cert_pem, key).map_err(|e| PkiError::Pem {
+                what: "CA certificate".into(),
+                detail: e.to_string(),
+            })?;
+        Ok(Self { issuer, material })
+    }
+
+    /// Issues a TLS server certificate for `sans` (valid one year).
+    pub fn issue_server(
+        &self,
+        sans: &[String],
+        now: OffsetDateTime,
+    ) -> Result<CertAndKey, PkiError> {
+        let mut params = CertificateParams::new(sans.to_vec())?;
+        params.distinguished_name = subject("mtls-sandbox server", None);
+        params.not_before = now - Duration::hours(1);
+        params.not_after = now + Duration::days(365);
+        params.serial_number = Some(random_serial());
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        self.sign(params)
+    }
+
+    /// Issues a TLS client certificate, as a provider portal's "generate new
+    /// certificate" button does.
+    pub fn issue_client(&self, spec: &ClientCertSpec) -> Result<CertAndKey, PkiError> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = subject(&spec.common_name, Some("Sandbox applications"));
+        params.not_before = spec.not_before;
+        params.not_after = spec.not_after;
+        params.serial_number = Some(random_serial());
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
+        self.sign(params)
+    }
+
+    fn sign(&self, params: CertificateParams) -> Result<CertAndKey, PkiError> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(CertAndKey {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+/// A freshly made root and intermediate CA.
+pub struct Hierarchy {
+    pub root: CertAndKey,
+    pub intermediate: CertAndKey,
+}
+
+/// Creates a root CA (10 years) and an intermediate CA (5 years) signed by it.
+/// `owner` (user@host) goes into the subjects so a stray certificate can be
+/// traced back to the machine that made it.
+pub fn create_hierarchy(owner: &str, now: OffsetDateTime) -> Result<Hierarchy, PkiError> {
+    let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut root = ca_params("mtls-sandbox root CA", owner, now, Duration::days(3650));
+    root.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
+    let root_cert = root.self_signed(&root_key)?;
+    let root_issuer = Issuer::new(root, root_key);
+
+    let int_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut int = ca_params(
+        "mtls-sandbox intermediate CA",
+        owner,
+        now,
+        Duration::days(1825),
+    );
+    int.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    int.use_authority_key_identifier_extension = true;
+    let int_cert = int.signed_by(&int_key, &root_issuer)?;
+
+    Ok(Hierarchy {
+        root: CertAndKey {
+            cert_pem: root_cert.pem(),
+            key_pem: root_issuer.key().serialize_pem(),
+        },
+        intermediate: CertAndKey {
+            cert_pem: int_cert.pem(),
+            key_pem: int_key.serialize_pem(),
+        },
+    })
+}
+
+fn ca_params(cn: &str, owner: &str, now: OffsetDateTime, validity: Duration) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = subject(cn, Some(owner));
+    params.not_before = now - Duration::hours(1);
+    params.not_after = now + validity;
+    params.serial_number = Some(random_serial());
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params
+}
+
+fn subject(cn: &str, unit: Option<&str>) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, ORGANISATION);
+    if let Some(unit) = unit {
+        dn.push(DnType::OrganizationalUnitName, unit);
+    }
+    dn.push(DnType::CommonName, cn);
+    dn
+}
+
+/// A random positive 127-bit serial: unique enough to revoke by serial later.
+fn random_serial() -> SerialNumber {
+    let mut bytes: [u8; 16] = rand::random();
+    bytes[0] &= 0x7f;
+    SerialNumber::from_slice(&bytes)
+}
+
+/// Every certificate in a PEM bundle, in file order.
+pub fn certs_from_pem(pem: &str, what: &str) -> Result<Vec<CertificateDer<'static>>, PkiError> {
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PkiError::Pem {
+            what: what.into(),
+            detail: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(PkiError::Pem {
+            what: what.into(),
+            detail: "no CERTIFICATE block found".into(),
+        });
+    }
+    Ok(certs)
+}
+
+/// The first certificate in a PEM bundle.
+pub fn first_cert_der(pem: &str, what: &str) -> Result<CertificateDer<'static>, PkiError> {
+    Ok(certs_from_pem(pem, what)?.remove(0))
+}
+
+/// The private key in a PEM file (PKCS#8, SEC1 or PKCS#1).
+pub fn key_from_pem(pem: &str, what: &str) -> Result<PrivateKeyDer<'static>, PkiError> {
+    PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| PkiError::Pem {
+        what: what.into(),
+        detail: e.to_string(),
+    })
+}
+
+/// Builds a PKCS#12 bundle holding the client key, its certificate and the
+/// CA chain, so `keytool`, Java's `KeyStore` and .NET can load it directly.
+/// Encryption is PBES2/AES-256 with a SHA-256 MAC (what OpenSSL 3 writes).
+pub fn pkcs12(
+    leaf: &CertAndKey,
+    chain: &[CertificateDer<'_>],
+    password: &str,
+    alias: &str,
+) -> Result<Vec<u8>, PkiError> {
+    let p12err = |e: p12_keystore::error::Error| PkiError::Pkcs12(e.to_string());
+    let key_der = match key_from_pem(&leaf.key_pem, "client key")? {
+        PrivateKeyDer::Pkcs8(k) => k.secret_pkcs8_der().to_vec(),
+        _ => return Err(PkiError::Pkcs12("client key is not PKCS#8".into())),
+    };
+    let mut certs = vec![p12_keystore::Certificate::from_der(&leaf.cert_der()?).map_err(p12err)?];
+    for der in chain {
+        certs.push(p12_keystore::Certificate::from_der(der).map_err(p12err)?);
+    }
+    let key = p12_keystore::PrivateKey::from_der(&key_der).map_err(p12err)?;
+    let local_key_id: [u8; 20] = rand::random();
+    let entry = p12_keystore::PrivateKeyChain::new(local_key_id.to_vec(), key, certs);
+    let mut store = p12_keystore::KeyStore::new();
+    store.add_entry(alias, p12_keystore::KeyStoreEntry::PrivateKeyChain(entry));
+    store.writer(password).write().map_err(p12err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x509_parser::prelude::*;
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+
+    #[test]
+    fn hierarchy_chains_root_to_intermediate_to_leaves() {
+        let h = create_hierarchy("tester@host", now()).unwrap();
+        let ca = Ca::load(h.intermediate.clone()).unwrap();
+        let sans: Vec<String> = DEFAULT_SERVER_SANS.iter().map(|s| s.to_string()).collect();
+        let server = ca.issue_server(&sans, now()).unwrap();
+        let client = ca
+            .issue_client(&ClientCertSpec::new("my_app", now()))
+            .unwrap();
+
+        let root_der = h.root.cert_der().unwrap();
+        let int_der = h.intermediate.cert_der().unwrap();
+        let (_, root) = X509Certificate::from_der(&root_der).unwrap();
+        let (_, int) = X509Certificate::from_der(&int_der).unwrap();
+        assert_eq!(int.issuer(), root.subject());
+        assert!(root.is_ca() && int.is_ca());
+        assert!(root.subject().to_string().contains("tester@host"));
+
+        for (leaf, eku_server) in [(&server, true), (&client, false)] {
+            let der = leaf.cert_der().unwrap();
+            let (_, cert) = X509Certificate::from_der(&der).unwrap();
+            assert_eq!(cert.issuer(), int.subject());
+            assert!(cert.verify_signature(Some(int.public_key())).is_ok());
+            let eku = cert.extended_key_usage().unwrap().unwrap().value;
+            assert_eq!(eku.server_auth, eku_server);
+            assert_eq!(eku.client_auth, !eku_server);
+        }
+        let der = server.cert_der().unwrap();
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        let san = cert.subject_alternative_name().unwrap().unwrap().value;
+        let names: Vec<String> = san.general_names.iter().map(|n| n.to_string()).collect();
+        for expected in ["DNSName(localhost)", "DNSName(mtls.sandbox.localhost)"] {
+            assert!(names.iter().any(|n| n == expected), "{names:?}");
+        }
+        assert!(names.iter().any(|n| n.contains("127.0.0.1")), "{names:?}");
+    }
+
+    #[test]
+    fn pkcs12_round_trips_key_and_chain() {
+        let h = create_hierarchy("t@h", now()).unwrap();
+        let ca = Ca::load(h.intermediate.clone()).unwrap();
+        let client = ca
+            .issue_client(&ClientCertSpec::new("my_app", now()))
+            .unwrap();
+        let chain = [
+            h.intermediate.cert_der().unwrap(),
+            h.root.cert_der().unwrap(),
+        ];
+        let p12 = pkcs12(&client, &chain, "pw", "my_app").unwrap();
+        let store = p12_keystore::KeyStore::from_pkcs12(&p12, "pw", Default::default()).unwrap();
+        let (_, entry) = store.private_key_chain().unwrap();
+        assert_eq!(entry.certs().len(), 3);
+        assert_eq!(
+            entry.certs()[0].as_der(),
+            client.cert_der().unwrap().as_ref()
+        );
+        assert!(p12_keystore::KeyStore::from_pkcs12(&p12, "wrong", Default::default()).is_err());
+    }
+
+    #[test]
+    fn pem_errors_name_what_was_parsed() {
+        let err = certs_from_pem("garbage", "my_app_cert.crt").unwrap_err();
+        assert!(err.to_string().contains("my_app_cert.crt"), "{err}");
+    }
+}

@@ -1,0 +1,219 @@
+//! Durable records (customers, transactions, and later OAuth clients and
+//! secrets) in an embedded SQLite database, `records.db` in the state dir.
+//!
+//! Why SQLite: several record kinds change at runtime and must survive a
+//! `kill -9` without hand-written journaling; SQLite's WAL gives that for
+//! free. Keys and certificates stay PEM files that users can open.
+//!
+//! This module owns the schema and the queries; it knows nothing of HTTP.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    #[error("records database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "a customer with app_user_id '{app_user_id}' already exists (customer_id {customer_id})"
+    )]
+    DuplicateAppUser {
+        app_user_id: String,
+        customer_id: String,
+    },
+}
+
+/// Schema migrations, applied in order; `user_version` records progress.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE customers (
+        customer_id TEXT PRIMARY KEY,
+        app_user_id TEXT NOT NULL UNIQUE,
+        created_at  TEXT NOT NULL
+    );
+    CREATE TABLE transactions (
+        transaction_id TEXT PRIMARY KEY,
+        body           TEXT NOT NULL,
+        created_at     TEXT NOT NULL
+    );
+"];
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Customer {
+    pub customer_id: String,
+    pub app_user_id: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Transaction {
+    pub transaction_id: String,
+    pub status: &'static str,
+    pub created_at: String,
+    pub details: serde_json::Value,
+}
+
+/// A handle on `records.db`. One connection behind a mutex: the write rate of
+/// a sandbox is tiny, and reads are single-row lookups.
+pub struct Records {
+    conn: Mutex<Connection>,
+}
+
+impl Records {
+    /// Opens (creating if needed) the database at `path` and applies any
+    /// pending migrations. The file is made owner-only: it will hold hashed
+    /// client secrets.
+    pub fn open(path: &Path) -> Result<Self, RecordsError> {
+        let conn = Connection::open(path)?;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // NORMAL is durable against process crashes (kill -9) in WAL mode;
+        // only an OS crash could lose the last transactions.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// Runs `f` with the connection. For modules that own their own tables.
+    pub fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, RecordsError>,
+    ) -> Result<T, RecordsError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn)
+    }
+
+    pub fn create_customer(
+        &self,
+        app_user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Customer, RecordsError> {
+        self.with_conn(|conn| {
+            if let Some(existing) = conn
+                .query_row(
+                    "SELECT customer_id FROM customers WHERE app_user_id = ?1",
+                    [app_user_id],
+                    |row| row.get::<_, String>(0),
+                )
+                .optional()?
+            {
+                return Err(RecordsError::DuplicateAppUser {
+                    app_user_id: app_user_id.into(),
+                    customer_id: existing,
+                });
+            }
+            let customer = Customer {
+                customer_id: uuid::Uuid::new_v4().to_string(),
+                app_user_id: app_user_id.into(),
+                created_at: rfc3339(now),
+            };
+            conn.execute(
+                "INSERT INTO customers (customer_id, app_user_id, created_at) VALUES (?1, ?2, ?3)",
+                params![
+                    customer.customer_id,
+                    customer.app_user_id,
+                    customer.created_at
+                ],
+            )?;
+            Ok(customer)
+        })
+    }
+
+    pub fn customer(&self, customer_id: &str) -> Result<Option<Customer>, RecordsError> {
+        self.with_conn(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT customer_id, app_user_id, created_at FROM customers WHERE customer_id = ?1",
+                    [customer_id],
+                    |row| {
+                        Ok(Customer {
+                            customer_id: row.get(0)?,
+                            app_user_id: row.get(1)?,
+                            created_at: row.get(2)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+    }
+
+    pub fn create_transaction(
+        &self,
+        details: serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<Transaction, RecordsError> {
+        let tx = Transaction {
+            transaction_id: uuid::Uuid::new_v4().to_string(),
+            status: "CREATED",
+            created_at: rfc3339(now),
+            details,
+        };
+        self.with_conn(|conn| {
+            conn.execute(
+                "INSERT INTO transactions (transaction_id, body, created_at) VALUES (?1, ?2, ?3)",
+                params![tx.transaction_id, tx.details.to_string(), tx.created_at],
+            )?;
+            Ok(())
+        })?;
+        Ok(tx)
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<(), RecordsError> {
+    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        conn.execute_batch(&format!(
+            "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))?;
+    }
+    Ok(())
+}
+
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339)
+        .expect("RFC 3339 formatting of a valid time")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customers_persist_and_duplicates_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.db");
+        let now = OffsetDateTime::now_utc();
+        let created = Records::open(&path)
+            .unwrap()
+            .create_customer("001", now)
+            .unwrap();
+        let reopened = Records::open(&path).unwrap();
+        assert_eq!(
+            reopened.customer(&created.customer_id).unwrap(),
+            Some(created.clone())
+        );
+        assert_eq!(reopened.customer("nope").unwrap(), None);
+        let err = reopened
+            .create_customer("001", now)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&created.customer_id), "{err}");
+    }
+
+    #[test]
+    fn a_non_database_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.db");
+        std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+        assert!(Records::open(&path).is_err());
+    }
+}

@@ -1,0 +1,163 @@
+//! Starting and stopping a sandbox: load the state, bind the three
+//! listeners, serve, announce readiness through `sandbox.json`, and drain
+//! on shutdown.
+//!
+//! The caller owns the lifecycle ([`start`] returns a [`Running`] handle), so
+//! the binary, the harness and tests all start sandboxes the same way.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum_server::Handle;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::context::{Context, Ctx};
+use crate::hosts::Host;
+use crate::info::SandboxInfo;
+use crate::pki;
+use crate::records::Records;
+use crate::state::{State, files};
+use crate::tls::{self, ExplainingAcceptor, TlsMaterial, TlsOptions};
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A started sandbox. Dropping it does not stop it; call [`Running::shutdown`].
+pub struct Running {
+    pub info: SandboxInfo,
+    control: axum_server::Control,
+    tasks: JoinSet<std::io::Result<()>>,
+    state: State,
+}
+
+/// Loads (or creates) the state, binds the listeners and serves. Returns
+/// once every listener accepts connections and `sandbox.json` is written.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let state = State::load_or_create(&config.state_dir)?;
+    // A stale sandbox.json from an earlier run must not look like readiness.
+    for name in [files::SANDBOX_JSON, files::SANDBOX_ENV] {
+        let _ = std::fs::remove_file(state.path(name));
+    }
+    let records = Records::open(&state.path(files::RECORDS))
+        .with_context(|| format!("cannot open {}", state.path(files::RECORDS).display()))?;
+    let material = tls_material(&state, &config)?;
+    let opts = TlsOptions {
+        lenient_chain: config.lenient_chain,
+        key_log: config.key_log,
+    };
+
+    let listeners = [
+        (
+            Host::Sandbox,
+            bind(&config, Host::Sandbox, config.ports.sandbox)?,
+        ),
+        (Host::Mtls, bind(&config, Host::Mtls, config.ports.mtls)?),
+        (Host::Auth, bind(&config, Host::Auth, config.ports.auth)?),
+    ];
+    let ctx: Ctx = Arc::new(Context {
+        app: state.app.clone(),
+        records,
+        config: config.clone(),
+    });
+
+    let control = axum_server::Control::new();
+    let mut tasks = JoinSet::new();
+    let mut ports = [0u16; 3];
+    for (i, (host, listener)) in listeners.into_iter().enumerate() {
+        let tls_config = tls::server_config(host, &material, &opts)?;
+        let acceptor = ExplainingAcceptor::new(
+            RustlsAcceptor::new(RustlsConfig::from_config(tls_config)),
+            host,
+        );
+        let handle: Handle<SocketAddr> = Handle::with_control(control.clone());
+        let app = crate::api::router(ctx.clone(), host)
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum_server::from_tcp(listener)?
+            .acceptor(acceptor)
+            .handle(handle.clone());
+        tasks.spawn(async move { server.serve(app).await });
+        let addr = handle
+            .listening()
+            .await
+            .with_context(|| format!("the {host} listener failed to start"))?;
+        ports[i] = addr.port();
+    }
+
+    let info = SandboxInfo::new(&state, &config.url_host(), ports);
+    state.write(files::SANDBOX_JSON, info.to_json().as_bytes(), true)?;
+    state.write(files::SANDBOX_ENV, info.to_env().as_bytes(), true)?;
+    Ok(Running {
+        info,
+        control,
+        tasks,
+        state,
+    })
+}
+
+impl Running {
+    /// Stops accepting connections and lets in-flight requests finish.
+    pub fn shutdown(&self) {
+        self.control.graceful_shutdown(Some(DRAIN_TIMEOUT));
+    }
+
+    /// Waits until every listener has stopped, then removes `sandbox.json`
+    /// so nobody mistakes a stopped sandbox for a running one.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let mut result = Ok(());
+        while let Some(joined) = self.tasks.join_next().await {
+            if let Err(e) = joined
+                .context("listener task panicked")
+                .and_then(|r| r.context("listener failed"))
+            {
+                self.control.shutdown();
+                result = Err(e);
+            }
+        }
+        for name in [files::SANDBOX_JSON, files::SANDBOX_ENV] {
+            let _ = std::fs::remove_file(self.state.path(name));
+        }
+        result
+    }
+}
+
+fn bind(config: &Config, host: Host, port: u16) -> anyhow::Result<TcpListener> {
+    let addr = SocketAddr::new(config.bind, port);
+    let listener = TcpListener::bind(addr).map_err(|e| {
+        let flag = format!("--{}-port", host.name());
+        anyhow::anyhow!("cannot listen on {addr} for the {host} host: {e}. Stop whatever uses it, or pass {flag} 0 to pick a free port")
+    })?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Issues a fresh server certificate for this start's host names (cheap:
+/// one P-256 key and signature) and writes it next to the CA for tools
+/// that want the same certificate (benchmarks against nginx).
+fn tls_material(state: &State, config: &Config) -> anyhow::Result<TlsMaterial> {
+    let mut sans: Vec<String> = pki::DEFAULT_SERVER_SANS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    sans.extend(config.public_host.iter().cloned());
+    sans.extend(config.extra_sans.iter().cloned());
+    if !config.bind.is_unspecified() && !config.bind.is_loopback() {
+        sans.push(config.bind.to_string());
+    }
+    sans.dedup();
+    let server = state
+        .issuing_ca()?
+        .issue_server(&sans, time::OffsetDateTime::now_utc())?;
+    let chain_pem = format!("{}{}", server.cert_pem, state.intermediate.cert_pem);
+    state.write(files::SERVER_CERT, chain_pem.as_bytes(), false)?;
+    state.write(files::SERVER_KEY, server.key_pem.as_bytes(), true)?;
+    Ok(TlsMaterial {
+        server_chain: pki::certs_from_pem(&chain_pem, files::SERVER_CERT)?,
+        server_key: pki::key_from_pem(&server.key_pem, files::SERVER_KEY)?,
+        root: state.root.cert_der()?,
+        intermediate: state.intermediate.cert_der()?,
+    })
+}

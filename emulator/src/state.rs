@@ -1,0 +1,456 @@
+//! The state directory: what files a sandbox consists of, creating them once,
+//! and loading them on every later start.
+//!
+//! Rules this module guarantees:
+//! - creation is all-or-nothing: the files are made in a temp directory and
+//!   moved into place with one rename, so a crash never leaves half a sandbox;
+//! - a later start reuses the files as they are, so certificates a user has
+//!   copied elsewhere stay valid across restarts;
+//! - a missing or corrupt file is an error that names the file and says what
+//!   to do. We never regenerate silently: that would invalidate every copy of
+//!   the old certificates without telling anyone.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rand::distr::{Alphanumeric, SampleString};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::fsutil::{PUBLIC_MODE, SECRET_MODE, write_atomic};
+use crate::pki::{self, CertAndKey, ClientCertSpec};
+
+/// File names inside the state dir. The client-facing ones are named as a
+/// hosted developer portal names its downloads.
+pub mod files {
+    pub const MANIFEST: &str = "state.json";
+    pub const ROOT_CERT: &str = "root_ca.pem";
+    pub const ROOT_KEY: &str = "root_ca_key.pem";
+    pub const INTERMEDIATE_CERT: &str = "intermediate_ca.pem";
+    pub const INTERMEDIATE_KEY: &str = "intermediate_ca_key.pem";
+    pub const CA_CHAIN: &str = "lean_public_cert_chain.pem";
+    pub const CLIENT_CERT: &str = "my_app_cert.crt";
+    pub const CLIENT_KEY: &str = "my_app_private_key.pem";
+    pub const CLIENT_P12: &str = "my_app.p12";
+    pub const RECORDS: &str = "records.db";
+    pub const SERVER_CERT: &str = "server_cert.pem";
+    pub const SERVER_KEY: &str = "server_key.pem";
+    pub const SANDBOX_JSON: &str = "sandbox.json";
+    pub const SANDBOX_ENV: &str = "sandbox.env";
+}
+
+const MANIFEST_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is missing from the state dir.\n  Restore it from a backup, or move {dir} aside and run \
+         `mtls-sandbox certs --state-dir {dir}` to create a new sandbox \
+         (certificates copied from the old one will stop working)."
+    )]
+    Missing { path: PathBuf, dir: PathBuf },
+    #[error(
+        "{path} is damaged: {detail}.\n  Restore it from a backup, or move {dir} aside and run \
+         `mtls-sandbox certs --state-dir {dir}` to create a new sandbox \
+         (certificates copied from the old one will stop working)."
+    )]
+    Corrupt {
+        path: PathBuf,
+        detail: String,
+        dir: PathBuf,
+    },
+    #[error(
+        "{dir} exists and is not empty, but has no {manifest}: it is not a mtls-sandbox state dir.\n  \
+         Pick another --state-dir, or empty this directory."
+    )]
+    Foreign {
+        dir: PathBuf,
+        manifest: &'static str,
+    },
+    #[error("could not create certificates: {0}")]
+    Pki(#[from] pki::PkiError),
+}
+
+/// Credentials of the default application, as a portal would show them.
+/// Kept in clear in the 0600 manifest because the startup summary must print
+/// them on every start; they are sandbox-only by construction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppCredentials {
+    pub name: String,
+    pub app_token: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub p12_password: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    version: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    app: AppCredentials,
+}
+
+/// A loaded state dir: every file parsed and checked.
+pub struct State {
+    pub dir: PathBuf,
+    pub created_at: OffsetDateTime,
+    /// True when this call created the state (first start).
+    pub fresh: bool,
+    pub app: AppCredentials,
+    pub root: CertAndKey,
+    pub intermediate: CertAndKey,
+    pub client: CertAndKey,
+}
+
+impl State {
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Loads the state in `dir`, creating it first if `dir` does not exist or
+    /// is empty.
+    pub fn load_or_create(dir: &Path) -> Result<State, StateError> {
+        let dir = absolute(dir)?;
+        if dir.join(files::MANIFEST).exists() {
+            return Self::load(&dir);
+        }
+        if is_nonempty_dir(&dir)? {
+            return Err(StateError::Foreign {
+                dir,
+                manifest: files::MANIFEST,
+            });
+        }
+        create(&dir)?;
+        let mut state = Self::load(&dir)?;
+        state.fresh = true;
+        Ok(state)
+    }
+
+    /// Loads an existing state dir; every file must be present and parse.
+    pub fn load(dir: &Path) -> Result<State, StateError> {
+        let dir = absolute(dir)?;
+        let reader = Reader { dir: &dir };
+        let manifest: Manifest = {
+            let text = reader.read(files::MANIFEST)?;
+            serde_json::from_str(&text).map_err(|e| reader.corrupt(files::MANIFEST, e))?
+        };
+        if manifest.version != MANIFEST_VERSION {
+            return Err(reader.corrupt(
+                files::MANIFEST,
+                format!(
+                    "unsupported version {} (this build reads {MANIFEST_VERSION})",
+                    manifest.version
+                ),
+            ));
+        }
+        let root = reader.cert_and_key(files::ROOT_CERT, files::ROOT_KEY)?;
+        let intermediate =
+            reader.cert_and_key(files::INTERMEDIATE_CERT, files::INTERMEDIATE_KEY)?;
+        let client = reader.cert_and_key(files::CLIENT_CERT, files::CLIENT_KEY)?;
+        let chain = reader.read(files::CA_CHAIN)?;
+        pki::certs_from_pem(&chain, files::CA_CHAIN)
+            .map_err(|e| reader.corrupt(files::CA_CHAIN, e))?;
+        for name in [files::CLIENT_P12, files::RECORDS] {
+            if !dir.join(name).is_file() {
+                return Err(reader.missing(name));
+            }
+        }
+        Ok(State {
+            created_at: manifest.created_at,
+            fresh: false,
+            app: manifest.app,
+            root,
+            intermediate,
+            client,
+            dir,
+        })
+    }
+
+    /// The CA that issues client and server certificates.
+    pub fn issuing_ca(&self) -> Result<pki::Ca, StateError> {
+        pki::Ca::load(self.intermediate.clone()).map_err(|e| StateError::Corrupt {
+            path: self.path(files::INTERMEDIATE_KEY),
+            detail: e.to_string(),
+            dir: self.dir.clone(),
+        })
+    }
+
+    /// Writes a file into the state dir atomically.
+    pub fn write(&self, name: &str, bytes: &[u8], secret: bool) -> Result<(), StateError> {
+        let path = self.path(name);
+        let mode = if secret { SECRET_MODE } else { PUBLIC_MODE };
+        write_atomic(&path, bytes, mode).map_err(|source| StateError::Io {
+            action: "write",
+            path,
+            source,
+        })
+    }
+}
+
+struct Reader<'a> {
+    dir: &'a Path,
+}
+
+impl Reader<'_> {
+    fn read(&self, name: &str) -> Result<String, StateError> {
+        let path = self.dir.join(name);
+        match fs::read(&path) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| self.corrupt(name, "not UTF-8 text")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(self.missing(name)),
+            Err(source) => Err(StateError::Io {
+                action: "read",
+                path,
+                source,
+            }),
+        }
+    }
+
+    fn cert_and_key(&self, cert: &str, key: &str) -> Result<CertAndKey, StateError> {
+        let cert_pem = self.read(cert)?;
+        pki::first_cert_der(&cert_pem, cert).map_err(|e| self.corrupt(cert, e))?;
+        let key_pem = self.read(key)?;
+        pki::key_from_pem(&key_pem, key).map_err(|e| self.corrupt(key, e))?;
+        Ok(CertAndKey { cert_pem, key_pem })
+    }
+
+    fn missing(&self, name: &str) -> StateError {
+        StateError::Missing {
+            path: self.dir.join(name),
+            dir: self.dir.to_path_buf(),
+        }
+    }
+
+    fn corrupt(&self, name: &str, detail: impl ToString) -> StateError {
+        StateError::Corrupt {
+            path: self.dir.join(name),
+            detail: detail.to_string(),
+            dir: self.dir.to_path_buf(),
+        }
+    }
+}
+
+/// Builds a complete state in a sibling temp dir, then renames it to `dir`.
+fn create(dir: &Path) -> Result<(), StateError> {
+    let parent = dir.parent().unwrap_or(Path::new("/"));
+    let io = |action, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StateError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    fs::create_dir_all(parent).map_err(io("create", parent))?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = parent.join(format!(".{name}.creating-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir(&tmp).map_err(io("create", &tmp))?;
+    let result = populate(&tmp).and_then(|()| {
+        // rename(2) may replace an empty directory, which covers a state
+        // dir the user made beforehand.
+        fs::rename(&tmp, dir).map_err(io("create", dir))
+    });
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+fn populate(tmp: &Path) -> Result<(), StateError> {
+    let now = OffsetDateTime::now_utc();
+    let hierarchy = pki::create_hierarchy(&owner(), now)?;
+    let ca = pki::Ca::load(hierarchy.intermediate.clone())?;
+    let app_name = "my_app";
+    let client = ca.issue_client(&ClientCertSpec::new(app_name, now))?;
+    let app = AppCredentials {
+        name: app_name.into(),
+        app_token: random_token(32),
+        client_id: uuid::Uuid::new_v4().to_string(),
+        client_secret: random_token(40),
+        p12_password: random_token(16),
+    };
+    let chain = [
+        hierarchy.intermediate.cert_der()?,
+        hierarchy.root.cert_der()?,
+    ];
+    let p12 = pki::pkcs12(&client, &chain, &app.p12_password, app_name)?;
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        created_at: now,
+        app,
+    };
+    let manifest = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+    let chain_pem = format!(
+        "{}{}",
+        hierarchy.intermediate.cert_pem, hierarchy.root.cert_pem
+    );
+
+    let entries: [(&str, &[u8], u32); 9] = [
+        (
+            files::ROOT_CERT,
+            hierarchy.root.cert_pem.as_bytes(),
+            PUBLIC_MODE,
+        ),
+        (
+            files::ROOT_KEY,
+            hierarchy.root.key_pem.as_bytes(),
+            SECRET_MODE,
+        ),
+        (
+            files::INTERMEDIATE_CERT,
+            hierarchy.intermediate.cert_pem.as_bytes(),
+            PUBLIC_MODE,
+        ),
+        (
+            files::INTERMEDIATE_KEY,
+            hierarchy.intermediate.key_pem.as_bytes(),
+            SECRET_MODE,
+        ),
+        (files::CA_CHAIN, chain_pem.as_bytes(), PUBLIC_MODE),
+        (files::CLIENT_CERT, client.cert_pem.as_bytes(), PUBLIC_MODE),
+        (files::CLIENT_KEY, client.key_pem.as_bytes(), SECRET_MODE),
+        (files::CLIENT_P12, &p12, SECRET_MODE),
+        (files::MANIFEST, &manifest, SECRET_MODE),
+    ];
+    for (name, bytes, mode) in entries {
+        let path = tmp.join(name);
+        write_atomic(&path, bytes, mode).map_err(|source| StateError::Io {
+            action: "write",
+            path,
+            source,
+        })?;
+    }
+    let records = tmp.join(files::RECORDS);
+    crate::records::Records::open(&records).map_err(|e| StateError::Corrupt {
+        path: records.clone(),
+        detail: e.to_string(),
+        dir: tmp.to_path_buf(),
+    })?;
+    Ok(())
+}
+
+/// `user@host`, written into CA subjects.
+fn owner() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let host = fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{user}@{host}")
+}
+
+/// A random alphanumeric credential of `len` characters.
+pub fn random_token(len: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), len)
+}
+
+fn absolute(dir: &Path) -> Result<PathBuf, StateError> {
+    std::path::absolute(dir).map_err(|source| StateError::Io {
+        action: "resolve",
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+fn is_nonempty_dir(dir: &Path) -> Result<bool, StateError> {
+    match fs::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_some()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(StateError::Io {
+            action: "read",
+            path: dir.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn first_start_creates_and_later_starts_reuse() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        let first = State::load_or_create(&dir).unwrap();
+        assert!(first.fresh);
+        let again = State::load_or_create(&dir).unwrap();
+        assert!(!again.fresh);
+        assert_eq!(first.client.cert_pem, again.client.cert_pem);
+        assert_eq!(first.app.client_secret, again.app.client_secret);
+        for secret in [
+            files::ROOT_KEY,
+            files::INTERMEDIATE_KEY,
+            files::CLIENT_KEY,
+            files::MANIFEST,
+            files::CLIENT_P12,
+        ] {
+            let mode = fs::metadata(dir.join(secret)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{secret}");
+        }
+        // Only the state dir itself: no temp dirs left next to it.
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn empty_existing_dir_is_populated() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(State::load_or_create(tmp.path()).unwrap().fresh);
+    }
+
+    #[test]
+    fn missing_file_is_named_and_not_regenerated() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("s");
+        State::load_or_create(&dir).unwrap();
+        fs::remove_file(dir.join(files::CLIENT_KEY)).unwrap();
+        let err = State::load_or_create(&dir).err().unwrap().to_string();
+        assert!(
+            err.contains(files::CLIENT_KEY) && err.contains("missing"),
+            "{err}"
+        );
+        assert!(!dir.join(files::CLIENT_KEY).exists());
+    }
+
+    #[test]
+    fn corrupt_file_is_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("s");
+        State::load_or_create(&dir).unwrap();
+        fs::write(
+            dir.join(files::CLIENT_CERT),
+            "-----BEGIN CERTIFICATE-----\nAAAA",
+        )
+        .unwrap();
+        let err = State::load(&dir).err().unwrap().to_string();
+        assert!(
+            err.contains(files::CLIENT_CERT) && err.contains("damaged"),
+            "{err}"
+        );
+        fs::write(dir.join(files::MANIFEST), "{").unwrap();
+        let err = State::load(&dir).err().unwrap().to_string();
+        assert!(err.contains(files::MANIFEST), "{err}");
+    }
+
+    #[test]
+    fn foreign_nonempty_dir_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
+        let err = State::load_or_create(tmp.path()).err().unwrap().to_string();
+        assert!(err.contains("not a mtls-sandbox state dir"), "{err}");
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("notes.txt")).unwrap(),
+            "mine"
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! The connection acceptor that turns failed handshakes into one log line.
+//!
+//! rustls' verifiers are shared by all connections and know nothing of the
+//! connection they are judging. To connect a refused certificate with the
+//! client's address, each handshake runs inside a task-local slot: the
+//! verifier (running synchronously inside the handshake's poll) records its
+//! classification there, and this acceptor, which knows the peer address,
+//! logs the result when the handshake fails. The client still receives the
+//! exact alert rustls chose.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use axum_server::accept::Accept;
+use tokio::net::TcpStream;
+
+use super::explain::HandshakeFailure;
+use crate::hosts::Host;
+
+type Slot = Arc<Mutex<Option<HandshakeFailure>>>;
+
+tokio::task_local! {
+    static FAILURE: Slot;
+}
+
+/// Records why the current connection's handshake is failing. A no-op
+/// outside an [`ExplainingAcceptor`] (e.g. in unit tests of a verifier).
+pub(super) fn record_failure(failure: HandshakeFailure) {
+    let _ = FAILURE.try_with(|slot| {
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(failure);
+    });
+}
+
+/// Wraps a TLS acceptor (axum-server's `RustlsAcceptor`) and logs every
+/// failed handshake with its explanation.
+#[derive(Clone)]
+pub struct ExplainingAcceptor<A> {
+    inner: A,
+    host: Host,
+}
+
+impl<A> ExplainingAcceptor<A> {
+    pub fn new(inner: A, host: Host) -> Self {
+        Self { inner, host }
+    }
+}
+
+impl<A, S> Accept<TcpStream, S> for ExplainingAcceptor<A>
+where
+    A: Accept<TcpStream, S>,
+    A::Future: Send + 'static,
+{
+    type Stream = A::Stream;
+    type Service = A::Service;
+    type Future = Pin<Box<dyn Future<Output = io::Result<(A::Stream, A::Service)>> + Send>>;
+
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        let peer = stream.peer_addr().ok();
+        let host = self.host;
+        let slot: Slot = Arc::default();
+        let handshake = FAILURE.scope(slot.clone(), self.inner.accept(stream, service));
+        Box::pin(async move {
+            let result = handshake.await;
+            if let Err(err) = &result {
+                let seen = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+                log_failure(host, peer, &HandshakeFailure::from_accept_error(err, seen));
+            }
+            result
+        })
+    }
+}
+
+fn log_failure(host: Host, peer: Option<SocketAddr>, failure: &HandshakeFailure) {
+    let client = peer
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let subject = failure.subject().unwrap_or("-");
+    if failure.is_noise() {
+        tracing::debug!(target: "handshake", listener = %host, %client, "handshake not completed: {failure}");
+    } else {
+        tracing::warn!(target: "handshake", listener = %host, %client, subject, "handshake refused: {failure}");
+    }
+}
