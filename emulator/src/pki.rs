@@ -235,6 +235,22 @@ pub fn key_from_pem(pem: &str, what: &str) -> Result<PrivateKeyDer<'static>, Pki
     })
 }
 
+/// Whether `key_pem` is the private key of the certificate in `cert_pem`.
+pub fn key_matches_cert(cert_pem: &str, key_pem: &str) -> Result<bool, PkiError> {
+    use rcgen::PublicKeyData;
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let der = first_cert_der(cert_pem, "certificate")?;
+    let (_, cert) = X509Certificate::from_der(&der).map_err(|e| PkiError::Pem {
+        what: "certificate".into(),
+        detail: e.to_string(),
+    })?;
+    let key = KeyPair::from_pem(key_pem).map_err(|e| PkiError::Pem {
+        what: "private key".into(),
+        detail: e.to_string(),
+    })?;
+    Ok(key.subject_public_key_info() == cert.public_key().raw)
+}
+
 /// Builds a PKCS#12 bundle holding the client key, its certificate and the
 /// CA chain, so `keytool`, Java's `KeyStore` and .NET can load it directly.
 /// Encryption is PBES2/AES-256 with a SHA-256 MAC (what OpenSSL 3 writes).
@@ -304,7 +320,10 @@ mod tests {
         for expected in ["DNSName(localhost)", "DNSName(mtls.sandbox.localhost)"] {
             assert!(names.iter().any(|n| n == expected), "{names:?}");
         }
-        assert!(names.iter().any(|n| n.contains("127.0.0.1")), "{names:?}");
+        assert!(
+            names.iter().any(|n| n == "IPAddress(7f:00:00:01)"),
+            "{names:?}"
+        );
     }
 
     #[test]
@@ -327,6 +346,13 @@ mod tests {
             client.cert_der().unwrap().as_ref()
         );
         assert!(p12_keystore::KeyStore::from_pkcs12(&p12, "wrong", Default::default()).is_err());
+    }
+
+    #[test]
+    fn key_match_is_detected() {
+        let h = create_hierarchy("t@h", now()).unwrap();
+        assert!(key_matches_cert(&h.root.cert_pem, &h.root.key_pem).unwrap());
+        assert!(!key_matches_cert(&h.root.cert_pem, &h.intermediate.key_pem).unwrap());
     }
 
     #[test]

@@ -217,6 +217,9 @@ impl Reader<'_> {
         pki::first_cert_der(&cert_pem, cert).map_err(|e| self.corrupt(cert, e))?;
         let key_pem = self.read(key)?;
         pki::key_from_pem(&key_pem, key).map_err(|e| self.corrupt(key, e))?;
+        if !pki::key_matches_cert(&cert_pem, &key_pem).map_err(|e| self.corrupt(key, e))? {
+            return Err(self.corrupt(key, format!("it is not the private key of {cert}")));
+        }
         Ok(CertAndKey { cert_pem, key_pem })
     }
 
@@ -440,6 +443,20 @@ mod tests {
         fs::write(dir.join(files::MANIFEST), "{").unwrap();
         let err = State::load(&dir).err().unwrap().to_string();
         assert!(err.contains(files::MANIFEST), "{err}");
+    }
+
+    #[test]
+    fn key_that_does_not_match_its_certificate_is_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        State::load_or_create(&a).unwrap();
+        State::load_or_create(&b).unwrap();
+        fs::copy(b.join(files::CLIENT_KEY), a.join(files::CLIENT_KEY)).unwrap();
+        let err = State::load(&a).err().unwrap().to_string();
+        assert!(
+            err.contains("is not the private key of my_app_cert.crt"),
+            "{err}"
+        );
     }
 
     #[test]

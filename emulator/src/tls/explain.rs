@@ -168,10 +168,12 @@ fn alert_name(alert: AlertDescription) -> String {
     // `UnknownCA` → `unknown_ca`, as TLS specs and OpenSSL spell them.
     let debug = format!("{alert:?}");
     let mut out = String::new();
-    for (i, ch) in debug.chars().enumerate() {
-        if ch.is_uppercase() && i > 0 && !debug[..i].ends_with(|c: char| c.is_uppercase()) {
+    let mut prev_upper = true;
+    for ch in debug.chars() {
+        if ch.is_uppercase() && !prev_upper {
             out.push('_');
         }
+        prev_upper = ch.is_uppercase();
         out.push(ch.to_ascii_lowercase());
     }
     out

@@ -1,0 +1,209 @@
+//! The mtls host's chain rule and the explanation logged for each way a
+//! handshake can fail, seen from real clients (curl and rustls).
+
+use mtls_sandbox::pki::{self, ClientCertSpec};
+use mtls_sandbox::state::State;
+use time::{Duration, OffsetDateTime};
+
+use crate::util::{Emulator, Identity, app_identity, block_on, client, curl};
+
+const CHAIN: &str = "lean_public_cert_chain.pem";
+
+/// GET /health on the mtls host with a rustls client; Ok(status) or the error text.
+fn mtls_health(emu: &Emulator, identity: Identity) -> Result<u16, String> {
+    let client = client(&emu.read("root_ca.pem"), identity);
+    let url = format!("{}/health", emu.info.mtls_url);
+    block_on(async { client.get(url).send().await.map(|r| r.status().as_u16()) })
+        .map_err(|e| format!("{e:?}"))
+}
+
+#[test]
+fn rustls_client_with_leaf_and_chain_is_accepted_and_bare_leaf_refused() {
+    let emu = Emulator::start(&[]);
+    let app = app_identity(&emu);
+    assert_eq!(
+        mtls_health(&emu, Identity::Chain(app.clone(), emu.read(CHAIN))),
+        Ok(200)
+    );
+
+    assert!(
+        mtls_health(&emu, Identity::Leaf(app)).is_err(),
+        "a bare leaf must fail the handshake"
+    );
+    let line = emu.log_line("without its intermediate CA certificate");
+    assert!(
+        line.contains("cat my_app_cert.crt lean_public_cert_chain.pem"),
+        "{line}"
+    );
+    assert!(
+        line.contains("CN=my_app") && line.contains("client=127.0.0.1:"),
+        "{line}"
+    );
+
+    assert!(mtls_health(&emu, Identity::None).is_err());
+    emu.log_line("sent no client certificate");
+}
+
+#[test]
+fn lenient_chain_accepts_a_bare_leaf() {
+    let emu = Emulator::start(&["--lenient-chain"]);
+    assert_eq!(
+        mtls_health(&emu, Identity::Leaf(app_identity(&emu))),
+        Ok(200)
+    );
+}
+
+#[test]
+fn foreign_self_signed_expired_and_server_certificates_are_refused_with_reasons() {
+    let emu = Emulator::start(&[]);
+    let now = OffsetDateTime::now_utc();
+    let chain = emu.read(CHAIN);
+
+    let foreign = pki::create_hierarchy("someone-else@elsewhere", now).unwrap();
+    let foreign_ca = pki::Ca::load(foreign.intermediate.clone()).unwrap();
+    let stranger = foreign_ca
+        .issue_client(&ClientCertSpec::new("stranger", now))
+        .unwrap();
+    let foreign_chain = format!("{}{}", foreign.intermediate.cert_pem, foreign.root.cert_pem);
+    assert!(mtls_health(&emu, Identity::Chain(stranger, foreign_chain)).is_err());
+    let line = emu.log_line("CN=stranger");
+    assert!(
+        line.contains("which is not the sandbox CA") && line.contains("someone-else@elsewhere"),
+        "{line}"
+    );
+
+    let self_signed = rcgen::generate_simple_self_signed(vec!["selfie".into()]).unwrap();
+    let selfie = pki::CertAndKey {
+        cert_pem: self_signed.cert.pem(),
+        key_pem: self_signed.signing_key.serialize_pem(),
+    };
+    assert!(mtls_health(&emu, Identity::Leaf(selfie)).is_err());
+    emu.log_line("is self-signed");
+
+    let ca = State::load(&emu.state_dir).unwrap().issuing_ca().unwrap();
+    let expired = ca
+        .issue_client(&ClientCertSpec {
+            common_name: "old-app".into(),
+            not_before: now - Duration::days(30),
+            not_after: now - Duration::days(1),
+        })
+        .unwrap();
+    assert!(mtls_health(&emu, Identity::Chain(expired, chain.clone())).is_err());
+    assert!(emu.log_line("CN=old-app").contains("expired on"));
+
+    let future = ca
+        .issue_client(&ClientCertSpec {
+            common_name: "future-app".into(),
+            not_before: now + Duration::days(1),
+            not_after: now + Duration::days(30),
+        })
+        .unwrap();
+    assert!(mtls_health(&emu, Identity::Chain(future, chain.clone())).is_err());
+    assert!(
+        emu.log_line("CN=future-app")
+            .contains("is not valid before")
+    );
+
+    let server = pki::CertAndKey {
+        cert_pem: emu.read("server_cert.pem"),
+        key_pem: emu.read("server_key.pem"),
+    };
+    assert!(mtls_health(&emu, Identity::Chain(server, chain)).is_err());
+    assert!(
+        emu.log_line("CN=mtls-sandbox server")
+            .contains("lacks clientAuth")
+    );
+}
+
+#[test]
+fn curl_auto_chains_with_the_chain_file_and_fails_with_only_the_root() {
+    let emu = Emulator::start(&[]);
+    let (chain, root) = (emu.file(CHAIN), emu.file("root_ca.pem"));
+    let (cert, key) = (
+        emu.file("my_app_cert.crt"),
+        emu.file("my_app_private_key.pem"),
+    );
+    let url = format!("{}/health", emu.info.mtls_url);
+    let s = |p: &std::path::PathBuf| p.to_str().unwrap().to_owned();
+
+    // OpenSSL builds the chain from the CA file, as with the real provider.
+    let (code, body) = curl(&[
+        "--cacert",
+        &s(&chain),
+        "--cert",
+        &s(&cert),
+        "--key",
+        &s(&key),
+        &url,
+    ]);
+    assert_eq!(
+        (code, body.as_str()),
+        (0, r#"{"listener":"mtls","status":"OK"}"#)
+    );
+
+    // With only the root as CA file, curl cannot build the chain: bare leaf.
+    let (code, _) = curl(&[
+        "--cacert",
+        &s(&root),
+        "--cert",
+        &s(&cert),
+        "--key",
+        &s(&key),
+        &url,
+    ]);
+    assert_ne!(code, 0, "a bare leaf must be refused");
+    emu.log_line("without its intermediate CA certificate");
+
+    // A concatenated certificate file works with any CA file.
+    let full = emu.state_dir.with_extension("fullchain.pem");
+    std::fs::write(
+        &full,
+        format!("{}{}", emu.read("my_app_cert.crt"), emu.read(CHAIN)),
+    )
+    .unwrap();
+    let (code, _) = curl(&[
+        "--cacert",
+        &s(&root),
+        "--cert",
+        &s(&full),
+        "--key",
+        &s(&key),
+        &url,
+    ]);
+    assert_eq!(code, 0);
+
+    let (code, _) = curl(&["--cacert", &s(&chain), &url]);
+    assert_ne!(code, 0, "no client certificate must be refused");
+    emu.log_line("sent no client certificate");
+}
+
+#[test]
+fn clients_that_distrust_the_server_or_speak_plain_http_are_explained() {
+    let emu = Emulator::start(&[]);
+    let (code, _) = curl(&[&format!("{}/health", emu.info.sandbox_url)]);
+    assert_eq!(
+        code, 60,
+        "curl without the CA must reject the server certificate"
+    );
+    assert!(
+        emu.log_line("rejected the sandbox's server certificate")
+            .contains("--cacert lean_public_cert_chain.pem")
+    );
+
+    let plain = emu.info.sandbox_url.replace("https://", "http://");
+    let (code, _) = curl(&[&format!("{plain}/health")]);
+    assert_ne!(code, 0);
+    emu.log_line("did not speak TLS");
+}
+
+#[test]
+fn auth_host_accepts_connections_with_or_without_a_certificate() {
+    let emu = Emulator::start(&[]);
+    let root = emu.read("root_ca.pem");
+    let url = format!("{}/health", emu.info.auth_url);
+    for identity in [Identity::None, Identity::Leaf(app_identity(&emu))] {
+        let client = client(&root, identity);
+        let status = block_on(async { client.get(&url).send().await.unwrap().status() });
+        assert_eq!(status, 200);
+    }
+}

@@ -1,0 +1,91 @@
+//! Start, readiness files, permissions and graceful shutdown.
+
+use std::os::unix::fs::PermissionsExt;
+
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::util::Emulator;
+
+#[test]
+fn sigterm_stops_cleanly_and_removes_the_readiness_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("state");
+    let emu = Emulator::start_in(&dir, &[]);
+    assert!(dir.join("sandbox.json").exists() && dir.join("sandbox.env").exists());
+    let status = emu.stop();
+    assert!(status.success(), "exit status {status}");
+    assert!(!dir.join("sandbox.json").exists());
+    assert!(!dir.join("sandbox.env").exists());
+    assert!(dir.join("my_app_cert.crt").exists(), "state itself is kept");
+}
+
+#[test]
+fn secrets_are_owner_only_and_env_file_matches_json() {
+    let emu = Emulator::start(&[]);
+    for name in [
+        "my_app_private_key.pem",
+        "root_ca_key.pem",
+        "intermediate_ca_key.pem",
+        "server_key.pem",
+        "state.json",
+        "my_app.p12",
+        "sandbox.json",
+        "sandbox.env",
+        "records.db",
+    ] {
+        let mode = std::fs::metadata(emu.file(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{name} is {mode:o}");
+    }
+    let env = emu.read("sandbox.env");
+    assert!(
+        env.contains(&format!("MTLS_URL={}\n", emu.info.mtls_url)),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!("APP_TOKEN={}\n", emu.info.app_token)),
+        "{env}"
+    );
+}
+
+#[test]
+fn public_host_goes_into_urls_and_the_server_certificate() {
+    let emu = Emulator::start(&[
+        "--public-host",
+        "sandbox.ci.internal",
+        "--san",
+        "extra.example",
+    ]);
+    assert!(
+        emu.info
+            .mtls_url
+            .starts_with("https://sandbox.ci.internal:"),
+        "{}",
+        emu.info.mtls_url
+    );
+    let pem = emu.read("server_cert.pem");
+    let der = mtls_sandbox::pki::first_cert_der(&pem, "server").unwrap();
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    let sans = cert
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .clone();
+    let names: Vec<String> = sans.iter().map(|n| n.to_string()).collect();
+    for expected in [
+        "sandbox.ci.internal",
+        "extra.example",
+        "localhost",
+        "auth.sandbox.localhost",
+    ] {
+        assert!(
+            names.iter().any(|n| n.contains(expected)),
+            "{expected} not in {names:?}"
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of the `mtls-sandbox` binary: real processes, real TLS,
+//! port 0, temp state dirs. One test binary (modules below) keeps link time
+//! down on small machines.
+
+mod api;
+mod cli;
+mod handshake;
+mod interop;
+mod lifecycle;
+mod util;

@@ -1,0 +1,221 @@
+//! Shared test support: start the binary on free ports in a temp state dir,
+//! read its log, stop it; build TLS clients with exact certificate chains.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mtls_sandbox::info::SandboxInfo;
+use mtls_sandbox::pki::{self, CertAndKey};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mtls-sandbox"))
+}
+
+/// A running `mtls-sandbox up`, killed on drop.
+pub struct Emulator {
+    child: Option<Child>,
+    pub state_dir: PathBuf,
+    pub info: SandboxInfo,
+    log: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Emulator {
+    /// Starts a sandbox in a fresh temp state dir.
+    pub fn start(extra: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut emu = Self::start_in(&tmp.path().join("state"), extra);
+        emu._tmp = Some(tmp);
+        emu
+    }
+
+    /// Starts a sandbox on `state_dir` (created or reused).
+    pub fn start_in(state_dir: &Path, extra: &[&str]) -> Self {
+        let log = state_dir.with_extension(format!("log{}", rand::random::<u32>()));
+        let mut cmd = Command::new(bin());
+        cmd.args([
+            "up",
+            "--sandbox-port",
+            "0",
+            "--mtls-port",
+            "0",
+            "--auth-port",
+            "0",
+            "--state-dir",
+        ])
+        .arg(state_dir)
+        .args(extra)
+        .env_remove("MTLS_SANDBOX_STATE_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&log).unwrap());
+        let mut child = cmd.spawn().expect("spawn mtls-sandbox");
+        let json = state_dir.join("sandbox.json");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let info = loop {
+            if let Ok(info) = SandboxInfo::read(&json) {
+                if info.pid == child.id() {
+                    break info;
+                }
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "mtls-sandbox exited early ({status}): {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            assert!(Instant::now() < deadline, "sandbox did not become ready");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Self {
+            child: Some(child),
+            state_dir: state_dir.to_path_buf(),
+            info,
+            log,
+            _tmp: None,
+        }
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.state_dir.join(name)
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.file(name)).unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle` (log lines are written right
+    /// after the event, but by another process) and returns the matching line.
+    pub fn log_line(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(line) = self.log().lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "log has no line with {needle:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn stop(mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let ok = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sandbox did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// Which certificates a Rust (rustls) client presents. rustls sends exactly
+/// the chain it is given, like Go — which is what makes `Leaf` fail.
+pub enum Identity {
+    None,
+    /// Only the leaf certificate.
+    Leaf(CertAndKey),
+    /// The leaf followed by these extra PEM certificates.
+    Chain(CertAndKey, String),
+}
+
+/// A reqwest client over rustls that trusts `roots_pem` and presents
+/// `identity`. HTTP/1.1 only, a fresh connection per client.
+pub fn client(roots_pem: &str, identity: Identity) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in pki::certs_from_pem(roots_pem, "roots").unwrap() {
+        roots.add(cert).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let chain_and_key = |leaf: &CertAndKey,
+                         extra: &str|
+     -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        let mut chain = vec![leaf.cert_der().unwrap()];
+        if !extra.is_empty() {
+            chain.extend(pki::certs_from_pem(extra, "chain").unwrap());
+        }
+        (chain, pki::key_from_pem(&leaf.key_pem, "key").unwrap())
+    };
+    let config = match identity {
+        Identity::None => builder.with_no_client_auth(),
+        Identity::Leaf(leaf) => {
+            let (chain, key) = chain_and_key(&leaf, "");
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+        Identity::Chain(leaf, extra) => {
+            let (chain, key) = chain_and_key(&leaf, &extra);
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+    };
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// The app's client certificate and key from the state dir.
+pub fn app_identity(emu: &Emulator) -> CertAndKey {
+    CertAndKey {
+        cert_pem: emu.read("my_app_cert.crt"),
+        key_pem: emu.read("my_app_private_key.pem"),
+    }
+}
+
+/// Runs curl with `args`, returning (exit code, stdout).
+pub fn curl(args: &[&str]) -> (i32, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl must be installed (.ci/run installs it)");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// A tokio runtime for the async client calls in sync tests.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}

@@ -1,0 +1,23 @@
+# mtls-sandbox tasks. `just --list` shows them all.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Start the sandbox on the default ports (4443 sandbox, 4444 mtls, 4445 auth).
+up *ARGS:
+    cargo run --release -p mtls-sandbox -- up {{ARGS}}
+
+# Run every test (unit, end-to-end with real TLS clients, harness scenarios).
+test *ARGS:
+    cargo test --workspace {{ARGS}}
+
+# Play the scenario files as workshop transcripts against a fresh sandbox.
+demo *FILES="fixtures/scenarios/*.toml":
+    cargo run -q -p harness -- run {{FILES}}
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Formatting and clippy, as CI runs them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
