@@ -19,6 +19,18 @@ pub const PUBLIC_MODE: u32 = 0o644;
 /// renaming it over `path`. The temp file is created with `mode` so secret
 /// material is never readable by others, not even for an instant.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    replace(path, bytes, mode, true)
+}
+
+/// Like [`write_atomic`] but without fsync: readers still never see a
+/// partial file, but a power loss may lose it. For files rewritten on every
+/// start (`sandbox.json`, the server certificate), where durability buys
+/// nothing and each fsync costs start-up time.
+pub fn write_replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    replace(path, bytes, mode, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
@@ -36,10 +48,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
             .mode(mode)
             .open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        // Make the rename itself durable.
-        File::open(dir)?.sync_all()
+        if durable {
+            // Make the rename itself durable.
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -88,8 +88,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
 
     let info = SandboxInfo::new(&state, &config.url_host(), ports);
-    state.write(files::SANDBOX_JSON, info.to_json().as_bytes(), true)?;
-    state.write(files::SANDBOX_ENV, info.to_env().as_bytes(), true)?;
+    state.write_runtime(files::SANDBOX_JSON, info.to_json().as_bytes(), true)?;
+    state.write_runtime(files::SANDBOX_ENV, info.to_env().as_bytes(), true)?;
     Ok(Running {
         info,
         control,
@@ -152,8 +152,8 @@ fn tls_material(state: &State, config: &Config) -> anyhow::Result<TlsMaterial> {
         .issuing_ca()?
         .issue_server(&sans, time::OffsetDateTime::now_utc())?;
     let chain_pem = format!("{}{}", server.cert_pem, state.intermediate.cert_pem);
-    state.write(files::SERVER_CERT, chain_pem.as_bytes(), false)?;
-    state.write(files::SERVER_KEY, server.key_pem.as_bytes(), true)?;
+    state.write_runtime(files::SERVER_CERT, chain_pem.as_bytes(), false)?;
+    state.write_runtime(files::SERVER_KEY, server.key_pem.as_bytes(), true)?;
     Ok(TlsMaterial {
         server_chain: pki::certs_from_pem(&chain_pem, files::SERVER_CERT)?,
         server_key: pki::key_from_pem(&server.key_pem, files::SERVER_KEY)?,

@@ -17,7 +17,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::fsutil::{PUBLIC_MODE, SECRET_MODE, write_atomic};
+use crate::fsutil::{PUBLIC_MODE, SECRET_MODE, write_atomic, write_replace};
 use crate::pki::{self, CertAndKey, ClientCertSpec};
 
 /// File names inside the state dir. The client-facing ones are named as a
@@ -182,11 +182,12 @@ impl State {
         })
     }
 
-    /// Writes a file into the state dir atomically.
-    pub fn write(&self, name: &str, bytes: &[u8], secret: bool) -> Result<(), StateError> {
+    /// Writes a file that is regenerated on every start (readiness files,
+    /// the server certificate) into the state dir: atomically, not durably.
+    pub fn write_runtime(&self, name: &str, bytes: &[u8], secret: bool) -> Result<(), StateError> {
         let path = self.path(name);
         let mode = if secret { SECRET_MODE } else { PUBLIC_MODE };
-        write_atomic(&path, bytes, mode).map_err(|source| StateError::Io {
+        write_replace(&path, bytes, mode).map_err(|source| StateError::Io {
             action: "write",
             path,
             source,
