@@ -7,4 +7,5 @@ mod cli;
 mod handshake;
 mod interop;
 mod lifecycle;
+mod scripts;
 mod util;
