@@ -50,6 +50,12 @@ pub enum Command {
     Certs,
     /// Print shell exports that point common HTTP clients at the sandbox: eval "$(mtls-sandbox env)".
     Env,
+    /// Revoke a client certificate: the mtls host refuses it from the next handshake on (via a CRL).
+    Revoke {
+        /// PEM certificate to revoke [default: my_app_cert.crt in the state dir].
+        #[arg(long, value_name = "FILE")]
+        cert: Option<PathBuf>,
+    },
     /// Wait until a sandbox started in the background is ready (for CI scripts).
     Wait {
         /// Give up after this long (e.g. 30s, 2m).
@@ -114,6 +120,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Certs => certs(&cli.global),
         Command::Env => env(&cli.global),
         Command::Wait { timeout } => wait(&cli.global, timeout).await,
+        Command::Revoke { cert } => revoke(&cli.global, cert),
     }
 }
 
@@ -192,6 +199,33 @@ fn env(global: &GlobalArgs) -> Result<(), Failure> {
         SandboxInfo::new(&state, &config.url_host(), ports)
     };
     print!("{}", info.to_exports());
+    Ok(())
+}
+
+fn revoke(global: &GlobalArgs, cert: Option<PathBuf>) -> Result<(), Failure> {
+    let state = State::load(&global.state_dir)?;
+    let path = cert.unwrap_or_else(|| state.path(files::CLIENT_CERT));
+    let pem = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let records = crate::records::Records::open(&state.path(files::RECORDS))?;
+    let what = path.display().to_string();
+    let done = crate::revocation::revoke(
+        &state,
+        &records,
+        &pem,
+        &what,
+        time::OffsetDateTime::now_utc(),
+    )?;
+    let verb = if done.newly {
+        "Revoked"
+    } else {
+        "Already revoked:"
+    };
+    println!("{verb} \"{}\" (serial {}).", done.subject, done.serial_hex);
+    println!(
+        "A running sandbox refuses it from its next handshake (CRL: {}).",
+        state.path(files::CRL).display()
+    );
     Ok(())
 }
 

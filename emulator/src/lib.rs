@@ -12,6 +12,7 @@ pub mod hosts;
 pub mod info;
 pub mod pki;
 pub mod records;
+pub mod revocation;
 pub mod server;
 pub mod state;
 pub mod tls;

@@ -8,8 +8,9 @@
 //! machine they were made (as mkcert does), so nobody mistakes them for real.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    PKCS_ECDSA_P256_SHA256, RevokedCertParams, SerialNumber,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -123,6 +124,34 @@ impl Ca {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
         self.sign(params)
+    }
+
+    /// A CRL (PEM) listing `revoked` (serial, revocation time). Its
+    /// next-update is far away: the sandbox rewrites it on every revocation,
+    /// and a CRL that expires under a shifted clock would break every handshake.
+    pub fn crl(
+        &self,
+        revoked: &[(Vec<u8>, OffsetDateTime)],
+        crl_number: u64,
+        now: OffsetDateTime,
+    ) -> Result<String, PkiError> {
+        let params = CertificateRevocationListParams {
+            this_update: now - Duration::hours(1),
+            next_update: now + Duration::days(3650),
+            crl_number: SerialNumber::from(crl_number),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|(serial, at)| RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(serial),
+                    revocation_time: *at,
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.issuer)?.pem()?)
     }
 
     fn sign(&self, params: CertificateParams) -> Result<CertAndKey, PkiError> {
@@ -346,6 +375,25 @@ mod tests {
             client.cert_der().unwrap().as_ref()
         );
         assert!(p12_keystore::KeyStore::from_pkcs12(&p12, "wrong", Default::default()).is_err());
+    }
+
+    #[test]
+    fn crl_lists_revoked_serials() {
+        let h = create_hierarchy("t@h", now()).unwrap();
+        let ca = Ca::load(h.intermediate.clone()).unwrap();
+        let pem = ca.crl(&[(vec![1, 2, 3], now())], 7, now()).unwrap();
+        let der = rustls::pki_types::CertificateRevocationListDer::from_pem_slice(pem.as_bytes())
+            .unwrap();
+        let (_, crl) =
+            x509_parser::revocation_list::CertificateRevocationList::from_der(&der).unwrap();
+        let serials: Vec<Vec<u8>> = crl
+            .iter_revoked_certificates()
+            .map(|r| r.raw_serial().to_vec())
+            .collect();
+        assert_eq!(serials, vec![vec![1, 2, 3]]);
+        let int_der = h.intermediate.cert_der().unwrap();
+        let (_, int) = X509Certificate::from_der(&int_der).unwrap();
+        assert_eq!(crl.issuer(), int.subject());
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub enum RecordsError {
 }
 
 /// Schema migrations, applied in order; `user_version` records progress.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE customers (
         customer_id TEXT PRIMARY KEY,
         app_user_id TEXT NOT NULL UNIQUE,
@@ -41,7 +42,15 @@ const MIGRATIONS: &[&str] = &["
         body           TEXT NOT NULL,
         created_at     TEXT NOT NULL
     );
-"];
+",
+    "
+    CREATE TABLE revoked_certificates (
+        serial     TEXT PRIMARY KEY,
+        subject    TEXT NOT NULL,
+        revoked_at TEXT NOT NULL
+    );
+",
+];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Customer {
@@ -164,6 +173,44 @@ impl Records {
             Ok(())
         })?;
         Ok(tx)
+    }
+}
+
+impl Records {
+    /// Records a revoked certificate by serial (hex). Returns false if it
+    /// was already revoked.
+    pub fn revoke_certificate(
+        &self,
+        serial_hex: &str,
+        subject: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, RecordsError> {
+        self.with_conn(|conn| {
+            let inserted = conn.execute(
+                "INSERT OR IGNORE INTO revoked_certificates (serial, subject, revoked_at) VALUES (?1, ?2, ?3)",
+                params![serial_hex, subject, rfc3339(now)],
+            )?;
+            Ok(inserted == 1)
+        })
+    }
+
+    /// Every revoked certificate as (serial hex, revocation time).
+    pub fn revoked_certificates(&self) -> Result<Vec<(String, OffsetDateTime)>, RecordsError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT serial, revoked_at FROM revoked_certificates ORDER BY revoked_at",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (serial, at) = row?;
+                let at = OffsetDateTime::parse(&at, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                out.push((serial, at));
+            }
+            Ok(out)
+        })
     }
 }
 

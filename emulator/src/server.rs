@@ -20,6 +20,7 @@ use crate::hosts::Host;
 use crate::info::SandboxInfo;
 use crate::pki;
 use crate::records::Records;
+use crate::revocation;
 use crate::state::{State, files};
 use crate::tls::{self, ExplainingAcceptor, TlsMaterial, TlsOptions};
 
@@ -32,6 +33,7 @@ pub struct Running {
     control: axum_server::Control,
     tasks: JoinSet<std::io::Result<()>>,
     state: State,
+    crl_watch: tokio::task::JoinHandle<()>,
 }
 
 /// Loads (or creates) the state, binds the listeners and serves. Returns
@@ -44,7 +46,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     let records = Records::open(&state.path(files::RECORDS))
         .with_context(|| format!("cannot open {}", state.path(files::RECORDS).display()))?;
-    let material = tls_material(&state, &config)?;
+    if !state.path(files::CRL).exists() {
+        revocation::write_crl(&state, &records, time::OffsetDateTime::now_utc())?;
+    }
+    let mut material = tls_material(&state, &config)?;
     let opts = TlsOptions {
         lenient_chain: config.lenient_chain,
         key_log: config.key_log,
@@ -67,12 +72,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let control = axum_server::Control::new();
     let mut tasks = JoinSet::new();
     let mut ports = [0u16; 3];
+    let mut mtls_config = None;
     for (i, (host, listener)) in listeners.into_iter().enumerate() {
-        let tls_config = tls::server_config(host, &material, &opts)?;
-        let acceptor = ExplainingAcceptor::new(
-            RustlsAcceptor::new(RustlsConfig::from_config(tls_config)),
-            host,
-        );
+        let tls_config = RustlsConfig::from_config(tls::server_config(host, &material, &opts)?);
+        if host == Host::Mtls {
+            mtls_config = Some(tls_config.clone());
+        }
+        let acceptor = ExplainingAcceptor::new(RustlsAcceptor::new(tls_config), host);
         let handle: Handle<SocketAddr> = Handle::with_control(control.clone());
         let app = crate::api::router(ctx.clone(), host)
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -87,6 +93,26 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ports[i] = addr.port();
     }
 
+    // Reload the mtls verifier when `mtls-sandbox revoke` rewrites the CRL.
+    let crl_watch = {
+        let (mtls_config, state_dir) = (mtls_config.expect("mtls listener"), state.dir.clone());
+        tokio::spawn(revocation::watch(state.path(files::CRL), move || {
+            let reloaded = State::load(&state_dir)
+                .map_err(anyhow::Error::from)
+                .and_then(|state| {
+                    material.crls = revocation::load_crl(&state).into_iter().collect();
+                    Ok(tls::server_config(Host::Mtls, &material, &opts)?)
+                });
+            match reloaded {
+                Ok(config) => {
+                    mtls_config.reload_from_config(config);
+                    tracing::info!("revocation list changed: mtls host reloaded");
+                }
+                Err(e) => tracing::error!("revocation list changed but could not be loaded: {e:#}"),
+            }
+        }))
+    };
+
     let info = SandboxInfo::new(&state, &config.url_host(), ports);
     state.write_runtime(files::SANDBOX_JSON, info.to_json().as_bytes(), true)?;
     state.write_runtime(files::SANDBOX_ENV, info.to_env().as_bytes(), true)?;
@@ -95,6 +121,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         control,
         tasks,
         state,
+        crl_watch,
     })
 }
 
@@ -117,6 +144,7 @@ impl Running {
                 result = Err(e);
             }
         }
+        self.crl_watch.abort();
         for name in [files::SANDBOX_JSON, files::SANDBOX_ENV] {
             let _ = std::fs::remove_file(self.state.path(name));
         }
@@ -159,5 +187,6 @@ fn tls_material(state: &State, config: &Config) -> anyhow::Result<TlsMaterial> {
         server_key: pki::key_from_pem(&server.key_pem, files::SERVER_KEY)?,
         root: state.root.cert_der()?,
         intermediate: state.intermediate.cert_der()?,
+        crls: revocation::load_crl(state).into_iter().collect(),
     })
 }

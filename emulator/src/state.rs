@@ -33,6 +33,7 @@ pub mod files {
     pub const CLIENT_KEY: &str = "my_app_private_key.pem";
     pub const CLIENT_P12: &str = "my_app.p12";
     pub const RECORDS: &str = "records.db";
+    pub const CRL: &str = "revoked_certs.crl.pem";
     pub const SERVER_CERT: &str = "server_cert.pem";
     pub const SERVER_KEY: &str = "server_key.pem";
     pub const SANDBOX_JSON: &str = "sandbox.json";
@@ -179,6 +180,17 @@ impl State {
             path: self.path(files::INTERMEDIATE_KEY),
             detail: e.to_string(),
             dir: self.dir.clone(),
+        })
+    }
+
+    /// Writes a file into the state dir atomically and durably.
+    pub fn write(&self, name: &str, bytes: &[u8], secret: bool) -> Result<(), StateError> {
+        let path = self.path(name);
+        let mode = if secret { SECRET_MODE } else { PUBLIC_MODE };
+        write_atomic(&path, bytes, mode).map_err(|source| StateError::Io {
+            action: "write",
+            path,
+            source,
         })
     }
 

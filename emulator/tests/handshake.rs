@@ -207,3 +207,50 @@ fn auth_host_accepts_connections_with_or_without_a_certificate() {
         assert_eq!(status, 200);
     }
 }
+
+#[test]
+fn revoking_a_certificate_takes_effect_on_a_running_sandbox() {
+    let emu = Emulator::start(&[]);
+    let chain = emu.read(CHAIN);
+    assert_eq!(
+        mtls_health(&emu, Identity::Chain(app_identity(&emu), chain.clone())),
+        Ok(200)
+    );
+
+    let out = std::process::Command::new(crate::util::bin())
+        .args(["revoke", "--state-dir"])
+        .arg(&emu.state_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Revoked \"O=mtls-sandbox"));
+
+    // The sandbox polls the CRL twice a second; allow a few periods.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while mtls_health(&emu, Identity::Chain(app_identity(&emu), chain.clone())).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "revoked certificate still accepted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(emu.log_line("has been revoked").contains("CN=my_app"));
+
+    // Revoking something the sandbox did not issue is refused with advice.
+    let foreign = pki::create_hierarchy("x@y", OffsetDateTime::now_utc()).unwrap();
+    let path = emu.state_dir.with_extension("foreign.pem");
+    std::fs::write(&path, &foreign.root.cert_pem).unwrap();
+    let out = std::process::Command::new(crate::util::bin())
+        .args(["revoke", "--state-dir"])
+        .arg(&emu.state_dir)
+        .arg("--cert")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was not issued by this sandbox"));
+}

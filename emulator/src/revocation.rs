@@ -1,0 +1,200 @@
+//! Revoking client certificates.
+//!
+//! The records table is the source of truth; the CRL file in the state dir
+//! (`revoked_certs.crl.pem`, signed by the intermediate CA) is derived from
+//! it. The mtls listener loads that CRL into its verifier, and a running
+//! sandbox reloads it when the file changes — so `mtls-sandbox revoke` in
+//! another terminal takes effect on the next handshake, without a restart.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use rustls::pki_types::CertificateRevocationListDer;
+use rustls::pki_types::pem::PemObject;
+use time::OffsetDateTime;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::pki;
+use crate::records::Records;
+use crate::state::{State, files};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error("{what} is not a certificate: {detail}")]
+    NotACertificate { what: String, detail: String },
+    #[error(
+        "{what} (\"{subject}\") was not issued by this sandbox's CA, so this sandbox cannot revoke it. \
+         Pass a certificate issued by the sandbox, e.g. my_app_cert.crt from its state dir"
+    )]
+    NotOurs { what: String, subject: String },
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    #[error(transparent)]
+    Records(#[from] crate::records::RecordsError),
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+}
+
+/// What [`revoke`] did.
+#[derive(Debug, PartialEq)]
+pub struct Revoked {
+    pub subject: String,
+    pub serial_hex: String,
+    /// False when the certificate had already been revoked.
+    pub newly: bool,
+}
+
+/// Revokes the certificate in `cert_pem` (named `what` in errors) and
+/// rewrites the CRL.
+pub fn revoke(
+    state: &State,
+    records: &Records,
+    cert_pem: &str,
+    what: &str,
+    now: OffsetDateTime,
+) -> Result<Revoked, RevokeError> {
+    let der = pki::first_cert_der(cert_pem, what).map_err(|e| RevokeError::NotACertificate {
+        what: what.into(),
+        detail: e.to_string(),
+    })?;
+    let (_, cert) = X509Certificate::from_der(&der).map_err(|e| RevokeError::NotACertificate {
+        what: what.into(),
+        detail: e.to_string(),
+    })?;
+    let int_der = state.intermediate.cert_der()?;
+    let (_, intermediate) =
+        X509Certificate::from_der(&int_der).map_err(|e| RevokeError::NotACertificate {
+            what: files::INTERMEDIATE_CERT.into(),
+            detail: e.to_string(),
+        })?;
+    let subject = cert.subject().to_string();
+    if cert.issuer().as_raw() != intermediate.subject().as_raw()
+        || cert
+            .verify_signature(Some(intermediate.public_key()))
+            .is_err()
+    {
+        return Err(RevokeError::NotOurs {
+            what: what.into(),
+            subject,
+        });
+    }
+    let serial_hex = hex(cert.raw_serial());
+    let newly = records.revoke_certificate(&serial_hex, &subject, now)?;
+    write_crl(state, records, now)?;
+    Ok(Revoked {
+        subject,
+        serial_hex,
+        newly,
+    })
+}
+
+/// Rewrites the CRL file from the records.
+pub fn write_crl(state: &State, records: &Records, now: OffsetDateTime) -> Result<(), RevokeError> {
+    let revoked = records.revoked_certificates()?;
+    let entries: Vec<(Vec<u8>, OffsetDateTime)> = revoked
+        .iter()
+        .filter_map(|(serial, at)| unhex(serial).map(|s| (s, *at)))
+        .collect();
+    let pem = state
+        .issuing_ca()?
+        .crl(&entries, entries.len() as u64 + 1, now)?;
+    state.write(files::CRL, pem.as_bytes(), false)?;
+    Ok(())
+}
+
+/// The CRL currently in the state dir, if any.
+pub fn load_crl(state: &State) -> Option<CertificateRevocationListDer<'static>> {
+    CertificateRevocationListDer::from_pem_file(state.path(files::CRL)).ok()
+}
+
+/// Watches the CRL file and calls `on_change` when it is rewritten.
+/// Polling a file's mtime twice a second costs nothing measurable and works
+/// everywhere, unlike inotify.
+pub async fn watch(path: PathBuf, mut on_change: impl FnMut() + Send + 'static) {
+    let mtime = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut last: Option<SystemTime> = mtime(&path);
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let now = mtime(&path);
+        if now != last {
+            last = now;
+            on_change();
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::ClientCertSpec;
+
+    #[test]
+    fn revoking_writes_a_crl_and_refuses_foreign_certificates() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = State::load_or_create(&tmp.path().join("s")).unwrap();
+        let records = Records::open(&state.path(files::RECORDS)).unwrap();
+        let now = OffsetDateTime::now_utc();
+
+        let first = revoke(
+            &state,
+            &records,
+            &state.client.cert_pem,
+            "my_app_cert.crt",
+            now,
+        )
+        .unwrap();
+        assert!(first.newly && first.subject.contains("CN=my_app"));
+        let again = revoke(
+            &state,
+            &records,
+            &state.client.cert_pem,
+            "my_app_cert.crt",
+            now,
+        )
+        .unwrap();
+        assert!(!again.newly);
+
+        let der = load_crl(&state).expect("CRL written");
+        let (_, crl) =
+            x509_parser::revocation_list::CertificateRevocationList::from_der(&der).unwrap();
+        let listed: Vec<String> = crl
+            .iter_revoked_certificates()
+            .map(|r| hex(r.raw_serial()))
+            .collect();
+        assert_eq!(listed, vec![first.serial_hex]);
+
+        let foreign = pki::create_hierarchy("x@y", now).unwrap();
+        let stranger = pki::Ca::load(foreign.intermediate)
+            .unwrap()
+            .issue_client(&ClientCertSpec::new("s", now))
+            .unwrap();
+        let err = revoke(&state, &records, &stranger.cert_pem, "stranger.pem", now).unwrap_err();
+        assert!(
+            err.to_string().contains("was not issued by this sandbox"),
+            "{err}"
+        );
+        let err = revoke(&state, &records, "nonsense", "junk.pem", now).unwrap_err();
+        assert!(err.to_string().contains("junk.pem"), "{err}");
+    }
+
+    #[test]
+    fn hex_round_trip() {
+        assert_eq!(
+            unhex(&hex(&[0, 1, 0xab, 0xff])),
+            Some(vec![0, 1, 0xab, 0xff])
+        );
+        assert_eq!(unhex("zz"), None);
+    }
+}
