@@ -5,10 +5,12 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::clock::Clock;
 use crate::config::{Config, ConfigError, DEFAULT_STATE_DIR, FileConfig};
 use crate::info::SandboxInfo;
 use crate::server;
@@ -87,6 +89,9 @@ pub struct UpArgs {
     /// Extra host name or IP for the server certificate (repeatable).
     #[arg(long = "san", value_name = "NAME")]
     pub sans: Vec<String>,
+    /// The sandbox's "now": an RFC 3339 instant (frozen) or an offset like +2h or -30d (shifted).
+    #[arg(long, value_name = "TIME|OFFSET", value_parser = parse_clock, allow_hyphen_values = true)]
+    pub clock: Option<Arc<Clock>>,
     /// Print the sandbox.json document instead of the human summary.
     #[arg(long)]
     pub json: bool,
@@ -142,6 +147,9 @@ async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
     config.lenient_chain |= args.lenient_chain;
     config.public_host = args.public_host.or(config.public_host);
     config.extra_sans.extend(args.sans);
+    if let Some(clock) = args.clock {
+        config.clock = clock;
+    }
 
     let running = server::start(config).await?;
     if args.json {
@@ -256,6 +264,10 @@ fn ready(path: &Path) -> Option<SandboxInfo> {
     Path::new(&format!("/proc/{}", info.pid))
         .exists()
         .then_some(info)
+}
+
+fn parse_clock(s: &str) -> Result<Arc<Clock>, String> {
+    Clock::parse(s).map(Arc::new)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

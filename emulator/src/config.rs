@@ -6,8 +6,11 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
+
+use crate::clock::Clock;
 
 pub const DEFAULT_STATE_DIR: &str = ".sandbox";
 pub const DEFAULT_PORTS: Ports = Ports {
@@ -62,6 +65,8 @@ pub struct Config {
     /// The banks served by `GET /banks/v1`, as a JSON array.
     pub banks: serde_json::Value,
     pub key_log: bool,
+    /// The sandbox's "now"; shared, so changing it affects a running sandbox.
+    pub clock: Arc<Clock>,
 }
 
 impl Config {
@@ -77,6 +82,7 @@ impl Config {
             auth_mode: AuthMode::AppToken,
             banks: default_banks(),
             key_log: false,
+            clock: Arc::new(Clock::system()),
         }
     }
 

@@ -53,6 +53,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let opts = TlsOptions {
         lenient_chain: config.lenient_chain,
         key_log: config.key_log,
+        clock: config.clock.clone(),
     };
 
     let listeners = [

@@ -254,3 +254,12 @@ fn revoking_a_certificate_takes_effect_on_a_running_sandbox() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("was not issued by this sandbox"));
 }
+
+#[test]
+fn the_sandbox_clock_decides_certificate_validity() {
+    // The app certificate is valid for two years; 800 days ahead it is expired.
+    let emu = Emulator::start(&["--clock", "+800d"]);
+    let chain = emu.read(CHAIN);
+    assert!(mtls_health(&emu, Identity::Chain(app_identity(&emu), chain)).is_err());
+    assert!(emu.log_line("CN=my_app").contains("expired on"));
+}

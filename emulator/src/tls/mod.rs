@@ -21,6 +21,7 @@ pub use acceptor::ExplainingAcceptor;
 pub use explain::HandshakeFailure;
 pub use verifier::{AcceptAnyCert, ExplainingVerifier};
 
+use crate::clock::Clock;
 use crate::hosts::Host;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,8 @@ pub struct TlsMaterial {
 
 #[derive(Debug, Clone, Default)]
 pub struct TlsOptions {
+    /// Certificate validity is judged at this clock's "now".
+    pub clock: Arc<Clock>,
     /// Also trust the intermediate directly, so a bare leaf is accepted.
     pub lenient_chain: bool,
     /// Write TLS secrets to `$SSLKEYLOGFILE` (for Wireshark in workshops).
@@ -88,7 +91,11 @@ pub fn server_config(
                     .allow_unknown_revocation_status();
             }
             let webpki = builder.build()?;
-            Arc::new(ExplainingVerifier::new(webpki, &material.intermediate))
+            Arc::new(ExplainingVerifier::new(
+                webpki,
+                &material.intermediate,
+                opts.clock.clone(),
+            ))
         }
         Host::Auth => Arc::new(AcceptAnyCert::new(&provider)),
     };

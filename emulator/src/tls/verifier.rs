@@ -19,22 +19,29 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::acceptor::record_failure;
 use super::explain::HandshakeFailure;
+use crate::clock::Clock;
 
 #[derive(Debug)]
 pub struct ExplainingVerifier {
     inner: Arc<dyn ClientCertVerifier>,
     /// DER-encoded subject of the sandbox intermediate CA.
     intermediate_subject: Vec<u8>,
+    clock: Arc<Clock>,
 }
 
 impl ExplainingVerifier {
-    pub fn new(inner: Arc<dyn ClientCertVerifier>, intermediate: &CertificateDer<'_>) -> Self {
+    pub fn new(
+        inner: Arc<dyn ClientCertVerifier>,
+        intermediate: &CertificateDer<'_>,
+        clock: Arc<Clock>,
+    ) -> Self {
         let intermediate_subject = X509Certificate::from_der(intermediate)
             .map(|(_, c)| c.subject().as_raw().to_vec())
             .unwrap_or_default();
         Self {
             inner,
             intermediate_subject,
+            clock,
         }
     }
 }
@@ -56,10 +63,11 @@ impl ClientCertVerifier for ExplainingVerifier {
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
+        _now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
+        // The sandbox clock, not the system's: tests shift it (SPEC §6).
         self.inner
-            .verify_client_cert(end_entity, intermediates, now)
+            .verify_client_cert(end_entity, intermediates, self.clock.unix_time())
             .inspect_err(|err| {
                 record_failure(HandshakeFailure::from_rejected_cert(
                     err,
