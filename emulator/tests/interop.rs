@@ -36,3 +36,44 @@ except requests.exceptions.RequestException:
     assert_eq!(stdout, "200 LEANMB1\nno-cert: refused\n");
     emu.log_line("sent no client certificate");
 }
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/interop")
+        .join(name)
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?} could not run ({e}); .ci/run installs it"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn node_https_agent_with_cert_key_and_ca() {
+    let emu = Emulator::start(&[]);
+    let stdout = run(Command::new("node")
+        .arg(fixture("node_https_agent.js"))
+        .arg(emu.file("sandbox.json")));
+    assert_eq!(stdout, "200 app_user_id,created_at,customer_id\n");
+}
+
+#[test]
+fn java_http_client_with_the_pkcs12_bundle() {
+    let emu = Emulator::start(&[]);
+    let stdout = run(Command::new("java")
+        .arg(fixture("JavaP12Client.java"))
+        .arg(&emu.info.client_p12)
+        .arg(&emu.info.p12_password)
+        .arg(&emu.info.ca_chain)
+        .arg(format!("{}/banks/v1", emu.info.mtls_url))
+        .arg(&emu.info.app_token));
+    assert!(stdout.starts_with("200 [{\"active\":true"), "{stdout}");
+}
