@@ -263,3 +263,19 @@ fn the_sandbox_clock_decides_certificate_validity() {
     assert!(mtls_health(&emu, Identity::Chain(app_identity(&emu), chain)).is_err());
     assert!(emu.log_line("CN=my_app").contains("expired on"));
 }
+
+#[test]
+fn a_key_that_does_not_match_the_certificate_is_explained() {
+    let emu = Emulator::start(&[]);
+    let other = pki::create_hierarchy("x@y", OffsetDateTime::now_utc()).unwrap();
+    let identity = Identity::Mismatched {
+        chain_pem: format!("{}{}", emu.read("my_app_cert.crt"), emu.read(CHAIN)),
+        key_pem: other.root.key_pem,
+    };
+    assert!(mtls_health(&emu, identity).is_err());
+    let line = emu.log_line("does not match its certificate");
+    assert!(
+        line.contains("CN=my_app") && line.contains("my_app_private_key.pem"),
+        "{line}"
+    );
+}

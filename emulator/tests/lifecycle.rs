@@ -89,3 +89,46 @@ fn public_host_goes_into_urls_and_the_server_certificate() {
         );
     }
 }
+
+#[test]
+fn sslkeylogfile_records_tls_secrets_for_wireshark() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keylog = tmp.path().join("keys.log");
+    let mut child = std::process::Command::new(crate::util::bin())
+        .args([
+            "up",
+            "--sandbox-port",
+            "0",
+            "--mtls-port",
+            "0",
+            "--auth-port",
+            "0",
+            "--state-dir",
+        ])
+        .arg(tmp.path().join("s"))
+        .env("SSLKEYLOGFILE", &keylog)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let json = tmp.path().join("s/sandbox.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !json.exists() {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let info = mtls_sandbox::info::SandboxInfo::read(&json).unwrap();
+    let (code, _) = crate::util::curl(&[
+        "--cacert",
+        info.ca_chain.to_str().unwrap(),
+        &format!("{}/health", info.sandbox_url),
+    ]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(code, 0);
+    let log = std::fs::read_to_string(&keylog).unwrap();
+    assert!(
+        log.contains("CLIENT_HANDSHAKE_TRAFFIC_SECRET") || log.contains("CLIENT_RANDOM"),
+        "{log}"
+    );
+}

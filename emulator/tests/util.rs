@@ -149,6 +149,30 @@ pub enum Identity {
     Leaf(CertAndKey),
     /// The leaf followed by these extra PEM certificates.
     Chain(CertAndKey, String),
+    /// Certificates (leaf first, PEM) presented with a private key that
+    /// does not belong to the leaf — rustls refuses to build that pairing,
+    /// so it goes through a resolver that skips the check.
+    Mismatched {
+        chain_pem: String,
+        key_pem: String,
+    },
+}
+
+#[derive(Debug)]
+struct FixedResolver(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for FixedResolver {
+    fn resolve(
+        &self,
+        _: &[&[u8]],
+        _: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 /// A reqwest client over rustls that trusts `roots_pem` and presents
@@ -159,7 +183,7 @@ pub fn client(roots_pem: &str, identity: Identity) -> reqwest::Client {
         roots.add(cert).unwrap();
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots);
@@ -181,6 +205,13 @@ pub fn client(roots_pem: &str, identity: Identity) -> reqwest::Client {
         Identity::Chain(leaf, extra) => {
             let (chain, key) = chain_and_key(&leaf, &extra);
             builder.with_client_auth_cert(chain, key).unwrap()
+        }
+        Identity::Mismatched { chain_pem, key_pem } => {
+            let chain = pki::certs_from_pem(&chain_pem, "chain").unwrap();
+            let key = pki::key_from_pem(&key_pem, "key").unwrap();
+            let signer = provider.key_provider.load_private_key(key).unwrap();
+            let certified = rustls::sign::CertifiedKey::new(chain, signer);
+            builder.with_client_cert_resolver(Arc::new(FixedResolver(Arc::new(certified))))
         }
     };
     reqwest::Client::builder()
