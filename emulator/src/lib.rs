@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod doctor;
 pub mod fsutil;
 pub mod hosts;
 pub mod info;

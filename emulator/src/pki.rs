@@ -264,12 +264,11 @@ pub fn key_from_pem(pem: &str, what: &str) -> Result<PrivateKeyDer<'static>, Pki
     })
 }
 
-/// Whether `key_pem` is the private key of the certificate in `cert_pem`.
-pub fn key_matches_cert(cert_pem: &str, key_pem: &str) -> Result<bool, PkiError> {
+/// Whether `key_pem` is the private key of the certificate `cert_der`.
+pub fn key_matches_cert(cert_der: &[u8], key_pem: &str) -> Result<bool, PkiError> {
     use rcgen::PublicKeyData;
     use x509_parser::prelude::{FromDer, X509Certificate};
-    let der = first_cert_der(cert_pem, "certificate")?;
-    let (_, cert) = X509Certificate::from_der(&der).map_err(|e| PkiError::Pem {
+    let (_, cert) = X509Certificate::from_der(cert_der).map_err(|e| PkiError::Pem {
         what: "certificate".into(),
         detail: e.to_string(),
     })?;
@@ -399,8 +398,9 @@ mod tests {
     #[test]
     fn key_match_is_detected() {
         let h = create_hierarchy("t@h", now()).unwrap();
-        assert!(key_matches_cert(&h.root.cert_pem, &h.root.key_pem).unwrap());
-        assert!(!key_matches_cert(&h.root.cert_pem, &h.intermediate.key_pem).unwrap());
+        let root = h.root.cert_der().unwrap();
+        assert!(key_matches_cert(&root, &h.root.key_pem).unwrap());
+        assert!(!key_matches_cert(&root, &h.intermediate.key_pem).unwrap());
     }
 
     #[test]

@@ -227,10 +227,10 @@ impl Reader<'_> {
 
     fn cert_and_key(&self, cert: &str, key: &str) -> Result<CertAndKey, StateError> {
         let cert_pem = self.read(cert)?;
-        pki::first_cert_der(&cert_pem, cert).map_err(|e| self.corrupt(cert, e))?;
+        let cert_der = pki::first_cert_der(&cert_pem, cert).map_err(|e| self.corrupt(cert, e))?;
         let key_pem = self.read(key)?;
         pki::key_from_pem(&key_pem, key).map_err(|e| self.corrupt(key, e))?;
-        if !pki::key_matches_cert(&cert_pem, &key_pem).map_err(|e| self.corrupt(key, e))? {
+        if !pki::key_matches_cert(&cert_der, &key_pem).map_err(|e| self.corrupt(key, e))? {
             return Err(self.corrupt(key, format!("it is not the private key of {cert}")));
         }
         Ok(CertAndKey { cert_pem, key_pem })

@@ -283,3 +283,47 @@ fn wait_without_a_sandbox_times_out_with_advice() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("mtls-sandbox up --state-dir"));
 }
+
+#[test]
+fn doctor_reports_problems_with_fixes_and_passes_a_full_chain() {
+    let emu = Emulator::start(&[]);
+    let out = cmd()
+        .args(["doctor", "--state-dir"])
+        .arg(&emu.state_dir)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    // The bare leaf: fine for curl, but the live handshake (rustls, like Go) is refused.
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("holds only the leaf certificate"),
+        "{report}"
+    );
+    assert!(report.contains("fix: cat "), "{report}");
+
+    let full = emu.state_dir.with_extension("full.pem");
+    std::fs::write(
+        &full,
+        format!(
+            "{}{}",
+            emu.read("my_app_cert.crt"),
+            emu.read("lean_public_cert_chain.pem")
+        ),
+    )
+    .unwrap();
+    let out = cmd()
+        .args(["doctor", "--state-dir"])
+        .arg(&emu.state_dir)
+        .arg("--cert")
+        .arg(&full)
+        .arg("--ca")
+        .arg(emu.file("lean_public_cert_chain.pem"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("handshake accepted, GET /health answered 200"),
+        "{report}"
+    );
+}
