@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod fsutil;
 pub mod hosts;
 pub mod info;
+pub mod oauth;
 pub mod pki;
 pub mod records;
 pub mod revocation;

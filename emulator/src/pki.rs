@@ -17,7 +17,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
 
 /// Organisation name on every certificate we issue.
-pub const ORGANISATION: &str = "mtls-sandbox (SANDBOX ONLY, not trusted anywhere)";
+pub const ORGANISATION: &str = "mtls-sandbox (SANDBOX ONLY - not trusted anywhere)";
 
 /// Host names and addresses every server certificate covers (SPEC §4).
 pub const DEFAULT_SERVER_SANS: &[&str] = &[

@@ -50,6 +50,29 @@ const MIGRATIONS: &[&str] = &[
         revoked_at TEXT NOT NULL
     );
 ",
+    "
+    CREATE TABLE oauth_clients (
+        client_id    TEXT PRIMARY KEY,
+        registration TEXT NOT NULL,
+        created_at   TEXT NOT NULL
+    );
+    CREATE TABLE oauth_opaque_tokens (
+        reference  TEXT PRIMARY KEY,
+        jwt        TEXT NOT NULL,
+        jti        TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE oauth_revoked_tokens (
+        jti        TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE oauth_used_assertions (
+        client_id  TEXT NOT NULL,
+        jti        TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (client_id, jti)
+    );
+",
 ];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

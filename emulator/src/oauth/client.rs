@@ -1,0 +1,184 @@
+//! OAuth client registrations: how each client authenticates at the token
+//! endpoint, what it may ask for, and its secrets.
+//!
+//! Secrets are stored as salted SHA-256, not argon2: every secret this
+//! sandbox generates is 256 bits of randomness, which no password hash
+//! would make stronger, while a deliberately slow hash would cap token
+//! issuance at a few dozen per second per core — the thing CI suites hammer.
+//! (Static secrets from the config file are in clear in that file anyway.)
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+/// `token_endpoint_auth_method` values (RFC 7591, RFC 8705).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    ClientSecretJwt,
+    PrivateKeyJwt,
+    TlsClientAuth,
+    SelfSignedTlsClientAuth,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 6] = [
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::ClientSecretJwt,
+        AuthMethod::PrivateKeyJwt,
+        AuthMethod::TlsClientAuth,
+        AuthMethod::SelfSignedTlsClientAuth,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::ClientSecretJwt => "client_secret_jwt",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::TlsClientAuth => "tls_client_auth",
+            AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+        }
+    }
+}
+
+/// JWT access tokens, or opaque references resolved by introspection
+/// (the phantom-token pattern).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenFormat {
+    #[default]
+    Jwt,
+    Opaque,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SecretRecord {
+    pub id: String,
+    pub name: String,
+    pub salt: String,
+    pub hash: String,
+    /// The clear secret, kept only for static clients (from the config
+    /// file, where it is in clear anyway): `client_secret_jwt` needs it as
+    /// the HMAC key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clear: Option<String>,
+}
+
+impl SecretRecord {
+    /// Hashes `clear` under a fresh salt.
+    pub fn new(name: &str, clear: &str, keep_clear: bool) -> Self {
+        let salt = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.into(),
+            hash: hash(&salt, clear),
+            salt,
+            clear: keep_clear.then(|| clear.to_owned()),
+        }
+    }
+
+    pub fn matches(&self, presented: &str) -> bool {
+        verify_slices_are_equal(hash(&self.salt, presented).as_bytes(), self.hash.as_bytes())
+            .is_ok()
+    }
+}
+
+fn hash(salt: &str, secret: &str) -> String {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(salt.as_bytes());
+    ctx.update(b":");
+    ctx.update(secret.as_bytes());
+    URL_SAFE_NO_PAD.encode(ctx.finish().as_ref())
+}
+
+/// A fresh random client secret (256 bits, base64url).
+pub fn generate_secret() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// A registered client.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub auth_method: AuthMethod,
+    /// Scopes the client may request; `customer.*` allows `customer.<id>`
+    /// for any existing customer.
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub secrets: Vec<SecretRecord>,
+    /// tls_client_auth: the subject DN its certificate must carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_subject_dn: Option<String>,
+    /// private_key_jwt (and self_signed_tls_client_auth): its public keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// self_signed_tls_client_auth: its certificates (DER, base64).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<String>,
+    #[serde(default)]
+    pub token_format: TokenFormat,
+    /// Defined in the config file (cannot be deleted through the API).
+    #[serde(default)]
+    pub static_client: bool,
+}
+
+impl Client {
+    /// Scopes granted when the request names none.
+    pub fn default_scope(&self) -> &str {
+        if self.scopes.iter().any(|s| s == "api") {
+            "api"
+        } else {
+            self.scopes.first().map(String::as_str).unwrap_or("")
+        }
+    }
+
+    pub fn secret_matches(&self, presented: &str) -> bool {
+        // Check every secret (no early exit) so timing says nothing about which.
+        self.secrets
+            .iter()
+            .fold(false, |found, s| s.matches(presented) | found)
+    }
+
+    /// The view shown by the management API (never secrets' hashes).
+    pub fn public_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.client_id,
+            "name": self.name,
+            "token_endpoint_auth_method": self.auth_method,
+            "scopes": self.scopes,
+            "token_format": self.token_format,
+            "static": self.static_client,
+            "secrets": self.secrets.iter().map(|s| serde_json::json!({"id": s.id, "name": s.name})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_verify_only_against_their_clear_text() {
+        let clear = generate_secret();
+        assert_eq!(clear.len(), 43);
+        let record = SecretRecord::new("ci", &clear, false);
+        assert!(record.matches(&clear));
+        assert!(!record.matches("wrong"));
+        assert!(record.clear.is_none() && !record.hash.contains(&clear));
+        let other = SecretRecord::new("ci", &clear, false);
+        assert_ne!(record.hash, other.hash, "salted");
+    }
+
+    #[test]
+    fn method_names_match_the_registry_spelling() {
+        for method in AuthMethod::ALL {
+            assert_eq!(serde_json::to_value(method).unwrap(), method.name());
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! Client authentication at the token, introspection and revocation
+//! endpoints: one decision function for the six methods of RFC 6749,
+//! RFC 7523 and RFC 8705.
+//!
+//! The client's registration decides the method; presenting another one, or
+//! two at once, is refused. TLS-based methods look at the certificate the
+//! client presented on this connection (the auth listener accepts any
+//! certificate at the handshake; this is where it is judged).
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use rustls::pki_types::CertificateDer;
+use rustls::server::danger::ClientCertVerifier;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::public_key::PublicKey;
+
+use super::client::{AuthMethod, Client};
+use super::error::OAuthError;
+use super::token::x5t_s256;
+
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Longest client-assertion lifetime accepted.
+const MAX_ASSERTION_LIFETIME: i64 = 3600;
+
+/// Credentials as presented on one request.
+#[derive(Debug, Default)]
+pub struct Presented {
+    /// Decoded `Authorization: Basic` (client_id, secret).
+    pub basic: Option<(String, String)>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub assertion_type: Option<String>,
+    pub assertion: Option<String>,
+    /// The TLS peer chain (DER, leaf first), if a certificate was presented.
+    pub peer_chain: Vec<Vec<u8>>,
+}
+
+/// Decodes an `Authorization: Basic` value per RFC 6749 §2.3.1 (both parts
+/// form-urlencoded before base64).
+pub fn parse_basic(value: &str) -> Result<(String, String), OAuthError> {
+    let bad = || {
+        OAuthError::invalid_client(
+            "the Authorization: Basic header is not base64(client_id:client_secret)",
+        )
+    };
+    let (scheme, b64) = value.trim().split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client(format!(
+            "unsupported Authorization scheme '{scheme}' at the token endpoint; use Basic or form parameters"
+        )));
+    }
+    let raw = STANDARD.decode(b64.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    let decode = |s: &str| {
+        form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Ok((decode(id).ok_or_else(bad)?, decode(secret).ok_or_else(bad)?))
+}
+
+/// The successful outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Authenticated {
+    pub client: Client,
+    pub method: AuthMethod,
+    /// x5t#S256 of the presented certificate, for binding tokens to it.
+    pub thumbprint: Option<String>,
+}
+
+/// What the decision needs besides the request.
+pub struct AuthContext<'a> {
+    /// Verifies a chain to the sandbox CA (tls_client_auth).
+    pub ca_verifier: &'a dyn ClientCertVerifier,
+    /// Acceptable `aud` values for client assertions.
+    pub audiences: &'a [String],
+    pub now: OffsetDateTime,
+    /// Records an assertion id; false when it was already used.
+    pub first_use: &'a dyn Fn(&str, &str, i64) -> Result<bool, OAuthError>,
+}
+
+/// The client id the request claims, before any check.
+pub fn claimed_client_id(p: &Presented) -> Result<String, OAuthError> {
+    let from_assertion = p.assertion.as_deref().and_then(assertion_subject);
+    let ids: Vec<&str> = [
+        p.basic.as_ref().map(|b| b.0.as_str()),
+        p.client_id.as_deref(),
+        from_assertion.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    match ids.split_first() {
+        None => Err(OAuthError::invalid_client(
+            "no client authentication: send client_id and client_secret (form or HTTP Basic), a client_assertion, or a client certificate with client_id",
+        )),
+        Some((first, rest)) if rest.iter().any(|id| id != first) => Err(
+            OAuthError::invalid_request("the request names two different client ids"),
+        ),
+        Some((first, _)) => Ok((*first).to_owned()),
+    }
+}
+
+pub fn authenticate(
+    p: &Presented,
+    client: &Client,
+    cx: &AuthContext<'_>,
+) -> Result<Authenticated, OAuthError> {
+    let thumbprint = p.peer_chain.first().map(|der| x5t_s256(der));
+    let presented: Vec<AuthMethod> = [
+        p.basic.as_ref().map(|_| AuthMethod::ClientSecretBasic),
+        p.client_secret
+            .as_ref()
+            .map(|_| AuthMethod::ClientSecretPost),
+        p.assertion.as_ref().map(|_| AuthMethod::PrivateKeyJwt),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if presented.len() > 1 {
+        return Err(OAuthError::invalid_request(
+            "multiple client authentication methods in one request (e.g. HTTP Basic and client_secret in the form); use exactly one",
+        ));
+    }
+    let wrong_method = |got: &str| {
+        OAuthError::invalid_client(format!(
+            "client '{}' is registered for {}, but the request used {got}",
+            client.client_id,
+            client.auth_method.name()
+        ))
+    };
+    let used = match presented.first() {
+        Some(AuthMethod::ClientSecretBasic) => "client_secret_basic (HTTP Basic)",
+        Some(AuthMethod::ClientSecretPost) => "client_secret_post (client_secret in the form)",
+        Some(_) => "a client_assertion",
+        None if p.peer_chain.is_empty() => "no credentials",
+        None => "only a TLS client certificate",
+    };
+    match client.auth_method {
+        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {
+            let secret = match (client.auth_method, &p.basic, &p.client_secret) {
+                (AuthMethod::ClientSecretBasic, Some((_, s)), _) => s,
+                (AuthMethod::ClientSecretPost, None, Some(s)) => s,
+                _ => return Err(wrong_method(used)),
+            };
+            if !client.secret_matches(secret) {
+                return Err(OAuthError::invalid_client(format!(
+                    "wrong client_secret for client '{}' (deleted secrets stop working at once)",
+                    client.client_id
+                )));
+            }
+        }
+        AuthMethod::ClientSecretJwt | AuthMethod::PrivateKeyJwt => {
+            let assertion = p.assertion.as_deref().ok_or_else(|| wrong_method(used))?;
+            if p.assertion_type.as_deref() != Some(JWT_BEARER) {
+                return Err(OAuthError::invalid_request(format!(
+                    "client_assertion_type must be {JWT_BEARER}"
+                )));
+            }
+            verify_assertion(assertion, client, cx)?;
+        }
+        AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth => {
+            if !presented.is_empty() {
+                return Err(wrong_method(used));
+            }
+            let leaf = p.peer_chain.first().ok_or_else(|| {
+                OAuthError::invalid_client(format!(
+                    "client '{}' authenticates with its TLS client certificate ({}), but this connection presented none: \
+                     pass --cert and --key (curl) and call the token endpoint over TLS directly",
+                    client.client_id,
+                    client.auth_method.name()
+                ))
+            })?;
+            if client.auth_method == AuthMethod::TlsClientAuth {
+                check_pki_cert(leaf, &p.peer_chain[1..], client, cx)?;
+            } else {
+                check_self_signed_cert(leaf, client)?;
+            }
+        }
+    }
+    Ok(Authenticated {
+        client: client.clone(),
+        method: client.auth_method,
+        thumbprint,
+    })
+}
+
+#[derive(Deserialize)]
+struct AssertionClaims {
+    iss: String,
+    sub: String,
+    aud: Audience,
+    exp: i64,
+    jti: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+fn assertion_subject(assertion: &str) -> Option<String> {
+    let payload = assertion.split('.').nth(1)?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    claims
+        .get("sub")
+        .and_then(|s| s.as_str())
+        .map(str::to_owned)
+}
+
+fn verify_assertion(
+    assertion: &str,
+    client: &Client,
+    cx: &AuthContext<'_>,
+) -> Result<(), OAuthError> {
+    let invalid =
+        |why: String| OAuthError::invalid_client(format!("client_assertion refused: {why}"));
+    let header =
+        jsonwebtoken::decode_header(assertion).map_err(|e| invalid(format!("not a JWT ({e})")))?;
+    let keys: Vec<DecodingKey> = match client.auth_method {
+        AuthMethod::ClientSecretJwt => {
+            if header.alg != Algorithm::HS256 {
+                return Err(invalid(format!(
+                    "client_secret_jwt assertions must be HS256, not {:?}",
+                    header.alg
+                )));
+            }
+            let keys: Vec<DecodingKey> = client
+                .secrets
+                .iter()
+                .filter_map(|s| s.clear.as_deref())
+                .map(|s| DecodingKey::from_secret(s.as_bytes()))
+                .collect();
+            if keys.is_empty() {
+                return Err(invalid(
+                    "client_secret_jwt needs a static client whose secret is in the config file"
+                        .into(),
+                ));
+            }
+            keys
+        }
+        _ => {
+            if !matches!(
+                header.alg,
+                Algorithm::RS256 | Algorithm::PS256 | Algorithm::ES256
+            ) {
+                return Err(invalid(format!(
+                    "private_key_jwt assertions must be RS256, PS256 or ES256, not {:?}",
+                    header.alg
+                )));
+            }
+            let jwks: JwkSet = client
+                .jwks
+                .clone()
+                .and_then(|v| serde_json::from_value(v).ok())
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "client '{}' has no usable registered JWKS",
+                        client.client_id
+                    ))
+                })?;
+            jwks.keys
+                .iter()
+                .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
+                .filter_map(|k| DecodingKey::from_jwk(k).ok())
+                .collect()
+        }
+    };
+    let mut validation = Validation::new(header.alg);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let claims = keys
+        .iter()
+        .find_map(|key| jsonwebtoken::decode::<AssertionClaims>(assertion, key, &validation).ok())
+        .ok_or_else(|| {
+            invalid(
+                "the signature does not verify with the client's registered key or secret".into(),
+            )
+        })?
+        .claims;
+    if claims.iss != client.client_id || claims.sub != client.client_id {
+        return Err(invalid(format!(
+            "iss and sub must both be the client_id '{}'",
+            client.client_id
+        )));
+    }
+    let auds = match claims.aud {
+        Audience::One(a) => vec![a],
+        Audience::Many(a) => a,
+    };
+    if !auds.iter().any(|a| cx.audiences.contains(a)) {
+        return Err(invalid(format!(
+            "aud {auds:?} must contain the token endpoint URL (one of {:?})",
+            cx.audiences
+        )));
+    }
+    let now = cx.now.unix_timestamp();
+    if claims.exp <= now {
+        return Err(invalid("it has expired (exp is in the past)".into()));
+    }
+    if claims.exp > now + MAX_ASSERTION_LIFETIME {
+        return Err(invalid(format!(
+            "exp is more than {MAX_ASSERTION_LIFETIME} seconds ahead"
+        )));
+    }
+    let jti = claims
+        .jti
+        .ok_or_else(|| invalid("it has no jti (needed to prevent replay)".into()))?;
+    if !(cx.first_use)(&client.client_id, &jti, claims.exp)? {
+        return Err(invalid(format!("jti '{jti}' was already used (replay)")));
+    }
+    Ok(())
+}
+
+fn check_pki_cert(
+    leaf: &[u8],
+    rest: &[Vec<u8>],
+    client: &Client,
+    cx: &AuthContext<'_>,
+) -> Result<(), OAuthError> {
+    let ee = CertificateDer::from(leaf);
+    let intermediates: Vec<CertificateDer<'_>> = rest
+        .iter()
+        .map(|d| CertificateDer::from(d.as_slice()))
+        .collect();
+    let unix_now = rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+        cx.now.unix_timestamp().max(0) as u64,
+    ));
+    cx.ca_verifier.verify_client_cert(&ee, &intermediates, unix_now).map_err(|e| {
+        OAuthError::invalid_client(format!(
+            "tls_client_auth: the client certificate does not chain to the sandbox CA ({e}); send my_app_cert.crt with its chain"
+        ))
+    })?;
+    let subject = subject_of(leaf)?;
+    let registered = client.tls_subject_dn.as_deref().unwrap_or("");
+    if normalize_dn(&subject) != normalize_dn(registered) {
+        return Err(OAuthError::invalid_client(format!(
+            "tls_client_auth: certificate subject \"{subject}\" is not the one registered for client '{}' (\"{registered}\")",
+            client.client_id
+        )));
+    }
+    Ok(())
+}
+
+fn check_self_signed_cert(leaf: &[u8], client: &Client) -> Result<(), OAuthError> {
+    let registered_cert = client
+        .certificates
+        .iter()
+        .filter_map(|b64| STANDARD.decode(b64).ok())
+        .any(|der| der == leaf);
+    let registered_key = || -> bool {
+        let Ok((_, cert)) = X509Certificate::from_der(leaf) else {
+            return false;
+        };
+        let Some(jwks) = client
+            .jwks
+            .clone()
+            .and_then(|v| serde_json::from_value::<JwkSet>(v).ok())
+        else {
+            return false;
+        };
+        jwks.keys
+            .iter()
+            .any(|jwk| spki_matches_jwk(&cert, &jwk.algorithm))
+    };
+    if registered_cert || registered_key() {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_client(format!(
+            "self_signed_tls_client_auth: the presented certificate (\"{}\") is not registered for client '{}'",
+            subject_of(leaf).unwrap_or_default(),
+            client.client_id
+        )))
+    }
+}
+
+fn spki_matches_jwk(cert: &X509Certificate<'_>, jwk: &AlgorithmParameters) -> bool {
+    let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+    match (cert.public_key().parsed(), jwk) {
+        (Ok(PublicKey::RSA(rsa)), AlgorithmParameters::RSA(params)) => {
+            let strip = |b: &[u8]| b64(&b[b.iter().take_while(|x| **x == 0).count()..]);
+            strip(rsa.modulus) == params.n && strip(rsa.exponent) == params.e
+        }
+        (Ok(PublicKey::EC(point)), AlgorithmParameters::EllipticCurve(params)) => {
+            let data = point.data();
+            data.len() == 65
+                && data[0] == 4
+                && b64(&data[1..33]) == params.x
+                && b64(&data[33..]) == params.y
+        }
+        _ => false,
+    }
+}
+
+fn subject_of(der: &[u8]) -> Result<String, OAuthError> {
+    X509Certificate::from_der(der)
+        .map(|(_, c)| c.subject().to_string())
+        .map_err(|_| OAuthError::invalid_client("the client certificate cannot be parsed"))
+}
+
+/// A DN as a sorted list of `type=value` parts, so "CN=a, O=b" equals
+/// "O=b,CN=a". Values containing commas are not supported (no escapes).
+pub fn normalize_dn(dn: &str) -> Vec<String> {
+    let mut parts: Vec<String> = dn
+        .split(',')
+        .filter_map(|part| part.split_once('='))
+        .map(|(k, v)| format!("{}={}", k.trim().to_ascii_lowercase(), v.trim()))
+        .collect();
+    parts.sort();
+    parts
+}
+
+#[cfg(test)]
+#[path = "client_auth_tests.rs"]
+mod tests;

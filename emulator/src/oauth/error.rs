@@ -1,0 +1,89 @@
+//! OAuth errors as RFC 6749 §5.2 defines them: `{"error", "error_description"}`
+//! with the right status, and `WWW-Authenticate` on 401s.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OAuthError {
+    pub code: &'static str,
+    pub description: String,
+    pub status: StatusCode,
+}
+
+impl OAuthError {
+    fn new(code: &'static str, status: StatusCode, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+            status,
+        }
+    }
+
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new("invalid_request", StatusCode::BAD_REQUEST, d)
+    }
+
+    pub fn invalid_client(d: impl Into<String>) -> Self {
+        Self::new("invalid_client", StatusCode::UNAUTHORIZED, d)
+    }
+
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new("invalid_grant", StatusCode::BAD_REQUEST, d)
+    }
+
+    pub fn unauthorized_client(d: impl Into<String>) -> Self {
+        Self::new("unauthorized_client", StatusCode::BAD_REQUEST, d)
+    }
+
+    pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
+        Self::new("unsupported_grant_type", StatusCode::BAD_REQUEST, d)
+    }
+
+    pub fn invalid_scope(d: impl Into<String>) -> Self {
+        Self::new("invalid_scope", StatusCode::BAD_REQUEST, d)
+    }
+
+    pub fn unsupported_token_type(d: impl Into<String>) -> Self {
+        Self::new("unsupported_token_type", StatusCode::BAD_REQUEST, d)
+    }
+
+    pub fn server_error(d: impl Into<String>) -> Self {
+        Self::new("server_error", StatusCode::INTERNAL_SERVER_ERROR, d)
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.description)
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": self.code, "error_description": self.description }));
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6749 §5.2: a 401 for invalid_client names the scheme the
+            // client may authenticate with.
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"mtls-sandbox\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<crate::records::RecordsError> for OAuthError {
+    fn from(err: crate::records::RecordsError) -> Self {
+        tracing::error!("records: {err}");
+        OAuthError::server_error(
+            "the sandbox could not access its records database; see the sandbox log",
+        )
+    }
+}

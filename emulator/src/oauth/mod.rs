@@ -1,0 +1,12 @@
+//! The OAuth 2.0 authorization server: client_credentials with every
+//! client-authentication method, PS256/ES256 JWT or opaque access tokens,
+//! certificate binding, discovery, JWKS, introspection and revocation, plus
+//! client and secret management.
+
+pub mod client;
+pub mod client_auth;
+pub mod error;
+pub mod keys;
+pub mod registry;
+pub mod store;
+pub mod token;

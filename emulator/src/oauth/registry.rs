@@ -1,0 +1,307 @@
+//! Where clients live: static clients (config file, the default app) in
+//! memory, dynamic ones (created through the API or CLI) in `records.db`.
+//!
+//! Dynamic clients are read from the database on every lookup, so clients
+//! and secrets created with the CLI work in an already running sandbox.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, params};
+use time::OffsetDateTime;
+
+use super::client::{AuthMethod, Client, SecretRecord, TokenFormat, generate_secret};
+use crate::records::{Records, RecordsError, rfc3339};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("no client with id '{0}'")]
+    UnknownClient(String),
+    #[error("client '{0}' is defined in the config file; change it there")]
+    StaticClient(String),
+    #[error("client '{client}' has no secret with id '{secret}'")]
+    UnknownSecret { client: String, secret: String },
+    #[error("a client with id '{0}' already exists")]
+    Exists(String),
+    #[error(transparent)]
+    Records(#[from] RecordsError),
+}
+
+impl From<rusqlite::Error> for RegistryError {
+    fn from(e: rusqlite::Error) -> Self {
+        RegistryError::Records(e.into())
+    }
+}
+
+/// What a new dynamic client looks like; unset fields get defaults.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    pub name: String,
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub tls_client_auth_subject_dn: Option<String>,
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    pub token_format: Option<TokenFormat>,
+}
+
+pub struct Registry {
+    statics: BTreeMap<String, Client>,
+}
+
+impl Registry {
+    pub fn new(statics: Vec<Client>) -> Self {
+        Self {
+            statics: statics
+                .into_iter()
+                .map(|c| (c.client_id.clone(), c))
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, records: &Records, client_id: &str) -> Result<Option<Client>, RegistryError> {
+        if let Some(client) = self.statics.get(client_id) {
+            return Ok(Some(client.clone()));
+        }
+        Ok(records
+            .with_conn(|conn| {
+                Ok(conn
+                    .query_row(
+                        "SELECT registration FROM oauth_clients WHERE client_id = ?1",
+                        [client_id],
+                        |row| row.get::<_, String>(0),
+                    )
+                    .optional()?)
+            })?
+            .and_then(|json| serde_json::from_str(&json).ok()))
+    }
+
+    pub fn list(&self, records: &Records) -> Result<Vec<Client>, RegistryError> {
+        let mut clients: Vec<Client> = self.statics.values().cloned().collect();
+        let rows = records.with_conn(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT registration FROM oauth_clients ORDER BY created_at")?;
+            let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        clients.extend(
+            rows.iter()
+                .filter_map(|json| serde_json::from_str(json).ok()),
+        );
+        Ok(clients)
+    }
+
+    pub fn create(
+        &self,
+        records: &Records,
+        new: NewClient,
+        now: OffsetDateTime,
+    ) -> Result<Client, RegistryError> {
+        let client = Client {
+            client_id: uuid::Uuid::new_v4().to_string(),
+            name: new.name,
+            auth_method: new
+                .token_endpoint_auth_method
+                .unwrap_or(AuthMethod::ClientSecretPost),
+            scopes: new
+                .scopes
+                .unwrap_or_else(|| vec!["api".into(), "customer.*".into()]),
+            secrets: Vec::new(),
+            tls_subject_dn: new.tls_client_auth_subject_dn,
+            jwks: new.jwks,
+            certificates: Vec::new(),
+            token_format: new.token_format.unwrap_or_default(),
+            static_client: false,
+        };
+        records.with_conn(|conn| {
+            conn.execute(
+                "INSERT INTO oauth_clients (client_id, registration, created_at) VALUES (?1, ?2, ?3)",
+                params![client.client_id, serde_json::to_string(&client).expect("client serialises"), rfc3339(now)],
+            )?;
+            Ok(())
+        })?;
+        Ok(client)
+    }
+
+    pub fn delete(&self, records: &Records, client_id: &str) -> Result<(), RegistryError> {
+        if self.statics.contains_key(client_id) {
+            return Err(RegistryError::StaticClient(client_id.into()));
+        }
+        let deleted = records.with_conn(|conn| {
+            Ok(conn.execute(
+                "DELETE FROM oauth_clients WHERE client_id = ?1",
+                [client_id],
+            )?)
+        })?;
+        if deleted == 0 {
+            return Err(RegistryError::UnknownClient(client_id.into()));
+        }
+        Ok(())
+    }
+
+    /// Adds a secret; returns its record and the clear text (shown once).
+    pub fn add_secret(
+        &self,
+        records: &Records,
+        client_id: &str,
+        name: &str,
+    ) -> Result<(SecretRecord, String), RegistryError> {
+        let clear = generate_secret();
+        let record = SecretRecord::new(name, &clear, false);
+        self.update(records, client_id, |client| {
+            client.secrets.push(record.clone());
+            Ok(())
+        })?;
+        Ok((record, clear))
+    }
+
+    pub fn delete_secret(
+        &self,
+        records: &Records,
+        client_id: &str,
+        secret_id: &str,
+    ) -> Result<(), RegistryError> {
+        self.update(records, client_id, |client| {
+            let before = client.secrets.len();
+            client.secrets.retain(|s| s.id != secret_id);
+            if client.secrets.len() == before {
+                return Err(RegistryError::UnknownSecret {
+                    client: client_id.into(),
+                    secret: secret_id.into(),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// Read-modify-write of one dynamic client inside a write transaction,
+    /// so a CLI and a running sandbox never lose each other's changes.
+    fn update(
+        &self,
+        records: &Records,
+        client_id: &str,
+        change: impl FnOnce(&mut Client) -> Result<(), RegistryError>,
+    ) -> Result<(), RegistryError> {
+        if self.statics.contains_key(client_id) {
+            return Err(RegistryError::StaticClient(client_id.into()));
+        }
+        let mut outcome = Ok(());
+        records.with_conn(|conn| {
+            let tx = rusqlite::Transaction::new_unchecked(
+                conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
+            let json: Option<String> = tx
+                .query_row(
+                    "SELECT registration FROM oauth_clients WHERE client_id = ?1",
+                    [client_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(mut client) = json.and_then(|j| serde_json::from_str::<Client>(&j).ok())
+            else {
+                outcome = Err(RegistryError::UnknownClient(client_id.into()));
+                return Ok(());
+            };
+            if let Err(e) = change(&mut client) {
+                outcome = Err(e);
+                return Ok(());
+            }
+            tx.execute(
+                "UPDATE oauth_clients SET registration = ?2 WHERE client_id = ?1",
+                params![
+                    client_id,
+                    serde_json::to_string(&client).expect("client serialises")
+                ],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })?;
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (tempfile::TempDir, Records, Registry) {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::open(&dir.path().join("r.db")).unwrap();
+        let testing = Client {
+            client_id: "testing".into(),
+            name: "testing".into(),
+            auth_method: AuthMethod::ClientSecretPost,
+            scopes: vec!["api".into()],
+            secrets: vec![SecretRecord::new("default", "testing", true)],
+            tls_subject_dn: None,
+            jwks: None,
+            certificates: vec![],
+            token_format: TokenFormat::Jwt,
+            static_client: true,
+        };
+        (dir, records, Registry::new(vec![testing]))
+    }
+
+    #[test]
+    fn dynamic_clients_and_secrets_persist_and_static_ones_are_protected() {
+        let (dir, records, registry) = setup();
+        let now = OffsetDateTime::now_utc();
+        let client = registry
+            .create(
+                &records,
+                NewClient {
+                    name: "myclient".into(),
+                    ..Default::default()
+                },
+                now,
+            )
+            .unwrap();
+        let (first, first_clear) = registry
+            .add_secret(&records, &client.client_id, "one")
+            .unwrap();
+        let (_, second_clear) = registry
+            .add_secret(&records, &client.client_id, "two")
+            .unwrap();
+
+        let reopened = Records::open(&dir.path().join("r.db")).unwrap();
+        let loaded = registry.get(&reopened, &client.client_id).unwrap().unwrap();
+        assert!(loaded.secret_matches(&first_clear) && loaded.secret_matches(&second_clear));
+        assert!(
+            !serde_json::to_string(&loaded)
+                .unwrap()
+                .contains(&first_clear),
+            "stored hashed"
+        );
+
+        registry
+            .delete_secret(&records, &client.client_id, &first.id)
+            .unwrap();
+        let loaded = registry.get(&records, &client.client_id).unwrap().unwrap();
+        assert!(!loaded.secret_matches(&first_clear) && loaded.secret_matches(&second_clear));
+        assert!(matches!(
+            registry.delete_secret(&records, &client.client_id, &first.id),
+            Err(RegistryError::UnknownSecret { .. })
+        ));
+
+        assert_eq!(registry.list(&records).unwrap().len(), 2);
+        assert!(matches!(
+            registry.delete(&records, "testing"),
+            Err(RegistryError::StaticClient(_))
+        ));
+        assert!(matches!(
+            registry.add_secret(&records, "testing", "x"),
+            Err(RegistryError::StaticClient(_))
+        ));
+        registry.delete(&records, &client.client_id).unwrap();
+        assert!(registry.get(&records, &client.client_id).unwrap().is_none());
+        assert!(matches!(
+            registry.delete(&records, &client.client_id),
+            Err(RegistryError::UnknownClient(_))
+        ));
+    }
+}

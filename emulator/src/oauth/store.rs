@@ -1,0 +1,108 @@
+//! What the authorization server remembers about tokens: opaque references
+//! and the JWTs behind them (phantom tokens), revoked token ids, and client
+//! assertion ids already used (replay protection). All in `records.db`.
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::records::{Records, RecordsError};
+
+/// Stores an opaque reference for `jwt`; returns the reference.
+pub fn put_opaque(
+    records: &Records,
+    jwt: &str,
+    jti: &str,
+    expires_at: i64,
+) -> Result<String, RecordsError> {
+    let reference = super::client::generate_secret();
+    records.with_conn(|conn| {
+        conn.execute(
+            "INSERT INTO oauth_opaque_tokens (reference, jwt, jti, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![reference, jwt, jti, expires_at],
+        )?;
+        Ok(())
+    })?;
+    Ok(reference)
+}
+
+/// The JWT behind an opaque reference, if it exists.
+pub fn resolve_opaque(records: &Records, reference: &str) -> Result<Option<String>, RecordsError> {
+    records.with_conn(|conn| {
+        Ok(conn
+            .query_row(
+                "SELECT jwt FROM oauth_opaque_tokens WHERE reference = ?1",
+                [reference],
+                |r| r.get(0),
+            )
+            .optional()?)
+    })
+}
+
+pub fn revoke(records: &Records, jti: &str, expires_at: i64) -> Result<(), RecordsError> {
+    records.with_conn(|conn| {
+        conn.execute(
+            "INSERT OR IGNORE INTO oauth_revoked_tokens (jti, expires_at) VALUES (?1, ?2)",
+            params![jti, expires_at],
+        )?;
+        Ok(())
+    })
+}
+
+pub fn is_revoked(records: &Records, jti: &str) -> Result<bool, RecordsError> {
+    records.with_conn(|conn| {
+        Ok(conn
+            .query_row(
+                "SELECT 1 FROM oauth_revoked_tokens WHERE jti = ?1",
+                [jti],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    })
+}
+
+/// Records a client assertion's `jti`; false if it was already used.
+pub fn first_use_of_assertion(
+    records: &Records,
+    client_id: &str,
+    jti: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<bool, RecordsError> {
+    records.with_conn(|conn| {
+        conn.execute("DELETE FROM oauth_used_assertions WHERE expires_at < ?1", [now])?;
+        let inserted = conn.execute(
+            "INSERT OR IGNORE INTO oauth_used_assertions (client_id, jti, expires_at) VALUES (?1, ?2, ?3)",
+            params![client_id, jti, expires_at],
+        )?;
+        Ok(inserted == 1)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opaque_revocation_and_replay_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::open(&dir.path().join("r.db")).unwrap();
+        let reference = put_opaque(&records, "a.b.c", "jti-1", 100).unwrap();
+        assert_eq!(
+            resolve_opaque(&records, &reference).unwrap().as_deref(),
+            Some("a.b.c")
+        );
+        assert_eq!(resolve_opaque(&records, "nope").unwrap(), None);
+
+        assert!(!is_revoked(&records, "jti-1").unwrap());
+        revoke(&records, "jti-1", 100).unwrap();
+        revoke(&records, "jti-1", 100).unwrap();
+        assert!(is_revoked(&records, "jti-1").unwrap());
+
+        assert!(first_use_of_assertion(&records, "c", "a1", 200, 50).unwrap());
+        assert!(!first_use_of_assertion(&records, "c", "a1", 200, 60).unwrap());
+        assert!(
+            first_use_of_assertion(&records, "other", "a1", 200, 60).unwrap(),
+            "per client"
+        );
+    }
+}
