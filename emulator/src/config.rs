@@ -11,6 +11,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::clock::Clock;
+use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
+use crate::oauth::keys::SigningAlg;
 
 pub const DEFAULT_STATE_DIR: &str = ".sandbox";
 pub const DEFAULT_PORTS: Ports = Ports {
@@ -30,6 +32,12 @@ pub enum ConfigError {
     Parse { path: PathBuf, detail: String },
     #[error("banks file {path} is invalid: {detail}. It must hold a JSON array of bank objects.")]
     Banks { path: PathBuf, detail: String },
+    #[error("config file {path}: client '{client}': {detail}")]
+    Client {
+        path: PathBuf,
+        client: String,
+        detail: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,13 +73,27 @@ pub struct Config {
     /// The banks served by `GET /banks/v1`, as a JSON array.
     pub banks: serde_json::Value,
     pub key_log: bool,
+    pub oauth: OAuthConfig,
+    /// Static OAuth clients (besides the default app's own).
+    pub clients: Vec<Client>,
     /// The sandbox's "now"; shared, so changing it affects a running sandbox.
     pub clock: Arc<Clock>,
 }
 
 impl Config {
-    /// Defaults for a sandbox in `state_dir`, as `up` with no flags.
+    /// Defaults for a sandbox in `state_dir`, as `up` with no flags and no
+    /// config file: the settings of the shipped `fixtures/config.toml`.
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        let mut config = Self::bare(state_dir);
+        let path = Path::new("fixtures/config.toml (built in)");
+        FileConfig::parse(DEFAULT_CONFIG, path)
+            .and_then(|file| file.apply(&mut config, path))
+            .expect("the built-in fixtures/config.toml is valid");
+        config
+    }
+
+    /// Built-in values only, before any config file (no static clients).
+    pub fn bare(state_dir: impl Into<PathBuf>) -> Self {
         Self {
             state_dir: state_dir.into(),
             bind: IpAddr::from([127, 0, 0, 1]),
@@ -82,6 +104,8 @@ impl Config {
             auth_mode: AuthMode::AppToken,
             banks: default_banks(),
             key_log: false,
+            oauth: OAuthConfig::default(),
+            clients: Vec::new(),
             clock: Arc::new(Clock::system()),
         }
     }
@@ -97,6 +121,115 @@ impl Config {
     }
 }
 
+/// The shipped default configuration, compiled in.
+pub const DEFAULT_CONFIG: &str = include_str!("../../fixtures/config.toml");
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    #[serde(default)]
+    pub signing_alg: SigningAlg,
+    /// Refuse unbound bearer tokens on the mtls host.
+    #[serde(default)]
+    pub require_certificate_binding: bool,
+}
+
+/// A static client as written in the config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSection {
+    pub id: String,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    pub auth_method: Option<AuthMethod>,
+    pub scopes: Option<Vec<String>>,
+    pub tls_subject_dn: Option<String>,
+    /// Inline JWKS (JSON text) for private_key_jwt / self_signed_tls_client_auth.
+    pub jwks: Option<String>,
+    /// PEM certificate for self_signed_tls_client_auth (relative to the config file).
+    pub certificate_file: Option<PathBuf>,
+    #[serde(default)]
+    pub token_format: TokenFormat,
+}
+
+impl ClientSection {
+    fn into_client(self, file_path: &Path) -> Result<Client, ConfigError> {
+        let err = |detail: String| ConfigError::Client {
+            path: file_path.to_path_buf(),
+            client: self.id.clone(),
+            detail,
+        };
+        let auth_method = self.auth_method.unwrap_or(AuthMethod::ClientSecretPost);
+        let needs_secret = matches!(
+            auth_method,
+            AuthMethod::ClientSecretBasic
+                | AuthMethod::ClientSecretPost
+                | AuthMethod::ClientSecretJwt
+        );
+        if needs_secret && self.secrets.is_empty() {
+            return Err(err(format!(
+                "auth_method {} needs at least one entry in secrets",
+                auth_method.name()
+            )));
+        }
+        if auth_method == AuthMethod::TlsClientAuth && self.tls_subject_dn.is_none() {
+            return Err(err(
+                "auth_method tls_client_auth needs tls_subject_dn".into()
+            ));
+        }
+        let jwks = match &self.jwks {
+            Some(text) => Some(
+                serde_json::from_str::<serde_json::Value>(text)
+                    .map_err(|e| err(format!("jwks is not JSON: {e}")))?,
+            ),
+            None => None,
+        };
+        if auth_method == AuthMethod::PrivateKeyJwt && jwks.is_none() {
+            return Err(err("auth_method private_key_jwt needs jwks".into()));
+        }
+        let mut certificates = Vec::new();
+        if let Some(file) = &self.certificate_file {
+            let path = file_path.parent().unwrap_or(Path::new(".")).join(file);
+            let pem = std::fs::read_to_string(&path)
+                .map_err(|e| err(format!("certificate_file {}: {e}", path.display())))?;
+            for der in crate::pki::certs_from_pem(&pem, &path.display().to_string())
+                .map_err(|e| err(e.to_string()))?
+            {
+                use base64::Engine;
+                certificates.push(base64::engine::general_purpose::STANDARD.encode(der));
+            }
+        }
+        if auth_method == AuthMethod::SelfSignedTlsClientAuth
+            && certificates.is_empty()
+            && jwks.is_none()
+        {
+            return Err(err(
+                "auth_method self_signed_tls_client_auth needs certificate_file or jwks".into(),
+            ));
+        }
+        Ok(Client {
+            name: self.name.clone().unwrap_or_else(|| self.id.clone()),
+            secrets: self
+                .secrets
+                .iter()
+                .map(|s| SecretRecord::new("config", s, true))
+                .collect(),
+            auth_method,
+            scopes: self
+                .scopes
+                .clone()
+                .unwrap_or_else(|| vec!["api".into(), "customer.*".into()]),
+            tls_subject_dn: self.tls_subject_dn.clone(),
+            jwks,
+            certificates,
+            token_format: self.token_format,
+            static_client: true,
+            client_id: self.id,
+        })
+    }
+}
+
 /// The config file, as written by users. Every field is optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,6 +240,10 @@ pub struct FileConfig {
     pub app: AppSection,
     #[serde(default)]
     pub data: DataSection,
+    #[serde(default)]
+    pub oauth: Option<OAuthConfig>,
+    /// Replaces the built-in static clients when present.
+    pub clients: Option<Vec<ClientSection>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -167,6 +304,13 @@ impl FileConfig {
             let path = file_path.parent().unwrap_or(Path::new(".")).join(banks);
             config.banks = load_banks(&path)?;
         }
+        config.oauth = self.oauth.unwrap_or(config.oauth);
+        if let Some(clients) = self.clients {
+            config.clients = clients
+                .into_iter()
+                .map(|c| c.into_client(file_path))
+                .collect::<Result<_, _>>()?;
+        }
         Ok(())
     }
 }
@@ -220,6 +364,54 @@ mod tests {
             err.contains("my.toml") && err.contains("mtls_prot") && err.contains("line 2"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn built_in_defaults_provision_testing_and_partner_clients() {
+        let config = Config::new(".sandbox");
+        let ids: Vec<&str> = config
+            .clients
+            .iter()
+            .map(|c| c.client_id.as_str())
+            .collect();
+        assert_eq!(ids, ["testing", "partner-client"]);
+        assert!(config.clients[0].secret_matches("testing"));
+        assert_eq!(config.clients[1].auth_method, AuthMethod::TlsClientAuth);
+        assert_eq!(config.oauth.signing_alg, SigningAlg::PS256);
+    }
+
+    #[test]
+    fn a_user_config_replaces_clients_and_checks_them() {
+        let path = Path::new("mine.toml");
+        let mut config = Config::new(".sandbox");
+        FileConfig::parse("[[clients]]\nid = \"x\"\nsecrets = [\"y\"]\n", path)
+            .unwrap()
+            .apply(&mut config, path)
+            .unwrap();
+        assert_eq!(config.clients.len(), 1);
+        let err = FileConfig::parse(
+            "[[clients]]\nid = \"p\"\nauth_method = \"tls_client_auth\"\n",
+            path,
+        )
+        .unwrap()
+        .apply(&mut config, path)
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("mine.toml")
+                && err.contains("client 'p'")
+                && err.contains("tls_subject_dn"),
+            "{err}"
+        );
+        let err = FileConfig::parse(
+            "[[clients]]\nid = \"k\"\nauth_method = \"private_key_jwt\"\njwks = \"{\"\n",
+            path,
+        )
+        .unwrap()
+        .apply(&mut config, path)
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("jwks is not JSON"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::oauth::Authority;
 use crate::records::Records;
 use crate::state::AppCredentials;
 
@@ -11,6 +12,7 @@ pub struct Context {
     pub config: Config,
     pub app: AppCredentials,
     pub records: Records,
+    pub oauth: Authority,
 }
 
 pub type Ctx = Arc<Context>;

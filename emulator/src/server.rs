@@ -18,6 +18,11 @@ use crate::config::Config;
 use crate::context::{Context, Ctx};
 use crate::hosts::Host;
 use crate::info::SandboxInfo;
+use crate::oauth::Authority;
+use crate::oauth::authority::{Urls, load_signing_key};
+use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
+use crate::oauth::keys::KeySet;
+use crate::oauth::registry::Registry;
 use crate::pki;
 use crate::records::Records;
 use crate::revocation;
@@ -64,17 +69,28 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         (Host::Mtls, bind(&config, Host::Mtls, config.ports.mtls)?),
         (Host::Auth, bind(&config, Host::Auth, config.ports.auth)?),
     ];
+    let mut ports = [0u16; 3];
+    for (i, (_, listener)) in listeners.iter().enumerate() {
+        ports[i] = listener.local_addr()?.port();
+    }
+    let info = SandboxInfo::new(&state, &config.url_host(), ports);
+    let oauth = authority(
+        &state,
+        &config,
+        &info,
+        tls::sandbox_ca_verifier(&material, &opts)?,
+    )?;
     let ctx: Ctx = Arc::new(Context {
         app: state.app.clone(),
         records,
         config: config.clone(),
+        oauth,
     });
 
     let control = axum_server::Control::new();
     let mut tasks = JoinSet::new();
-    let mut ports = [0u16; 3];
     let mut mtls_config = None;
-    for (i, (host, listener)) in listeners.into_iter().enumerate() {
+    for (host, listener) in listeners {
         let tls_config = RustlsConfig::from_config(tls::server_config(host, &material, &opts)?);
         if host == Host::Mtls {
             mtls_config = Some(tls_config.clone());
@@ -87,21 +103,23 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .acceptor(acceptor)
             .handle(handle.clone());
         tasks.spawn(async move { server.serve(app).await });
-        let addr = handle
+        handle
             .listening()
             .await
             .with_context(|| format!("the {host} listener failed to start"))?;
-        ports[i] = addr.port();
     }
 
-    // Reload the mtls verifier when `mtls-sandbox revoke` rewrites the CRL.
+    // Reload the CA verifiers when `mtls-sandbox revoke` rewrites the CRL.
     let crl_watch = {
         let (mtls_config, state_dir) = (mtls_config.expect("mtls listener"), state.dir.clone());
+        let ctx = ctx.clone();
         tokio::spawn(revocation::watch(state.path(files::CRL), move || {
             let reloaded = State::load(&state_dir)
                 .map_err(anyhow::Error::from)
                 .and_then(|state| {
                     material.crls = revocation::load_crl(&state).into_iter().collect();
+                    ctx.oauth
+                        .set_ca_verifier(tls::sandbox_ca_verifier(&material, &opts)?);
                     Ok(tls::server_config(Host::Mtls, &material, &opts)?)
                 });
             match reloaded {
@@ -114,7 +132,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }))
     };
 
-    let info = SandboxInfo::new(&state, &config.url_host(), ports);
     state.write_runtime(files::SANDBOX_JSON, info.to_json().as_bytes(), true)?;
     state.write_runtime(files::SANDBOX_ENV, info.to_env().as_bytes(), true)?;
     Ok(Running {
@@ -151,6 +168,42 @@ impl Running {
         }
         result
     }
+}
+
+/// The authorization server for this start: static clients (config + the
+/// default app's own client), the signing key, and the URLs clients use.
+pub fn authority(
+    state: &State,
+    config: &Config,
+    info: &SandboxInfo,
+    ca_verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+) -> anyhow::Result<Authority> {
+    let key = load_signing_key(state, config.oauth.signing_alg)?;
+    let mut statics = config.clients.clone();
+    statics.push(Client {
+        client_id: state.app.client_id.clone(),
+        name: format!("{} (default application)", state.app.name),
+        auth_method: AuthMethod::ClientSecretPost,
+        scopes: vec!["api".into(), "customer.*".into()],
+        secrets: vec![SecretRecord::new("default", &state.app.client_secret, true)],
+        tls_subject_dn: None,
+        jwks: None,
+        certificates: Vec::new(),
+        token_format: TokenFormat::Jwt,
+        static_client: true,
+    });
+    let urls = Urls {
+        auth: info.auth_url.clone(),
+        mtls: info.mtls_url.clone(),
+    };
+    Ok(Authority::new(
+        urls,
+        Registry::new(statics),
+        KeySet::new(key),
+        ca_verifier,
+        config.clock.clone(),
+        config.oauth.require_certificate_binding,
+    ))
 }
 
 fn bind(config: &Config, host: Host, port: u16) -> anyhow::Result<TcpListener> {

@@ -5,8 +5,13 @@ use axum::Json;
 use axum::extract::State;
 
 use super::auth::Caller;
+use super::error::ApiError;
 use crate::context::Ctx;
 
-pub async fn list(_caller: Caller, State(ctx): State<Ctx>) -> Json<serde_json::Value> {
-    Json(ctx.config.banks.clone())
+pub async fn list(
+    caller: Caller,
+    State(ctx): State<Ctx>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require_api()?;
+    Ok(Json(ctx.config.banks.clone()))
 }

@@ -20,10 +20,11 @@ pub struct NewCustomer {
 }
 
 pub async fn create(
-    _caller: Caller,
+    caller: Caller,
     State(ctx): State<Ctx>,
     ApiJson(body): ApiJson<NewCustomer>,
 ) -> Result<Json<Customer>, ApiError> {
+    caller.require_api()?;
     let app_user_id = match body.app_user_id {
         serde_json::Value::String(s) if !s.trim().is_empty() && s.len() <= MAX_APP_USER_ID => s,
         _ => {
@@ -47,10 +48,11 @@ pub async fn create(
 }
 
 pub async fn get(
-    _caller: Caller,
+    caller: Caller,
     State(ctx): State<Ctx>,
     Path(id): Path<String>,
 ) -> Result<Json<Customer>, ApiError> {
+    caller.require_customer(&id)?;
     ctx.records
         .customer(&id)?
         .map(Json)

@@ -12,6 +12,8 @@ pub struct ApiError {
     /// The provider's status code string, e.g. `UNAUTHORIZED`.
     pub code: &'static str,
     pub message: String,
+    /// Overrides the default `WWW-Authenticate` of a 401.
+    pub www_authenticate: Option<String>,
 }
 
 impl ApiError {
@@ -20,7 +22,13 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            www_authenticate: None,
         }
+    }
+
+    pub fn with_www_authenticate(mut self, value: String) -> Self {
+        self.www_authenticate = Some(value);
+        self
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -46,10 +54,13 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, body).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             // RFC 6750: tell bearer clients how to authenticate.
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"mtls-sandbox\""),
-            );
+            let value = self
+                .www_authenticate
+                .and_then(|v| HeaderValue::from_str(&v).ok())
+                .unwrap_or(HeaderValue::from_static("Bearer realm=\"mtls-sandbox\""));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
         }
         response
     }

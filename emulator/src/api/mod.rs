@@ -4,9 +4,9 @@
 //!
 //! Handlers are thin: authenticate (`Caller`), parse, call `records`, map.
 
-mod auth;
+pub mod auth;
 mod banks;
-mod body;
+pub mod body;
 mod customers;
 pub mod error;
 mod transactions;
@@ -20,7 +20,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum_server::tls::TlsInfo;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -29,10 +29,40 @@ pub use error::ApiError;
 
 use crate::context::Ctx;
 use crate::hosts::Host;
+use crate::oauth;
 
 /// The router for one listener.
 pub fn router(ctx: Ctx, host: Host) -> Router {
     let mut router = Router::new().route("/health", get(health));
+    if matches!(host, Host::Auth | Host::Mtls) {
+        // The mtls host carries the RFC 8705 endpoint aliases.
+        router = router
+            .route("/oauth2/token", post(oauth::endpoints::token))
+            .route("/oauth2/introspect", post(oauth::endpoints::introspect))
+            .route("/oauth2/revoke", post(oauth::endpoints::revoke));
+    }
+    if host == Host::Auth {
+        router = router
+            .route(
+                "/.well-known/openid-configuration",
+                get(oauth::endpoints::discovery),
+            )
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(oauth::endpoints::discovery),
+            )
+            .route("/jwks.json", get(oauth::endpoints::jwks))
+            .route(
+                "/clients",
+                post(oauth::admin::create_client).get(oauth::admin::list_clients),
+            )
+            .route("/clients/{id}", delete(oauth::admin::delete_client))
+            .route("/clients/{id}/secrets", post(oauth::admin::create_secret))
+            .route(
+                "/clients/{id}/secrets/{secret_id}",
+                delete(oauth::admin::delete_secret),
+            );
+    }
     if matches!(host, Host::Sandbox | Host::Mtls) {
         router = router
             .route("/banks/v1", get(banks::list))

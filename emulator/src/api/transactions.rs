@@ -14,11 +14,12 @@ use crate::context::Ctx;
 use crate::records::Transaction;
 
 pub async fn create(
-    _caller: Caller,
+    caller: Caller,
     State(ctx): State<Ctx>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Transaction>), ApiError> {
+    caller.require_api()?;
     let body = body.map_err(|r| match r.status() {
         StatusCode::PAYLOAD_TOO_LARGE => super::body::too_large(),
         _ => ApiError::invalid_parameters(r.body_text()),

@@ -3,10 +3,15 @@
 //! certificate binding, discovery, JWKS, introspection and revocation, plus
 //! client and secret management.
 
+pub mod admin;
+pub mod authority;
 pub mod client;
 pub mod client_auth;
+pub mod endpoints;
 pub mod error;
 pub mod keys;
 pub mod registry;
 pub mod store;
 pub mod token;
+
+pub use authority::Authority;

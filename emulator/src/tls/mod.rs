@@ -59,6 +59,40 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
+/// The verifier for certificates that must chain to the sandbox root (the
+/// mtls host's handshake; tls_client_auth at the token endpoint).
+pub fn sandbox_ca_verifier(
+    material: &TlsMaterial,
+    opts: &TlsOptions,
+) -> Result<Arc<dyn ClientCertVerifier>, TlsSetupError> {
+    // The real host trusts only the root: a client must send its
+    // intermediate. --lenient-chain trusts the intermediate too.
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(material.root.clone())
+        .map_err(|e| TlsSetupError::Roots(e.to_string()))?;
+    if opts.lenient_chain {
+        roots
+            .add(material.intermediate.clone())
+            .map_err(|e| TlsSetupError::Roots(e.to_string()))?;
+    }
+    let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+    if !material.crls.is_empty() {
+        // The CRL covers what the intermediate issued; the
+        // intermediate itself (issued by the root) has none.
+        builder = builder
+            .with_crls(material.crls.iter().cloned())
+            .only_check_end_entity_revocation()
+            .allow_unknown_revocation_status();
+    }
+    let webpki = builder.build()?;
+    Ok(Arc::new(ExplainingVerifier::new(
+        webpki,
+        &material.intermediate,
+        opts.clock.clone(),
+    )))
+}
+
 /// Builds the rustls server configuration for one listener.
 pub fn server_config(
     host: Host,
@@ -68,35 +102,7 @@ pub fn server_config(
     let provider = provider();
     let verifier: Arc<dyn ClientCertVerifier> = match host {
         Host::Sandbox => WebPkiClientVerifier::no_client_auth(),
-        Host::Mtls => {
-            // The real host trusts only the root: a client must send its
-            // intermediate. --lenient-chain trusts the intermediate too.
-            let mut roots = RootCertStore::empty();
-            roots
-                .add(material.root.clone())
-                .map_err(|e| TlsSetupError::Roots(e.to_string()))?;
-            if opts.lenient_chain {
-                roots
-                    .add(material.intermediate.clone())
-                    .map_err(|e| TlsSetupError::Roots(e.to_string()))?;
-            }
-            let mut builder =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-            if !material.crls.is_empty() {
-                // The CRL covers what the intermediate issued; the
-                // intermediate itself (issued by the root) has none.
-                builder = builder
-                    .with_crls(material.crls.iter().cloned())
-                    .only_check_end_entity_revocation()
-                    .allow_unknown_revocation_status();
-            }
-            let webpki = builder.build()?;
-            Arc::new(ExplainingVerifier::new(
-                webpki,
-                &material.intermediate,
-                opts.clock.clone(),
-            ))
-        }
+        Host::Mtls => sandbox_ca_verifier(material, opts)?,
         Host::Auth => Arc::new(AcceptAnyCert::new(&provider)),
     };
     let mut config = ServerConfig::builder_with_provider(provider)

@@ -1,0 +1,102 @@
+//! Client and secret management over HTTP (Formance-style), on the auth
+//! host, for bearer tokens with scope `admin`:
+//! `POST/GET /clients`, `DELETE /clients/{id}`,
+//! `POST /clients/{id}/secrets`, `DELETE /clients/{id}/secrets/{secret_id}`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::registry::{NewClient, RegistryError};
+use crate::api::ApiError;
+use crate::api::auth::Admin;
+use crate::api::body::ApiJson;
+use crate::context::Ctx;
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::UnknownClient(_) | RegistryError::UnknownSecret { .. } => {
+                ApiError::not_found(e.to_string())
+            }
+            RegistryError::StaticClient(_) | RegistryError::Exists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "CONFLICT", e.to_string())
+            }
+            RegistryError::Records(r) => r.into(),
+        }
+    }
+}
+
+pub async fn create_client(
+    _admin: Admin,
+    State(ctx): State<Ctx>,
+    ApiJson(new): ApiJson<NewClient>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if new.name.trim().is_empty() {
+        return Err(ApiError::invalid_parameters(
+            "name must be a non-empty string",
+        ));
+    }
+    let client = ctx
+        .oauth
+        .registry
+        .create(&ctx.records, new, ctx.oauth.now())?;
+    tracing::info!(target: "oauth", client_id = %client.client_id, "client created");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "data": client.public_view() })),
+    ))
+}
+
+pub async fn list_clients(_admin: Admin, State(ctx): State<Ctx>) -> Result<Json<Value>, ApiError> {
+    let clients = ctx.oauth.registry.list(&ctx.records)?;
+    Ok(Json(
+        json!({ "data": clients.iter().map(|c| c.public_view()).collect::<Vec<_>>() }),
+    ))
+}
+
+pub async fn delete_client(
+    _admin: Admin,
+    State(ctx): State<Ctx>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    ctx.oauth.registry.delete(&ctx.records, &id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSecret {
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn create_secret(
+    _admin: Admin,
+    State(ctx): State<Ctx>,
+    Path(id): Path<String>,
+    ApiJson(new): ApiJson<NewSecret>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (record, clear) = ctx
+        .oauth
+        .registry
+        .add_secret(&ctx.records, &id, &new.name)?;
+    // The clear secret is in this response only; it is stored hashed.
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "data": { "id": record.id, "name": record.name, "clear": clear } })),
+    ))
+}
+
+pub async fn delete_secret(
+    _admin: Admin,
+    State(ctx): State<Ctx>,
+    Path((id, secret_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    ctx.oauth
+        .registry
+        .delete_secret(&ctx.records, &id, &secret_id)?;
+    Ok(StatusCode::NO_CONTENT)
+}

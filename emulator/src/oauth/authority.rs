@@ -1,0 +1,296 @@
+//! The authorization server's state and its core operations — grant a
+//! token, resolve and verify a presented token — shared by the HTTP
+//! endpoints, the resource API's bearer check and the CLI.
+
+use std::sync::{Arc, RwLock};
+
+use rustls::server::danger::ClientCertVerifier;
+use time::OffsetDateTime;
+
+use super::client::{Client, TokenFormat};
+use super::client_auth::{self, AuthContext, Authenticated, Presented};
+use super::error::OAuthError;
+use super::keys::{KeySet, SigningAlg, SigningKey};
+use super::registry::Registry;
+use super::store;
+use super::token::{self, AccessClaims, TokenError};
+use crate::clock::Clock;
+use crate::records::Records;
+use crate::state::State;
+
+/// The `aud` of every access token: the emulated resource API.
+pub const AUDIENCE: &str = "mtls-sandbox-api";
+
+/// Where the authorization server is reachable.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    /// `https://host:auth_port` — also the issuer.
+    pub auth: String,
+    /// `https://host:mtls_port` — the mTLS endpoint aliases.
+    pub mtls: String,
+}
+
+pub struct Authority {
+    pub urls: Urls,
+    pub registry: Registry,
+    pub require_binding: bool,
+    keys: RwLock<KeySet>,
+    ca_verifier: RwLock<Arc<dyn ClientCertVerifier>>,
+    clock: Arc<Clock>,
+}
+
+/// A granted token, ready for the token response.
+#[derive(Debug)]
+pub struct Grant {
+    pub access_token: String,
+    pub scope: String,
+    pub claims: AccessClaims,
+}
+
+impl Authority {
+    pub fn new(
+        urls: Urls,
+        registry: Registry,
+        keys: KeySet,
+        ca_verifier: Arc<dyn ClientCertVerifier>,
+        clock: Arc<Clock>,
+        require_binding: bool,
+    ) -> Self {
+        Self {
+            urls,
+            registry,
+            require_binding,
+            keys: RwLock::new(keys),
+            ca_verifier: RwLock::new(ca_verifier),
+            clock,
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.urls.auth
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    pub fn keys(&self) -> KeySet {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the CA verifier (after a certificate revocation).
+    pub fn set_ca_verifier(&self, verifier: Arc<dyn ClientCertVerifier>) {
+        *self.ca_verifier.write().unwrap_or_else(|p| p.into_inner()) = verifier;
+    }
+
+    /// The token endpoint URLs a client assertion may name as `aud`.
+    pub fn assertion_audiences(&self) -> Vec<String> {
+        vec![
+            format!("{}/oauth2/token", self.urls.auth),
+            format!("{}/oauth2/token", self.urls.mtls),
+            self.urls.auth.clone(),
+        ]
+    }
+
+    /// Identifies and authenticates the client behind a request.
+    pub fn authenticate(
+        &self,
+        records: &Records,
+        presented: &Presented,
+    ) -> Result<Authenticated, OAuthError> {
+        let client_id = client_auth::claimed_client_id(presented)?;
+        let client = self
+            .registry
+            .get(records, &client_id)
+            .map_err(|e| OAuthError::server_error(e.to_string()))?;
+        let client = client.ok_or_else(|| {
+            OAuthError::invalid_client(format!(
+                "unknown client '{client_id}' (list clients with `mtls-sandbox clients list`)"
+            ))
+        })?;
+        let verifier = self
+            .ca_verifier
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let audiences = self.assertion_audiences();
+        let first_use = |client: &str, jti: &str, exp: i64| {
+            store::first_use_of_assertion(records, client, jti, exp, self.now().unix_timestamp())
+                .map_err(OAuthError::from)
+        };
+        let cx = AuthContext {
+            ca_verifier: verifier.as_ref(),
+            audiences: &audiences,
+            now: self.now(),
+            first_use: &first_use,
+        };
+        client_auth::authenticate(presented, &client, &cx)
+    }
+
+    /// Checks the requested scopes against the client's registration.
+    pub fn grant_scope(
+        &self,
+        records: &Records,
+        client: &Client,
+        requested: Option<&str>,
+    ) -> Result<String, OAuthError> {
+        let requested = requested
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(client.default_scope());
+        let mut granted = Vec::new();
+        for scope in requested.split_whitespace() {
+            let allowed = if let Some(customer) = scope.strip_prefix("customer.") {
+                if !client
+                    .scopes
+                    .iter()
+                    .any(|s| s == "customer.*" || s == scope)
+                {
+                    false
+                } else if records.customer(customer)?.is_none() {
+                    return Err(OAuthError::invalid_scope(format!(
+                        "scope {scope}: there is no customer '{customer}' (create one with POST /customers/v1)"
+                    )));
+                } else {
+                    true
+                }
+            } else {
+                client.scopes.iter().any(|s| s == scope)
+            };
+            if !allowed {
+                return Err(OAuthError::invalid_scope(format!(
+                    "client '{}' may not request scope '{scope}' (registered: {})",
+                    client.client_id,
+                    client.scopes.join(" ")
+                )));
+            }
+            if !granted.contains(&scope) {
+                granted.push(scope);
+            }
+        }
+        if granted.is_empty() {
+            return Err(OAuthError::invalid_scope(
+                "no scope requested and the client has no default scope",
+            ));
+        }
+        Ok(granted.join(" "))
+    }
+
+    /// Issues an access token to an authenticated client.
+    pub fn grant(
+        &self,
+        records: &Records,
+        who: &Authenticated,
+        scope: String,
+    ) -> Result<Grant, OAuthError> {
+        let claims = AccessClaims::new(
+            self.issuer(),
+            AUDIENCE,
+            &who.client.client_id,
+            &scope,
+            who.thumbprint.clone(),
+            self.now(),
+        );
+        let keys = self.keys();
+        let jwt = token::issue(&claims, &keys.active)
+            .map_err(|e| OAuthError::server_error(format!("signing failed: {e}")))?;
+        let access_token = match who.client.token_format {
+            TokenFormat::Jwt => jwt,
+            TokenFormat::Opaque => store::put_opaque(records, &jwt, &claims.jti, claims.exp)?,
+        };
+        Ok(Grant {
+            access_token,
+            scope,
+            claims,
+        })
+    }
+
+    /// The JWT behind a presented token (itself, or what an opaque
+    /// reference stands for). `None` for an unknown reference.
+    pub fn resolve(
+        &self,
+        records: &Records,
+        presented: &str,
+    ) -> Result<Option<String>, OAuthError> {
+        if token::looks_like_jwt(presented) {
+            return Ok(Some(presented.to_owned()));
+        }
+        Ok(store::resolve_opaque(records, presented)?)
+    }
+
+    /// Resolves and verifies a presented access token, revocation included.
+    pub fn verify(
+        &self,
+        records: &Records,
+        presented: &str,
+    ) -> Result<(String, AccessClaims), VerifyError> {
+        let jwt = self
+            .resolve(records, presented)?
+            .ok_or(VerifyError::Token(TokenError::Malformed))?;
+        let claims = token::verify(&jwt, &self.keys(), self.issuer(), AUDIENCE, self.now())?;
+        if store::is_revoked(records, &claims.jti)? {
+            return Err(TokenError::Revoked.into());
+        }
+        Ok((jwt, claims))
+    }
+
+    /// Revokes a token presented by its own client (RFC 7009). Unknown or
+    /// invalid tokens are not an error.
+    pub fn revoke(
+        &self,
+        records: &Records,
+        client_id: &str,
+        presented: &str,
+    ) -> Result<(), OAuthError> {
+        let Some(jwt) = self.resolve(records, presented)? else {
+            return Ok(());
+        };
+        let Ok(claims) = token::verify(&jwt, &self.keys(), self.issuer(), AUDIENCE, self.now())
+        else {
+            return Ok(());
+        };
+        if claims.client_id != client_id {
+            return Err(OAuthError::unauthorized_client(
+                "this token was issued to another client; only its own client may revoke it",
+            ));
+        }
+        store::revoke(records, &claims.jti, claims.exp)?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
+}
+
+impl From<crate::records::RecordsError> for VerifyError {
+    fn from(e: crate::records::RecordsError) -> Self {
+        VerifyError::OAuth(e.into())
+    }
+}
+
+impl std::error::Error for OAuthError {}
+
+/// Loads the signing key for `alg` from the state dir, creating it on first
+/// use (0600).
+pub fn load_signing_key(state: &State, alg: SigningAlg) -> anyhow::Result<SigningKey> {
+    let path = state.path(alg.file_name());
+    let pem = match std::fs::read_to_string(&path) {
+        Ok(pem) => pem,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let pem = alg.generate_pem()?;
+            state.write(alg.file_name(), pem.as_bytes(), true)?;
+            pem
+        }
+        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+    };
+    Ok(SigningKey::from_pem(
+        alg,
+        &pem,
+        &path.display().to_string(),
+    )?)
+}

@@ -1,0 +1,233 @@
+//! HTTP endpoints of the authorization server. Thin: parse the form and
+//! the TLS peer certificate, call [`Authority`], map the outcome.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_server::tls::TlsInfo;
+use serde_json::{Value, json};
+
+use super::authority::Authority;
+use super::client::AuthMethod;
+use super::client_auth::{Authenticated, Presented, parse_basic};
+use super::error::OAuthError;
+use super::token::EXPIRES_IN;
+use crate::context::Ctx;
+
+/// A form body as a map, refusing repeated parameters (RFC 6749 §3.2).
+pub struct Form(BTreeMap<String, String>);
+
+impl Form {
+    pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !content_type
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+        {
+            return Err(OAuthError::invalid_request(
+                "send the parameters as a form: Content-Type: application/x-www-form-urlencoded",
+            ));
+        }
+        let mut map = BTreeMap::new();
+        for (key, value) in form_urlencoded::parse(body) {
+            if map.insert(key.to_string(), value.into_owned()).is_some() {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter '{key}' appears more than once"
+                )));
+            }
+        }
+        Ok(Form(map))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+}
+
+/// The credentials of a request: Basic header, form fields, TLS chain.
+fn presented(
+    headers: &HeaderMap,
+    form: &Form,
+    tls: Option<&TlsInfo>,
+) -> Result<Presented, OAuthError> {
+    let basic = match headers.get(header::AUTHORIZATION) {
+        Some(value) => Some(parse_basic(value.to_str().unwrap_or(""))?),
+        None => None,
+    };
+    Ok(Presented {
+        basic,
+        client_id: form.get("client_id").map(str::to_owned),
+        client_secret: form.get("client_secret").map(str::to_owned),
+        assertion_type: form.get("client_assertion_type").map(str::to_owned),
+        assertion: form.get("client_assertion").map(str::to_owned),
+        peer_chain: tls.map(|t| t.peer_certificates.clone()).unwrap_or_default(),
+    })
+}
+
+fn authenticate(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    form: &Form,
+    tls: Option<&TlsInfo>,
+) -> Result<Authenticated, OAuthError> {
+    let who = ctx
+        .oauth
+        .authenticate(&ctx.records, &presented(headers, form, tls)?);
+    match &who {
+        Ok(who) => {
+            tracing::info!(target: "oauth", client_id = %who.client.client_id, method = who.method.name(), "client authenticated")
+        }
+        Err(e) => tracing::info!(target: "oauth", "client authentication failed: {e}"),
+    }
+    who
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `POST /oauth2/token` (client_credentials).
+pub async fn token(
+    State(ctx): State<Ctx>,
+    tls: Option<axum::Extension<Arc<TlsInfo>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let form = Form::parse(&headers, &body)?;
+    match form.get("grant_type") {
+        None => {
+            return Err(OAuthError::invalid_request(
+                "grant_type is missing; use grant_type=client_credentials",
+            ));
+        }
+        Some("client_credentials") => {}
+        Some(other) => {
+            return Err(OAuthError::unsupported_grant_type(format!(
+                "grant_type '{other}' is not supported; this sandbox issues client_credentials tokens"
+            )));
+        }
+    }
+    let who = authenticate(&ctx, &headers, &form, tls.as_deref().map(Arc::as_ref))?;
+    let scope = ctx
+        .oauth
+        .grant_scope(&ctx.records, &who.client, form.get("scope"))?;
+    let grant = ctx.oauth.grant(&ctx.records, &who, scope)?;
+    tracing::info!(
+        target: "oauth",
+        client_id = %who.client.client_id,
+        scope = %grant.scope,
+        bound = who.thumbprint.is_some(),
+        "token issued"
+    );
+    let body = json!({
+        "access_token": grant.access_token,
+        "token_type": "bearer",
+        "expires_in": EXPIRES_IN,
+        "scope": grant.scope,
+    });
+    Ok(no_store(Json(body).into_response()))
+}
+
+/// `POST /oauth2/introspect` (RFC 7662). With `Accept: application/jwt`
+/// an active token is answered with its JWT (phantom-token pattern).
+pub async fn introspect(
+    State(ctx): State<Ctx>,
+    tls: Option<axum::Extension<Arc<TlsInfo>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let form = Form::parse(&headers, &body)?;
+    authenticate(&ctx, &headers, &form, tls.as_deref().map(Arc::as_ref))?;
+    let presented = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
+    let wants_jwt = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/jwt"));
+    let Ok((jwt, claims)) = ctx.oauth.verify(&ctx.records, presented) else {
+        return Ok(no_store(Json(json!({ "active": false })).into_response()));
+    };
+    if wants_jwt {
+        let mut response = (StatusCode::OK, jwt).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/jwt"),
+        );
+        return Ok(no_store(response));
+    }
+    let mut body = serde_json::to_value(&claims).unwrap_or(Value::Null);
+    body["active"] = true.into();
+    body["token_type"] = "bearer".into();
+    Ok(no_store(Json(body).into_response()))
+}
+
+/// `POST /oauth2/revoke` (RFC 7009).
+pub async fn revoke(
+    State(ctx): State<Ctx>,
+    tls: Option<axum::Extension<Arc<TlsInfo>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let form = Form::parse(&headers, &body)?;
+    let who = authenticate(&ctx, &headers, &form, tls.as_deref().map(Arc::as_ref))?;
+    let presented = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
+    ctx.oauth
+        .revoke(&ctx.records, &who.client.client_id, presented)?;
+    Ok(no_store(StatusCode::OK.into_response()))
+}
+
+/// `GET /jwks.json`.
+pub async fn jwks(State(ctx): State<Ctx>) -> Json<Value> {
+    Json(serde_json::to_value(ctx.oauth.keys().jwks()).unwrap_or(Value::Null))
+}
+
+/// `GET /.well-known/openid-configuration` and
+/// `/.well-known/oauth-authorization-server` (RFC 8414).
+pub async fn discovery(State(ctx): State<Ctx>) -> Json<Value> {
+    Json(discovery_document(&ctx.oauth))
+}
+
+pub fn discovery_document(oauth: &Authority) -> Value {
+    let (auth, mtls) = (&oauth.urls.auth, &oauth.urls.mtls);
+    let methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.name()).collect();
+    let alg = format!("{:?}", oauth.keys().active.alg.algorithm());
+    json!({
+        "issuer": auth,
+        "token_endpoint": format!("{auth}/oauth2/token"),
+        "jwks_uri": format!("{auth}/jwks.json"),
+        "introspection_endpoint": format!("{auth}/oauth2/introspect"),
+        "revocation_endpoint": format!("{auth}/oauth2/revoke"),
+        "grant_types_supported": ["client_credentials"],
+        // OIDC discovery requires this field; no authorization endpoint
+        // exists here, so the list is empty (only token-endpoint grants).
+        "response_types_supported": [],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [alg],
+        "scopes_supported": ["api", "customer.<customer_id>", "admin"],
+        "token_endpoint_auth_methods_supported": methods,
+        "token_endpoint_auth_signing_alg_values_supported": ["HS256", "RS256", "PS256", "ES256"],
+        "introspection_endpoint_auth_methods_supported": methods,
+        "revocation_endpoint_auth_methods_supported": methods,
+        "tls_client_certificate_bound_access_tokens": true,
+        "mtls_endpoint_aliases": {
+            "token_endpoint": format!("{mtls}/oauth2/token"),
+            "introspection_endpoint": format!("{mtls}/oauth2/introspect"),
+            "revocation_endpoint": format!("{mtls}/oauth2/revoke"),
+        },
+    })
+}
