@@ -47,7 +47,9 @@ impl Clock {
             Mode::Offset(-parse_span(rest)?)
         } else {
             Mode::Fixed(OffsetDateTime::parse(spec, &Rfc3339).map_err(|e| {
-                format!("--clock '{spec}': expected an RFC 3339 time (2030-01-01T00:00:00Z) or an offset (+2h, -30m): {e}")
+                format!(
+                    "--clock '{spec}': expected an RFC 3339 time (2030-01-01T00:00:00Z) or an offset (+2h, -30m): {e}"
+                )
             })?)
         };
         Ok(Self {
@@ -64,9 +66,7 @@ impl Clock {
 
     /// The same instant as rustls wants it.
     pub fn unix_time(&self) -> UnixTime {
-        UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-            self.now().unix_timestamp().max(0) as u64,
-        ))
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(self.now().unix_timestamp().max(0) as u64))
     }
 
     /// Jumps to `at`. A frozen clock stays frozen; a running one keeps running from there.
@@ -111,10 +111,7 @@ mod tests {
     fn offsets_shift_and_fixed_instants_freeze() {
         let ahead = Clock::parse("+2h").unwrap();
         let delta = ahead.now() - OffsetDateTime::now_utc();
-        assert!(
-            (delta - Duration::hours(2)).abs() < Duration::seconds(5),
-            "{delta}"
-        );
+        assert!((delta - Duration::hours(2)).abs() < Duration::seconds(5), "{delta}");
         let behind = Clock::parse("-1d").unwrap();
         assert!(behind.now() < OffsetDateTime::now_utc() - Duration::hours(23));
 
@@ -122,10 +119,7 @@ mod tests {
         assert_eq!(fixed.now().year(), 2030);
         fixed.advance(Duration::hours(1));
         assert_eq!(fixed.now().hour(), 1);
-        assert_eq!(
-            fixed.unix_time().as_secs() as i64,
-            fixed.now().unix_timestamp()
-        );
+        assert_eq!(fixed.unix_time().as_secs() as i64, fixed.now().unix_timestamp());
     }
 
     #[test]

@@ -24,10 +24,7 @@ pub const DEFAULT_PORTS: Ports = Ports {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path} is invalid: {detail}")]
     Parse { path: PathBuf, detail: String },
     #[error("banks file {path} is invalid: {detail}. It must hold a JSON array of bank objects.")]
@@ -163,9 +160,7 @@ impl ClientSection {
         let auth_method = self.auth_method.unwrap_or(AuthMethod::ClientSecretPost);
         let needs_secret = matches!(
             auth_method,
-            AuthMethod::ClientSecretBasic
-                | AuthMethod::ClientSecretPost
-                | AuthMethod::ClientSecretJwt
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost | AuthMethod::ClientSecretJwt
         );
         if needs_secret && self.secrets.is_empty() {
             return Err(err(format!(
@@ -174,14 +169,11 @@ impl ClientSection {
             )));
         }
         if auth_method == AuthMethod::TlsClientAuth && self.tls_subject_dn.is_none() {
-            return Err(err(
-                "auth_method tls_client_auth needs tls_subject_dn".into()
-            ));
+            return Err(err("auth_method tls_client_auth needs tls_subject_dn".into()));
         }
         let jwks = match &self.jwks {
             Some(text) => Some(
-                serde_json::from_str::<serde_json::Value>(text)
-                    .map_err(|e| err(format!("jwks is not JSON: {e}")))?,
+                serde_json::from_str::<serde_json::Value>(text).map_err(|e| err(format!("jwks is not JSON: {e}")))?,
             ),
             None => None,
         };
@@ -191,19 +183,14 @@ impl ClientSection {
         let mut certificates = Vec::new();
         if let Some(file) = &self.certificate_file {
             let path = file_path.parent().unwrap_or(Path::new(".")).join(file);
-            let pem = std::fs::read_to_string(&path)
-                .map_err(|e| err(format!("certificate_file {}: {e}", path.display())))?;
-            for der in crate::pki::certs_from_pem(&pem, &path.display().to_string())
-                .map_err(|e| err(e.to_string()))?
-            {
+            let pem =
+                std::fs::read_to_string(&path).map_err(|e| err(format!("certificate_file {}: {e}", path.display())))?;
+            for der in crate::pki::certs_from_pem(&pem, &path.display().to_string()).map_err(|e| err(e.to_string()))? {
                 use base64::Engine;
                 certificates.push(base64::engine::general_purpose::STANDARD.encode(der));
             }
         }
-        if auth_method == AuthMethod::SelfSignedTlsClientAuth
-            && certificates.is_empty()
-            && jwks.is_none()
-        {
+        if auth_method == AuthMethod::SelfSignedTlsClientAuth && certificates.is_empty() && jwks.is_none() {
             return Err(err(
                 "auth_method self_signed_tls_client_auth needs certificate_file or jwks".into(),
             ));
@@ -318,8 +305,7 @@ impl FileConfig {
 /// The banks list shipped in `fixtures/banks.json`, compiled in so the
 /// binary works from any directory.
 pub fn default_banks() -> serde_json::Value {
-    serde_json::from_str(include_str!("../../fixtures/banks.json"))
-        .expect("fixtures/banks.json is valid JSON")
+    serde_json::from_str(include_str!("../../fixtures/banks.json")).expect("fixtures/banks.json is valid JSON")
 }
 
 fn load_banks(path: &Path) -> Result<serde_json::Value, ConfigError> {
@@ -369,11 +355,7 @@ mod tests {
     #[test]
     fn built_in_defaults_provision_testing_and_partner_clients() {
         let config = Config::new(".sandbox");
-        let ids: Vec<&str> = config
-            .clients
-            .iter()
-            .map(|c| c.client_id.as_str())
-            .collect();
+        let ids: Vec<&str> = config.clients.iter().map(|c| c.client_id.as_str()).collect();
         assert_eq!(ids, ["testing", "partner-client"]);
         assert!(config.clients[0].secret_matches("testing"));
         assert_eq!(config.clients[1].auth_method, AuthMethod::TlsClientAuth);
@@ -389,18 +371,13 @@ mod tests {
             .apply(&mut config, path)
             .unwrap();
         assert_eq!(config.clients.len(), 1);
-        let err = FileConfig::parse(
-            "[[clients]]\nid = \"p\"\nauth_method = \"tls_client_auth\"\n",
-            path,
-        )
-        .unwrap()
-        .apply(&mut config, path)
-        .unwrap_err()
-        .to_string();
+        let err = FileConfig::parse("[[clients]]\nid = \"p\"\nauth_method = \"tls_client_auth\"\n", path)
+            .unwrap()
+            .apply(&mut config, path)
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.contains("mine.toml")
-                && err.contains("client 'p'")
-                && err.contains("tls_subject_dn"),
+            err.contains("mine.toml") && err.contains("client 'p'") && err.contains("tls_subject_dn"),
             "{err}"
         );
         let err = FileConfig::parse(

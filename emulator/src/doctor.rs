@@ -108,7 +108,10 @@ pub fn read_credentials(cert_path: &Path, key_path: &Path) -> (Credentials, Vec<
             Err(e) => {
                 findings.push(Finding::fail(
                     e.to_string(),
-                    format!("{} must be a PEM private key (BEGIN PRIVATE KEY / EC PRIVATE KEY / RSA PRIVATE KEY)", name(key_path)),
+                    format!(
+                        "{} must be a PEM private key (BEGIN PRIVATE KEY / EC PRIVATE KEY / RSA PRIVATE KEY)",
+                        name(key_path)
+                    ),
                 ));
                 None
             }
@@ -123,11 +126,7 @@ pub fn read_credentials(cert_path: &Path, key_path: &Path) -> (Credentials, Vec<
     (creds, findings)
 }
 
-fn parse_certs(
-    bytes: &[u8],
-    name: &str,
-    findings: &mut Vec<Finding>,
-) -> Vec<CertificateDer<'static>> {
+fn parse_certs(bytes: &[u8], name: &str, findings: &mut Vec<Finding>) -> Vec<CertificateDer<'static>> {
     if let Ok(text) = std::str::from_utf8(bytes) {
         if text.contains("-----BEGIN") {
             return match pki::certs_from_pem(text, name) {
@@ -230,11 +229,7 @@ pub fn check(
     check_chain_order(&creds.certs, &cert_name, &mut out);
     if let Some(state) = state {
         check_issuer(&leaf, creds.certs.len(), state, &cert_name, &mut out);
-        let serial: String = leaf
-            .raw_serial()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let serial: String = leaf.raw_serial().iter().map(|b| format!("{b:02x}")).collect();
         if revoked(&serial) {
             out.push(Finding::fail(
                 "this certificate has been revoked by the sandbox",
@@ -256,13 +251,9 @@ pub fn check_ca_file(ca_path: &Path, state: &State) -> Finding {
         state.path(files::CA_CHAIN).display()
     );
     match (certs, state.root.cert_der()) {
-        (Ok(certs), Ok(root)) if certs.contains(&root) => {
-            Finding::ok(format!("{name} contains the sandbox root CA"))
-        }
+        (Ok(certs), Ok(root)) if certs.contains(&root) => Finding::ok(format!("{name} contains the sandbox root CA")),
         (Ok(_), _) => Finding::fail(
-            format!(
-                "{name} does not contain this sandbox's root CA: the client will reject the server"
-            ),
+            format!("{name} does not contain this sandbox's root CA: the client will reject the server"),
             fix,
         ),
         (Err(e), _) => Finding::fail(format!("cannot use {name} as CA file: {e}"), fix),
@@ -277,29 +268,30 @@ fn check_chain_order(certs: &[CertificateDer<'static>], cert_name: &str, out: &m
     for pair in parsed.windows(2) {
         if pair[0].issuer() != pair[1].subject() {
             out.push(Finding::fail(
-                format!("{cert_name}: certificates are out of order (\"{}\" is not issued by the next one, \"{}\")", pair[0].subject(), pair[1].subject()),
-                format!("put your own certificate first, then its issuer: cat {} {} > my_app_fullchain.pem", files::CLIENT_CERT, files::CA_CHAIN),
+                format!(
+                    "{cert_name}: certificates are out of order (\"{}\" is not issued by the next one, \"{}\")",
+                    pair[0].subject(),
+                    pair[1].subject()
+                ),
+                format!(
+                    "put your own certificate first, then its issuer: cat {} {} > my_app_fullchain.pem",
+                    files::CLIENT_CERT,
+                    files::CA_CHAIN
+                ),
             ));
             return;
         }
     }
 }
 
-fn check_issuer(
-    leaf: &X509Certificate<'_>,
-    count: usize,
-    state: &State,
-    cert_name: &str,
-    out: &mut Vec<Finding>,
-) {
+fn check_issuer(leaf: &X509Certificate<'_>, count: usize, state: &State, cert_name: &str, out: &mut Vec<Finding>) {
     let Ok(int_der) = state.intermediate.cert_der() else {
         return;
     };
     let Ok((_, int)) = X509Certificate::from_der(&int_der) else {
         return;
     };
-    let ours =
-        leaf.issuer() == int.subject() && leaf.verify_signature(Some(int.public_key())).is_ok();
+    let ours = leaf.issuer() == int.subject() && leaf.verify_signature(Some(int.public_key())).is_ok();
     if !ours {
         out.push(Finding::fail(
             format!("not issued by this sandbox (issuer \"{}\")", leaf.issuer()),
@@ -329,9 +321,7 @@ fn check_issuer(
 /// or rustls would — and trusting `roots`.
 pub async fn probe(url: &str, creds: &Credentials, roots: &[CertificateDer<'static>]) -> Finding {
     match try_probe(url, creds, roots).await {
-        Ok(status) if status == "200" => Finding::ok(format!(
-            "{url}: handshake accepted, GET /health answered 200"
-        )),
+        Ok(status) if status == "200" => Finding::ok(format!("{url}: handshake accepted, GET /health answered 200")),
         Ok(status) => Finding::fail(
             format!("{url}: handshake accepted, but GET /health answered {status}"),
             "check the URL",
@@ -343,11 +333,7 @@ pub async fn probe(url: &str, creds: &Credentials, roots: &[CertificateDer<'stat
     }
 }
 
-async fn try_probe(
-    url: &str,
-    creds: &Credentials,
-    roots: &[CertificateDer<'static>],
-) -> Result<String, String> {
+async fn try_probe(url: &str, creds: &Credentials, roots: &[CertificateDer<'static>]) -> Result<String, String> {
     use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -378,8 +364,7 @@ async fn try_probe(
         }
         _ => builder.with_no_client_auth(),
     };
-    let name =
-        rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
     let tcp = tokio::net::TcpStream::connect(if authority.contains(':') {
         authority.to_owned()
     } else {
@@ -388,19 +373,12 @@ async fn try_probe(
     .await
     .map_err(|e| e.to_string())?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let mut tls = connector
-        .connect(name, tcp)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
     // Under TLS 1.3 a refused certificate only shows when reading.
     let request = format!("GET /health HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
-    tls.write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
+    tls.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
     let mut response = Vec::new();
-    tls.read_to_end(&mut response)
-        .await
-        .map_err(|e| e.to_string())?;
+    tls.read_to_end(&mut response).await.map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&response);
     text.split_whitespace()
         .nth(1)
@@ -442,10 +420,7 @@ mod tests {
             now,
             &|_| false,
         );
-        assert!(
-            !leaf_only.iter().any(|f| f.level == Level::Fail),
-            "{leaf_only:?}"
-        );
+        assert!(!leaf_only.iter().any(|f| f.level == Level::Fail), "{leaf_only:?}");
         let warn = leaf_only.iter().find(|f| f.level == Level::Warn).unwrap();
         assert!(
             warn.fix
@@ -456,16 +431,8 @@ mod tests {
 
         let chain = std::fs::read_to_string(state.path(files::CA_CHAIN)).unwrap();
         let full = format!("{}{}", state.client.cert_pem, chain);
-        let findings = check(
-            &creds(&full, &state.client.key_pem),
-            Some(&state),
-            now,
-            &|_| false,
-        );
-        assert!(
-            levels(&findings).iter().all(|l| *l == Level::Ok),
-            "{findings:?}"
-        );
+        let findings = check(&creds(&full, &state.client.key_pem), Some(&state), now, &|_| false);
+        assert!(levels(&findings).iter().all(|l| *l == Level::Ok), "{findings:?}");
     }
 
     #[test]
@@ -487,10 +454,7 @@ mod tests {
             now,
             &|_| false,
         ));
-        assert!(
-            wrong_key[0].contains("is not the private key"),
-            "{wrong_key:?}"
-        );
+        assert!(wrong_key[0].contains("is not the private key"), "{wrong_key:?}");
 
         let expired = fails(check(
             &creds(&state.client.cert_pem, &state.client.key_pem),
@@ -510,10 +474,7 @@ mod tests {
             now,
             &|_| false,
         ));
-        assert!(
-            foreign[0].contains("not issued by this sandbox"),
-            "{foreign:?}"
-        );
+        assert!(foreign[0].contains("not issued by this sandbox"), "{foreign:?}");
 
         let chain = std::fs::read_to_string(state.path(files::CA_CHAIN)).unwrap();
         let reversed = format!("{chain}{}", state.client.cert_pem);
@@ -545,8 +506,6 @@ mod tests {
         let (creds, findings) = read_credentials(&junk, &tmp.path().join("missing.pem"));
         assert!(creds.certs.is_empty() && creds.key_pem.is_none());
         assert_eq!(levels(&findings), vec![Level::Fail, Level::Fail]);
-        assert!(
-            findings[0].message.contains("junk.pem") && findings[1].message.contains("missing.pem")
-        );
+        assert!(findings[0].message.contains("junk.pem") && findings[1].message.contains("missing.pem"));
     }
 }

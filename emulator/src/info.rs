@@ -54,10 +54,8 @@ impl SandboxInfo {
 
     /// Reads a `sandbox.json` written by a running sandbox.
     pub fn read(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        serde_json::from_str(&text)
-            .map_err(|e| format!("{} is not a valid sandbox.json: {e}", path.display()))
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{} is not a valid sandbox.json: {e}", path.display()))
     }
 
     pub fn to_json(&self) -> String {
@@ -82,9 +80,7 @@ impl SandboxInfo {
     /// `export` lines that point common HTTP clients at the sandbox CA.
     pub fn to_exports(&self) -> String {
         let ca = self.ca_chain.display().to_string();
-        let mut out = String::from(
-            "# Trust the sandbox CA in common clients (eval \"$(mtls-sandbox env)\")\n",
-        );
+        let mut out = String::from("# Trust the sandbox CA in common clients (eval \"$(mtls-sandbox env)\")\n");
         for key in [
             "SSL_CERT_FILE",
             "REQUESTS_CA_BUNDLE",
@@ -148,10 +144,7 @@ impl SandboxInfo {
 
 /// Quotes `s` for POSIX shells when it needs quoting.
 pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-:@+=,".contains(c))
-    {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-:@+=,".contains(c)) {
         s.to_owned()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))

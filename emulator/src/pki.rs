@@ -8,9 +8,9 @@
 //! machine they were made (as mkcert does), so nobody mistakes them for real.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
-    PKCS_ECDSA_P256_SHA256, RevokedCertParams, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    RevokedCertParams, SerialNumber,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -87,20 +87,15 @@ impl Ca {
             what: "CA private key".into(),
             detail: e.to_string(),
         })?;
-        let issuer =
-            Issuer::from_ca_cert_pem(&material.cert_pem, key).map_err(|e| PkiError::Pem {
-                what: "CA certificate".into(),
-                detail: e.to_string(),
-            })?;
+        let issuer = Issuer::from_ca_cert_pem(&material.cert_pem, key).map_err(|e| PkiError::Pem {
+            what: "CA certificate".into(),
+            detail: e.to_string(),
+        })?;
         Ok(Self { issuer, material })
     }
 
     /// Issues a TLS server certificate for `sans` (valid one year).
-    pub fn issue_server(
-        &self,
-        sans: &[String],
-        now: OffsetDateTime,
-    ) -> Result<CertAndKey, PkiError> {
+    pub fn issue_server(&self, sans: &[String], now: OffsetDateTime) -> Result<CertAndKey, PkiError> {
         let mut params = CertificateParams::new(sans.to_vec())?;
         params.distinguished_name = subject("mtls-sandbox server", None);
         params.not_before = now - Duration::hours(1);
@@ -181,12 +176,7 @@ pub fn create_hierarchy(owner: &str, now: OffsetDateTime) -> Result<Hierarchy, P
     let root_issuer = Issuer::new(root, root_key);
 
     let int_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-    let mut int = ca_params(
-        "mtls-sandbox intermediate CA",
-        owner,
-        now,
-        Duration::days(1825),
-    );
+    let mut int = ca_params("mtls-sandbox intermediate CA", owner, now, Duration::days(1825));
     int.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     int.use_authority_key_identifier_extension = true;
     let int_cert = int.signed_by(&int_key, &root_issuer)?;
@@ -320,9 +310,7 @@ mod tests {
         let ca = Ca::load(h.intermediate.clone()).unwrap();
         let sans: Vec<String> = DEFAULT_SERVER_SANS.iter().map(|s| s.to_string()).collect();
         let server = ca.issue_server(&sans, now()).unwrap();
-        let client = ca
-            .issue_client(&ClientCertSpec::new("my_app", now()))
-            .unwrap();
+        let client = ca.issue_client(&ClientCertSpec::new("my_app", now())).unwrap();
 
         let root_der = h.root.cert_der().unwrap();
         let int_der = h.intermediate.cert_der().unwrap();
@@ -348,31 +336,20 @@ mod tests {
         for expected in ["DNSName(localhost)", "DNSName(mtls.sandbox.localhost)"] {
             assert!(names.iter().any(|n| n == expected), "{names:?}");
         }
-        assert!(
-            names.iter().any(|n| n == "IPAddress(7f:00:00:01)"),
-            "{names:?}"
-        );
+        assert!(names.iter().any(|n| n == "IPAddress(7f:00:00:01)"), "{names:?}");
     }
 
     #[test]
     fn pkcs12_round_trips_key_and_chain() {
         let h = create_hierarchy("t@h", now()).unwrap();
         let ca = Ca::load(h.intermediate.clone()).unwrap();
-        let client = ca
-            .issue_client(&ClientCertSpec::new("my_app", now()))
-            .unwrap();
-        let chain = [
-            h.intermediate.cert_der().unwrap(),
-            h.root.cert_der().unwrap(),
-        ];
+        let client = ca.issue_client(&ClientCertSpec::new("my_app", now())).unwrap();
+        let chain = [h.intermediate.cert_der().unwrap(), h.root.cert_der().unwrap()];
         let p12 = pkcs12(&client, &chain, "pw", "my_app").unwrap();
         let store = p12_keystore::KeyStore::from_pkcs12(&p12, "pw", Default::default()).unwrap();
         let (_, entry) = store.private_key_chain().unwrap();
         assert_eq!(entry.certs().len(), 3);
-        assert_eq!(
-            entry.certs()[0].as_der(),
-            client.cert_der().unwrap().as_ref()
-        );
+        assert_eq!(entry.certs()[0].as_der(), client.cert_der().unwrap().as_ref());
         assert!(p12_keystore::KeyStore::from_pkcs12(&p12, "wrong", Default::default()).is_err());
     }
 
@@ -381,10 +358,8 @@ mod tests {
         let h = create_hierarchy("t@h", now()).unwrap();
         let ca = Ca::load(h.intermediate.clone()).unwrap();
         let pem = ca.crl(&[(vec![1, 2, 3], now())], 7, now()).unwrap();
-        let der = rustls::pki_types::CertificateRevocationListDer::from_pem_slice(pem.as_bytes())
-            .unwrap();
-        let (_, crl) =
-            x509_parser::revocation_list::CertificateRevocationList::from_der(&der).unwrap();
+        let der = rustls::pki_types::CertificateRevocationListDer::from_pem_slice(pem.as_bytes()).unwrap();
+        let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der).unwrap();
         let serials: Vec<Vec<u8>> = crl
             .iter_revoked_certificates()
             .map(|r| r.raw_serial().to_vec())

@@ -20,13 +20,8 @@ use time::format_description::well_known::Rfc3339;
 pub enum RecordsError {
     #[error("records database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error(
-        "a customer with app_user_id '{app_user_id}' already exists (customer_id {customer_id})"
-    )]
-    DuplicateAppUser {
-        app_user_id: String,
-        customer_id: String,
-    },
+    #[error("a customer with app_user_id '{app_user_id}' already exists (customer_id {customer_id})")]
+    DuplicateAppUser { app_user_id: String, customer_id: String },
 }
 
 /// Schema migrations, applied in order; `user_version` records progress.
@@ -109,25 +104,16 @@ impl Records {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&conn)?;
-        Ok(Self {
-            conn: Mutex::new(conn),
-        })
+        Ok(Self { conn: Mutex::new(conn) })
     }
 
     /// Runs `f` with the connection. For modules that own their own tables.
-    pub fn with_conn<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, RecordsError>,
-    ) -> Result<T, RecordsError> {
+    pub fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T, RecordsError>) -> Result<T, RecordsError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&conn)
     }
 
-    pub fn create_customer(
-        &self,
-        app_user_id: &str,
-        now: OffsetDateTime,
-    ) -> Result<Customer, RecordsError> {
+    pub fn create_customer(&self, app_user_id: &str, now: OffsetDateTime) -> Result<Customer, RecordsError> {
         self.with_conn(|conn| {
             if let Some(existing) = conn
                 .query_row(
@@ -149,11 +135,7 @@ impl Records {
             };
             conn.execute(
                 "INSERT INTO customers (customer_id, app_user_id, created_at) VALUES (?1, ?2, ?3)",
-                params![
-                    customer.customer_id,
-                    customer.app_user_id,
-                    customer.created_at
-                ],
+                params![customer.customer_id, customer.app_user_id, customer.created_at],
             )?;
             Ok(customer)
         })
@@ -220,12 +202,8 @@ impl Records {
     /// Every revoked certificate as (serial hex, revocation time).
     pub fn revoked_certificates(&self) -> Result<Vec<(String, OffsetDateTime)>, RecordsError> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT serial, revoked_at FROM revoked_certificates ORDER BY revoked_at",
-            )?;
-            let rows = stmt.query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })?;
+            let mut stmt = conn.prepare("SELECT serial, revoked_at FROM revoked_certificates ORDER BY revoked_at")?;
+            let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
             let mut out = Vec::new();
             for row in rows {
                 let (serial, at) = row?;
@@ -240,17 +218,13 @@ impl Records {
 fn migrate(conn: &Connection) -> Result<(), RecordsError> {
     let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        conn.execute_batch(&format!(
-            "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
-            i + 1
-        ))?;
+        conn.execute_batch(&format!("BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1))?;
     }
     Ok(())
 }
 
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339)
-        .expect("RFC 3339 formatting of a valid time")
+    t.format(&Rfc3339).expect("RFC 3339 formatting of a valid time")
 }
 
 #[cfg(test)]
@@ -262,20 +236,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("records.db");
         let now = OffsetDateTime::now_utc();
-        let created = Records::open(&path)
-            .unwrap()
-            .create_customer("001", now)
-            .unwrap();
+        let created = Records::open(&path).unwrap().create_customer("001", now).unwrap();
         let reopened = Records::open(&path).unwrap();
-        assert_eq!(
-            reopened.customer(&created.customer_id).unwrap(),
-            Some(created.clone())
-        );
+        assert_eq!(reopened.customer(&created.customer_id).unwrap(), Some(created.clone()));
         assert_eq!(reopened.customer("nope").unwrap(), None);
-        let err = reopened
-            .create_customer("001", now)
-            .unwrap_err()
-            .to_string();
+        let err = reopened.create_customer("001", now).unwrap_err().to_string();
         assert!(err.contains(&created.customer_id), "{err}");
     }
 

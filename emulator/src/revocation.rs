@@ -62,16 +62,13 @@ pub fn revoke(
         detail: e.to_string(),
     })?;
     let int_der = state.intermediate.cert_der()?;
-    let (_, intermediate) =
-        X509Certificate::from_der(&int_der).map_err(|e| RevokeError::NotACertificate {
-            what: files::INTERMEDIATE_CERT.into(),
-            detail: e.to_string(),
-        })?;
+    let (_, intermediate) = X509Certificate::from_der(&int_der).map_err(|e| RevokeError::NotACertificate {
+        what: files::INTERMEDIATE_CERT.into(),
+        detail: e.to_string(),
+    })?;
     let subject = cert.subject().to_string();
     if cert.issuer().as_raw() != intermediate.subject().as_raw()
-        || cert
-            .verify_signature(Some(intermediate.public_key()))
-            .is_err()
+        || cert.verify_signature(Some(intermediate.public_key())).is_err()
     {
         return Err(RevokeError::NotOurs {
             what: what.into(),
@@ -95,9 +92,7 @@ pub fn write_crl(state: &State, records: &Records, now: OffsetDateTime) -> Resul
         .iter()
         .filter_map(|(serial, at)| unhex(serial).map(|s| (s, *at)))
         .collect();
-    let pem = state
-        .issuing_ca()?
-        .crl(&entries, entries.len() as u64 + 1, now)?;
+    let pem = state.issuing_ca()?.crl(&entries, entries.len() as u64 + 1, now)?;
     state.write(files::CRL, pem.as_bytes(), false)?;
     Ok(())
 }
@@ -147,32 +142,14 @@ mod tests {
         let records = Records::open(&state.path(files::RECORDS)).unwrap();
         let now = OffsetDateTime::now_utc();
 
-        let first = revoke(
-            &state,
-            &records,
-            &state.client.cert_pem,
-            "my_app_cert.crt",
-            now,
-        )
-        .unwrap();
+        let first = revoke(&state, &records, &state.client.cert_pem, "my_app_cert.crt", now).unwrap();
         assert!(first.newly && first.subject.contains("CN=my_app"));
-        let again = revoke(
-            &state,
-            &records,
-            &state.client.cert_pem,
-            "my_app_cert.crt",
-            now,
-        )
-        .unwrap();
+        let again = revoke(&state, &records, &state.client.cert_pem, "my_app_cert.crt", now).unwrap();
         assert!(!again.newly);
 
         let der = load_crl(&state).expect("CRL written");
-        let (_, crl) =
-            x509_parser::revocation_list::CertificateRevocationList::from_der(&der).unwrap();
-        let listed: Vec<String> = crl
-            .iter_revoked_certificates()
-            .map(|r| hex(r.raw_serial()))
-            .collect();
+        let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der).unwrap();
+        let listed: Vec<String> = crl.iter_revoked_certificates().map(|r| hex(r.raw_serial())).collect();
         assert_eq!(listed, vec![first.serial_hex]);
 
         let foreign = pki::create_hierarchy("x@y", now).unwrap();
@@ -181,20 +158,14 @@ mod tests {
             .issue_client(&ClientCertSpec::new("s", now))
             .unwrap();
         let err = revoke(&state, &records, &stranger.cert_pem, "stranger.pem", now).unwrap_err();
-        assert!(
-            err.to_string().contains("was not issued by this sandbox"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("was not issued by this sandbox"), "{err}");
         let err = revoke(&state, &records, "nonsense", "junk.pem", now).unwrap_err();
         assert!(err.to_string().contains("junk.pem"), "{err}");
     }
 
     #[test]
     fn hex_round_trip() {
-        assert_eq!(
-            unhex(&hex(&[0, 1, 0xab, 0xff])),
-            Some(vec![0, 1, 0xab, 0xff])
-        );
+        assert_eq!(unhex(&hex(&[0, 1, 0xab, 0xff])), Some(vec![0, 1, 0xab, 0xff]));
         assert_eq!(unhex("zz"), None);
     }
 }

@@ -62,10 +62,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
 
     let listeners = [
-        (
-            Host::Sandbox,
-            bind(&config, Host::Sandbox, config.ports.sandbox)?,
-        ),
+        (Host::Sandbox, bind(&config, Host::Sandbox, config.ports.sandbox)?),
         (Host::Mtls, bind(&config, Host::Mtls, config.ports.mtls)?),
         (Host::Auth, bind(&config, Host::Auth, config.ports.auth)?),
     ];
@@ -74,12 +71,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ports[i] = listener.local_addr()?.port();
     }
     let info = SandboxInfo::new(&state, &config.url_host(), ports);
-    let oauth = authority(
-        &state,
-        &config,
-        &info,
-        tls::sandbox_ca_verifier(&material, &opts)?,
-    )?;
+    let oauth = authority(&state, &config, &info, tls::sandbox_ca_verifier(&material.ca, &opts)?)?;
     let ctx: Ctx = Arc::new(Context {
         app: state.app.clone(),
         records,
@@ -97,8 +89,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
         let acceptor = ExplainingAcceptor::new(RustlsAcceptor::new(tls_config), host);
         let handle: Handle<SocketAddr> = Handle::with_control(control.clone());
-        let app = crate::api::router(ctx.clone(), host)
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let app = crate::api::router(ctx.clone(), host).into_make_service_with_connect_info::<SocketAddr>();
         let server = axum_server::from_tcp(listener)?
             .acceptor(acceptor)
             .handle(handle.clone());
@@ -114,14 +105,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let (mtls_config, state_dir) = (mtls_config.expect("mtls listener"), state.dir.clone());
         let ctx = ctx.clone();
         tokio::spawn(revocation::watch(state.path(files::CRL), move || {
-            let reloaded = State::load(&state_dir)
-                .map_err(anyhow::Error::from)
-                .and_then(|state| {
-                    material.crls = revocation::load_crl(&state).into_iter().collect();
-                    ctx.oauth
-                        .set_ca_verifier(tls::sandbox_ca_verifier(&material, &opts)?);
-                    Ok(tls::server_config(Host::Mtls, &material, &opts)?)
-                });
+            let reloaded = State::load(&state_dir).map_err(anyhow::Error::from).and_then(|state| {
+                material.ca.crls = revocation::load_crl(&state).into_iter().collect();
+                ctx.oauth
+                    .set_ca_verifier(tls::sandbox_ca_verifier(&material.ca, &opts)?);
+                Ok(tls::server_config(Host::Mtls, &material, &opts)?)
+            });
             match reloaded {
                 Ok(config) => {
                     mtls_config.reload_from_config(config);
@@ -220,10 +209,7 @@ fn bind(config: &Config, host: Host, port: u16) -> anyhow::Result<TcpListener> {
 /// one P-256 key and signature) and writes it next to the CA for tools
 /// that want the same certificate (benchmarks against nginx).
 fn tls_material(state: &State, config: &Config) -> anyhow::Result<TlsMaterial> {
-    let mut sans: Vec<String> = pki::DEFAULT_SERVER_SANS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut sans: Vec<String> = pki::DEFAULT_SERVER_SANS.iter().map(|s| s.to_string()).collect();
     sans.extend(config.public_host.iter().cloned());
     sans.extend(config.extra_sans.iter().cloned());
     if !config.bind.is_unspecified() && !config.bind.is_loopback() {
@@ -239,6 +225,13 @@ fn tls_material(state: &State, config: &Config) -> anyhow::Result<TlsMaterial> {
     Ok(TlsMaterial {
         server_chain: pki::certs_from_pem(&chain_pem, files::SERVER_CERT)?,
         server_key: pki::key_from_pem(&server.key_pem, files::SERVER_KEY)?,
+        ca: ca_material(state)?,
+    })
+}
+
+/// The sandbox CA with its current revocation list.
+pub fn ca_material(state: &State) -> anyhow::Result<tls::CaMaterial> {
+    Ok(tls::CaMaterial {
         root: state.root.cert_der()?,
         intermediate: state.intermediate.cert_der()?,
         crls: revocation::load_crl(state).into_iter().collect(),

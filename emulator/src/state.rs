@@ -70,10 +70,7 @@ pub enum StateError {
         "{dir} exists and is not empty, but has no {manifest}: it is not a mtls-sandbox state dir.\n  \
          Pick another --state-dir, or empty this directory."
     )]
-    Foreign {
-        dir: PathBuf,
-        manifest: &'static str,
-    },
+    Foreign { dir: PathBuf, manifest: &'static str },
     #[error("could not create certificates: {0}")]
     Pki(#[from] pki::PkiError),
 }
@@ -152,12 +149,10 @@ impl State {
             ));
         }
         let root = reader.cert_and_key(files::ROOT_CERT, files::ROOT_KEY)?;
-        let intermediate =
-            reader.cert_and_key(files::INTERMEDIATE_CERT, files::INTERMEDIATE_KEY)?;
+        let intermediate = reader.cert_and_key(files::INTERMEDIATE_CERT, files::INTERMEDIATE_KEY)?;
         let client = reader.cert_and_key(files::CLIENT_CERT, files::CLIENT_KEY)?;
         let chain = reader.read(files::CA_CHAIN)?;
-        pki::certs_from_pem(&chain, files::CA_CHAIN)
-            .map_err(|e| reader.corrupt(files::CA_CHAIN, e))?;
+        pki::certs_from_pem(&chain, files::CA_CHAIN).map_err(|e| reader.corrupt(files::CA_CHAIN, e))?;
         for name in [files::CLIENT_P12, files::RECORDS] {
             if !dir.join(name).is_file() {
                 return Err(reader.missing(name));
@@ -257,11 +252,7 @@ fn create(dir: &Path) -> Result<(), StateError> {
     let parent = dir.parent().unwrap_or(Path::new("/"));
     let io = |action, path: &Path| {
         let path = path.to_path_buf();
-        move |source| StateError::Io {
-            action,
-            path,
-            source,
-        }
+        move |source| StateError::Io { action, path, source }
     };
     fs::create_dir_all(parent).map_err(io("create", parent))?;
     let name = dir
@@ -295,10 +286,7 @@ fn populate(tmp: &Path) -> Result<(), StateError> {
         client_secret: random_token(40),
         p12_password: random_token(16),
     };
-    let chain = [
-        hierarchy.intermediate.cert_der()?,
-        hierarchy.root.cert_der()?,
-    ];
+    let chain = [hierarchy.intermediate.cert_der()?, hierarchy.root.cert_der()?];
     let p12 = pki::pkcs12(&client, &chain, &app.p12_password, app_name)?;
     let manifest = Manifest {
         version: MANIFEST_VERSION,
@@ -306,22 +294,11 @@ fn populate(tmp: &Path) -> Result<(), StateError> {
         app,
     };
     let manifest = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-    let chain_pem = format!(
-        "{}{}",
-        hierarchy.intermediate.cert_pem, hierarchy.root.cert_pem
-    );
+    let chain_pem = format!("{}{}", hierarchy.intermediate.cert_pem, hierarchy.root.cert_pem);
 
     let entries: [(&str, &[u8], u32); 9] = [
-        (
-            files::ROOT_CERT,
-            hierarchy.root.cert_pem.as_bytes(),
-            PUBLIC_MODE,
-        ),
-        (
-            files::ROOT_KEY,
-            hierarchy.root.key_pem.as_bytes(),
-            SECRET_MODE,
-        ),
+        (files::ROOT_CERT, hierarchy.root.cert_pem.as_bytes(), PUBLIC_MODE),
+        (files::ROOT_KEY, hierarchy.root.key_pem.as_bytes(), SECRET_MODE),
         (
             files::INTERMEDIATE_CERT,
             hierarchy.intermediate.cert_pem.as_bytes(),
@@ -431,10 +408,7 @@ mod tests {
         State::load_or_create(&dir).unwrap();
         fs::remove_file(dir.join(files::CLIENT_KEY)).unwrap();
         let err = State::load_or_create(&dir).err().unwrap().to_string();
-        assert!(
-            err.contains(files::CLIENT_KEY) && err.contains("missing"),
-            "{err}"
-        );
+        assert!(err.contains(files::CLIENT_KEY) && err.contains("missing"), "{err}");
         assert!(!dir.join(files::CLIENT_KEY).exists());
     }
 
@@ -443,16 +417,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("s");
         State::load_or_create(&dir).unwrap();
-        fs::write(
-            dir.join(files::CLIENT_CERT),
-            "-----BEGIN CERTIFICATE-----\nAAAA",
-        )
-        .unwrap();
+        fs::write(dir.join(files::CLIENT_CERT), "-----BEGIN CERTIFICATE-----\nAAAA").unwrap();
         let err = State::load(&dir).err().unwrap().to_string();
-        assert!(
-            err.contains(files::CLIENT_CERT) && err.contains("damaged"),
-            "{err}"
-        );
+        assert!(err.contains(files::CLIENT_CERT) && err.contains("damaged"), "{err}");
         fs::write(dir.join(files::MANIFEST), "{").unwrap();
         let err = State::load(&dir).err().unwrap().to_string();
         assert!(err.contains(files::MANIFEST), "{err}");
@@ -466,10 +433,7 @@ mod tests {
         State::load_or_create(&b).unwrap();
         fs::copy(b.join(files::CLIENT_KEY), a.join(files::CLIENT_KEY)).unwrap();
         let err = State::load(&a).err().unwrap().to_string();
-        assert!(
-            err.contains("is not the private key of my_app_cert.crt"),
-            "{err}"
-        );
+        assert!(err.contains("is not the private key of my_app_cert.crt"), "{err}");
     }
 
     #[test]
@@ -478,9 +442,6 @@ mod tests {
         fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
         let err = State::load_or_create(tmp.path()).err().unwrap().to_string();
         assert!(err.contains("not a mtls-sandbox state dir"), "{err}");
-        assert_eq!(
-            fs::read_to_string(tmp.path().join("notes.txt")).unwrap(),
-            "mine"
-        );
+        assert_eq!(fs::read_to_string(tmp.path().join("notes.txt")).unwrap(), "mine");
     }
 }

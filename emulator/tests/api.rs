@@ -26,34 +26,19 @@ fn app_token_authenticates_and_errors_are_provider_json() {
     let base = &emu.info.sandbox_url;
     let token = emu.info.app_token.as_str();
 
-    let (status, banks, _) = call(
-        http.get(format!("{base}/banks/v1"))
-            .header("lean-app-token", token),
-    );
+    let (status, banks, _) = call(http.get(format!("{base}/banks/v1")).header("lean-app-token", token));
     assert_eq!(status, 200);
     assert_eq!(banks[0]["identifier"], "LEANMB1");
 
     let (status, body, headers) = call(http.get(format!("{base}/banks/v1")));
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (401, Some("UNAUTHORIZED"))
-    );
+    assert_eq!((status, body["status"].as_str()), (401, Some("UNAUTHORIZED")));
     assert!(body["message"].as_str().unwrap().contains("lean-app-token"));
     assert!(headers.contains_key("www-authenticate"));
 
-    let (status, body, _) = call(
-        http.get(format!("{base}/banks/v1"))
-            .header("lean-app-token", "wrong"),
-    );
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (401, Some("UNAUTHORIZED"))
-    );
+    let (status, body, _) = call(http.get(format!("{base}/banks/v1")).header("lean-app-token", "wrong"));
+    assert_eq!((status, body["status"].as_str()), (401, Some("UNAUTHORIZED")));
 
-    let (status, body, _) = call(
-        http.get(format!("{base}/nope"))
-            .header("lean-app-token", token),
-    );
+    let (status, body, _) = call(http.get(format!("{base}/nope")).header("lean-app-token", token));
     assert_eq!((status, body["status"].as_str()), (404, Some("NOT_FOUND")));
 
     let post = |body: &'static str, ct: &str| {
@@ -63,20 +48,11 @@ fn app_token_authenticates_and_errors_are_provider_json() {
             .body(body)
     };
     let (status, body, _) = call(post("{not json", "application/json"));
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (400, Some("INVALID_PARAMETERS"))
-    );
+    assert_eq!((status, body["status"].as_str()), (400, Some("INVALID_PARAMETERS")));
     let (status, body, _) = call(post(r#"{"app_user_id": 5}"#, "application/json"));
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (400, Some("INVALID_PARAMETERS"))
-    );
+    assert_eq!((status, body["status"].as_str()), (400, Some("INVALID_PARAMETERS")));
     let (status, body, _) = call(post(r#"{"app_user_id": "1"}"#, "text/plain"));
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (415, Some("UNSUPPORTED_MEDIA_TYPE"))
-    );
+    assert_eq!((status, body["status"].as_str()), (415, Some("UNSUPPORTED_MEDIA_TYPE")));
     let big = format!(r#"{{"app_user_id": "{}"}}"#, "x".repeat(100_000));
     let (status, body, _) = call(
         http.post(format!("{base}/customers/v1"))
@@ -84,18 +60,9 @@ fn app_token_authenticates_and_errors_are_provider_json() {
             .header("content-type", "application/json")
             .body(big),
     );
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (413, Some("PAYLOAD_TOO_LARGE"))
-    );
-    let (status, body, _) = call(
-        http.delete(format!("{base}/banks/v1"))
-            .header("lean-app-token", token),
-    );
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (405, Some("METHOD_NOT_ALLOWED"))
-    );
+    assert_eq!((status, body["status"].as_str()), (413, Some("PAYLOAD_TOO_LARGE")));
+    let (status, body, _) = call(http.delete(format!("{base}/banks/v1")).header("lean-app-token", token));
+    assert_eq!((status, body["status"].as_str()), (405, Some("METHOD_NOT_ALLOWED")));
 }
 
 #[test]
@@ -120,10 +87,7 @@ fn customers_and_transactions_work_on_the_mtls_host_and_persist_across_restarts(
             .header("lean-app-token", &token)
             .json(&json!({"app_user_id": "user-001"})),
     );
-    assert_eq!(
-        (status, dup["status"].as_str()),
-        (409, Some("DUPLICATE_APP_USER_ID"))
-    );
+    assert_eq!((status, dup["status"].as_str()), (409, Some("DUPLICATE_APP_USER_ID")));
 
     let (status, tx, _) = call(
         mtls.post(format!("{base}/api/transactions"))
@@ -155,10 +119,7 @@ fn customers_and_transactions_work_on_the_mtls_host_and_persist_across_restarts(
         mtls.get(format!("{}/customers/v1/unknown", emu.info.mtls_url))
             .header("lean-app-token", &token),
     );
-    assert_eq!(
-        (status, missing["status"].as_str()),
-        (404, Some("NOT_FOUND"))
-    );
+    assert_eq!((status, missing["status"].as_str()), (404, Some("NOT_FOUND")));
 }
 
 #[test]
@@ -166,10 +127,7 @@ fn oauth_mode_refuses_the_app_token_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("config.toml");
     std::fs::write(&config, "[app]\nauth_mode = \"oauth\"\n").unwrap();
-    let emu = Emulator::start_in(
-        &tmp.path().join("state"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let emu = Emulator::start_in(&tmp.path().join("state"), &["--config", config.to_str().unwrap()]);
     let (status, body, _) = call(
         sandbox_client(&emu)
             .get(format!("{}/banks/v1", emu.info.sandbox_url))
@@ -177,10 +135,7 @@ fn oauth_mode_refuses_the_app_token_alone() {
     );
     assert_eq!(status, 401);
     assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("switched to OAuth"),
+        body["message"].as_str().unwrap().contains("switched to OAuth"),
         "{body}"
     );
 }

@@ -31,10 +31,7 @@ fn help_explains_the_commands_and_bad_usage_exits_2() {
     }
     let out = cmd().args(["up", "--no-such-flag"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = cmd()
-        .args(["up", "--mtls-port", "seventy"])
-        .output()
-        .unwrap();
+    let out = cmd().args(["up", "--mtls-port", "seventy"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("seventy"));
 }
@@ -43,20 +40,12 @@ fn help_explains_the_commands_and_bad_usage_exits_2() {
 fn certs_creates_once_then_reuses_and_prints_paths() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");
-    let out = cmd()
-        .args(["certs", "--state-dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = cmd().args(["certs", "--state-dir"]).arg(&dir).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("Created"), "{text}");
     assert!(text.contains(&dir.join("my_app_cert.crt").display().to_string()));
-    let out = cmd()
-        .args(["certs", "--state-dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = cmd().args(["certs", "--state-dir"]).arg(&dir).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("Reusing"));
 }
 
@@ -65,19 +54,9 @@ fn damaged_state_is_an_error_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");
     let key_path = dir.join("my_app_private_key.pem");
-    cmd()
-        .args(["certs", "--state-dir"])
-        .arg(&dir)
-        .assert()
-        .success();
+    cmd().args(["certs", "--state-dir"]).arg(&dir).assert().success();
     let good_key = std::fs::read(&key_path).unwrap();
-    let certs = |dir: &std::path::Path| {
-        cmd()
-            .args(["certs", "--state-dir"])
-            .arg(dir)
-            .output()
-            .unwrap()
-    };
+    let certs = |dir: &std::path::Path| cmd().args(["certs", "--state-dir"]).arg(dir).output().unwrap();
 
     std::fs::write(&key_path, "not a key").unwrap();
     let out = cmd()
@@ -108,11 +87,7 @@ fn damaged_state_is_an_error_naming_the_file() {
 
     // A key from another sandbox parses, but is not this certificate's key.
     let other = tmp.path().join("other");
-    cmd()
-        .args(["certs", "--state-dir"])
-        .arg(&other)
-        .assert()
-        .success();
+    cmd().args(["certs", "--state-dir"]).arg(&other).assert().success();
     std::fs::copy(other.join("my_app_private_key.pem"), &key_path).unwrap();
     let out = certs(&dir);
     assert_eq!(out.status.code(), Some(1));
@@ -151,10 +126,7 @@ fn invalid_config_file_is_a_usage_error_naming_file_and_key() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(
-        err.contains("sandbox.toml") && err.contains("mtls_prot"),
-        "{err}"
-    );
+    assert!(err.contains("sandbox.toml") && err.contains("mtls_prot"), "{err}");
 }
 
 #[test]
@@ -178,10 +150,7 @@ fn busy_port_names_the_host_and_the_flag() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(
-        err.contains(&port) && err.contains("--mtls-port 0"),
-        "{err}"
-    );
+    assert!(err.contains(&port) && err.contains("--mtls-port 0"), "{err}");
 }
 
 #[test]
@@ -236,10 +205,7 @@ fn up_json_prints_the_sandbox_json_document() {
     ] {
         assert!(doc.get(key).is_some(), "missing {key} in {doc}");
     }
-    assert!(
-        doc["ca_chain"].as_str().unwrap().starts_with('/'),
-        "paths are absolute"
-    );
+    assert!(doc["ca_chain"].as_str().unwrap().starts_with('/'), "paths are absolute");
 }
 
 #[test]
@@ -251,11 +217,7 @@ fn env_and_wait_describe_a_running_sandbox() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = cmd()
-        .args(["env", "--state-dir"])
-        .arg(&emu.state_dir)
-        .output()
-        .unwrap();
+    let out = cmd().args(["env", "--state-dir"]).arg(&emu.state_dir).output().unwrap();
     let exports = String::from_utf8_lossy(&out.stdout);
     let ca = emu.file("lean_public_cert_chain.pem").display().to_string();
     for var in [
@@ -295,10 +257,7 @@ fn doctor_reports_problems_with_fixes_and_passes_a_full_chain() {
     let report = String::from_utf8_lossy(&out.stdout);
     // The bare leaf: fine for curl, but the live handshake (rustls, like Go) is refused.
     assert_eq!(out.status.code(), Some(1), "{report}");
-    assert!(
-        report.contains("holds only the leaf certificate"),
-        "{report}"
-    );
+    assert!(report.contains("holds only the leaf certificate"), "{report}");
     assert!(report.contains("fix: cat "), "{report}");
 
     let full = emu.state_dir.with_extension("full.pem");

@@ -13,8 +13,7 @@ const CHAIN: &str = "lean_public_cert_chain.pem";
 fn mtls_health(emu: &Emulator, identity: Identity) -> Result<u16, String> {
     let client = client(&emu.read("root_ca.pem"), identity);
     let url = format!("{}/health", emu.info.mtls_url);
-    block_on(async { client.get(url).send().await.map(|r| r.status().as_u16()) })
-        .map_err(|e| format!("{e:?}"))
+    block_on(async { client.get(url).send().await.map(|r| r.status().as_u16()) }).map_err(|e| format!("{e:?}"))
 }
 
 #[test]
@@ -47,10 +46,7 @@ fn rustls_client_with_leaf_and_chain_is_accepted_and_bare_leaf_refused() {
 #[test]
 fn lenient_chain_accepts_a_bare_leaf() {
     let emu = Emulator::start(&["--lenient-chain"]);
-    assert_eq!(
-        mtls_health(&emu, Identity::Leaf(app_identity(&emu))),
-        Ok(200)
-    );
+    assert_eq!(mtls_health(&emu, Identity::Leaf(app_identity(&emu))), Ok(200));
 }
 
 #[test]
@@ -61,9 +57,7 @@ fn foreign_self_signed_expired_and_server_certificates_are_refused_with_reasons(
 
     let foreign = pki::create_hierarchy("someone-else@elsewhere", now).unwrap();
     let foreign_ca = pki::Ca::load(foreign.intermediate.clone()).unwrap();
-    let stranger = foreign_ca
-        .issue_client(&ClientCertSpec::new("stranger", now))
-        .unwrap();
+    let stranger = foreign_ca.issue_client(&ClientCertSpec::new("stranger", now)).unwrap();
     let foreign_chain = format!("{}{}", foreign.intermediate.cert_pem, foreign.root.cert_pem);
     assert!(mtls_health(&emu, Identity::Chain(stranger, foreign_chain)).is_err());
     let line = emu.log_line("CN=stranger");
@@ -99,77 +93,37 @@ fn foreign_self_signed_expired_and_server_certificates_are_refused_with_reasons(
         })
         .unwrap();
     assert!(mtls_health(&emu, Identity::Chain(future, chain.clone())).is_err());
-    assert!(
-        emu.log_line("CN=future-app")
-            .contains("is not valid before")
-    );
+    assert!(emu.log_line("CN=future-app").contains("is not valid before"));
 
     let server = pki::CertAndKey {
         cert_pem: emu.read("server_cert.pem"),
         key_pem: emu.read("server_key.pem"),
     };
     assert!(mtls_health(&emu, Identity::Chain(server, chain)).is_err());
-    assert!(
-        emu.log_line("CN=mtls-sandbox server")
-            .contains("lacks clientAuth")
-    );
+    assert!(emu.log_line("CN=mtls-sandbox server").contains("lacks clientAuth"));
 }
 
 #[test]
 fn curl_auto_chains_with_the_chain_file_and_fails_with_only_the_root() {
     let emu = Emulator::start(&[]);
     let (chain, root) = (emu.file(CHAIN), emu.file("root_ca.pem"));
-    let (cert, key) = (
-        emu.file("my_app_cert.crt"),
-        emu.file("my_app_private_key.pem"),
-    );
+    let (cert, key) = (emu.file("my_app_cert.crt"), emu.file("my_app_private_key.pem"));
     let url = format!("{}/health", emu.info.mtls_url);
     let s = |p: &std::path::PathBuf| p.to_str().unwrap().to_owned();
 
     // OpenSSL builds the chain from the CA file, as with the real provider.
-    let (code, body) = curl(&[
-        "--cacert",
-        &s(&chain),
-        "--cert",
-        &s(&cert),
-        "--key",
-        &s(&key),
-        &url,
-    ]);
-    assert_eq!(
-        (code, body.as_str()),
-        (0, r#"{"listener":"mtls","status":"OK"}"#)
-    );
+    let (code, body) = curl(&["--cacert", &s(&chain), "--cert", &s(&cert), "--key", &s(&key), &url]);
+    assert_eq!((code, body.as_str()), (0, r#"{"listener":"mtls","status":"OK"}"#));
 
     // With only the root as CA file, curl cannot build the chain: bare leaf.
-    let (code, _) = curl(&[
-        "--cacert",
-        &s(&root),
-        "--cert",
-        &s(&cert),
-        "--key",
-        &s(&key),
-        &url,
-    ]);
+    let (code, _) = curl(&["--cacert", &s(&root), "--cert", &s(&cert), "--key", &s(&key), &url]);
     assert_ne!(code, 0, "a bare leaf must be refused");
     emu.log_line("without its intermediate CA certificate");
 
     // A concatenated certificate file works with any CA file.
     let full = emu.state_dir.with_extension("fullchain.pem");
-    std::fs::write(
-        &full,
-        format!("{}{}", emu.read("my_app_cert.crt"), emu.read(CHAIN)),
-    )
-    .unwrap();
-    let (code, _) = curl(&[
-        "--cacert",
-        &s(&root),
-        "--cert",
-        &s(&full),
-        "--key",
-        &s(&key),
-        &url,
-    ]);
+    std::fs::write(&full, format!("{}{}", emu.read("my_app_cert.crt"), emu.read(CHAIN))).unwrap();
+    let (code, _) = curl(&["--cacert", &s(&root), "--cert", &s(&full), "--key", &s(&key), &url]);
     assert_eq!(code, 0);
 
     let (code, _) = curl(&["--cacert", &s(&chain), &url]);
@@ -181,10 +135,7 @@ fn curl_auto_chains_with_the_chain_file_and_fails_with_only_the_root() {
 fn clients_that_distrust_the_server_or_speak_plain_http_are_explained() {
     let emu = Emulator::start(&[]);
     let (code, _) = curl(&[&format!("{}/health", emu.info.sandbox_url)]);
-    assert_eq!(
-        code, 60,
-        "curl without the CA must reject the server certificate"
-    );
+    assert_eq!(code, 60, "curl without the CA must reject the server certificate");
     assert!(
         emu.log_line("rejected the sandbox's server certificate")
             .contains("--cacert lean_public_cert_chain.pem")
@@ -222,11 +173,7 @@ fn revoking_a_certificate_takes_effect_on_a_running_sandbox() {
         .arg(&emu.state_dir)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Revoked \"O=mtls-sandbox"));
 
     // The sandbox polls the CRL twice a second; allow a few periods.

@@ -28,11 +28,7 @@ except requests.exceptions.RequestException:
         .output()
         .expect("python3 with requests must be installed (.ci/run installs it)");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout, "200 LEANMB1\nno-cert: refused\n");
     emu.log_line("sent no client certificate");
 }

@@ -33,36 +33,19 @@ fn secrets_are_owner_only_and_env_file_matches_json() {
         "sandbox.env",
         "records.db",
     ] {
-        let mode = std::fs::metadata(emu.file(name))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777;
+        let mode = std::fs::metadata(emu.file(name)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{name} is {mode:o}");
     }
     let env = emu.read("sandbox.env");
-    assert!(
-        env.contains(&format!("MTLS_URL={}\n", emu.info.mtls_url)),
-        "{env}"
-    );
-    assert!(
-        env.contains(&format!("APP_TOKEN={}\n", emu.info.app_token)),
-        "{env}"
-    );
+    assert!(env.contains(&format!("MTLS_URL={}\n", emu.info.mtls_url)), "{env}");
+    assert!(env.contains(&format!("APP_TOKEN={}\n", emu.info.app_token)), "{env}");
 }
 
 #[test]
 fn public_host_goes_into_urls_and_the_server_certificate() {
-    let emu = Emulator::start(&[
-        "--public-host",
-        "sandbox.ci.internal",
-        "--san",
-        "extra.example",
-    ]);
+    let emu = Emulator::start(&["--public-host", "sandbox.ci.internal", "--san", "extra.example"]);
     assert!(
-        emu.info
-            .mtls_url
-            .starts_with("https://sandbox.ci.internal:"),
+        emu.info.mtls_url.starts_with("https://sandbox.ci.internal:"),
         "{}",
         emu.info.mtls_url
     );

@@ -13,10 +13,7 @@ fn walkthrough_scripts_run_end_to_end() {
             .arg(root.join("scripts").join(script))
             .env("MTLS_SANDBOX", bin())
             .env("MTLS_SANDBOX_STATE_DIR", tmp.path().join("state"))
-            .env(
-                "SANDBOX_UP_ARGS",
-                "--sandbox-port 0 --mtls-port 0 --auth-port 0",
-            )
+            .env("SANDBOX_UP_ARGS", "--sandbox-port 0 --mtls-port 0 --auth-port 0")
             .output()
             .unwrap();
         let text = format!(

@@ -7,5 +7,6 @@ mod cli;
 mod handshake;
 mod interop;
 mod lifecycle;
+mod oauth;
 mod scripts;
 mod util;

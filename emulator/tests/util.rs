@@ -37,22 +37,20 @@ impl Emulator {
     pub fn start_in(state_dir: &Path, extra: &[&str]) -> Self {
         let log = state_dir.with_extension(format!("log{}", rand::random::<u32>()));
         let mut cmd = Command::new(bin());
-        cmd.args([
-            "up",
-            "--sandbox-port",
-            "0",
-            "--mtls-port",
-            "0",
-            "--auth-port",
-            "0",
-            "--state-dir",
-        ])
-        .arg(state_dir)
-        .args(extra)
-        .env_remove("MTLS_SANDBOX_STATE_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(File::create(&log).unwrap());
+        cmd.arg("up");
+        // Free ports unless the test pins them.
+        for flag in ["--sandbox-port", "--mtls-port", "--auth-port"] {
+            if !extra.contains(&flag) {
+                cmd.args([flag, "0"]);
+            }
+        }
+        cmd.arg("--state-dir")
+            .arg(state_dir)
+            .args(extra)
+            .env_remove("MTLS_SANDBOX_STATE_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap());
         let mut child = cmd.spawn().expect("spawn mtls-sandbox");
         let json = state_dir.join("sandbox.json");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -122,10 +120,7 @@ impl Emulator {
             if let Some(status) = child.try_wait().unwrap() {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "sandbox did not stop after SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "sandbox did not stop after SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -162,11 +157,7 @@ pub enum Identity {
 struct FixedResolver(Arc<rustls::sign::CertifiedKey>);
 
 impl rustls::client::ResolvesClientCert for FixedResolver {
-    fn resolve(
-        &self,
-        _: &[&[u8]],
-        _: &[rustls::SignatureScheme],
-    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+    fn resolve(&self, _: &[&[u8]], _: &[rustls::SignatureScheme]) -> Option<Arc<rustls::sign::CertifiedKey>> {
         Some(self.0.clone())
     }
 
@@ -187,9 +178,7 @@ pub fn client(roots_pem: &str, identity: Identity) -> reqwest::Client {
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots);
-    let chain_and_key = |leaf: &CertAndKey,
-                         extra: &str|
-     -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    let chain_and_key = |leaf: &CertAndKey, extra: &str| -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
         let mut chain = vec![leaf.cert_der().unwrap()];
         if !extra.is_empty() {
             chain.extend(pki::certs_from_pem(extra, "chain").unwrap());

@@ -46,9 +46,7 @@ impl Caller {
         let wanted = format!("customer.{id}");
         match self {
             Caller::Bearer(claims) if claims.scopes().any(|s| s == wanted) => Ok(()),
-            other => other
-                .require_api()
-                .map_err(|_| insufficient(other.scope(), &wanted)),
+            other => other.require_api().map_err(|_| insufficient(other.scope(), &wanted)),
         }
     }
 
@@ -64,9 +62,7 @@ fn insufficient(have: &str, need: &str) -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "INSUFFICIENT_ACCESS_LEVEL",
-        format!(
-            "this call needs scope '{need}'; the token has '{have}'. Request a token with scope={need}"
-        ),
+        format!("this call needs scope '{need}'; the token has '{have}'. Request a token with scope={need}"),
     )
 }
 
@@ -82,11 +78,7 @@ fn invalid_token(status: &'static str, message: String) -> ApiError {
 /// Verifies the bearer token in `value` (the whole Authorization header).
 fn bearer(parts: &Parts, ctx: &Ctx, value: &str) -> Result<AccessClaims, ApiError> {
     let token = match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            token.trim()
-        }
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => token.trim(),
         _ => {
             return Err(ApiError::unauthorized(
                 "unsupported Authorization header: send `Authorization: Bearer <access token>` or the lean-app-token header",
@@ -156,12 +148,7 @@ impl FromRequestParts<Ctx> for Caller {
                 "this application has been switched to OAuth: lean-app-token alone is refused; send Authorization: Bearer <access token> from POST /oauth2/token",
             ));
         }
-        if aws_lc_rs::constant_time::verify_slices_are_equal(
-            token.as_bytes(),
-            ctx.app.app_token.as_bytes(),
-        )
-        .is_ok()
-        {
+        if aws_lc_rs::constant_time::verify_slices_are_equal(token.as_bytes(), ctx.app.app_token.as_bytes()).is_ok() {
             Ok(Caller::App)
         } else {
             Err(ApiError::unauthorized(

@@ -8,10 +8,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use crate::context::Ctx;
 
-pub async fn list(
-    caller: Caller,
-    State(ctx): State<Ctx>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list(caller: Caller, State(ctx): State<Ctx>) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require_api()?;
     Ok(Json(ctx.config.banks.clone()))
 }

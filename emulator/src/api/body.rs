@@ -32,9 +32,7 @@ pub fn json_rejection(rejection: JsonRejection) -> ApiError {
             "UNSUPPORTED_MEDIA_TYPE",
             "send the body as JSON with the header Content-Type: application/json",
         ),
-        JsonRejection::BytesRejection(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            too_large()
-        }
+        JsonRejection::BytesRejection(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         JsonRejection::JsonSyntaxError(e) => {
             ApiError::invalid_parameters(format!("the body is not valid JSON: {}", e.body_text()))
         }

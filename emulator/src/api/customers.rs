@@ -47,11 +47,7 @@ pub async fn create(
     }
 }
 
-pub async fn get(
-    caller: Caller,
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
-) -> Result<Json<Customer>, ApiError> {
+pub async fn get(caller: Caller, State(ctx): State<Ctx>, Path(id): Path<String>) -> Result<Json<Customer>, ApiError> {
     caller.require_customer(&id)?;
     ctx.records
         .customer(&id)?

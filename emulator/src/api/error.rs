@@ -58,9 +58,7 @@ impl IntoResponse for ApiError {
                 .www_authenticate
                 .and_then(|v| HeaderValue::from_str(&v).ok())
                 .unwrap_or(HeaderValue::from_static("Bearer realm=\"mtls-sandbox\""));
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
         }
         response
     }

@@ -43,10 +43,7 @@ pub fn router(ctx: Ctx, host: Host) -> Router {
     }
     if host == Host::Auth {
         router = router
-            .route(
-                "/.well-known/openid-configuration",
-                get(oauth::endpoints::discovery),
-            )
+            .route("/.well-known/openid-configuration", get(oauth::endpoints::discovery))
             .route(
                 "/.well-known/oauth-authorization-server",
                 get(oauth::endpoints::discovery),
@@ -58,10 +55,7 @@ pub fn router(ctx: Ctx, host: Host) -> Router {
             )
             .route("/clients/{id}", delete(oauth::admin::delete_client))
             .route("/clients/{id}/secrets", post(oauth::admin::create_secret))
-            .route(
-                "/clients/{id}/secrets/{secret_id}",
-                delete(oauth::admin::delete_secret),
-            );
+            .route("/clients/{id}/secrets/{secret_id}", delete(oauth::admin::delete_secret));
     }
     if matches!(host, Host::Sandbox | Host::Mtls) {
         router = router
@@ -79,10 +73,7 @@ pub fn router(ctx: Ctx, host: Host) -> Router {
         .with_state(ctx)
 }
 
-async fn health(
-    State(_): State<Ctx>,
-    axum::Extension(host): axum::Extension<Host>,
-) -> impl IntoResponse {
+async fn health(State(_): State<Ctx>, axum::Extension(host): axum::Extension<Host>) -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "OK", "listener": host.name() }))
 }
 

@@ -30,11 +30,7 @@ pub async fn create(
         let is_json = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("application/json")
-            });
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
         if !is_json {
             return Err(super::body::json_rejection(
                 axum::extract::rejection::MissingJsonContentType::default().into(),
@@ -43,14 +39,10 @@ pub async fn create(
         match serde_json::from_slice::<serde_json::Value>(&body) {
             Ok(value @ serde_json::Value::Object(_)) => value,
             Ok(_) => {
-                return Err(ApiError::invalid_parameters(
-                    "the body must be a JSON object",
-                ));
+                return Err(ApiError::invalid_parameters("the body must be a JSON object"));
             }
             Err(e) => {
-                return Err(ApiError::invalid_parameters(format!(
-                    "the body is not valid JSON: {e}"
-                )));
+                return Err(ApiError::invalid_parameters(format!("the body is not valid JSON: {e}")));
             }
         }
     };

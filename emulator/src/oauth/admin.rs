@@ -18,9 +18,7 @@ use crate::context::Ctx;
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
         match e {
-            RegistryError::UnknownClient(_) | RegistryError::UnknownSecret { .. } => {
-                ApiError::not_found(e.to_string())
-            }
+            RegistryError::UnknownClient(_) | RegistryError::UnknownSecret { .. } => ApiError::not_found(e.to_string()),
             RegistryError::StaticClient(_) | RegistryError::Exists(_) => {
                 ApiError::new(StatusCode::CONFLICT, "CONFLICT", e.to_string())
             }
@@ -35,19 +33,11 @@ pub async fn create_client(
     ApiJson(new): ApiJson<NewClient>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if new.name.trim().is_empty() {
-        return Err(ApiError::invalid_parameters(
-            "name must be a non-empty string",
-        ));
+        return Err(ApiError::invalid_parameters("name must be a non-empty string"));
     }
-    let client = ctx
-        .oauth
-        .registry
-        .create(&ctx.records, new, ctx.oauth.now())?;
+    let client = ctx.oauth.registry.create(&ctx.records, new, ctx.oauth.now())?;
     tracing::info!(target: "oauth", client_id = %client.client_id, "client created");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "data": client.public_view() })),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({ "data": client.public_view() }))))
 }
 
 pub async fn list_clients(_admin: Admin, State(ctx): State<Ctx>) -> Result<Json<Value>, ApiError> {
@@ -79,10 +69,7 @@ pub async fn create_secret(
     Path(id): Path<String>,
     ApiJson(new): ApiJson<NewSecret>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let (record, clear) = ctx
-        .oauth
-        .registry
-        .add_secret(&ctx.records, &id, &new.name)?;
+    let (record, clear) = ctx.oauth.registry.add_secret(&ctx.records, &id, &new.name)?;
     // The clear secret is in this response only; it is stored hashed.
     Ok((
         StatusCode::CREATED,
@@ -95,8 +82,6 @@ pub async fn delete_secret(
     State(ctx): State<Ctx>,
     Path((id, secret_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    ctx.oauth
-        .registry
-        .delete_secret(&ctx.records, &id, &secret_id)?;
+    ctx.oauth.registry.delete_secret(&ctx.records, &id, &secret_id)?;
     Ok(StatusCode::NO_CONTENT)
 }

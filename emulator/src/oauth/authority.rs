@@ -93,11 +93,7 @@ impl Authority {
     }
 
     /// Identifies and authenticates the client behind a request.
-    pub fn authenticate(
-        &self,
-        records: &Records,
-        presented: &Presented,
-    ) -> Result<Authenticated, OAuthError> {
+    pub fn authenticate(&self, records: &Records, presented: &Presented) -> Result<Authenticated, OAuthError> {
         let client_id = client_auth::claimed_client_id(presented)?;
         let client = self
             .registry
@@ -108,11 +104,7 @@ impl Authority {
                 "unknown client '{client_id}' (list clients with `mtls-sandbox clients list`)"
             ))
         })?;
-        let verifier = self
-            .ca_verifier
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let verifier = self.ca_verifier.read().unwrap_or_else(|p| p.into_inner()).clone();
         let audiences = self.assertion_audiences();
         let first_use = |client: &str, jti: &str, exp: i64| {
             store::first_use_of_assertion(records, client, jti, exp, self.now().unix_timestamp())
@@ -141,11 +133,7 @@ impl Authority {
         let mut granted = Vec::new();
         for scope in requested.split_whitespace() {
             let allowed = if let Some(customer) = scope.strip_prefix("customer.") {
-                if !client
-                    .scopes
-                    .iter()
-                    .any(|s| s == "customer.*" || s == scope)
-                {
+                if !client.scopes.iter().any(|s| s == "customer.*" || s == scope) {
                     false
                 } else if records.customer(customer)?.is_none() {
                     return Err(OAuthError::invalid_scope(format!(
@@ -177,12 +165,7 @@ impl Authority {
     }
 
     /// Issues an access token to an authenticated client.
-    pub fn grant(
-        &self,
-        records: &Records,
-        who: &Authenticated,
-        scope: String,
-    ) -> Result<Grant, OAuthError> {
+    pub fn grant(&self, records: &Records, who: &Authenticated, scope: String) -> Result<Grant, OAuthError> {
         let claims = AccessClaims::new(
             self.issuer(),
             AUDIENCE,
@@ -207,11 +190,7 @@ impl Authority {
 
     /// The JWT behind a presented token (itself, or what an opaque
     /// reference stands for). `None` for an unknown reference.
-    pub fn resolve(
-        &self,
-        records: &Records,
-        presented: &str,
-    ) -> Result<Option<String>, OAuthError> {
+    pub fn resolve(&self, records: &Records, presented: &str) -> Result<Option<String>, OAuthError> {
         if token::looks_like_jwt(presented) {
             return Ok(Some(presented.to_owned()));
         }
@@ -219,11 +198,7 @@ impl Authority {
     }
 
     /// Resolves and verifies a presented access token, revocation included.
-    pub fn verify(
-        &self,
-        records: &Records,
-        presented: &str,
-    ) -> Result<(String, AccessClaims), VerifyError> {
+    pub fn verify(&self, records: &Records, presented: &str) -> Result<(String, AccessClaims), VerifyError> {
         let jwt = self
             .resolve(records, presented)?
             .ok_or(VerifyError::Token(TokenError::Malformed))?;
@@ -236,17 +211,11 @@ impl Authority {
 
     /// Revokes a token presented by its own client (RFC 7009). Unknown or
     /// invalid tokens are not an error.
-    pub fn revoke(
-        &self,
-        records: &Records,
-        client_id: &str,
-        presented: &str,
-    ) -> Result<(), OAuthError> {
+    pub fn revoke(&self, records: &Records, client_id: &str, presented: &str) -> Result<(), OAuthError> {
         let Some(jwt) = self.resolve(records, presented)? else {
             return Ok(());
         };
-        let Ok(claims) = token::verify(&jwt, &self.keys(), self.issuer(), AUDIENCE, self.now())
-        else {
+        let Ok(claims) = token::verify(&jwt, &self.keys(), self.issuer(), AUDIENCE, self.now()) else {
             return Ok(());
         };
         if claims.client_id != client_id {
@@ -288,9 +257,5 @@ pub fn load_signing_key(state: &State, alg: SigningAlg) -> anyhow::Result<Signin
         }
         Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
     };
-    Ok(SigningKey::from_pem(
-        alg,
-        &pem,
-        &path.display().to_string(),
-    )?)
+    Ok(SigningKey::from_pem(alg, &pem, &path.display().to_string())?)
 }

@@ -83,8 +83,7 @@ impl SecretRecord {
     }
 
     pub fn matches(&self, presented: &str) -> bool {
-        verify_slices_are_equal(hash(&self.salt, presented).as_bytes(), self.hash.as_bytes())
-            .is_ok()
+        verify_slices_are_equal(hash(&self.salt, presented).as_bytes(), self.hash.as_bytes()).is_ok()
     }
 }
 
@@ -140,9 +139,7 @@ impl Client {
 
     pub fn secret_matches(&self, presented: &str) -> bool {
         // Check every secret (no early exit) so timing says nothing about which.
-        self.secrets
-            .iter()
-            .fold(false, |found, s| s.matches(presented) | found)
+        self.secrets.iter().fold(false, |found, s| s.matches(presented) | found)
     }
 
     /// The view shown by the management API (never secrets' hashes).

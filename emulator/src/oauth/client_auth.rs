@@ -42,11 +42,7 @@ pub struct Presented {
 /// Decodes an `Authorization: Basic` value per RFC 6749 §2.3.1 (both parts
 /// form-urlencoded before base64).
 pub fn parse_basic(value: &str) -> Result<(String, String), OAuthError> {
-    let bad = || {
-        OAuthError::invalid_client(
-            "the Authorization: Basic header is not base64(client_id:client_secret)",
-        )
-    };
+    let bad = || OAuthError::invalid_client("the Authorization: Basic header is not base64(client_id:client_secret)");
     let (scheme, b64) = value.trim().split_once(' ').ok_or_else(bad)?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(OAuthError::invalid_client(format!(
@@ -99,24 +95,18 @@ pub fn claimed_client_id(p: &Presented) -> Result<String, OAuthError> {
         None => Err(OAuthError::invalid_client(
             "no client authentication: send client_id and client_secret (form or HTTP Basic), a client_assertion, or a client certificate with client_id",
         )),
-        Some((first, rest)) if rest.iter().any(|id| id != first) => Err(
-            OAuthError::invalid_request("the request names two different client ids"),
-        ),
+        Some((first, rest)) if rest.iter().any(|id| id != first) => Err(OAuthError::invalid_request(
+            "the request names two different client ids",
+        )),
         Some((first, _)) => Ok((*first).to_owned()),
     }
 }
 
-pub fn authenticate(
-    p: &Presented,
-    client: &Client,
-    cx: &AuthContext<'_>,
-) -> Result<Authenticated, OAuthError> {
+pub fn authenticate(p: &Presented, client: &Client, cx: &AuthContext<'_>) -> Result<Authenticated, OAuthError> {
     let thumbprint = p.peer_chain.first().map(|der| x5t_s256(der));
     let presented: Vec<AuthMethod> = [
         p.basic.as_ref().map(|_| AuthMethod::ClientSecretBasic),
-        p.client_secret
-            .as_ref()
-            .map(|_| AuthMethod::ClientSecretPost),
+        p.client_secret.as_ref().map(|_| AuthMethod::ClientSecretPost),
         p.assertion.as_ref().map(|_| AuthMethod::PrivateKeyJwt),
     ]
     .into_iter()
@@ -208,23 +198,13 @@ enum Audience {
 
 fn assertion_subject(assertion: &str) -> Option<String> {
     let payload = assertion.split('.').nth(1)?;
-    let claims: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    claims
-        .get("sub")
-        .and_then(|s| s.as_str())
-        .map(str::to_owned)
+    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    claims.get("sub").and_then(|s| s.as_str()).map(str::to_owned)
 }
 
-fn verify_assertion(
-    assertion: &str,
-    client: &Client,
-    cx: &AuthContext<'_>,
-) -> Result<(), OAuthError> {
-    let invalid =
-        |why: String| OAuthError::invalid_client(format!("client_assertion refused: {why}"));
-    let header =
-        jsonwebtoken::decode_header(assertion).map_err(|e| invalid(format!("not a JWT ({e})")))?;
+fn verify_assertion(assertion: &str, client: &Client, cx: &AuthContext<'_>) -> Result<(), OAuthError> {
+    let invalid = |why: String| OAuthError::invalid_client(format!("client_assertion refused: {why}"));
+    let header = jsonwebtoken::decode_header(assertion).map_err(|e| invalid(format!("not a JWT ({e})")))?;
     let keys: Vec<DecodingKey> = match client.auth_method {
         AuthMethod::ClientSecretJwt => {
             if header.alg != Algorithm::HS256 {
@@ -241,17 +221,13 @@ fn verify_assertion(
                 .collect();
             if keys.is_empty() {
                 return Err(invalid(
-                    "client_secret_jwt needs a static client whose secret is in the config file"
-                        .into(),
+                    "client_secret_jwt needs a static client whose secret is in the config file".into(),
                 ));
             }
             keys
         }
         _ => {
-            if !matches!(
-                header.alg,
-                Algorithm::RS256 | Algorithm::PS256 | Algorithm::ES256
-            ) {
+            if !matches!(header.alg, Algorithm::RS256 | Algorithm::PS256 | Algorithm::ES256) {
                 return Err(invalid(format!(
                     "private_key_jwt assertions must be RS256, PS256 or ES256, not {:?}",
                     header.alg
@@ -261,12 +237,7 @@ fn verify_assertion(
                 .jwks
                 .clone()
                 .and_then(|v| serde_json::from_value(v).ok())
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "client '{}' has no usable registered JWKS",
-                        client.client_id
-                    ))
-                })?;
+                .ok_or_else(|| invalid(format!("client '{}' has no usable registered JWKS", client.client_id)))?;
             jwks.keys
                 .iter()
                 .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
@@ -282,11 +253,7 @@ fn verify_assertion(
     let claims = keys
         .iter()
         .find_map(|key| jsonwebtoken::decode::<AssertionClaims>(assertion, key, &validation).ok())
-        .ok_or_else(|| {
-            invalid(
-                "the signature does not verify with the client's registered key or secret".into(),
-            )
-        })?
+        .ok_or_else(|| invalid("the signature does not verify with the client's registered key or secret".into()))?
         .claims;
     if claims.iss != client.client_id || claims.sub != client.client_id {
         return Err(invalid(format!(
@@ -322,17 +289,9 @@ fn verify_assertion(
     Ok(())
 }
 
-fn check_pki_cert(
-    leaf: &[u8],
-    rest: &[Vec<u8>],
-    client: &Client,
-    cx: &AuthContext<'_>,
-) -> Result<(), OAuthError> {
+fn check_pki_cert(leaf: &[u8], rest: &[Vec<u8>], client: &Client, cx: &AuthContext<'_>) -> Result<(), OAuthError> {
     let ee = CertificateDer::from(leaf);
-    let intermediates: Vec<CertificateDer<'_>> = rest
-        .iter()
-        .map(|d| CertificateDer::from(d.as_slice()))
-        .collect();
+    let intermediates: Vec<CertificateDer<'_>> = rest.iter().map(|d| CertificateDer::from(d.as_slice())).collect();
     let unix_now = rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
         cx.now.unix_timestamp().max(0) as u64,
     ));
@@ -369,9 +328,7 @@ fn check_self_signed_cert(leaf: &[u8], client: &Client) -> Result<(), OAuthError
         else {
             return false;
         };
-        jwks.keys
-            .iter()
-            .any(|jwk| spki_matches_jwk(&cert, &jwk.algorithm))
+        jwks.keys.iter().any(|jwk| spki_matches_jwk(&cert, &jwk.algorithm))
     };
     if registered_cert || registered_key() {
         Ok(())
@@ -393,10 +350,7 @@ fn spki_matches_jwk(cert: &X509Certificate<'_>, jwk: &AlgorithmParameters) -> bo
         }
         (Ok(PublicKey::EC(point)), AlgorithmParameters::EllipticCurve(params)) => {
             let data = point.data();
-            data.len() == 65
-                && data[0] == 4
-                && b64(&data[1..33]) == params.x
-                && b64(&data[33..]) == params.y
+            data.len() == 65 && data[0] == 4 && b64(&data[1..33]) == params.x && b64(&data[33..]) == params.y
         }
         _ => false,
     }

@@ -55,9 +55,8 @@ impl Fixture {
     }
 
     fn run(&self, p: &Presented, c: &Client) -> Result<Authenticated, OAuthError> {
-        let first_use = |client: &str, jti: &str, _exp: i64| {
-            Ok(self.used.borrow_mut().insert(format!("{client}/{jti}")))
-        };
+        let first_use =
+            |client: &str, jti: &str, _exp: i64| Ok(self.used.borrow_mut().insert(format!("{client}/{jti}")));
         let cx = AuthContext {
             ca_verifier: self.verifier.as_ref(),
             audiences: &self.audiences,
@@ -75,11 +74,7 @@ impl Fixture {
             .unwrap();
         let der = leaf.cert_der().unwrap().to_vec();
         let subject = subject_of(&der).unwrap();
-        (
-            der,
-            self.hierarchy.intermediate.cert_der().unwrap().to_vec(),
-            subject,
-        )
+        (der, self.hierarchy.intermediate.cert_der().unwrap().to_vec(), subject)
     }
 }
 
@@ -119,25 +114,15 @@ fn client_secret_basic_and_post() {
     let post_client = client(AuthMethod::ClientSecretPost);
     assert_eq!(code(f.run(&basic("s3cret"), &basic_client)), "ok");
     assert_eq!(code(f.run(&post("s3cret"), &post_client)), "ok");
-    assert!(
-        code(f.run(&basic("nope"), &basic_client))
-            .starts_with("invalid_client: wrong client_secret")
-    );
-    assert!(
-        code(f.run(&post("s3cret"), &basic_client)).contains("registered for client_secret_basic")
-    );
-    assert!(
-        code(f.run(&basic("s3cret"), &post_client)).contains("registered for client_secret_post")
-    );
+    assert!(code(f.run(&basic("nope"), &basic_client)).starts_with("invalid_client: wrong client_secret"));
+    assert!(code(f.run(&post("s3cret"), &basic_client)).contains("registered for client_secret_basic"));
+    assert!(code(f.run(&basic("s3cret"), &post_client)).contains("registered for client_secret_post"));
     let mixed = Presented {
         basic: Some(("c1".into(), "s3cret".into())),
         client_secret: Some("s3cret".into()),
         ..Default::default()
     };
-    assert!(
-        code(f.run(&mixed, &post_client))
-            .starts_with("invalid_request: multiple client authentication methods")
-    );
+    assert!(code(f.run(&mixed, &post_client)).starts_with("invalid_request: multiple client authentication methods"));
     assert!(code(f.run(&Presented::default(), &post_client)).contains("used no credentials"));
 }
 
@@ -147,30 +132,16 @@ fn client_secret_jwt_checks_signature_audience_expiry_and_replay() {
     let c = client(AuthMethod::ClientSecretJwt);
     let key = EncodingKey::from_secret(b"s3cret");
     let hs = || Header::new(Algorithm::HS256);
-    assert_eq!(
-        code(f.run(&assertion(&key, hs(), claims(AUD, 60, "a1")), &c)),
-        "ok"
-    );
+    assert_eq!(code(f.run(&assertion(&key, hs(), claims(AUD, 60, "a1")), &c)), "ok");
+    assert!(code(f.run(&assertion(&key, hs(), claims(AUD, 60, "a1")), &c)).contains("already used (replay)"));
     assert!(
-        code(f.run(&assertion(&key, hs(), claims(AUD, 60, "a1")), &c))
-            .contains("already used (replay)")
-    );
-    assert!(
-        code(f.run(
-            &assertion(&key, hs(), claims("https://elsewhere", 60, "a2")),
-            &c
-        ))
-        .contains("must contain the token endpoint")
+        code(f.run(&assertion(&key, hs(), claims("https://elsewhere", 60, "a2")), &c))
+            .contains("must contain the token endpoint")
     );
     assert!(code(f.run(&assertion(&key, hs(), claims(AUD, -5, "a3")), &c)).contains("expired"));
-    assert!(
-        code(f.run(&assertion(&key, hs(), claims(AUD, 7200, "a4")), &c)).contains("seconds ahead")
-    );
+    assert!(code(f.run(&assertion(&key, hs(), claims(AUD, 7200, "a4")), &c)).contains("seconds ahead"));
     let wrong = EncodingKey::from_secret(b"other");
-    assert!(
-        code(f.run(&assertion(&wrong, hs(), claims(AUD, 60, "a5")), &c))
-            .contains("signature does not verify")
-    );
+    assert!(code(f.run(&assertion(&wrong, hs(), claims(AUD, 60, "a5")), &c)).contains("signature does not verify"));
     let mut other_sub = claims(AUD, 60, "a6");
     other_sub["iss"] = "someone".into();
     assert!(code(f.run(&assertion(&key, hs(), other_sub), &c)).contains("iss and sub"));
@@ -204,8 +175,7 @@ fn private_key_jwt_uses_the_registered_jwks() {
         .serialize_pem();
     let stranger = EncodingKey::from_ec_pem(stranger_pem.as_bytes()).unwrap();
     assert!(
-        code(f.run(&assertion(&stranger, header, claims(AUD, 60, "p2")), &c))
-            .contains("signature does not verify")
+        code(f.run(&assertion(&stranger, header, claims(AUD, 60, "p2")), &c)).contains("signature does not verify")
     );
     let hs = assertion(
         &EncodingKey::from_secret(b"x"),
@@ -290,10 +260,7 @@ fn self_signed_tls_client_auth_matches_a_registered_certificate_or_key() {
 #[test]
 fn basic_header_parsing_and_claimed_ids() {
     let header = format!("Basic {}", STANDARD.encode("my%3Aclient:p%40ss+word"));
-    assert_eq!(
-        parse_basic(&header).unwrap(),
-        ("my:client".into(), "p@ss word".into())
-    );
+    assert_eq!(parse_basic(&header).unwrap(), ("my:client".into(), "p@ss word".into()));
     assert!(parse_basic("Basic !!!").is_err());
     assert!(
         parse_basic("Bearer abc")
@@ -307,10 +274,7 @@ fn basic_header_parsing_and_claimed_ids() {
         client_id: Some("b".into()),
         ..Default::default()
     };
-    assert_eq!(
-        claimed_client_id(&both).unwrap_err().code,
-        "invalid_request"
-    );
+    assert_eq!(claimed_client_id(&both).unwrap_err().code, "invalid_request");
     assert_eq!(
         claimed_client_id(&Presented::default()).unwrap_err().code,
         "invalid_client"

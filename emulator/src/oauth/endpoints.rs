@@ -54,11 +54,7 @@ impl Form {
 }
 
 /// The credentials of a request: Basic header, form fields, TLS chain.
-fn presented(
-    headers: &HeaderMap,
-    form: &Form,
-    tls: Option<&TlsInfo>,
-) -> Result<Presented, OAuthError> {
+fn presented(headers: &HeaderMap, form: &Form, tls: Option<&TlsInfo>) -> Result<Presented, OAuthError> {
     let basic = match headers.get(header::AUTHORIZATION) {
         Some(value) => Some(parse_basic(value.to_str().unwrap_or(""))?),
         None => None,
@@ -79,9 +75,7 @@ fn authenticate(
     form: &Form,
     tls: Option<&TlsInfo>,
 ) -> Result<Authenticated, OAuthError> {
-    let who = ctx
-        .oauth
-        .authenticate(&ctx.records, &presented(headers, form, tls)?);
+    let who = ctx.oauth.authenticate(&ctx.records, &presented(headers, form, tls)?);
     match &who {
         Ok(who) => {
             tracing::info!(target: "oauth", client_id = %who.client.client_id, method = who.method.name(), "client authenticated")
@@ -120,9 +114,7 @@ pub async fn token(
         }
     }
     let who = authenticate(&ctx, &headers, &form, tls.as_deref().map(Arc::as_ref))?;
-    let scope = ctx
-        .oauth
-        .grant_scope(&ctx.records, &who.client, form.get("scope"))?;
+    let scope = ctx.oauth.grant_scope(&ctx.records, &who.client, form.get("scope"))?;
     let grant = ctx.oauth.grant(&ctx.records, &who, scope)?;
     tracing::info!(
         target: "oauth",
@@ -162,10 +154,9 @@ pub async fn introspect(
     };
     if wants_jwt {
         let mut response = (StatusCode::OK, jwt).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/jwt"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwt"));
         return Ok(no_store(response));
     }
     let mut body = serde_json::to_value(&claims).unwrap_or(Value::Null);
@@ -186,8 +177,7 @@ pub async fn revoke(
     let presented = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
-    ctx.oauth
-        .revoke(&ctx.records, &who.client.client_id, presented)?;
+    ctx.oauth.revoke(&ctx.records, &who.client.client_id, presented)?;
     Ok(no_store(StatusCode::OK.into_response()))
 }
 

@@ -82,8 +82,6 @@ impl IntoResponse for OAuthError {
 impl From<crate::records::RecordsError> for OAuthError {
     fn from(err: crate::records::RecordsError) -> Self {
         tracing::error!("records: {err}");
-        OAuthError::server_error(
-            "the sandbox could not access its records database; see the sandbox log",
-        )
+        OAuthError::server_error("the sandbox could not access its records database; see the sandbox log")
     }
 }

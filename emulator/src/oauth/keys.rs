@@ -135,10 +135,7 @@ mod tests {
             let jwks = serde_json::to_value(KeySet::new(a).jwks()).unwrap();
             assert_eq!(jwks["keys"][0]["kid"], b.kid.as_str());
             assert_eq!(jwks["keys"][0]["use"], "sig");
-            assert!(
-                jwks["keys"][0].get("d").is_none(),
-                "no private parts in the JWKS"
-            );
+            assert!(jwks["keys"][0].get("d").is_none(), "no private parts in the JWKS");
         }
     }
 

@@ -56,10 +56,7 @@ pub struct Registry {
 impl Registry {
     pub fn new(statics: Vec<Client>) -> Self {
         Self {
-            statics: statics
-                .into_iter()
-                .map(|c| (c.client_id.clone(), c))
-                .collect(),
+            statics: statics.into_iter().map(|c| (c.client_id.clone(), c)).collect(),
         }
     }
 
@@ -83,33 +80,20 @@ impl Registry {
     pub fn list(&self, records: &Records) -> Result<Vec<Client>, RegistryError> {
         let mut clients: Vec<Client> = self.statics.values().cloned().collect();
         let rows = records.with_conn(|conn| {
-            let mut stmt =
-                conn.prepare("SELECT registration FROM oauth_clients ORDER BY created_at")?;
+            let mut stmt = conn.prepare("SELECT registration FROM oauth_clients ORDER BY created_at")?;
             let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
-        clients.extend(
-            rows.iter()
-                .filter_map(|json| serde_json::from_str(json).ok()),
-        );
+        clients.extend(rows.iter().filter_map(|json| serde_json::from_str(json).ok()));
         Ok(clients)
     }
 
-    pub fn create(
-        &self,
-        records: &Records,
-        new: NewClient,
-        now: OffsetDateTime,
-    ) -> Result<Client, RegistryError> {
+    pub fn create(&self, records: &Records, new: NewClient, now: OffsetDateTime) -> Result<Client, RegistryError> {
         let client = Client {
             client_id: uuid::Uuid::new_v4().to_string(),
             name: new.name,
-            auth_method: new
-                .token_endpoint_auth_method
-                .unwrap_or(AuthMethod::ClientSecretPost),
-            scopes: new
-                .scopes
-                .unwrap_or_else(|| vec!["api".into(), "customer.*".into()]),
+            auth_method: new.token_endpoint_auth_method.unwrap_or(AuthMethod::ClientSecretPost),
+            scopes: new.scopes.unwrap_or_else(|| vec!["api".into(), "customer.*".into()]),
             secrets: Vec::new(),
             tls_subject_dn: new.tls_client_auth_subject_dn,
             jwks: new.jwks,
@@ -120,7 +104,11 @@ impl Registry {
         records.with_conn(|conn| {
             conn.execute(
                 "INSERT INTO oauth_clients (client_id, registration, created_at) VALUES (?1, ?2, ?3)",
-                params![client.client_id, serde_json::to_string(&client).expect("client serialises"), rfc3339(now)],
+                params![
+                    client.client_id,
+                    serde_json::to_string(&client).expect("client serialises"),
+                    rfc3339(now)
+                ],
             )?;
             Ok(())
         })?;
@@ -131,12 +119,8 @@ impl Registry {
         if self.statics.contains_key(client_id) {
             return Err(RegistryError::StaticClient(client_id.into()));
         }
-        let deleted = records.with_conn(|conn| {
-            Ok(conn.execute(
-                "DELETE FROM oauth_clients WHERE client_id = ?1",
-                [client_id],
-            )?)
-        })?;
+        let deleted = records
+            .with_conn(|conn| Ok(conn.execute("DELETE FROM oauth_clients WHERE client_id = ?1", [client_id])?))?;
         if deleted == 0 {
             return Err(RegistryError::UnknownClient(client_id.into()));
         }
@@ -159,12 +143,7 @@ impl Registry {
         Ok((record, clear))
     }
 
-    pub fn delete_secret(
-        &self,
-        records: &Records,
-        client_id: &str,
-        secret_id: &str,
-    ) -> Result<(), RegistryError> {
+    pub fn delete_secret(&self, records: &Records, client_id: &str, secret_id: &str) -> Result<(), RegistryError> {
         self.update(records, client_id, |client| {
             let before = client.secrets.len();
             client.secrets.retain(|s| s.id != secret_id);
@@ -191,10 +170,7 @@ impl Registry {
         }
         let mut outcome = Ok(());
         records.with_conn(|conn| {
-            let tx = rusqlite::Transaction::new_unchecked(
-                conn,
-                rusqlite::TransactionBehavior::Immediate,
-            )?;
+            let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
             let json: Option<String> = tx
                 .query_row(
                     "SELECT registration FROM oauth_clients WHERE client_id = ?1",
@@ -202,8 +178,7 @@ impl Registry {
                     |r| r.get(0),
                 )
                 .optional()?;
-            let Some(mut client) = json.and_then(|j| serde_json::from_str::<Client>(&j).ok())
-            else {
+            let Some(mut client) = json.and_then(|j| serde_json::from_str::<Client>(&j).ok()) else {
                 outcome = Err(RegistryError::UnknownClient(client_id.into()));
                 return Ok(());
             };
@@ -213,10 +188,7 @@ impl Registry {
             }
             tx.execute(
                 "UPDATE oauth_clients SET registration = ?2 WHERE client_id = ?1",
-                params![
-                    client_id,
-                    serde_json::to_string(&client).expect("client serialises")
-                ],
+                params![client_id, serde_json::to_string(&client).expect("client serialises")],
             )?;
             tx.commit()?;
             Ok(())
@@ -261,26 +233,18 @@ mod tests {
                 now,
             )
             .unwrap();
-        let (first, first_clear) = registry
-            .add_secret(&records, &client.client_id, "one")
-            .unwrap();
-        let (_, second_clear) = registry
-            .add_secret(&records, &client.client_id, "two")
-            .unwrap();
+        let (first, first_clear) = registry.add_secret(&records, &client.client_id, "one").unwrap();
+        let (_, second_clear) = registry.add_secret(&records, &client.client_id, "two").unwrap();
 
         let reopened = Records::open(&dir.path().join("r.db")).unwrap();
         let loaded = registry.get(&reopened, &client.client_id).unwrap().unwrap();
         assert!(loaded.secret_matches(&first_clear) && loaded.secret_matches(&second_clear));
         assert!(
-            !serde_json::to_string(&loaded)
-                .unwrap()
-                .contains(&first_clear),
+            !serde_json::to_string(&loaded).unwrap().contains(&first_clear),
             "stored hashed"
         );
 
-        registry
-            .delete_secret(&records, &client.client_id, &first.id)
-            .unwrap();
+        registry.delete_secret(&records, &client.client_id, &first.id).unwrap();
         let loaded = registry.get(&records, &client.client_id).unwrap().unwrap();
         assert!(!loaded.secret_matches(&first_clear) && loaded.secret_matches(&second_clear));
         assert!(matches!(

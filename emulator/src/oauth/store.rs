@@ -7,12 +7,7 @@ use rusqlite::{OptionalExtension, params};
 use crate::records::{Records, RecordsError};
 
 /// Stores an opaque reference for `jwt`; returns the reference.
-pub fn put_opaque(
-    records: &Records,
-    jwt: &str,
-    jti: &str,
-    expires_at: i64,
-) -> Result<String, RecordsError> {
+pub fn put_opaque(records: &Records, jwt: &str, jti: &str, expires_at: i64) -> Result<String, RecordsError> {
     let reference = super::client::generate_secret();
     records.with_conn(|conn| {
         conn.execute(
@@ -50,11 +45,7 @@ pub fn revoke(records: &Records, jti: &str, expires_at: i64) -> Result<(), Recor
 pub fn is_revoked(records: &Records, jti: &str) -> Result<bool, RecordsError> {
     records.with_conn(|conn| {
         Ok(conn
-            .query_row(
-                "SELECT 1 FROM oauth_revoked_tokens WHERE jti = ?1",
-                [jti],
-                |_| Ok(()),
-            )
+            .query_row("SELECT 1 FROM oauth_revoked_tokens WHERE jti = ?1", [jti], |_| Ok(()))
             .optional()?
             .is_some())
     })
@@ -87,10 +78,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let records = Records::open(&dir.path().join("r.db")).unwrap();
         let reference = put_opaque(&records, "a.b.c", "jti-1", 100).unwrap();
-        assert_eq!(
-            resolve_opaque(&records, &reference).unwrap().as_deref(),
-            Some("a.b.c")
-        );
+        assert_eq!(resolve_opaque(&records, &reference).unwrap().as_deref(), Some("a.b.c"));
         assert_eq!(resolve_opaque(&records, "nope").unwrap(), None);
 
         assert!(!is_revoked(&records, "jti-1").unwrap());

@@ -70,9 +70,7 @@ impl AccessClaims {
 pub enum TokenError {
     #[error("the token is not a well-formed JWT")]
     Malformed,
-    #[error(
-        "the token is signed with '{0}', which this sandbox does not accept (alg none and HMAC are refused)"
-    )]
+    #[error("the token is signed with '{0}', which this sandbox does not accept (alg none and HMAC are refused)")]
     BadAlgorithm(String),
     #[error(
         "the token's key id is unknown to this sandbox (was it issued by another sandbox, or before a key rotation?)"
@@ -92,10 +90,7 @@ pub enum TokenError {
     Revoked,
 }
 
-pub fn issue(
-    claims: &AccessClaims,
-    key: &SigningKey,
-) -> Result<String, jsonwebtoken::errors::Error> {
+pub fn issue(claims: &AccessClaims, key: &SigningKey) -> Result<String, jsonwebtoken::errors::Error> {
     let mut header = Header::new(key.alg.algorithm());
     header.kid = Some(key.kid.clone());
     header.typ = Some("at+jwt".into());
@@ -123,12 +118,10 @@ pub fn verify(
     validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation).map_err(
-        |e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
-            _ => TokenError::Malformed,
-        },
-    )?;
+    let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation).map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
+        _ => TokenError::Malformed,
+    })?;
     let claims = data.claims;
     let now = now.unix_timestamp();
     let at = |t: i64| {
@@ -220,43 +213,26 @@ mod tests {
 
         let (head, rest) = jwt.split_once('.').unwrap();
         let (payload, sig) = rest.split_once('.').unwrap();
-        let mut forged: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        let mut forged: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
         forged["scope"] = "admin".into();
         let forged_payload = URL_SAFE_NO_PAD.encode(forged.to_string());
         assert_eq!(
-            verify(
-                &format!("{head}.{forged_payload}.{sig}"),
-                &keys,
-                ISS,
-                AUD,
-                now
-            ),
+            verify(&format!("{head}.{forged_payload}.{sig}"), &keys, ISS, AUD, now),
             Err(TokenError::BadSignature)
         );
 
-        let none_header =
-            URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","kid":"{}"}}"#, keys.active.kid));
+        let none_header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","kid":"{}"}}"#, keys.active.kid));
         assert!(verify(&format!("{none_header}.{payload}."), &keys, ISS, AUD, now).is_err());
 
         let other = keyset(SigningAlg::ES256);
         let stranger = issue(&claims, &other.active).unwrap();
-        assert_eq!(
-            verify(&stranger, &keys, ISS, AUD, now),
-            Err(TokenError::UnknownKey)
-        );
-        assert_eq!(
-            verify("abc", &keys, ISS, AUD, now),
-            Err(TokenError::Malformed)
-        );
+        assert_eq!(verify(&stranger, &keys, ISS, AUD, now), Err(TokenError::UnknownKey));
+        assert_eq!(verify("abc", &keys, ISS, AUD, now), Err(TokenError::Malformed));
     }
 
     #[test]
     fn thumbprint_is_base64url_sha256() {
         // SHA-256("abc") = ba7816bf...
-        assert_eq!(
-            x5t_s256(b"abc"),
-            "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
-        );
+        assert_eq!(x5t_s256(b"abc"), "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
     }
 }

@@ -74,9 +74,7 @@ where
 }
 
 fn log_failure(host: Host, peer: Option<SocketAddr>, failure: &HandshakeFailure) {
-    let client = peer
-        .map(|p| p.to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let client = peer.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into());
     let subject = failure.subject().unwrap_or("-");
     if failure.is_noise() {
         tracing::debug!(target: "handshake", listener = %host, %client, "handshake not completed: {failure}");

@@ -93,12 +93,10 @@ impl HandshakeFailure {
                     }
                 }
             }
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                HandshakeFailure::Expired {
-                    not_after: cert.validity().not_after.to_string(),
-                    subject,
-                }
-            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => HandshakeFailure::Expired {
+                not_after: cert.validity().not_after.to_string(),
+                subject,
+            },
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
                 HandshakeFailure::NotYetValid {
                     not_before: cert.validity().not_before.to_string(),
@@ -145,15 +143,11 @@ impl HandshakeFailure {
                     | AlertDescription::BadCertificate
                     | AlertDescription::CertificateUnknown
                     | AlertDescription::CertificateExpired
-                    | AlertDescription::DecryptError => {
-                        HandshakeFailure::ClientDistrustsServer { alert: name }
-                    }
+                    | AlertDescription::DecryptError => HandshakeFailure::ClientDistrustsServer { alert: name },
                     _ => HandshakeFailure::ClientAborted { alert: name },
                 }
             }
-            TlsError::InvalidMessage(_) | TlsError::InappropriateMessage { .. } => {
-                HandshakeFailure::NotTls
-            }
+            TlsError::InvalidMessage(_) | TlsError::InappropriateMessage { .. } => HandshakeFailure::NotTls,
             TlsError::PeerIncompatible(why) => HandshakeFailure::NoCommonProtocol {
                 detail: format!("{why:?}"),
             },
@@ -213,10 +207,7 @@ impl fmt::Display for HandshakeFailure {
                 "the client certificate \"{subject}\" expired on {not_after}. Fix: use a current certificate \
                  ({cert} from the state dir), or check this machine's clock"
             ),
-            NotYetValid {
-                subject,
-                not_before,
-            } => write!(
+            NotYetValid { subject, not_before } => write!(
                 f,
                 "the client certificate \"{subject}\" is not valid before {not_before}. Fix: check the clock \
                  of the machine that issued it, or use {cert} from the state dir"
@@ -253,10 +244,7 @@ impl fmt::Display for HandshakeFailure {
                  TLS 1.2 or 1.3 with modern cipher suites in the client"
             ),
             Timeout => write!(f, "the client did not finish the TLS handshake in time"),
-            ClosedEarly => write!(
-                f,
-                "the client closed the connection before finishing the TLS handshake"
-            ),
+            ClosedEarly => write!(f, "the client closed the connection before finishing the TLS handshake"),
             Other { detail } => write!(f, "the handshake failed: {detail}"),
         }
     }
@@ -269,45 +257,29 @@ mod tests {
     #[test]
     fn alert_names_match_tls_spelling() {
         assert_eq!(alert_name(AlertDescription::UnknownCA), "unknown_ca");
-        assert_eq!(
-            alert_name(AlertDescription::BadCertificate),
-            "bad_certificate"
-        );
+        assert_eq!(alert_name(AlertDescription::BadCertificate), "bad_certificate");
     }
 
     #[test]
     fn accept_errors_are_classified() {
         let wrap = |e: TlsError| io::Error::new(io::ErrorKind::InvalidData, e);
-        let no_cert =
-            HandshakeFailure::from_accept_error(&wrap(TlsError::NoCertificatesPresented), None);
+        let no_cert = HandshakeFailure::from_accept_error(&wrap(TlsError::NoCertificatesPresented), None);
         assert_eq!(no_cert, HandshakeFailure::NoCertificate);
         assert!(
             no_cert
                 .to_string()
                 .contains("cat my_app_cert.crt lean_public_cert_chain.pem")
         );
-        let distrust = HandshakeFailure::from_accept_error(
-            &wrap(TlsError::AlertReceived(AlertDescription::UnknownCA)),
-            None,
-        );
+        let distrust =
+            HandshakeFailure::from_accept_error(&wrap(TlsError::AlertReceived(AlertDescription::UnknownCA)), None);
         assert!(
-            distrust
-                .to_string()
-                .contains("--cacert lean_public_cert_chain.pem"),
+            distrust.to_string().contains("--cacert lean_public_cert_chain.pem"),
             "{distrust}"
         );
-        let eof = HandshakeFailure::from_accept_error(
-            &io::Error::from(io::ErrorKind::UnexpectedEof),
-            None,
-        );
+        let eof = HandshakeFailure::from_accept_error(&io::Error::from(io::ErrorKind::UnexpectedEof), None);
         assert!(eof.is_noise());
-        let seen = HandshakeFailure::Revoked {
-            subject: "CN=x".into(),
-        };
+        let seen = HandshakeFailure::Revoked { subject: "CN=x".into() };
         let err = wrap(TlsError::InvalidCertificate(CertificateError::Revoked));
-        assert_eq!(
-            HandshakeFailure::from_accept_error(&err, Some(seen.clone())),
-            seen
-        );
+        assert_eq!(HandshakeFailure::from_accept_error(&err, Some(seen.clone())), seen);
     }
 }

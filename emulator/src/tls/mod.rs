@@ -39,6 +39,12 @@ pub struct TlsMaterial {
     /// Server leaf followed by the intermediate.
     pub server_chain: Vec<CertificateDer<'static>>,
     pub server_key: PrivateKeyDer<'static>,
+    pub ca: CaMaterial,
+}
+
+/// The sandbox CA as client-certificate verifiers need it.
+#[derive(Clone)]
+pub struct CaMaterial {
     pub root: CertificateDer<'static>,
     pub intermediate: CertificateDer<'static>,
     /// Revocation lists the mtls host checks client certificates against.
@@ -62,7 +68,7 @@ pub fn provider() -> Arc<CryptoProvider> {
 /// The verifier for certificates that must chain to the sandbox root (the
 /// mtls host's handshake; tls_client_auth at the token endpoint).
 pub fn sandbox_ca_verifier(
-    material: &TlsMaterial,
+    material: &CaMaterial,
     opts: &TlsOptions,
 ) -> Result<Arc<dyn ClientCertVerifier>, TlsSetupError> {
     // The real host trusts only the root: a client must send its
@@ -102,16 +108,13 @@ pub fn server_config(
     let provider = provider();
     let verifier: Arc<dyn ClientCertVerifier> = match host {
         Host::Sandbox => WebPkiClientVerifier::no_client_auth(),
-        Host::Mtls => sandbox_ca_verifier(material, opts)?,
+        Host::Mtls => sandbox_ca_verifier(&material.ca, opts)?,
         Host::Auth => Arc::new(AcceptAnyCert::new(&provider)),
     };
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(
-            material.server_chain.clone(),
-            material.server_key.clone_key(),
-        )?;
+        .with_single_cert(material.server_chain.clone(), material.server_key.clone_key())?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     if opts.key_log {
         config.key_log = Arc::new(rustls::KeyLogFile::new());

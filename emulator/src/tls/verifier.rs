@@ -30,11 +30,7 @@ pub struct ExplainingVerifier {
 }
 
 impl ExplainingVerifier {
-    pub fn new(
-        inner: Arc<dyn ClientCertVerifier>,
-        intermediate: &CertificateDer<'_>,
-        clock: Arc<Clock>,
-    ) -> Self {
+    pub fn new(inner: Arc<dyn ClientCertVerifier>, intermediate: &CertificateDer<'_>, clock: Arc<Clock>) -> Self {
         let intermediate_subject = X509Certificate::from_der(intermediate)
             .map(|(_, c)| c.subject().as_raw().to_vec())
             .unwrap_or_default();

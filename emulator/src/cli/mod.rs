@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
+mod oauth;
+
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, DEFAULT_STATE_DIR, FileConfig};
 use crate::info::SandboxInfo;
@@ -57,6 +59,21 @@ pub enum Command {
         /// PEM certificate to revoke [default: my_app_cert.crt in the state dir].
         #[arg(long, value_name = "FILE")]
         cert: Option<PathBuf>,
+    },
+    /// Manage OAuth clients: create, list, delete.
+    #[command(subcommand)]
+    Clients(oauth::ClientsCommand),
+    /// Manage client secrets: create (shown once), delete.
+    #[command(subcommand)]
+    Secrets(oauth::SecretsCommand),
+    /// Print an access token for the default application: TOKEN=$(mtls-sandbox token --scope api)
+    Token {
+        /// Space-separated scopes, e.g. api or customer.<customer_id> [default: api]
+        #[arg(long)]
+        scope: Option<String>,
+        /// Another client than the default application's.
+        #[arg(long)]
+        client_id: Option<String>,
     },
     /// Check your own certificate and key files and say what to change.
     Doctor(DoctorArgs),
@@ -130,7 +147,7 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     }
 }
 
-fn usage(error: impl Into<anyhow::Error>) -> Failure {
+pub(crate) fn usage(error: impl Into<anyhow::Error>) -> Failure {
     Failure {
         code: 2,
         error: error.into(),
@@ -145,10 +162,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Wait { timeout } => wait(&cli.global, timeout).await,
         Command::Revoke { cert } => revoke(&cli.global, cert),
         Command::Doctor(args) => doctor(&cli.global, args).await,
+        Command::Clients(c) => oauth::clients(&cli.global, c),
+        Command::Secrets(c) => oauth::secrets(&cli.global, c),
+        Command::Token { scope, client_id } => oauth::token(&cli.global, scope, client_id),
     }
 }
 
-fn resolve_config(global: &GlobalArgs) -> Result<Config, ConfigError> {
+pub(crate) fn resolve_config(global: &GlobalArgs) -> Result<Config, ConfigError> {
     let mut config = Config::new(&global.state_dir);
     if let Some(path) = &global.config {
         FileConfig::load(path)?.apply(&mut config, path)?;
@@ -293,22 +313,11 @@ async fn doctor(global: &GlobalArgs, args: DoctorArgs) -> Result<(), Failure> {
 fn revoke(global: &GlobalArgs, cert: Option<PathBuf>) -> Result<(), Failure> {
     let state = State::load(&global.state_dir)?;
     let path = cert.unwrap_or_else(|| state.path(files::CLIENT_CERT));
-    let pem = std::fs::read_to_string(&path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let pem = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     let records = crate::records::Records::open(&state.path(files::RECORDS))?;
     let what = path.display().to_string();
-    let done = crate::revocation::revoke(
-        &state,
-        &records,
-        &pem,
-        &what,
-        time::OffsetDateTime::now_utc(),
-    )?;
-    let verb = if done.newly {
-        "Revoked"
-    } else {
-        "Already revoked:"
-    };
+    let done = crate::revocation::revoke(&state, &records, &pem, &what, time::OffsetDateTime::now_utc())?;
+    let verb = if done.newly { "Revoked" } else { "Already revoked:" };
     println!("{verb} \"{}\" (serial {}).", done.subject, done.serial_hex);
     println!(
         "A running sandbox refuses it from its next handshake (CRL: {}).",
@@ -341,9 +350,7 @@ async fn wait(global: &GlobalArgs, timeout: Duration) -> Result<(), Failure> {
 /// and removed at shutdown; a live pid guards against a killed process.
 fn ready(path: &Path) -> Option<SandboxInfo> {
     let info = SandboxInfo::read(path).ok()?;
-    Path::new(&format!("/proc/{}", info.pid))
-        .exists()
-        .then_some(info)
+    Path::new(&format!("/proc/{}", info.pid)).exists().then_some(info)
 }
 
 fn parse_clock(s: &str) -> Result<Arc<Clock>, String> {

@@ -1,0 +1,546 @@
+//! The authorization server over real TLS: token endpoint errors, every
+//! client-authentication method, certificate-bound tokens, introspection,
+//! revocation, discovery, client management, and JWTs checked by an
+//! independent implementation (PyJWT).
+
+use std::process::Command;
+
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use mtls_sandbox::pki::{self, ClientCertSpec};
+use mtls_sandbox::state::State;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::util::{Emulator, Identity, app_identity, block_on, client};
+
+type Reply = (u16, Value, reqwest::header::HeaderMap);
+
+fn send(req: reqwest::RequestBuilder) -> Reply {
+    block_on(async {
+        let resp = req.send().await.unwrap();
+        let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        )
+    })
+}
+
+fn plain(emu: &Emulator) -> reqwest::Client {
+    client(&emu.read("lean_public_cert_chain.pem"), Identity::None)
+}
+
+fn with_app_cert(emu: &Emulator) -> reqwest::Client {
+    let chain = emu.read("lean_public_cert_chain.pem");
+    client(&chain, Identity::Chain(app_identity(emu), chain.clone()))
+}
+
+fn token_request(http: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> Reply {
+    send(http.post(url).form(form))
+}
+
+fn app_token(emu: &Emulator, scope: &str) -> String {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", emu.info.client_id.as_str()),
+        ("client_secret", emu.info.client_secret.as_str()),
+        ("scope", scope),
+    ];
+    let (status, body, _) = token_request(&plain(emu), &emu.info.token_endpoint, &form);
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn token_endpoint_answers_like_the_provider_and_errors_follow_rfc_6749() {
+    let emu = Emulator::start(&[]);
+    let http = plain(&emu);
+    let url = emu.info.token_endpoint.clone();
+    let (id, secret) = (emu.info.client_id.as_str(), emu.info.client_secret.as_str());
+
+    let (status, body, headers) = token_request(
+        &http,
+        &url,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ],
+    );
+    assert_eq!(status, 200);
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["access_token", "expires_in", "scope", "token_type"]);
+    assert_eq!(
+        (&body["token_type"], &body["expires_in"], &body["scope"]),
+        (&json!("bearer"), &json!(3599), &json!("api"))
+    );
+    assert_eq!(headers["cache-control"], "no-store");
+
+    let err = |reply: Reply| (reply.0, reply.1["error"].as_str().unwrap_or("").to_owned());
+    let basic = send(
+        http.post(&url)
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")]),
+    );
+    assert!(basic.2.contains_key("www-authenticate"));
+    assert_eq!(err(basic), (401, "invalid_client".into()));
+    assert_eq!(
+        err(token_request(
+            &http,
+            &url,
+            &[("client_id", id), ("client_secret", secret)]
+        )),
+        (400, "invalid_request".into())
+    );
+    let password = [("grant_type", "password"), ("client_id", id), ("client_secret", secret)];
+    assert_eq!(
+        err(token_request(&http, &url, &password)),
+        (400, "unsupported_grant_type".into())
+    );
+    let dup = "grant_type=client_credentials&grant_type=client_credentials";
+    let reply = send(
+        http.post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(dup),
+    );
+    assert_eq!(err(reply), (400, "invalid_request".into()));
+    let reply = send(http.post(&url).json(&json!({"grant_type": "client_credentials"})));
+    assert_eq!(err(reply), (400, "invalid_request".into()));
+    let stranger = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "nobody"),
+        ("client_secret", "x"),
+    ];
+    assert_eq!(
+        err(token_request(&http, &url, &stranger)),
+        (401, "invalid_client".into())
+    );
+    let admin = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id),
+        ("client_secret", secret),
+        ("scope", "admin"),
+    ];
+    assert_eq!(err(token_request(&http, &url, &admin)), (400, "invalid_scope".into()));
+    let ghost = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id),
+        ("client_secret", secret),
+        ("scope", "customer.ghost"),
+    ];
+    assert_eq!(err(token_request(&http, &url, &ghost)), (400, "invalid_scope".into()));
+}
+
+#[test]
+fn customer_scoped_tokens_reach_only_their_customer() {
+    let emu = Emulator::start(&[]);
+    let http = plain(&emu);
+    let base = &emu.info.sandbox_url;
+    let api = app_token(&emu, "api");
+    let (status, customer, _) = send(
+        http.post(format!("{base}/customers/v1"))
+            .bearer_auth(&api)
+            .json(&json!({"app_user_id": "u-1"})),
+    );
+    assert_eq!(status, 200, "{customer}");
+    let id = customer["customer_id"].as_str().unwrap();
+
+    let scoped = app_token(&emu, &format!("customer.{id}"));
+    assert_eq!(
+        send(http.get(format!("{base}/customers/v1/{id}")).bearer_auth(&scoped)).0,
+        200
+    );
+    let (status, body, _) = send(http.get(format!("{base}/banks/v1")).bearer_auth(&scoped));
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (403, Some("INSUFFICIENT_ACCESS_LEVEL"))
+    );
+    let (status, _, _) = send(
+        http.get(format!("{base}/customers/v1/someone-else"))
+            .bearer_auth(&scoped),
+    );
+    assert_eq!(status, 403);
+    let (status, body, headers) = send(http.get(format!("{base}/banks/v1")).bearer_auth("not-a-token"));
+    assert_eq!((status, body["status"].as_str()), (401, Some("UNAUTHORIZED")));
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+}
+
+#[test]
+fn curity_partner_flow_binds_opaque_tokens_to_the_certificate() {
+    let emu = Emulator::start(&[]);
+    let mtls = with_app_cert(&emu);
+    let form = [("grant_type", "client_credentials"), ("client_id", "partner-client")];
+    let (status, body, _) = token_request(&mtls, &emu.info.mtls_token_endpoint, &form);
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(token.split('.').count(), 1, "partner-client gets opaque tokens");
+
+    let tx = format!("{}/api/transactions", emu.info.mtls_url);
+    assert_eq!(send(mtls.post(&tx).bearer_auth(&token)).0, 201);
+
+    // Same token, another certificate from the same CA: refused.
+    let ca = State::load(&emu.state_dir).unwrap().issuing_ca().unwrap();
+    let other = ca
+        .issue_client(&ClientCertSpec::new("thief", OffsetDateTime::now_utc()))
+        .unwrap();
+    let chain = emu.read("lean_public_cert_chain.pem");
+    let thief = client(&chain, Identity::Chain(other, chain.clone()));
+    let (status, body, headers) = send(thief.post(&tx).bearer_auth(&token));
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (401, Some("CERTIFICATE_TOKEN_MISMATCH"))
+    );
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer error=\"invalid_token\"")
+    );
+
+    // Phantom token: introspection turns the reference into claims or the JWT.
+    let http = plain(&emu);
+    let introspect = format!("{}/oauth2/introspect", emu.info.auth_url);
+    let creds = [
+        ("client_id", "testing"),
+        ("client_secret", "testing"),
+        ("token", token.as_str()),
+    ];
+    let (status, claims, _) = token_request(&http, &introspect, &creds);
+    assert_eq!(
+        (status, &claims["active"], &claims["client_id"]),
+        (200, &json!(true), &json!("partner-client"))
+    );
+    let thumbprint = mtls_sandbox::oauth::token::x5t_s256(&app_identity(&emu).cert_der().unwrap());
+    assert_eq!(claims["cnf"]["x5t#S256"], thumbprint.as_str());
+    let (status, jwt, headers) = send(http.post(&introspect).header("accept", "application/jwt").form(&creds));
+    assert_eq!(
+        (status, headers["content-type"].to_str().unwrap()),
+        (200, "application/jwt")
+    );
+    assert_eq!(jwt.as_str().unwrap().split('.').count(), 3);
+
+    // Revocation by its own client makes later use fail.
+    let revoke = format!("{}/oauth2/revoke", emu.info.mtls_url);
+    let (status, _, _) = token_request(
+        &mtls,
+        &revoke,
+        &[("client_id", "partner-client"), ("token", token.as_str())],
+    );
+    assert_eq!(status, 200);
+    let (status, body, _) = send(mtls.post(&tx).bearer_auth(&token));
+    assert_eq!(status, 401);
+    assert!(body["message"].as_str().unwrap().contains("revoked"), "{body}");
+    let (_, claims, _) = token_request(&http, &introspect, &creds);
+    assert_eq!(claims, json!({"active": false}));
+}
+
+#[test]
+fn expired_tokens_are_inactive_and_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("state");
+    // Same ports (hence same issuer) before and after the restart.
+    let ports: Vec<String> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|l| l.local_addr().unwrap().port().to_string())
+        .collect();
+    let fixed = [
+        "--sandbox-port",
+        &ports[0],
+        "--mtls-port",
+        &ports[1],
+        "--auth-port",
+        &ports[2],
+    ];
+    let past = Emulator::start_in(&dir, &[&fixed[..], &["--clock", "-2h"]].concat());
+    let old = app_token(&past, "api");
+    assert!(past.stop().success());
+
+    let emu = Emulator::start_in(&dir, &fixed);
+    let http = plain(&emu);
+    let introspect = format!("{}/oauth2/introspect", emu.info.auth_url);
+    let creds = [
+        ("client_id", "testing"),
+        ("client_secret", "testing"),
+        ("token", old.as_str()),
+    ];
+    assert_eq!(token_request(&http, &introspect, &creds).1, json!({"active": false}));
+    let (status, body, _) = send(http.get(format!("{}/banks/v1", emu.info.sandbox_url)).bearer_auth(&old));
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("the token expired at"),
+        "{body}"
+    );
+}
+
+#[test]
+fn discovery_is_complete_and_tokens_verify_with_pyjwt_against_the_jwks() {
+    for alg in ["PS256", "ES256"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = tmp.path().join("c.toml");
+        std::fs::write(&config, format!("[oauth]\nsigning_alg = \"{alg}\"\n")).unwrap();
+        let emu = Emulator::start_in(&tmp.path().join("s"), &["--config", config.to_str().unwrap()]);
+        let http = plain(&emu);
+        let (status, doc, _) = send(http.get(format!("{}/.well-known/oauth-authorization-server", emu.info.auth_url)));
+        assert_eq!(status, 200);
+        for field in [
+            "issuer",
+            "token_endpoint",
+            "jwks_uri",
+            "response_types_supported",
+            "grant_types_supported",
+        ] {
+            assert!(doc.get(field).is_some(), "RFC 8414 field {field} missing: {doc}");
+        }
+        assert_eq!(doc["issuer"], emu.info.auth_url.as_str());
+        assert_eq!(doc["token_endpoint"], emu.info.token_endpoint.as_str());
+        assert_eq!(
+            doc["mtls_endpoint_aliases"]["token_endpoint"],
+            emu.info.mtls_token_endpoint.as_str()
+        );
+        assert_eq!(doc["tls_client_certificate_bound_access_tokens"], true);
+        assert_eq!(
+            send(http.get(format!("{}/.well-known/openid-configuration", emu.info.auth_url))).1,
+            doc
+        );
+
+        let token = app_token(&emu, "api");
+        let script = r#"
+import json, sys, jwt, requests
+info = json.load(open(sys.argv[1]))
+doc = requests.get(info["auth_url"] + "/.well-known/openid-configuration", verify=info["ca_chain"]).json()
+jwks = jwt.PyJWKClient(doc["jwks_uri"], ssl_context=__import__("ssl").create_default_context(cafile=info["ca_chain"]))
+token = sys.argv[2]
+key = jwks.get_signing_key_from_jwt(token)
+claims = jwt.decode(token, key.key, algorithms=[sys.argv[3]], audience="mtls-sandbox-api", issuer=doc["issuer"])
+print(jwt.get_unverified_header(token)["alg"], claims["client_id"] == info["client_id"], claims["scope"])
+"#;
+        let out = Command::new("python3")
+            .args(["-c", script])
+            .arg(emu.file("sandbox.json"))
+            .arg(&token)
+            .arg(alg)
+            .output()
+            .expect("python3 with pyjwt[crypto] (installed by .ci/run)");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(stdout, format!("{alg} True api\n"));
+    }
+}
+
+#[test]
+fn formance_flow_manages_clients_and_secrets_over_http() {
+    let emu = Emulator::start(&[]);
+    let http = plain(&emu);
+    let auth = &emu.info.auth_url;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "testing"),
+        ("client_secret", "testing"),
+        ("scope", "admin"),
+    ];
+    let admin = token_request(&http, &emu.info.token_endpoint, &form).1["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (status, created, _) = send(
+        http.post(format!("{auth}/clients"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "myclient"})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let secret = |name: &str| {
+        send(
+            http.post(format!("{auth}/clients/{id}/secrets"))
+                .bearer_auth(&admin)
+                .json(&json!({"name": name})),
+        )
+    };
+    let (s1, s2) = (secret("one").1["data"].clone(), secret("two").1["data"].clone());
+    let use_secret = |clear: &Value| {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", id.as_str()),
+            ("client_secret", clear.as_str().unwrap()),
+        ];
+        token_request(&http, &emu.info.token_endpoint, &form).0
+    };
+    assert_eq!((use_secret(&s1["clear"]), use_secret(&s2["clear"])), (200, 200));
+
+    let del = send(
+        http.delete(format!("{auth}/clients/{id}/secrets/{}", s1["id"].as_str().unwrap()))
+            .bearer_auth(&admin),
+    );
+    assert_eq!(del.0, 204);
+    assert_eq!((use_secret(&s1["clear"]), use_secret(&s2["clear"])), (401, 200));
+
+    let (_, list, _) = send(http.get(format!("{auth}/clients")).bearer_auth(&admin));
+    let listed = list["data"].as_array().unwrap();
+    assert!(listed.iter().any(|c| c["id"] == id.as_str()));
+    assert!(
+        !list.to_string().contains(s2["clear"].as_str().unwrap()),
+        "secrets are never listed"
+    );
+
+    assert_eq!(
+        send(http.post(format!("{auth}/clients")).json(&json!({"name": "x"}))).0,
+        401
+    );
+    let api = app_token(&emu, "api");
+    let (status, body, _) = send(
+        http.post(format!("{auth}/clients"))
+            .bearer_auth(&api)
+            .json(&json!({"name": "x"})),
+    );
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (403, Some("INSUFFICIENT_ACCESS_LEVEL"))
+    );
+    assert_eq!(
+        send(http.delete(format!("{auth}/clients/testing")).bearer_auth(&admin)).0,
+        409
+    );
+    assert_eq!(
+        send(http.delete(format!("{auth}/clients/{id}")).bearer_auth(&admin)).0,
+        204
+    );
+    assert_eq!(use_secret(&s2["clear"]), 401);
+}
+
+#[test]
+fn cli_manages_clients_and_mints_tokens_for_a_running_sandbox() {
+    let emu = Emulator::start(&[]);
+    let run = |args: &[&str]| {
+        let out = Command::new(crate::util::bin())
+            .args(args)
+            .arg("--state-dir")
+            .arg(&emu.state_dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let created = run(&["clients", "create", "cli-client"]);
+    let id = created
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("id"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let secret = run(&["secrets", "create", &id, "ci"]);
+    let clear = secret
+        .lines()
+        .find_map(|l| l.strip_prefix("Clear"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", clear.as_str()),
+    ];
+    assert_eq!(token_request(&plain(&emu), &emu.info.token_endpoint, &form).0, 200);
+    assert!(run(&["clients", "list"]).contains(&id));
+
+    let token = run(&["token", "--scope", "api"]);
+    let (status, _, _) = send(
+        plain(&emu)
+            .get(format!("{}/banks/v1", emu.info.sandbox_url))
+            .bearer_auth(token.trim()),
+    );
+    assert_eq!(status, 200);
+    run(&["clients", "delete", &id]);
+    assert_eq!(token_request(&plain(&emu), &emu.info.token_endpoint, &form).0, 401);
+}
+
+#[test]
+fn jwt_and_self_signed_clients_registered_in_the_config_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key_pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .unwrap()
+        .serialize_pem();
+    let key = EncodingKey::from_ec_pem(key_pem.as_bytes()).unwrap();
+    let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap();
+    jwk.common.key_id = Some("k1".into());
+    let jwks = serde_json::to_string(&JwkSet { keys: vec![jwk] }).unwrap();
+    let selfie = rcgen::generate_simple_self_signed(vec!["selfie".into()]).unwrap();
+    std::fs::write(tmp.path().join("selfie.pem"), selfie.cert.pem()).unwrap();
+    let config = format!(
+        "[[clients]]\nid = \"pkjwt\"\nauth_method = \"private_key_jwt\"\njwks = '{jwks}'\n\n\
+         [[clients]]\nid = \"hs\"\nauth_method = \"client_secret_jwt\"\nsecrets = [\"shared-secret\"]\n\n\
+         [[clients]]\nid = \"selfie\"\nauth_method = \"self_signed_tls_client_auth\"\ncertificate_file = \"selfie.pem\"\n"
+    );
+    std::fs::write(tmp.path().join("c.toml"), config).unwrap();
+    let emu = Emulator::start_in(
+        &tmp.path().join("s"),
+        &["--config", tmp.path().join("c.toml").to_str().unwrap()],
+    );
+    let http = plain(&emu);
+    let url = emu.info.token_endpoint.clone();
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let assertion = |id: &str, header: Header, key: &EncodingKey, jti: &str| {
+        let claims = json!({"iss": id, "sub": id, "aud": url, "exp": now + 60, "jti": jti});
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    };
+    let jwt_form = |a: String| {
+        let form = [
+            ("grant_type", "client_credentials".to_owned()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+            ),
+            ("client_assertion", a),
+        ];
+        send(http.post(&url).form(&form))
+    };
+    let mut es = Header::new(Algorithm::ES256);
+    es.kid = Some("k1".into());
+    let first = assertion("pkjwt", es.clone(), &key, "j1");
+    assert_eq!(jwt_form(first.clone()).0, 200);
+    let replay = jwt_form(first);
+    assert_eq!((replay.0, replay.1["error"].as_str()), (401, Some("invalid_client")));
+    let hs = assertion(
+        "hs",
+        Header::new(Algorithm::HS256),
+        &EncodingKey::from_secret(b"shared-secret"),
+        "h1",
+    );
+    assert_eq!(jwt_form(hs).0, 200);
+
+    let selfie_pem = pki::CertAndKey {
+        cert_pem: selfie.cert.pem(),
+        key_pem: selfie.signing_key.serialize_pem(),
+    };
+    let selfie_client = client(&emu.read("lean_public_cert_chain.pem"), Identity::Leaf(selfie_pem));
+    let (status, body, _) = send(
+        selfie_client
+            .post(&url)
+            .form(&[("grant_type", "client_credentials"), ("client_id", "selfie")]),
+    );
+    assert_eq!(status, 200, "{body}");
+    let stranger = client(
+        &emu.read("lean_public_cert_chain.pem"),
+        Identity::Leaf(app_identity(&emu)),
+    );
+    let (status, body, _) = send(
+        stranger
+            .post(&url)
+            .form(&[("grant_type", "client_credentials"), ("client_id", "selfie")]),
+    );
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+}
