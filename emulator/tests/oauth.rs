@@ -544,3 +544,50 @@ fn jwt_and_self_signed_clients_registered_in_the_config_file() {
     );
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
 }
+
+#[test]
+fn signing_keys_survive_restarts_and_binding_can_be_required() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("c.toml");
+    std::fs::write(&config, "[oauth]\nrequire_certificate_binding = true\n").unwrap();
+    let dir = tmp.path().join("s");
+    let emu = Emulator::start_in(&dir, &["--config", config.to_str().unwrap()]);
+    let jwks = |emu: &Emulator| send(plain(emu).get(format!("{}/jwks.json", emu.info.auth_url))).1;
+    let before = jwks(&emu);
+    assert_eq!(before["keys"].as_array().unwrap().len(), 1);
+
+    // An unbound token works on the sandbox host but not on the mtls host.
+    let unbound = app_token(&emu, "api");
+    let banks = |host: &str| format!("{host}/banks/v1");
+    assert_eq!(
+        send(plain(&emu).get(banks(&emu.info.sandbox_url)).bearer_auth(&unbound)).0,
+        200
+    );
+    let (status, body, _) = send(with_app_cert(&emu).get(banks(&emu.info.mtls_url)).bearer_auth(&unbound));
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (401, Some("CERTIFICATE_TOKEN_MISMATCH"))
+    );
+    // Obtained over mTLS, the same client's token is bound and accepted.
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", emu.info.client_id.as_str()),
+        ("client_secret", emu.info.client_secret.as_str()),
+    ];
+    let (_, bound, _) = token_request(&with_app_cert(&emu), &emu.info.mtls_token_endpoint, &form);
+    let bound = bound["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        send(with_app_cert(&emu).get(banks(&emu.info.mtls_url)).bearer_auth(&bound)).0,
+        200
+    );
+
+    assert!(emu.stop().success());
+    let emu = Emulator::start_in(&dir, &["--config", config.to_str().unwrap()]);
+    assert_eq!(jwks(&emu), before, "the signing key is kept in the state dir");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(emu.file("oauth_signing_key_ps256.pem"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+}
