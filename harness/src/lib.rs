@@ -1,1 +1,10 @@
+//! The mtls-sandbox harness: scripted integration scenarios with workshop
+//! transcripts, and [`Sandbox`], an in-process emulator for tests.
 
+pub mod identity;
+pub mod runner;
+pub mod sandbox;
+pub mod scenario;
+pub mod transcript;
+
+pub use sandbox::Sandbox;

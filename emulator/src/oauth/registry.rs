@@ -128,6 +128,9 @@ impl Registry {
     }
 
     /// Adds a secret; returns its record and the clear text (shown once).
+    /// Stored hashed — except for client_secret_jwt clients, whose secret is
+    /// the HMAC key the server must verify assertions with (as in every
+    /// authorization server supporting that method).
     pub fn add_secret(
         &self,
         records: &Records,
@@ -135,12 +138,15 @@ impl Registry {
         name: &str,
     ) -> Result<(SecretRecord, String), RegistryError> {
         let clear = generate_secret();
-        let record = SecretRecord::new(name, &clear, false);
+        let mut added = None;
         self.update(records, client_id, |client| {
+            let keep_clear = client.auth_method == AuthMethod::ClientSecretJwt;
+            let record = SecretRecord::new(name, &clear, keep_clear);
             client.secrets.push(record.clone());
+            added = Some(record);
             Ok(())
         })?;
-        Ok((record, clear))
+        Ok((added.expect("set by a successful update"), clear))
     }
 
     pub fn delete_secret(&self, records: &Records, client_id: &str, secret_id: &str) -> Result<(), RegistryError> {

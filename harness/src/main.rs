@@ -1,0 +1,76 @@
+//! `harness run FILE... [--against PATH/sandbox.json]`: plays scenario
+//! files as workshop transcripts. Exit 0 when every expectation holds, 1
+//! when one does not, 2 on unusable input.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use harness::Sandbox;
+use harness::runner::Runner;
+use harness::scenario::Scenario;
+use mtls_sandbox::info::SandboxInfo;
+
+#[derive(Parser)]
+#[command(
+    name = "harness",
+    about = "Play mtls-sandbox scenario files as workshop transcripts."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenario files (fixtures/scenarios/*.toml).
+    Run {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Use this running sandbox (its sandbox.json) instead of starting one.
+        #[arg(long, value_name = "PATH")]
+        against: Option<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let Command::Run { files, against } = Cli::parse().command;
+    let mut scenarios = Vec::new();
+    for file in &files {
+        match Scenario::load(file) {
+            Ok(s) => scenarios.push(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match run(scenarios, against).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(scenarios: Vec<Scenario>, against: Option<PathBuf>) -> anyhow::Result<bool> {
+    let (info, _sandbox) = match against {
+        Some(path) => (SandboxInfo::read(&path).map_err(anyhow::Error::msg)?, None),
+        None => {
+            let sandbox = Sandbox::start().await?;
+            (sandbox.info.clone(), Some(sandbox))
+        }
+    };
+    let mut all_passed = true;
+    let mut out = std::io::stdout();
+    for scenario in &scenarios {
+        // A fresh runner per scenario: captures do not leak between files.
+        let tally = Runner::new(&info)?.run(scenario, &mut out).await?;
+        all_passed &= tally.failed == 0;
+        println!();
+    }
+    Ok(all_passed)
+}

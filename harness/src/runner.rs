@@ -1,0 +1,350 @@
+//! Runs a scenario against a sandbox: builds each request (interpolating
+//! `${variables}`), sends it with the step's identity, checks the
+//! expectations, captures values for later steps, and writes the
+//! transcript as it goes (a workshop audience watches it live).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::{Context as _, anyhow};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use mtls_sandbox::info::SandboxInfo;
+use serde_json::Value;
+
+use crate::identity::Identities;
+use crate::scenario::{AssertionSpec, HostName, Scenario, Step};
+use crate::transcript;
+
+/// The outcome of one scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: usize,
+    pub failed: usize,
+}
+
+pub struct Runner {
+    info: SandboxInfo,
+    identities: Identities,
+    vars: BTreeMap<String, Value>,
+}
+
+impl Runner {
+    pub fn new(info: &SandboxInfo) -> anyhow::Result<Self> {
+        let mut vars = BTreeMap::new();
+        if let Value::Object(map) = serde_json::to_value(info)? {
+            vars.extend(map);
+        }
+        Ok(Self {
+            info: info.clone(),
+            identities: Identities::new(info)?,
+            vars,
+        })
+    }
+
+    /// Runs every step, writing the transcript to `out`. A failed step does
+    /// not stop the scenario: later steps show what else is wrong.
+    pub async fn run(&mut self, scenario: &Scenario, out: &mut dyn Write) -> anyhow::Result<Tally> {
+        transcript::header(out, scenario)?;
+        let mut tally = Tally { passed: 0, failed: 0 };
+        for (i, step) in scenario.steps.iter().enumerate() {
+            transcript::step(out, i + 1, &step.say)?;
+            let spec = scenario.identities.get(&step.identity);
+            let identity = tokio::task::block_in_place(|| self.identities.get(&step.identity, spec))
+                .with_context(|| format!("step {}: cannot make identity '{}'", i + 1, step.identity))?;
+            for (name, value) in identity.variables(&step.identity) {
+                self.vars.insert(name, value);
+            }
+            let outcome = match self.prepare(step).await {
+                Ok(request) => {
+                    transcript::request(out, &request.method, &request.url, &identity.label)?;
+                    let sent = request.builder(&identity.http).send().await;
+                    self.check(step, sent).await
+                }
+                Err(e) => Err(format!("cannot build the request: {e:#}")),
+            };
+            match outcome {
+                Ok(summary) => {
+                    tally.passed += 1;
+                    transcript::passed(out, &summary, step.done.as_deref())?;
+                }
+                Err(why) => {
+                    tally.failed += 1;
+                    transcript::failed(out, &why)?;
+                }
+            }
+        }
+        transcript::summary(out, scenario, tally)?;
+        Ok(tally)
+    }
+
+    async fn prepare(&self, step: &Step) -> anyhow::Result<Prepared> {
+        let url = match &step.url {
+            Some(url) => self.interpolate(url)?,
+            None => {
+                let base = match step.host {
+                    HostName::Sandbox => &self.info.sandbox_url,
+                    HostName::Mtls => &self.info.mtls_url,
+                    HostName::Auth => &self.info.auth_url,
+                };
+                format!("{base}{}", self.interpolate(&step.path)?)
+            }
+        };
+        let mut form = match &step.form {
+            Some(f) => Some(
+                f.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.interpolate(v)?)))
+                    .collect::<anyhow::Result<Vec<_>>>()?,
+            ),
+            None => None,
+        };
+        if let Some(spec) = &step.assertion {
+            let jwt = self.assertion(spec, &url)?;
+            let fields = form.get_or_insert_with(Vec::new);
+            fields.push((
+                "client_assertion_type".into(),
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+            ));
+            fields.push(("client_assertion".into(), jwt));
+        }
+        let json = match &step.json {
+            Some(v) => Some(self.interpolate_value(&serde_json::to_value(v)?)?),
+            None => None,
+        };
+        let default_method = if form.is_some() || json.is_some() {
+            "POST"
+        } else {
+            "GET"
+        };
+        Ok(Prepared {
+            method: step
+                .method
+                .clone()
+                .unwrap_or_else(|| default_method.into())
+                .to_uppercase(),
+            url,
+            headers: step
+                .headers
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), self.interpolate(v)?)))
+                .collect::<anyhow::Result<_>>()?,
+            query: step
+                .query
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), self.interpolate(v)?)))
+                .collect::<anyhow::Result<_>>()?,
+            basic: match &step.basic {
+                Some([u, p]) => Some((self.interpolate(u)?, self.interpolate(p)?)),
+                None => None,
+            },
+            form,
+            json,
+        })
+    }
+
+    fn assertion(&self, spec: &AssertionSpec, url: &str) -> anyhow::Result<String> {
+        let client_id = self.interpolate(&spec.client_id)?;
+        let aud = match &spec.aud {
+            Some(aud) => self.interpolate(aud)?,
+            None => url.to_owned(),
+        };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let claims = serde_json::json!({
+            "iss": client_id, "sub": client_id, "aud": aud,
+            "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string(),
+        });
+        let (header, key) = match (&spec.secret, &spec.key) {
+            (Some(secret), None) => (
+                Header::new(Algorithm::HS256),
+                EncodingKey::from_secret(self.interpolate(secret)?.as_bytes()),
+            ),
+            (None, Some(identity)) => {
+                let pem = self.identities_key(identity).ok_or_else(|| {
+                    anyhow!("assertion.key: identity '{identity}' has no key yet (use it in an earlier step)")
+                })?;
+                (Header::new(Algorithm::ES256), EncodingKey::from_ec_pem(pem.as_bytes())?)
+            }
+            _ => anyhow::bail!("assertion needs exactly one of secret or key"),
+        };
+        Ok(jsonwebtoken::encode(&header, &claims, &key)?)
+    }
+
+    fn identities_key(&self, name: &str) -> Option<String> {
+        self.identities
+            .cached(name)
+            .and_then(|i| i.leaf.as_ref().map(|l| l.key_pem.clone()))
+    }
+
+    /// Replaces `${name}` with variables (sandbox.json values, identity
+    /// values and captures).
+    fn interpolate(&self, text: &str) -> anyhow::Result<String> {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            let end = rest[start..]
+                .find('}')
+                .ok_or_else(|| anyhow!("unclosed ${{ in \"{text}\""))?
+                + start;
+            let name = &rest[start + 2..end];
+            let value = self.vars.get(name).ok_or_else(|| {
+                anyhow!(
+                    "unknown variable ${{{name}}} (captured by an earlier step? known: {})",
+                    self.known()
+                )
+            })?;
+            out.push_str(&rest[..start]);
+            match value {
+                Value::String(s) => out.push_str(s),
+                other => out.push_str(&other.to_string()),
+            }
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    /// Like [`Self::interpolate`] inside JSON; a string that is exactly
+    /// `"${name}"` becomes the variable's JSON value (objects included).
+    fn interpolate_value(&self, value: &Value) -> anyhow::Result<Value> {
+        Ok(match value {
+            Value::String(s) if s.starts_with("${") && s.ends_with('}') && s.matches("${").count() == 1 => {
+                let name = &s[2..s.len() - 1];
+                self.vars
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| anyhow!("unknown variable ${{{name}}}"))?
+            }
+            Value::String(s) => Value::String(self.interpolate(s)?),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.interpolate_value(v))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.interpolate_value(v)?)))
+                    .collect::<anyhow::Result<_>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+
+    fn known(&self) -> String {
+        self.vars.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+
+    /// Compares the outcome with the step's expectations; captures values.
+    async fn check(&mut self, step: &Step, sent: reqwest::Result<reqwest::Response>) -> Result<String, String> {
+        let expect = &step.expect;
+        let response = match (sent, expect.handshake.is_some()) {
+            (Err(_), true) => return Ok("the handshake was refused, as expected".into()),
+            (Err(e), false) => {
+                return Err(format!(
+                    "expected status {}, but the connection failed: {}",
+                    expect.status.unwrap_or(0),
+                    error_chain(&e)
+                ));
+            }
+            (Ok(r), true) => {
+                return Err(format!(
+                    "expected the handshake to be refused, but got HTTP {}",
+                    r.status().as_u16()
+                ));
+            }
+            (Ok(r), false) => r,
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let excerpt = || text.chars().take(300).collect::<String>();
+        if let Some(want) = expect.status {
+            if status.as_u16() != want {
+                return Err(format!(
+                    "expected status {want}, got {}\n     body: {}",
+                    status.as_u16(),
+                    excerpt()
+                ));
+            }
+        }
+        for (pointer, want) in &expect.json {
+            let want = self
+                .interpolate_value(&serde_json::to_value(want).unwrap_or(Value::Null))
+                .map_err(|e| e.to_string())?;
+            match body.pointer(pointer) {
+                Some(got) if *got == want => {}
+                got => {
+                    return Err(format!(
+                        "expected {pointer} = {want}, got {}\n     body: {}",
+                        got.map(|g| g.to_string()).unwrap_or("nothing".into()),
+                        excerpt()
+                    ));
+                }
+            }
+        }
+        for pointer in &expect.exists {
+            if body.pointer(pointer).is_none() {
+                return Err(format!("expected {pointer} in the response\n     body: {}", excerpt()));
+            }
+        }
+        for (name, fragment) in &expect.headers {
+            let got = headers.get(name.as_str()).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let fragment = self.interpolate(fragment).map_err(|e| e.to_string())?;
+            if !got.contains(&fragment) {
+                return Err(format!(
+                    "expected header {name} to contain \"{fragment}\", got \"{got}\""
+                ));
+            }
+        }
+        for (var, pointer) in &step.capture {
+            let value = body
+                .pointer(pointer)
+                .cloned()
+                .ok_or_else(|| format!("cannot capture {var}: {pointer} is not in the response"))?;
+            self.vars.insert(var.clone(), value);
+        }
+        let reason = status.canonical_reason().unwrap_or("");
+        Ok(format!("{} {reason}", status.as_u16()))
+    }
+}
+
+struct Prepared {
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    query: Vec<(String, String)>,
+    basic: Option<(String, String)>,
+    form: Option<Vec<(String, String)>>,
+    json: Option<Value>,
+}
+
+impl Prepared {
+    fn builder(&self, http: &reqwest::Client) -> reqwest::RequestBuilder {
+        let method = reqwest::Method::from_bytes(self.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut req = http.request(method, &self.url).query(&self.query);
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        if let Some((user, password)) = &self.basic {
+            req = req.basic_auth(user, Some(password));
+        }
+        if let Some(form) = &self.form {
+            req = req.form(form);
+        }
+        if let Some(json) = &self.json {
+            req = req.json(json);
+        }
+        req
+    }
+}
+
+/// The innermost cause of a client error, which is what says what failed.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg = s.to_string();
+        source = s.source();
+    }
+    msg
+}

@@ -1,0 +1,110 @@
+//! `Sandbox::start()`: an isolated, in-process mtls-sandbox on free ports in
+//! a temp state dir, for other projects' tests.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let sandbox = harness::Sandbox::start().await?;
+//! let banks = sandbox
+//!     .mtls_client()?
+//!     .get(format!("{}/banks/v1", sandbox.info.mtls_url))
+//!     .header("lean-app-token", &sandbox.info.app_token)
+//!     .send()
+//!     .await?;
+//! assert_eq!(banks.status(), 200);
+//! # Ok(()) }
+//! ```
+//!
+//! Dropping the `Sandbox` shuts the emulator down and deletes its state.
+
+use std::sync::Arc;
+
+use mtls_sandbox::config::{Config, Ports};
+use mtls_sandbox::info::SandboxInfo;
+use mtls_sandbox::pki::{self, CertAndKey};
+use mtls_sandbox::server::{self, Running};
+
+pub struct Sandbox {
+    /// The `sandbox.json` values: URLs, credentials, file paths.
+    pub info: SandboxInfo,
+    running: Option<Running>,
+    _dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// Starts a sandbox with the default configuration.
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a sandbox after `adjust` has changed its configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut config = Config::new(dir.path().join("state"));
+        config.ports = Ports {
+            sandbox: 0,
+            mtls: 0,
+            auth: 0,
+        };
+        adjust(&mut config);
+        let running = server::start(config).await?;
+        Ok(Self {
+            info: running.info.clone(),
+            running: Some(running),
+            _dir: dir,
+        })
+    }
+
+    /// An HTTPS client that trusts the sandbox CA and presents no certificate.
+    pub fn client(&self) -> anyhow::Result<reqwest::Client> {
+        self.build(None)
+    }
+
+    /// An HTTPS client that presents the app certificate with its chain.
+    pub fn mtls_client(&self) -> anyhow::Result<reqwest::Client> {
+        let leaf = CertAndKey {
+            cert_pem: std::fs::read_to_string(&self.info.client_cert)?,
+            key_pem: std::fs::read_to_string(&self.info.client_key)?,
+        };
+        self.build(Some(leaf))
+    }
+
+    fn build(&self, leaf: Option<CertAndKey>) -> anyhow::Result<reqwest::Client> {
+        let chain_pem = std::fs::read_to_string(&self.info.ca_chain)?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in pki::certs_from_pem(&chain_pem, "CA chain")? {
+            roots.add(cert)?;
+        }
+        let builder =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots);
+        let config = match leaf {
+            None => builder.with_no_client_auth(),
+            Some(leaf) => {
+                let mut chain = vec![leaf.cert_der()?];
+                chain.extend(pki::certs_from_pem(&chain_pem, "CA chain")?);
+                builder.with_client_auth_cert(chain, pki::key_from_pem(&leaf.key_pem, "client key")?)?
+            }
+        };
+        Ok(reqwest::Client::builder().tls_backend_preconfigured(config).build()?)
+    }
+
+    /// Stops the sandbox and waits until its listeners are closed.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        match self.running.take() {
+            Some(running) => {
+                running.shutdown();
+                running.wait().await
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(running) = &self.running {
+            running.shutdown();
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! The transcript: what a workshop audience reads, step by step, in the
+//! style of the Curity example's client script ("Client is authenticating
+//! with the Identity Server via mutual TLS ...").
+
+use std::io::{self, Write};
+
+use crate::runner::Tally;
+use crate::scenario::Scenario;
+
+pub fn header(out: &mut dyn Write, scenario: &Scenario) -> io::Result<()> {
+    writeln!(out, "== {} ==", scenario.name)?;
+    if let Some(description) = &scenario.description {
+        writeln!(out, "{}", description.trim())?;
+    }
+    writeln!(out)
+}
+
+pub fn step(out: &mut dyn Write, n: usize, say: &str) -> io::Result<()> {
+    writeln!(out, "{n}. {say}")
+}
+
+pub fn request(out: &mut dyn Write, method: &str, url: &str, identity: &str) -> io::Result<()> {
+    writeln!(out, "   -> {method} {url}  [{identity}]")
+}
+
+pub fn passed(out: &mut dyn Write, outcome: &str, done: Option<&str>) -> io::Result<()> {
+    match done {
+        Some(done) => writeln!(out, "   ✓ {outcome}: {done}"),
+        None => writeln!(out, "   ✓ {outcome}"),
+    }
+}
+
+pub fn failed(out: &mut dyn Write, why: &str) -> io::Result<()> {
+    writeln!(out, "   ✗ {why}")
+}
+
+pub fn summary(out: &mut dyn Write, scenario: &Scenario, tally: Tally) -> io::Result<()> {
+    let total = tally.passed + tally.failed;
+    if tally.failed == 0 {
+        writeln!(out, "\n{}: all {total} steps as expected.", scenario.name)
+    } else {
+        writeln!(
+            out,
+            "\n{}: {} of {total} steps did NOT go as expected.",
+            scenario.name, tally.failed
+        )
+    }
+}

@@ -1,0 +1,54 @@
+//! The `harness` binary: exit codes and messages.
+
+use std::process::Command;
+
+use harness::Sandbox;
+
+fn harness() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+}
+
+#[test]
+fn a_bad_scenario_file_exits_2_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.toml");
+    std::fs::write(
+        &file,
+        "name = \"x\"\n[[step]]\nsay = \"hi\"\npath = \"/health\"\nexpekt = { status = 200 }\n",
+    )
+    .unwrap();
+    let out = harness().arg("run").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.toml:5") && err.contains("expekt"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_a_running_sandbox_failures_show_expected_and_got_and_exit_1() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wrong.toml");
+    std::fs::write(
+        &file,
+        "name = \"wrong\"\n[[step]]\nsay = \"banks without a token\"\npath = \"/banks/v1\"\nexpect = { status = 200 }\n\
+         [[step]]\nsay = \"health\"\nhost = \"auth\"\npath = \"/health\"\nexpect = { status = 200 }\n",
+    )
+    .unwrap();
+    let against = sandbox.info.state_dir.join("sandbox.json");
+    let out = tokio::task::spawn_blocking(move || {
+        harness()
+            .arg("run")
+            .arg(&file)
+            .arg("--against")
+            .arg(against)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("✗ expected status 200, got 401"), "{stdout}");
+    assert!(stdout.contains("\"status\":\"UNAUTHORIZED\""), "{stdout}");
+    assert!(stdout.contains("1 of 2 steps did NOT go as expected"), "{stdout}");
+}

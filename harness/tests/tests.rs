@@ -1,0 +1,5 @@
+//! Harness tests, compiled as one binary.
+
+mod cli;
+mod fixture;
+mod scenarios;
