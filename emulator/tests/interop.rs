@@ -73,3 +73,15 @@ fn java_http_client_with_the_pkcs12_bundle() {
         .arg(&emu.info.app_token));
     assert!(stdout.starts_with("200 [{\"active\":true"), "{stdout}");
 }
+
+#[test]
+fn authlib_obtains_a_token_through_discovery() {
+    let emu = Emulator::start(&[]);
+    // As `eval "$(mtls-sandbox env)"` sets it: requests lets this variable
+    // override Session.verify, so a machine-wide value would otherwise win.
+    let stdout = run(Command::new("python3")
+        .arg(fixture("authlib_discovery.py"))
+        .arg(emu.file("sandbox.json"))
+        .env("REQUESTS_CA_BUNDLE", &emu.info.ca_chain));
+    assert_eq!(stdout, "bearer api 200\n");
+}
