@@ -1,51 +1,60 @@
 #!/usr/bin/env bash
-# Measures time from exec to ready — sandbox.json written, which the sandbox
-# does only once all three listeners accept connections — cold (fresh state
-# dir: full PKI) and warm (reused state), as the median of N runs; then idle
-# RSS. After each timed start, /health is checked on all three hosts (not
-# timed: curl's own start-up would dominate). Usage:
+# Start-up time to ready — sandbox.json written, which the sandbox does only
+# once all three listeners accept connections — cold (fresh state dir: full
+# PKI and signing key) and warm (reused state), median of N runs; then each
+# start is checked with GET /health on all three hosts (not timed), and the
+# idle RSS of the last one is reported. Usage:
 #   scripts/measure-startup.sh [BINARY] [N]
 set -euo pipefail
 bin=${1:-target/release/mtls-sandbox}
 n=${2:-10}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+exec python3 - "$bin" "$n" <<'PY'
+import json, os, signal, ssl, statistics, subprocess, sys, tempfile, time, urllib.request
 
-now_ms() { echo $(( $(date +%s%N) / 1000 )); }  # microseconds
+binary, n = sys.argv[1], int(sys.argv[2])
+work = tempfile.mkdtemp()
 
-# Starts the sandbox on $1; sets $elapsed (ms until ready) and $pid.
-start_and_time() {
-    local dir=$1 t0 t1
-    rm -f "$dir/sandbox.json"
-    t0=$(now_ms)
-    "$bin" up --state-dir "$dir" --sandbox-port 0 --mtls-port 0 --auth-port 0 >/dev/null 2>"$work/log" &
-    pid=$!
-    until [ -s "$dir/sandbox.json" ]; do :; done
-    t1=$(now_ms)
-    elapsed=$((t1 - t0))
-    local ca; ca="$dir/lean_public_cert_chain.pem"
-    for key in sandbox_url auth_url; do
-        url=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$dir/sandbox.json" "$key")
-        curl -sf --cacert "$ca" "$url/health" >/dev/null
-    done
-    url=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['mtls_url'])" "$dir/sandbox.json")
-    curl -sf --cacert "$ca" --cert "$dir/my_app_cert.crt" --key "$dir/my_app_private_key.pem" "$url/health" >/dev/null
-}
+def start(state):
+    json_path = os.path.join(state, "sandbox.json")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([binary, "up", "--state-dir", state, "--sandbox-port", "0", "--mtls-port", "0",
+                             "--auth-port", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not os.path.exists(json_path):
+        if proc.poll() is not None:
+            sys.exit(f"{binary} exited with {proc.returncode}")
+        time.sleep(0.001)
+    elapsed_ms = (time.perf_counter() - t0) * 1000
+    info = json.load(open(json_path))
+    ctx = ssl.create_default_context(cafile=info["ca_chain"])
+    mtls = ssl.create_default_context(cafile=info["ca_chain"])
+    mtls.load_cert_chain(info["client_cert"], info["client_key"])
+    for url, c in [(info["sandbox_url"], ctx), (info["auth_url"], ctx), (info["mtls_url"], mtls)]:
+        with urllib.request.urlopen(url + "/health", context=c) as r:
+            assert r.status == 200, url
+    return proc, elapsed_ms
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    proc.wait()
 
-cold=(); warm=()
-for i in $(seq "$n"); do
-    start_and_time "$work/cold$i"; cold+=("$elapsed"); kill -TERM "$pid"; wait "$pid" || true
-done
-"$bin" certs --state-dir "$work/warm" >/dev/null
-for i in $(seq "$n"); do
-    start_and_time "$work/warm"; warm+=("$elapsed"); kill -TERM "$pid"; wait "$pid" || true
-done
-echo "cold start to ready (µs): median $(printf '%s\n' "${cold[@]}" | median)  runs: ${cold[*]}"
-echo "warm start to ready (µs): median $(printf '%s\n' "${warm[@]}" | median)  runs: ${warm[*]}"
-
-start_and_time "$work/warm"
-sleep 1
-echo "idle RSS: $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status")"
-kill -TERM "$pid"; wait "$pid" || true
+cold, warm = [], []
+for i in range(n):
+    proc, ms = start(os.path.join(work, f"cold{i}"))
+    cold.append(ms)
+    stop(proc)
+warm_dir = os.path.join(work, "warm")
+proc, _ = start(warm_dir)
+stop(proc)
+for _ in range(n):
+    proc, ms = start(warm_dir)
+    warm.append(ms)
+    stop(proc)
+fmt = lambda xs: " ".join(f"{x:.0f}" for x in xs)
+print(f"cold start to ready (ms): median {statistics.median(cold):.1f}  runs: {fmt(cold)}")
+print(f"warm start to ready (ms): median {statistics.median(warm):.1f}  runs: {fmt(warm)}")
+proc, _ = start(warm_dir)
+time.sleep(1)
+rss = [l for l in open(f"/proc/{proc.pid}/status") if l.startswith("VmRSS")][0].split()[1]
+print(f"idle RSS: {int(rss) / 1024:.1f} MiB")
+stop(proc)
+PY

@@ -144,6 +144,8 @@ pub struct ClientSection {
     pub tls_subject_dn: Option<String>,
     /// Inline JWKS (JSON text) for private_key_jwt / self_signed_tls_client_auth.
     pub jwks: Option<String>,
+    /// Where private_key_jwt keys are published instead (fetched, cached 5 min).
+    pub jwks_uri: Option<String>,
     /// PEM certificate for self_signed_tls_client_auth (relative to the config file).
     pub certificate_file: Option<PathBuf>,
     #[serde(default)]
@@ -177,8 +179,8 @@ impl ClientSection {
             ),
             None => None,
         };
-        if auth_method == AuthMethod::PrivateKeyJwt && jwks.is_none() {
-            return Err(err("auth_method private_key_jwt needs jwks".into()));
+        if auth_method == AuthMethod::PrivateKeyJwt && jwks.is_none() && self.jwks_uri.is_none() {
+            return Err(err("auth_method private_key_jwt needs jwks or jwks_uri".into()));
         }
         let mut certificates = Vec::new();
         if let Some(file) = &self.certificate_file {
@@ -209,6 +211,7 @@ impl ClientSection {
                 .unwrap_or_else(|| vec!["api".into(), "customer.*".into()]),
             tls_subject_dn: self.tls_subject_dn.clone(),
             jwks,
+            jwks_uri: self.jwks_uri.clone(),
             certificates,
             token_format: self.token_format,
             static_client: true,

@@ -177,6 +177,7 @@ pub fn authority(
         secrets: vec![SecretRecord::new("default", &state.app.client_secret, true)],
         tls_subject_dn: None,
         jwks: None,
+        jwks_uri: None,
         certificates: Vec::new(),
         token_format: TokenFormat::Jwt,
         static_client: true,

@@ -591,3 +591,88 @@ fn signing_keys_survive_restarts_and_binding_can_be_required() {
     );
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// A private_key_jwt client that publishes its keys at a jwks_uri: the
+/// sandbox fetches them (a wiremock server stands in for the client's
+/// JWKS host), caches them, and refetches when the client rotates keys.
+#[test]
+fn private_key_jwt_with_a_jwks_uri_served_by_wiremock() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let new_key = |kid: &str| {
+        let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .unwrap()
+            .serialize_pem();
+        let key = EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap();
+        jwk.common.key_id = Some(kid.into());
+        (key, jwk)
+    };
+    let (old_key, old_jwk) = new_key("old");
+    let (rotated_key, rotated_jwk) = new_key("rotated");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let jwks_host = rt.block_on(MockServer::start());
+    let serve = |keys: Vec<Jwk>, limit: u64| {
+        rt.block_on(
+            Mock::given(method("GET"))
+                .and(path("/jwks.json"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(JwkSet { keys }))
+                .up_to_n_times(limit)
+                .mount(&jwks_host),
+        )
+    };
+    serve(vec![old_jwk.clone()], 1);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[[clients]]\nid = \"published\"\nauth_method = \"private_key_jwt\"\njwks_uri = \"{}/jwks.json\"\n",
+        jwks_host.uri()
+    );
+    std::fs::write(tmp.path().join("c.toml"), config).unwrap();
+    let emu = Emulator::start_in(
+        &tmp.path().join("s"),
+        &["--config", tmp.path().join("c.toml").to_str().unwrap()],
+    );
+    let http = plain(&emu);
+    let url = emu.info.token_endpoint.clone();
+    let request = |key: &EncodingKey, kid: &str, jti: &str| {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let claims = json!({"iss": "published", "sub": "published", "aud": url, "exp": now + 60, "jti": jti});
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(kid.into());
+        let assertion = jsonwebtoken::encode(&header, &claims, key).unwrap();
+        let form = [
+            ("grant_type", "client_credentials".to_owned()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+            ),
+            ("client_assertion", assertion),
+        ];
+        send(http.post(&url).form(&form))
+    };
+    assert_eq!(request(&old_key, "old", "1").0, 200);
+    assert_eq!(
+        request(&old_key, "old", "2").0,
+        200,
+        "served from the cache (the mock answers once)"
+    );
+
+    serve(vec![old_jwk, rotated_jwk], 1);
+    assert_eq!(
+        request(&rotated_key, "rotated", "3").0,
+        200,
+        "an unknown kid triggers a refetch"
+    );
+    let requests = rt.block_on(jwks_host.received_requests()).unwrap();
+    assert_eq!(requests.len(), 2);
+
+    rt.block_on(jwks_host.reset());
+    let (status, body, _) = request(&new_key("other").0, "other", "4");
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    assert!(
+        body["error_description"].as_str().unwrap().contains("jwks_uri"),
+        "{body}"
+    );
+}

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use super::client::{Client, TokenFormat};
 use super::client_auth::{self, AuthContext, Authenticated, Presented};
 use super::error::OAuthError;
+use super::jwks_fetch::JwksFetcher;
 use super::keys::{KeySet, SigningAlg, SigningKey};
 use super::registry::Registry;
 use super::store;
@@ -37,6 +38,7 @@ pub struct Authority {
     keys: RwLock<KeySet>,
     ca_verifier: RwLock<Arc<dyn ClientCertVerifier>>,
     clock: Arc<Clock>,
+    jwks_fetcher: JwksFetcher,
 }
 
 /// A granted token, ready for the token response.
@@ -63,6 +65,7 @@ impl Authority {
             keys: RwLock::new(keys),
             ca_verifier: RwLock::new(ca_verifier),
             clock,
+            jwks_fetcher: JwksFetcher::default(),
         }
     }
 
@@ -92,8 +95,9 @@ impl Authority {
         ]
     }
 
-    /// Identifies and authenticates the client behind a request.
-    pub fn authenticate(&self, records: &Records, presented: &Presented) -> Result<Authenticated, OAuthError> {
+    /// Identifies and authenticates the client behind a request (fetching
+    /// its JWKS from its jwks_uri when it registered one).
+    pub async fn authenticate(&self, records: &Records, presented: &Presented) -> Result<Authenticated, OAuthError> {
         let client_id = client_auth::claimed_client_id(presented)?;
         let client = self
             .registry
@@ -104,6 +108,11 @@ impl Authority {
                 "unknown client '{client_id}' (list clients with `mtls-sandbox clients list`)"
             ))
         })?;
+        let mut client = client;
+        if let (None, Some(uri), Some(assertion)) = (&client.jwks, &client.jwks_uri, &presented.assertion) {
+            let kid = jsonwebtoken::decode_header(assertion).ok().and_then(|h| h.kid);
+            client.jwks = Some(self.jwks_fetcher.get(uri, kid.as_deref()).await?);
+        }
         let verifier = self.ca_verifier.read().unwrap_or_else(|p| p.into_inner()).clone();
         let audiences = self.assertion_audiences();
         let first_use = |client: &str, jti: &str, exp: i64| {

@@ -117,6 +117,9 @@ pub struct Client {
     /// private_key_jwt (and self_signed_tls_client_auth): its public keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks: Option<serde_json::Value>,
+    /// private_key_jwt: where its JWKS is published (fetched and cached).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     /// self_signed_tls_client_auth: its certificates (DER, base64).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<String>,

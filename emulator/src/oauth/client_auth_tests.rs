@@ -24,6 +24,7 @@ fn client(method: AuthMethod) -> Client {
         secrets: vec![SecretRecord::new("s", "s3cret", true)],
         tls_subject_dn: None,
         jwks: None,
+        jwks_uri: None,
         certificates: vec![],
         token_format: TokenFormat::Jwt,
         static_client: true,

@@ -69,13 +69,16 @@ fn presented(headers: &HeaderMap, form: &Form, tls: Option<&TlsInfo>) -> Result<
     })
 }
 
-fn authenticate(
+async fn authenticate(
     ctx: &Ctx,
     headers: &HeaderMap,
     form: &Form,
     tls: Option<&TlsInfo>,
 ) -> Result<Authenticated, OAuthError> {
-    let who = ctx.oauth.authenticate(&ctx.records, &presented(headers, form, tls)?);
+    let who = ctx
+        .oauth
+        .authenticate(&ctx.records, &presented(headers, form, tls)?)
+        .await;
     match &who {
         Ok(who) => {
             tracing::info!(target: "oauth", client_id = %who.client.client_id, method = who.method.name(), "client authenticated")
@@ -113,7 +116,7 @@ pub async fn token(
             )));
         }
     }
-    let who = authenticate(&ctx, &headers, &form, tls.as_deref().map(Arc::as_ref))?;
+    let who = authenticate(&ctx, &headers, &form, tls.as_deref().map(Arc::as_ref)).await?;
     let scope = ctx.oauth.grant_scope(&ctx.records, &who.client, form.get("scope"))?;
     let grant = ctx.oauth.grant(&ctx.records, &who, scope)?;
     tracing::info!(
@@ -141,7 +144,7 @@ pub async fn introspect(
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let form = Form::parse(&headers, &body)?;
-    authenticate(&ctx, &headers, &form, tls.as_deref().map(Arc::as_ref))?;
+    authenticate(&ctx, &headers, &form, tls.as_deref().map(Arc::as_ref)).await?;
     let presented = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
@@ -173,7 +176,7 @@ pub async fn revoke(
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let form = Form::parse(&headers, &body)?;
-    let who = authenticate(&ctx, &headers, &form, tls.as_deref().map(Arc::as_ref))?;
+    let who = authenticate(&ctx, &headers, &form, tls.as_deref().map(Arc::as_ref)).await?;
     let presented = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;

@@ -9,6 +9,7 @@ pub mod client;
 pub mod client_auth;
 pub mod endpoints;
 pub mod error;
+pub mod jwks_fetch;
 pub mod keys;
 pub mod registry;
 pub mod store;

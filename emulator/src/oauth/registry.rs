@@ -46,6 +46,8 @@ pub struct NewClient {
     #[serde(default)]
     pub jwks: Option<serde_json::Value>,
     #[serde(default)]
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
     pub token_format: Option<TokenFormat>,
 }
 
@@ -97,6 +99,7 @@ impl Registry {
             secrets: Vec::new(),
             tls_subject_dn: new.tls_client_auth_subject_dn,
             jwks: new.jwks,
+            jwks_uri: new.jwks_uri,
             certificates: Vec::new(),
             token_format: new.token_format.unwrap_or_default(),
             static_client: false,
@@ -218,6 +221,7 @@ mod tests {
             secrets: vec![SecretRecord::new("default", "testing", true)],
             tls_subject_dn: None,
             jwks: None,
+            jwks_uri: None,
             certificates: vec![],
             token_format: TokenFormat::Jwt,
             static_client: true,
