@@ -21,8 +21,8 @@ pub enum ClientsCommand {
     Create {
         name: String,
         /// token_endpoint_auth_method [default: client_secret_post]
-        #[arg(long, value_enum)]
-        auth_method: Option<MethodArg>,
+        #[arg(long, value_parser = parse_method)]
+        auth_method: Option<AuthMethod>,
         /// Scopes it may request (repeatable) [default: api customer.*]
         #[arg(long = "scope")]
         scopes: Vec<String>,
@@ -44,28 +44,12 @@ pub enum SecretsCommand {
     Delete { client_id: String, secret_id: String },
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-#[value(rename_all = "snake_case")]
-pub enum MethodArg {
-    ClientSecretBasic,
-    ClientSecretPost,
-    ClientSecretJwt,
-    PrivateKeyJwt,
-    TlsClientAuth,
-    SelfSignedTlsClientAuth,
-}
-
-impl From<MethodArg> for AuthMethod {
-    fn from(m: MethodArg) -> Self {
-        match m {
-            MethodArg::ClientSecretBasic => AuthMethod::ClientSecretBasic,
-            MethodArg::ClientSecretPost => AuthMethod::ClientSecretPost,
-            MethodArg::ClientSecretJwt => AuthMethod::ClientSecretJwt,
-            MethodArg::PrivateKeyJwt => AuthMethod::PrivateKeyJwt,
-            MethodArg::TlsClientAuth => AuthMethod::TlsClientAuth,
-            MethodArg::SelfSignedTlsClientAuth => AuthMethod::SelfSignedTlsClientAuth,
-        }
-    }
+/// `--auth-method`: the names of RFC 7591 (`client_secret_basic`, ...).
+fn parse_method(s: &str) -> Result<AuthMethod, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+        let names: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.name()).collect();
+        format!("unknown method '{s}'; use one of {}", names.join(", "))
+    })
 }
 
 /// The authorization server of the sandbox in the state dir, without
@@ -97,7 +81,7 @@ pub fn clients(global: &GlobalArgs, command: ClientsCommand) -> Result<(), Failu
         } => {
             let new = NewClient {
                 name,
-                token_endpoint_auth_method: auth_method.map(Into::into),
+                token_endpoint_auth_method: auth_method,
                 scopes: (!scopes.is_empty()).then_some(scopes),
                 tls_client_auth_subject_dn: subject_dn,
                 ..Default::default()

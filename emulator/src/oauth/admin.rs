@@ -22,6 +22,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::StaticClient(_) | RegistryError::Exists(_) => {
                 ApiError::new(StatusCode::CONFLICT, "CONFLICT", e.to_string())
             }
+            RegistryError::Invalid(why) => ApiError::invalid_parameters(why),
             RegistryError::Records(r) => r.into(),
         }
     }

@@ -135,6 +135,22 @@ pub async fn token(
     Ok(no_store(Json(body).into_response()))
 }
 
+/// The common start of introspection and revocation: an authenticated
+/// client and the `token` parameter it asks about.
+async fn authenticated_token_param(
+    ctx: &Ctx,
+    tls: Option<axum::Extension<Arc<TlsInfo>>>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Authenticated, String), OAuthError> {
+    let form = Form::parse(headers, body)?;
+    let who = authenticate(ctx, headers, &form, tls.as_deref().map(Arc::as_ref)).await?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
+    Ok((who, token.to_owned()))
+}
+
 /// `POST /oauth2/introspect` (RFC 7662). With `Accept: application/jwt`
 /// an active token is answered with its JWT (phantom-token pattern).
 pub async fn introspect(
@@ -143,11 +159,8 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let form = Form::parse(&headers, &body)?;
-    authenticate(&ctx, &headers, &form, tls.as_deref().map(Arc::as_ref)).await?;
-    let presented = form
-        .get("token")
-        .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
+    let (_, presented) = authenticated_token_param(&ctx, tls, &headers, &body).await?;
+    let presented = presented.as_str();
     let wants_jwt = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -175,12 +188,8 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let form = Form::parse(&headers, &body)?;
-    let who = authenticate(&ctx, &headers, &form, tls.as_deref().map(Arc::as_ref)).await?;
-    let presented = form
-        .get("token")
-        .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
-    ctx.oauth.revoke(&ctx.records, &who.client.client_id, presented)?;
+    let (who, presented) = authenticated_token_param(&ctx, tls, &headers, &body).await?;
+    ctx.oauth.revoke(&ctx.records, &who.client.client_id, &presented)?;
     Ok(no_store(StatusCode::OK.into_response()))
 }
 

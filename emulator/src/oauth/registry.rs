@@ -22,6 +22,8 @@ pub enum RegistryError {
     UnknownSecret { client: String, secret: String },
     #[error("a client with id '{0}' already exists")]
     Exists(String),
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Records(#[from] RecordsError),
 }
@@ -91,10 +93,23 @@ impl Registry {
     }
 
     pub fn create(&self, records: &Records, new: NewClient, now: OffsetDateTime) -> Result<Client, RegistryError> {
+        let method = new.token_endpoint_auth_method.unwrap_or(AuthMethod::ClientSecretPost);
+        let missing = match method {
+            AuthMethod::PrivateKeyJwt if new.jwks.is_none() && new.jwks_uri.is_none() => Some("jwks or jwks_uri"),
+            AuthMethod::SelfSignedTlsClientAuth if new.jwks.is_none() => Some("jwks (the key of its certificate)"),
+            AuthMethod::TlsClientAuth if new.tls_client_auth_subject_dn.is_none() => Some("tls_client_auth_subject_dn"),
+            _ => None,
+        };
+        if let Some(field) = missing {
+            return Err(RegistryError::Invalid(format!(
+                "a {} client needs {field}",
+                method.name()
+            )));
+        }
         let client = Client {
             client_id: uuid::Uuid::new_v4().to_string(),
             name: new.name,
-            auth_method: new.token_endpoint_auth_method.unwrap_or(AuthMethod::ClientSecretPost),
+            auth_method: method,
             scopes: new.scopes.unwrap_or_else(|| vec!["api".into(), "customer.*".into()]),
             secrets: Vec::new(),
             tls_subject_dn: new.tls_client_auth_subject_dn,
@@ -263,6 +278,14 @@ mod tests {
         ));
 
         assert_eq!(registry.list(&records).unwrap().len(), 2);
+        let keyless = NewClient {
+            name: "k".into(),
+            token_endpoint_auth_method: Some(AuthMethod::PrivateKeyJwt),
+            ..Default::default()
+        };
+        assert!(
+            matches!(registry.create(&records, keyless, now), Err(RegistryError::Invalid(m)) if m.contains("jwks"))
+        );
         assert!(matches!(
             registry.delete(&records, "testing"),
             Err(RegistryError::StaticClient(_))
