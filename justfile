@@ -21,3 +21,8 @@ fmt:
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+
+# Benchmarks against nginx (mTLS) and oauth2-mock-server; table + target/bench/latest.json.
+bench *ARGS:
+    bench/setup.sh
+    python3 bench/run.py {{ARGS}}

@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""`just bench`: mtls-sandbox side by side with nginx (mTLS) and the npm
+oauth2-mock-server, in ONE run, on the same certificates, with the same load
+generator (oha), each figure the median of N repetitions. Loopback only;
+every load is bounded in time.
+
+Prints a table and writes target/bench/latest.json (and a timestamped copy).
+Needs: target/release/mtls-sandbox, oha, nginx, node + oauth2-mock-server,
+openssl — bench/setup.sh installs what is missing.
+
+Ratios, not absolute numbers, are the point: load generator and servers
+share the machine's cores, so runs vary by ±15%; compare only within a run.
+"""
+
+import argparse
+import json
+import os
+import re
+import resource
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / "target/release/mtls-sandbox"
+O2M = ROOT / "target/bench/node/node_modules/.bin/oauth2-mock-server"
+OUT = ROOT / "target/bench"
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def oha(url, secs, conns, *args, expect="200"):
+    """One oha run; returns requests/s and p50/p99 latency in ms."""
+    out = subprocess.run(
+        ["oha", "--no-tui", "--output-format", "json", "-z", f"{secs}s", "-c", str(conns), *args, url],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    r = json.loads(out)
+    codes = r.get("statusCodeDistribution", {})
+    # A bare leaf or bad token gets 4xx and a fine-looking rps: check codes.
+    if set(codes) != {expect}:
+        raise SystemExit(f"{url}: unexpected responses {codes} errors {r.get('errorDistribution')}")
+    p = r["latencyPercentiles"]
+    return {"rps": r["summary"]["requestsPerSec"], "p50_ms": p["p50"] * 1000, "p99_ms": p["p99"] * 1000}
+
+
+def repeat(n, fn):
+    """Median of n runs of fn() (a dict of numbers)."""
+    runs = [fn() for _ in range(n)]
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": [round(r["rps"]) for r in runs]}
+
+
+class Sandbox:
+    def __init__(self, work, name, config=""):
+        self.dir = work / name
+        cfg = work / f"{name}.toml"
+        cfg.write_text(config)
+        env = dict(os.environ, MTLS_SANDBOX_LOG="warn")  # nginx runs with access_log off too
+        self.proc = subprocess.Popen(
+            [BIN, "up", "--state-dir", self.dir, "--config", cfg, "--sandbox-port", "0", "--mtls-port", "0", "--auth-port", "0"],
+            stdout=subprocess.DEVNULL, stderr=open(work / f"{name}.log", "w"), env=env,
+        )
+        subprocess.run([BIN, "wait", "--state-dir", self.dir, "--timeout", "60s"], check=True, capture_output=True)
+        self.info = json.loads((self.dir / "sandbox.json").read_text())
+        self.fullchain = work / f"{name}-fullchain.pem"
+        self.fullchain.write_text(Path(self.info["client_cert"]).read_text() + Path(self.info["ca_chain"]).read_text())
+
+    def mtls_args(self):
+        return ["--cacert", self.info["ca_chain"], "--cert", str(self.fullchain), "--key", self.info["client_key"]]
+
+    def token(self):
+        body = f"grant_type=client_credentials&client_id={self.info['client_id']}&client_secret={self.info['client_secret']}&scope=api"
+        ctx = ssl.create_default_context(cafile=self.info["ca_chain"])
+        req = urllib.request.Request(self.info["token_endpoint"], data=body.encode(),
+                                     headers={"content-type": "application/x-www-form-urlencoded"})
+        return json.load(urllib.request.urlopen(req, context=ctx))["access_token"]
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait()
+
+
+class Nginx:
+    def __init__(self, work, sandbox, body):
+        self.dir = work / "nginx"
+        self.dir.mkdir()
+        (self.dir / "banks.json").write_bytes(body)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        state = Path(sandbox.info["state_dir"])
+        user = "user root;" if os.geteuid() == 0 else ""  # workers must read the temp dir (0700)
+        (self.dir / "nginx.conf").write_text(f"""
+{user}
+worker_processes auto;
+error_log {self.dir}/error.log warn;
+pid {self.dir}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 10000000;
+    ssl_session_cache off;
+    ssl_session_tickets off;
+    server {{
+        listen 127.0.0.1:{self.port} ssl;
+        ssl_certificate {state}/server_cert.pem;
+        ssl_certificate_key {state}/server_key.pem;
+        ssl_client_certificate {state}/root_ca.pem;
+        ssl_verify_client on;
+        ssl_verify_depth 2;
+        location = /banks/v1 {{ default_type application/json; alias {self.dir}/banks.json; }}
+    }}
+}}
+""")
+        self.proc = subprocess.Popen(["nginx", "-c", self.dir / "nginx.conf", "-p", self.dir, "-g", "daemon off;"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+        self.url = f"https://127.0.0.1:{self.port}/banks/v1"
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGQUIT)
+        self.proc.wait()
+
+
+class MockServer:
+    """npm oauth2-mock-server over HTTPS with the sandbox's server certificate."""
+
+    def __init__(self, sandbox):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        state = Path(sandbox.info["state_dir"])
+        self.t0 = time.perf_counter()
+        self.proc = subprocess.Popen([O2M, "-a", "127.0.0.1", "-p", str(self.port), "-c", state / "server_cert.pem",
+                                      "-k", state / "server_key.pem"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.base = f"https://127.0.0.1:{self.port}"
+        ctx = ssl.create_default_context(cafile=sandbox.info["ca_chain"])
+        while True:  # ready = answers discovery
+            try:
+                urllib.request.urlopen(self.base + "/.well-known/openid-configuration", context=ctx, timeout=1)
+                break
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise SystemExit("oauth2-mock-server exited")
+                time.sleep(0.002)
+        self.start_ms = (time.perf_counter() - self.t0) * 1000
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait()
+
+
+def wait_port(port):
+    for _ in range(5000):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return
+        except OSError:
+            time.sleep(0.002)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def openssl_speed(alg):
+    out = subprocess.run(["openssl", "speed", "-seconds", "3", "-multi", str(os.cpu_count()), alg],
+                         check=True, capture_output=True, text=True).stdout
+    line = [l for l in out.splitlines() if re.match(r"^(rsa 2048|\s*256 bits ecdsa)", l)][-1]
+    nums = re.findall(r"[\d.]+", line.split("bits", 1)[1].split(")")[-1])
+    return float(nums[2])  # sign/s
+
+
+def startup(work, n):
+    def once(state):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([BIN, "up", "--state-dir", state, "--sandbox-port", "0", "--mtls-port", "0", "--auth-port", "0"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while not (state / "sandbox.json").exists():
+            time.sleep(0.001)
+        ms = (time.perf_counter() - t0) * 1000
+        info = json.loads((state / "sandbox.json").read_text())
+        urllib.request.urlopen(info["auth_url"] + "/health", context=ssl.create_default_context(cafile=info["ca_chain"]))
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+        return ms
+    cold = [once(work / f"cold{i}") for i in range(n)]
+    warm = [once(work / "cold0") for _ in range(n)]
+    return statistics.median(cold), statistics.median(warm)
+
+
+def rss_mib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+
+
+def open_connections(sandbox, count):
+    """Opens `count` idle mTLS connections (full handshakes) to the mtls host."""
+    ctx = ssl.create_default_context(cafile=sandbox.info["ca_chain"])
+    ctx.load_cert_chain(str(sandbox.fullchain), sandbox.info["client_key"])
+    host, port = sandbox.info["mtls_url"].removeprefix("https://").rsplit(":", 1)
+    conns = []
+    for _ in range(count):
+        s = ctx.wrap_socket(socket.create_connection((host, int(port))), server_hostname=host)
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")  # proves the handshake (TLS 1.3) and keeps it open
+        s.recv(4096)
+        conns.append(s)
+    return conns
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--secs", type=int, default=4)
+    ap.add_argument("--conns", type=int, default=32)
+    a = ap.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    OUT.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    R = {"machine": {"cores": os.cpu_count()}, "settings": vars(a)}
+    subject = "CN=my_app, OU=Sandbox applications, O=mtls-sandbox (SANDBOX ONLY - not trusted anywhere)"
+    mtls_client = f'\n[[clients]]\nid = "bench-mtls"\nauth_method = "tls_client_auth"\ntls_subject_dn = "{subject}"\n'
+
+    procs = []
+    try:
+        ps = Sandbox(work, "ps256", '[oauth]\nsigning_alg = "PS256"\n' + mtls_client)
+        procs.append(ps)
+        es = Sandbox(work, "es256", '[oauth]\nsigning_alg = "ES256"\n' + mtls_client)
+        procs.append(es)
+        ctx = ssl.create_default_context(cafile=ps.info["ca_chain"])
+        ctx.load_cert_chain(str(ps.fullchain), ps.info["client_key"])
+        body = urllib.request.urlopen(urllib.request.Request(ps.info["mtls_url"] + "/banks/v1",
+                                      headers={"lean-app-token": ps.info["app_token"]}), context=ctx).read()
+        nginx = Nginx(work, ps, body)
+        procs.append(nginx)
+        R["payload_bytes"] = len(body)
+
+        log("1/5 keep-alive mTLS GET /banks/v1 ...")
+        app_hdr = ["-H", f"lean-app-token: {ps.info['app_token']}"]
+        bearer_hdr = ["-H", f"Authorization: Bearer {ps.token()}"]
+        url = ps.info["mtls_url"] + "/banks/v1"
+        R["keepalive"] = {
+            "nginx": repeat(a.reps, lambda: oha(nginx.url, a.secs, a.conns, *ps.mtls_args())),
+            "app_token": repeat(a.reps, lambda: oha(url, a.secs, a.conns, *ps.mtls_args(), *app_hdr)),
+            "bearer_jwt": repeat(a.reps, lambda: oha(url, a.secs, a.conns, *ps.mtls_args(), *bearer_hdr)),
+        }
+
+        log("2/5 full mTLS handshake per request ...")
+        R["handshake"] = {
+            "nginx": repeat(a.reps, lambda: oha(nginx.url, a.secs, a.conns, "--disable-keepalive", *ps.mtls_args())),
+            "app_token": repeat(a.reps, lambda: oha(url, a.secs, a.conns, "--disable-keepalive", *ps.mtls_args(), *app_hdr)),
+        }
+
+        log("3/5 token issuance over kept-alive connections ...")
+        mock = MockServer(ps)
+        procs.append(mock)
+        form = ["-m", "POST", "-T", "application/x-www-form-urlencoded"]
+        tokens = {"oauth2-mock-server (RS256)": repeat(a.reps, lambda: oha(mock.base + "/token", a.secs, a.conns, *form, "-d", "grant_type=client_credentials", "--cacert", ps.info["ca_chain"]))}
+        for name, sb in (("PS256", ps), ("ES256", es)):
+            secret = f"grant_type=client_credentials&client_id={sb.info['client_id']}&client_secret={sb.info['client_secret']}"
+            tokens[f"{name} client_secret_post"] = repeat(a.reps, lambda: oha(sb.info["token_endpoint"], a.secs, a.conns, *form, "-d", secret, "--cacert", sb.info["ca_chain"]))
+            tokens[f"{name} tls_client_auth"] = repeat(a.reps, lambda: oha(sb.info["mtls_token_endpoint"], a.secs, a.conns, *form, "-d", "grant_type=client_credentials&client_id=bench-mtls", *sb.mtls_args()))
+        R["tokens"] = tokens
+        R["openssl_sign_per_s"] = {"rsa2048": openssl_speed("rsa2048"), "ecdsap256": openssl_speed("ecdsap256")}
+        R["mock_start_ms"] = mock.start_ms
+        mock.stop()
+        procs.remove(mock)
+        mock_starts = []
+        for _ in range(a.reps):
+            m = MockServer(ps)
+            mock_starts.append(m.start_ms)
+            m.stop()
+        R["mock_start_ms"] = statistics.median(mock_starts)
+
+        log("4/5 start-up ...")
+        R["cold_start_ms"], R["warm_start_ms"] = startup(work, 10)
+
+        log("5/5 memory ...")
+        R["rss_idle_mib"] = rss_mib(es.proc.pid)
+        conns = open_connections(es, 1000)
+        R["rss_1000_conns_mib"] = rss_mib(es.proc.pid)
+        for c in conns:
+            c.close()
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+    report(R)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for name in ("latest.json", f"results-{stamp}.json"):
+        (OUT / name).write_text(json.dumps(R, indent=2))
+    log(f"\nwritten: {OUT / 'latest.json'}")
+
+
+def report(R):
+    k, h, t = R["keepalive"], R["handshake"], R["tokens"]
+    rsa, ec = R["openssl_sign_per_s"]["rsa2048"], R["openssl_sign_per_s"]["ecdsap256"]
+    mock = t["oauth2-mock-server (RS256)"]["rps"]
+    row = lambda name, v, ref, target: print(f"| {name:<44} | {v:>10,.0f} | {ref:>10,.0f} | {v / ref:>6.2f}x | {target:<8} |")
+    print(f"\nmtls-sandbox bench — {R['machine']['cores']} cores, median of {R['settings']['reps']} x {R['settings']['secs']}s, "
+          f"oha -c {R['settings']['conns']}, payload {R['payload_bytes']} B\n")
+    print(f"| {'measure (per second)':<44} | {'sandbox':>10} | {'reference':>10} | {'ratio':>7} | target   |")
+    print(f"|{'-' * 46}|{'-' * 12}|{'-' * 12}|{'-' * 9}|{'-' * 10}|")
+    row("keep-alive mTLS, app token (ref: nginx)", k["app_token"]["rps"], k["nginx"]["rps"], ">= 1.0x")
+    row("keep-alive mTLS, bearer JWT (ref: nginx)", k["bearer_jwt"]["rps"], k["nginx"]["rps"], ">= 0.8x")
+    row("full handshake per request (ref: nginx)", h["app_token"]["rps"], h["nginx"]["rps"], ">= 1.0x")
+    for alg, ref, refname, target in (("PS256", rsa, "RSA-2048 sign", ">= 0.7x"), ("ES256", mock, "mock server", ">= 10x")):
+        for method in ("client_secret_post", "tls_client_auth"):
+            row(f"{alg} tokens, {method} (ref: {refname})", t[f"{alg} {method}"]["rps"], ref, target)
+    print(f"\n| latency (ms) p50 / p99        | sandbox            | nginx              |")
+    for name, group in (("keep-alive, app token", k["app_token"]), ("keep-alive, bearer JWT", k["bearer_jwt"]), ("full handshake", h["app_token"])):
+        ref = k["nginx"] if "keep" in name else h["nginx"]
+        print(f"| {name:<29} | {group['p50_ms']:6.2f} / {group['p99_ms']:7.2f} | {ref['p50_ms']:6.2f} / {ref['p99_ms']:7.2f} |")
+    print(f"\nopenssl speed -multi {R['machine']['cores']}: rsa2048 {rsa:,.0f} sign/s, ecdsap256 {ec:,.0f} sign/s; "
+          f"oauth2-mock-server RS256 tokens {mock:,.0f}/s")
+    print(f"start to ready: cold {R['cold_start_ms']:.0f} ms (target <= 100), warm {R['warm_start_ms']:.0f} ms (target <= 30); "
+          f"oauth2-mock-server {R['mock_start_ms']:.0f} ms")
+    print(f"RSS: idle {R['rss_idle_mib']:.1f} MiB (target <= 16), 1,000 open mTLS connections {R['rss_1000_conns_mib']:.1f} MiB (target <= 64)")
+
+
+if __name__ == "__main__":
+    main()
