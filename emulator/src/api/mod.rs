@@ -99,9 +99,10 @@ async fn access_log(State(host): State<Host>, mut req: Request, next: Next) -> R
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.to_string())
         .unwrap_or_else(|| "-".into());
-    let subject = req
-        .extensions()
-        .get::<Arc<TlsInfo>>()
+    let enabled = tracing::enabled!(target: "request", tracing::Level::INFO);
+    let subject = enabled
+        .then(|| req.extensions().get::<Arc<TlsInfo>>())
+        .flatten()
         .and_then(|info| info.peer_certificates.first().cloned())
         .and_then(|der| {
             X509Certificate::from_der(&der)

@@ -2,6 +2,7 @@
 //! token, resolve and verify a presented token — shared by the HTTP
 //! endpoints, the resource API's bearer check and the CLI.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use rustls::server::danger::ClientCertVerifier;
@@ -39,7 +40,15 @@ pub struct Authority {
     ca_verifier: RwLock<Arc<dyn ClientCertVerifier>>,
     clock: Arc<Clock>,
     jwks_fetcher: JwksFetcher,
+    /// Presented token → its verified JWT and claims.
+    verified: RwLock<HashMap<String, (String, AccessClaims)>>,
+    /// Token ids revoked by this process (older ones are in records.db,
+    /// checked when a token is first verified).
+    revoked: RwLock<HashSet<String>>,
 }
+
+/// Entries kept in the verified-token cache before it is emptied.
+const VERIFIED_CACHE_SIZE: usize = 10_000;
 
 /// A granted token, ready for the token response.
 #[derive(Debug)]
@@ -58,6 +67,7 @@ impl Authority {
         clock: Arc<Clock>,
         require_binding: bool,
     ) -> Self {
+        super::signer::install();
         Self {
             urls,
             registry,
@@ -66,6 +76,8 @@ impl Authority {
             ca_verifier: RwLock::new(ca_verifier),
             clock,
             jwks_fetcher: JwksFetcher::default(),
+            verified: RwLock::default(),
+            revoked: RwLock::default(),
         }
     }
 
@@ -207,12 +219,44 @@ impl Authority {
     }
 
     /// Resolves and verifies a presented access token, revocation included.
+    ///
+    /// Tokens verified once are cached (signature, issuer and audience do
+    /// not change); each use still checks the validity window against the
+    /// clock and the revocations made since. A CI suite presents the same
+    /// token thousands of times: this keeps a bearer call as cheap as an
+    /// app-token call.
     pub fn verify(&self, records: &Records, presented: &str) -> Result<(String, AccessClaims), VerifyError> {
-        let jwt = self
-            .resolve(records, presented)?
-            .ok_or(VerifyError::Token(TokenError::Malformed))?;
-        let claims = token::verify(&jwt, &self.keys(), self.issuer(), AUDIENCE, self.now())?;
-        if store::is_revoked(records, &claims.jti)? {
+        let cached = self
+            .verified
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(presented)
+            .cloned();
+        let (jwt, claims) = match cached {
+            Some(hit) => hit,
+            None => {
+                let jwt = self
+                    .resolve(records, presented)?
+                    .ok_or(VerifyError::Token(TokenError::Malformed))?;
+                let claims = token::verify(&jwt, &self.keys(), self.issuer(), AUDIENCE, self.now())?;
+                if store::is_revoked(records, &claims.jti)? {
+                    return Err(TokenError::Revoked.into());
+                }
+                let mut cache = self.verified.write().unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= VERIFIED_CACHE_SIZE {
+                    cache.clear();
+                }
+                cache.insert(presented.to_owned(), (jwt.clone(), claims.clone()));
+                (jwt, claims)
+            }
+        };
+        token::check_window(&claims, self.now())?;
+        if self
+            .revoked
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&claims.jti)
+        {
             return Err(TokenError::Revoked.into());
         }
         Ok((jwt, claims))
@@ -233,6 +277,10 @@ impl Authority {
             ));
         }
         store::revoke(records, &claims.jti, claims.exp)?;
+        self.revoked
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(claims.jti);
         Ok(())
     }
 }

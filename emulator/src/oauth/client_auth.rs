@@ -37,6 +37,9 @@ pub struct Presented {
     pub assertion: Option<String>,
     /// The TLS peer chain (DER, leaf first), if a certificate was presented.
     pub peer_chain: Vec<Vec<u8>>,
+    /// The handshake already verified the chain against the sandbox CA
+    /// (and its CRL): true on the mtls host, false on the auth host.
+    pub chain_verified: bool,
 }
 
 /// Decodes an `Authorization: Basic` value per RFC 6749 §2.3.1 (both parts
@@ -167,7 +170,7 @@ pub fn authenticate(p: &Presented, client: &Client, cx: &AuthContext<'_>) -> Res
                 ))
             })?;
             if client.auth_method == AuthMethod::TlsClientAuth {
-                check_pki_cert(leaf, &p.peer_chain[1..], client, cx)?;
+                check_pki_cert(leaf, &p.peer_chain[1..], p.chain_verified, client, cx)?;
             } else {
                 check_self_signed_cert(leaf, client)?;
             }
@@ -289,17 +292,25 @@ fn verify_assertion(assertion: &str, client: &Client, cx: &AuthContext<'_>) -> R
     Ok(())
 }
 
-fn check_pki_cert(leaf: &[u8], rest: &[Vec<u8>], client: &Client, cx: &AuthContext<'_>) -> Result<(), OAuthError> {
-    let ee = CertificateDer::from(leaf);
-    let intermediates: Vec<CertificateDer<'_>> = rest.iter().map(|d| CertificateDer::from(d.as_slice())).collect();
-    let unix_now = rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-        cx.now.unix_timestamp().max(0) as u64,
-    ));
-    cx.ca_verifier.verify_client_cert(&ee, &intermediates, unix_now).map_err(|e| {
-        OAuthError::invalid_client(format!(
-            "tls_client_auth: the client certificate does not chain to the sandbox CA ({e}); send my_app_cert.crt with its chain"
-        ))
-    })?;
+fn check_pki_cert(
+    leaf: &[u8],
+    rest: &[Vec<u8>],
+    chain_verified: bool,
+    client: &Client,
+    cx: &AuthContext<'_>,
+) -> Result<(), OAuthError> {
+    if !chain_verified {
+        let ee = CertificateDer::from(leaf);
+        let intermediates: Vec<CertificateDer<'_>> = rest.iter().map(|d| CertificateDer::from(d.as_slice())).collect();
+        let unix_now = rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+            cx.now.unix_timestamp().max(0) as u64,
+        ));
+        cx.ca_verifier.verify_client_cert(&ee, &intermediates, unix_now).map_err(|e| {
+            OAuthError::invalid_client(format!(
+                "tls_client_auth: the client certificate does not chain to the sandbox CA ({e}); send my_app_cert.crt with its chain"
+            ))
+        })?;
+    }
     let subject = subject_of(leaf)?;
     let registered = client.tls_subject_dn.as_deref().unwrap_or("");
     if normalize_dn(&subject) != normalize_dn(registered) {

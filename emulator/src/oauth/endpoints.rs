@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_server::tls::TlsInfo;
@@ -18,6 +19,7 @@ use super::client_auth::{Authenticated, Presented, parse_basic};
 use super::error::OAuthError;
 use super::token::EXPIRES_IN;
 use crate::context::Ctx;
+use crate::hosts::Host;
 
 /// A form body as a map, refusing repeated parameters (RFC 6749 §3.2).
 pub struct Form(BTreeMap<String, String>);
@@ -54,7 +56,29 @@ impl Form {
 }
 
 /// The credentials of a request: Basic header, form fields, TLS chain.
-fn presented(headers: &HeaderMap, form: &Form, tls: Option<&TlsInfo>) -> Result<Presented, OAuthError> {
+/// What the connection says about the client: its certificate chain, and
+/// whether the handshake already verified it against the sandbox CA (on the
+/// mtls host it did, CRL included; the auth host accepts any certificate).
+pub struct Peer {
+    chain: Vec<Vec<u8>>,
+    chain_verified: bool,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let chain = parts
+            .extensions
+            .get::<Arc<TlsInfo>>()
+            .map(|t| t.peer_certificates.clone())
+            .unwrap_or_default();
+        let chain_verified = parts.extensions.get::<Host>() == Some(&Host::Mtls) && !chain.is_empty();
+        Ok(Peer { chain, chain_verified })
+    }
+}
+
+fn presented(headers: &HeaderMap, form: &Form, peer: &Peer) -> Result<Presented, OAuthError> {
     let basic = match headers.get(header::AUTHORIZATION) {
         Some(value) => Some(parse_basic(value.to_str().unwrap_or(""))?),
         None => None,
@@ -65,19 +89,15 @@ fn presented(headers: &HeaderMap, form: &Form, tls: Option<&TlsInfo>) -> Result<
         client_secret: form.get("client_secret").map(str::to_owned),
         assertion_type: form.get("client_assertion_type").map(str::to_owned),
         assertion: form.get("client_assertion").map(str::to_owned),
-        peer_chain: tls.map(|t| t.peer_certificates.clone()).unwrap_or_default(),
+        peer_chain: peer.chain.clone(),
+        chain_verified: peer.chain_verified,
     })
 }
 
-async fn authenticate(
-    ctx: &Ctx,
-    headers: &HeaderMap,
-    form: &Form,
-    tls: Option<&TlsInfo>,
-) -> Result<Authenticated, OAuthError> {
+async fn authenticate(ctx: &Ctx, headers: &HeaderMap, form: &Form, peer: &Peer) -> Result<Authenticated, OAuthError> {
     let who = ctx
         .oauth
-        .authenticate(&ctx.records, &presented(headers, form, tls)?)
+        .authenticate(&ctx.records, &presented(headers, form, peer)?)
         .await;
     match &who {
         Ok(who) => {
@@ -98,7 +118,7 @@ fn no_store(mut response: Response) -> Response {
 /// `POST /oauth2/token` (client_credentials).
 pub async fn token(
     State(ctx): State<Ctx>,
-    tls: Option<axum::Extension<Arc<TlsInfo>>>,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
@@ -116,7 +136,7 @@ pub async fn token(
             )));
         }
     }
-    let who = authenticate(&ctx, &headers, &form, tls.as_deref().map(Arc::as_ref)).await?;
+    let who = authenticate(&ctx, &headers, &form, &peer).await?;
     let scope = ctx.oauth.grant_scope(&ctx.records, &who.client, form.get("scope"))?;
     let grant = ctx.oauth.grant(&ctx.records, &who, scope)?;
     tracing::info!(
@@ -139,12 +159,12 @@ pub async fn token(
 /// client and the `token` parameter it asks about.
 async fn authenticated_token_param(
     ctx: &Ctx,
-    tls: Option<axum::Extension<Arc<TlsInfo>>>,
+    peer: Peer,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Authenticated, String), OAuthError> {
     let form = Form::parse(headers, body)?;
-    let who = authenticate(ctx, headers, &form, tls.as_deref().map(Arc::as_ref)).await?;
+    let who = authenticate(ctx, headers, &form, &peer).await?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
@@ -155,11 +175,11 @@ async fn authenticated_token_param(
 /// an active token is answered with its JWT (phantom-token pattern).
 pub async fn introspect(
     State(ctx): State<Ctx>,
-    tls: Option<axum::Extension<Arc<TlsInfo>>>,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let (_, presented) = authenticated_token_param(&ctx, tls, &headers, &body).await?;
+    let (_, presented) = authenticated_token_param(&ctx, peer, &headers, &body).await?;
     let presented = presented.as_str();
     let wants_jwt = headers
         .get(header::ACCEPT)
@@ -184,11 +204,11 @@ pub async fn introspect(
 /// `POST /oauth2/revoke` (RFC 7009).
 pub async fn revoke(
     State(ctx): State<Ctx>,
-    tls: Option<axum::Extension<Arc<TlsInfo>>>,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let (who, presented) = authenticated_token_param(&ctx, tls, &headers, &body).await?;
+    let (who, presented) = authenticated_token_param(&ctx, peer, &headers, &body).await?;
     ctx.oauth.revoke(&ctx.records, &who.client.client_id, &presented)?;
     Ok(no_store(StatusCode::OK.into_response()))
 }

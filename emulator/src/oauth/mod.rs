@@ -12,6 +12,7 @@ pub mod error;
 pub mod jwks_fetch;
 pub mod keys;
 pub mod registry;
+pub mod signer;
 pub mod store;
 pub mod token;
 

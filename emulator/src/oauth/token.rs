@@ -123,25 +123,31 @@ pub fn verify(
         _ => TokenError::Malformed,
     })?;
     let claims = data.claims;
-    let now = now.unix_timestamp();
-    let at = |t: i64| {
-        OffsetDateTime::from_unix_timestamp(t)
-            .map(crate::records::rfc3339)
-            .unwrap_or_else(|_| t.to_string())
-    };
     if claims.iss != iss {
         return Err(TokenError::WrongIssuer(claims.iss));
     }
     if claims.aud != aud {
         return Err(TokenError::WrongAudience(claims.aud));
     }
+    check_window(&claims, now)?;
+    Ok(claims)
+}
+
+/// Checks `nbf <= now < exp`.
+pub fn check_window(claims: &AccessClaims, now: OffsetDateTime) -> Result<(), TokenError> {
+    let at = |t: i64| {
+        OffsetDateTime::from_unix_timestamp(t)
+            .map(crate::records::rfc3339)
+            .unwrap_or_else(|_| t.to_string())
+    };
+    let now = now.unix_timestamp();
     if now >= claims.exp {
         return Err(TokenError::Expired(at(claims.exp)));
     }
     if now < claims.nbf {
         return Err(TokenError::NotYetValid(at(claims.nbf)));
     }
-    Ok(claims)
+    Ok(())
 }
 
 /// RFC 8705 certificate thumbprint: base64url(SHA-256(DER)).
