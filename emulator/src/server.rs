@@ -44,6 +44,7 @@ pub struct Running {
 /// Loads (or creates) the state, binds the listeners and serves. Returns
 /// once every listener accepts connections and `sandbox.json` is written.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    crate::oauth::signer::install();
     let state = State::load_or_create(&config.state_dir)?;
     // A stale sandbox.json from an earlier run must not look like readiness.
     for name in [files::SANDBOX_JSON, files::SANDBOX_ENV] {

@@ -132,6 +132,8 @@ fn token_endpoint_answers_like_the_provider_and_errors_follow_rfc_6749() {
         ("scope", "customer.ghost"),
     ];
     assert_eq!(err(token_request(&http, &url, &ghost)), (400, "invalid_scope".into()));
+    // Our RSA-key-caching signer must have won the provider race.
+    assert!(!emu.log().contains("crypto provider"), "{}", emu.log());
 }
 
 #[test]

@@ -67,7 +67,6 @@ impl Authority {
         clock: Arc<Clock>,
         require_binding: bool,
     ) -> Self {
-        super::signer::install();
         Self {
             urls,
             registry,

@@ -62,6 +62,8 @@ pub struct SigningKey {
 
 impl SigningKey {
     pub fn from_pem(alg: SigningAlg, pem: &str, what: &str) -> Result<Self, KeyError> {
+        // Before jsonwebtoken's first use, or it installs its own provider.
+        super::signer::install();
         let invalid = |e: jsonwebtoken::errors::Error| KeyError::Invalid {
             what: what.into(),
             detail: e.to_string(),

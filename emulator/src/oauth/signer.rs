@@ -28,10 +28,16 @@ static PROVIDER: CryptoProvider = CryptoProvider {
 };
 
 /// Makes this the process's jsonwebtoken provider (idempotent).
+///
+/// Must run before jsonwebtoken's first use: any key operation installs its
+/// default provider implicitly, after which ours can no longer be installed
+/// (signing still works, only slower — hence a warning, not an error).
 pub fn install() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        let _ = PROVIDER.install_default();
+        if PROVIDER.install_default().is_err() {
+            tracing::warn!("another jsonwebtoken crypto provider was installed first; PS256 signing will be slower");
+        }
     });
 }
 
