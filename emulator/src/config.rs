@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::clock::Clock;
+use crate::gateway::{Route, RouteSection};
 use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
 use crate::oauth::keys::SigningAlg;
 
@@ -29,6 +30,12 @@ pub enum ConfigError {
     Parse { path: PathBuf, detail: String },
     #[error("banks file {path} is invalid: {detail}. It must hold a JSON array of bank objects.")]
     Banks { path: PathBuf, detail: String },
+    #[error("config file {path}: gateway route '{prefix}': {detail}")]
+    Gateway {
+        path: PathBuf,
+        prefix: String,
+        detail: String,
+    },
     #[error("config file {path}: client '{client}': {detail}")]
     Client {
         path: PathBuf,
@@ -75,6 +82,8 @@ pub struct Config {
     pub clients: Vec<Client>,
     /// The sandbox's "now"; shared, so changing it affects a running sandbox.
     pub clock: Arc<Clock>,
+    /// Gateway routes: mtls-host paths forwarded to the user's own API.
+    pub gateway: Vec<Route>,
 }
 
 impl Config {
@@ -104,6 +113,7 @@ impl Config {
             oauth: OAuthConfig::default(),
             clients: Vec::new(),
             clock: Arc::new(Clock::system()),
+            gateway: Vec::new(),
         }
     }
 
@@ -234,6 +244,9 @@ pub struct FileConfig {
     pub oauth: Option<OAuthConfig>,
     /// Replaces the built-in static clients when present.
     pub clients: Option<Vec<ClientSection>>,
+    /// Gateway routes to the user's own API.
+    #[serde(default)]
+    pub gateway: Vec<RouteSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -300,6 +313,15 @@ impl FileConfig {
                 .into_iter()
                 .map(|c| c.into_client(file_path))
                 .collect::<Result<_, _>>()?;
+        }
+        for section in self.gateway {
+            let prefix = section.prefix.clone();
+            let route = Route::try_from(section).map_err(|detail| ConfigError::Gateway {
+                path: file_path.to_path_buf(),
+                prefix,
+                detail,
+            })?;
+            config.gateway.push(route);
         }
         Ok(())
     }

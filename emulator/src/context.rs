@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::gateway::Gateway;
 use crate::oauth::Authority;
 use crate::records::Records;
 use crate::state::AppCredentials;
@@ -13,6 +14,8 @@ pub struct Context {
     pub app: AppCredentials,
     pub records: Records,
     pub oauth: Authority,
+    /// Routes of the mtls host to the user's own API (gateway mode).
+    pub gateway: Gateway,
 }
 
 pub type Ctx = Arc<Context>;

@@ -10,6 +10,7 @@ pub mod config;
 pub mod context;
 pub mod doctor;
 pub mod fsutil;
+pub mod gateway;
 pub mod hosts;
 pub mod info;
 pub mod oauth;

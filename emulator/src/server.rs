@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::context::{Context, Ctx};
+use crate::gateway::Gateway;
 use crate::hosts::Host;
 use crate::info::SandboxInfo;
 use crate::oauth::Authority;
@@ -78,6 +79,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         records,
         config: config.clone(),
         oauth,
+        gateway: Gateway::new(config.gateway.clone()),
     });
 
     let control = axum_server::Control::new();

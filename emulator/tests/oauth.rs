@@ -12,47 +12,9 @@ use mtls_sandbox::state::State;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::util::{Emulator, Identity, app_identity, block_on, client};
-
-type Reply = (u16, Value, reqwest::header::HeaderMap);
-
-fn send(req: reqwest::RequestBuilder) -> Reply {
-    block_on(async {
-        let resp = req.send().await.unwrap();
-        let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            headers,
-        )
-    })
-}
-
-fn plain(emu: &Emulator) -> reqwest::Client {
-    client(&emu.read("lean_public_cert_chain.pem"), Identity::None)
-}
-
-fn with_app_cert(emu: &Emulator) -> reqwest::Client {
-    let chain = emu.read("lean_public_cert_chain.pem");
-    client(&chain, Identity::Chain(app_identity(emu), chain.clone()))
-}
-
-fn token_request(http: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> Reply {
-    send(http.post(url).form(form))
-}
-
-fn app_token(emu: &Emulator, scope: &str) -> String {
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", emu.info.client_id.as_str()),
-        ("client_secret", emu.info.client_secret.as_str()),
-        ("scope", scope),
-    ];
-    let (status, body, _) = token_request(&plain(emu), &emu.info.token_endpoint, &form);
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_owned()
-}
+use crate::util::{
+    Emulator, Identity, Reply, app_identity, app_token, client, plain, send, token_request, with_app_cert,
+};
 
 #[test]
 fn token_endpoint_answers_like_the_provider_and_errors_follow_rfc_6749() {

@@ -4,6 +4,7 @@
 
 mod api;
 mod cli;
+mod gateway;
 mod handshake;
 mod interop;
 mod lifecycle;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use mtls_sandbox::info::SandboxInfo;
 use mtls_sandbox::pki::{self, CertAndKey};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::Value;
 
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mtls-sandbox"))
@@ -238,4 +239,45 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .unwrap()
         .block_on(f)
+}
+
+/// (status, JSON body — or the text as a JSON string —, headers).
+pub type Reply = (u16, Value, reqwest::header::HeaderMap);
+
+pub fn send(req: reqwest::RequestBuilder) -> Reply {
+    block_on(async {
+        let resp = req.send().await.unwrap();
+        let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        )
+    })
+}
+
+pub fn plain(emu: &Emulator) -> reqwest::Client {
+    client(&emu.read("lean_public_cert_chain.pem"), Identity::None)
+}
+
+pub fn with_app_cert(emu: &Emulator) -> reqwest::Client {
+    let chain = emu.read("lean_public_cert_chain.pem");
+    client(&chain, Identity::Chain(app_identity(emu), chain.clone()))
+}
+
+pub fn token_request(http: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> Reply {
+    send(http.post(url).form(form))
+}
+
+pub fn app_token(emu: &Emulator, scope: &str) -> String {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", emu.info.client_id.as_str()),
+        ("client_secret", emu.info.client_secret.as_str()),
+        ("scope", scope),
+    ];
+    let (status, body, _) = token_request(&plain(emu), &emu.info.token_endpoint, &form);
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
 }

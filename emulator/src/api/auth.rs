@@ -58,7 +58,7 @@ impl Caller {
     }
 }
 
-fn insufficient(have: &str, need: &str) -> ApiError {
+pub fn insufficient(have: &str, need: &str) -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "INSUFFICIENT_ACCESS_LEVEL",
@@ -77,6 +77,21 @@ fn invalid_token(status: &'static str, message: String) -> ApiError {
 
 /// Verifies the bearer token in `value` (the whole Authorization header).
 fn bearer(parts: &Parts, ctx: &Ctx, value: &str) -> Result<AccessClaims, ApiError> {
+    let host = parts.extensions.get::<Host>().copied();
+    let require_binding = host == Some(Host::Mtls) && ctx.oauth.require_binding;
+    verify_bearer(parts, ctx, value, require_binding).map(|(_, claims)| claims)
+}
+
+/// Verifies the `Authorization` header value `value` as a bearer token,
+/// including its certificate binding against the connection's client
+/// certificate; `require_binding` also refuses unbound tokens. Returns the
+/// token's JWT form (an opaque token is resolved) and its claims.
+pub fn verify_bearer(
+    parts: &Parts,
+    ctx: &Ctx,
+    value: &str,
+    require_binding: bool,
+) -> Result<(String, AccessClaims), ApiError> {
     let token = match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => token.trim(),
         _ => {
@@ -85,8 +100,8 @@ fn bearer(parts: &Parts, ctx: &Ctx, value: &str) -> Result<AccessClaims, ApiErro
             ));
         }
     };
-    let claims = match ctx.oauth.verify(&ctx.records, token) {
-        Ok((_, claims)) => claims,
+    let (jwt, claims) = match ctx.oauth.verify(&ctx.records, token) {
+        Ok(verified) => verified,
         Err(VerifyError::Token(e)) => {
             return Err(invalid_token(
                 "UNAUTHORIZED",
@@ -95,7 +110,6 @@ fn bearer(parts: &Parts, ctx: &Ctx, value: &str) -> Result<AccessClaims, ApiErro
         }
         Err(VerifyError::OAuth(e)) => return Err(ApiError::internal(e.description)),
     };
-    let host = parts.extensions.get::<Host>().copied();
     let presented = parts
         .extensions
         .get::<Arc<TlsInfo>>()
@@ -114,7 +128,7 @@ fn bearer(parts: &Parts, ctx: &Ctx, value: &str) -> Result<AccessClaims, ApiErro
                 "this token is bound to a client certificate; call the mtls host presenting that certificate".into(),
             ));
         }
-        (None, _) if host == Some(Host::Mtls) && ctx.oauth.require_binding => {
+        (None, _) if require_binding => {
             return Err(invalid_token(
                 "CERTIFICATE_TOKEN_MISMATCH",
                 "this sandbox requires certificate-bound tokens on the mtls host: request the token over mTLS".into(),
@@ -122,7 +136,7 @@ fn bearer(parts: &Parts, ctx: &Ctx, value: &str) -> Result<AccessClaims, ApiErro
         }
         (None, _) => {}
     }
-    Ok(claims)
+    Ok((jwt, claims))
 }
 
 impl FromRequestParts<Ctx> for Caller {

@@ -65,8 +65,12 @@ pub fn router(ctx: Ctx, host: Host) -> Router {
             .route("/customers/v1/{id}", get(customers::get))
             .route("/api/transactions", post(transactions::create));
     }
+    if host == Host::Mtls && !ctx.gateway.is_empty() {
+        router = router.fallback(crate::gateway::proxy);
+    } else {
+        router = router.fallback(not_found);
+    }
     router
-        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(host, access_log))

@@ -14,6 +14,7 @@ mod oauth;
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, DEFAULT_STATE_DIR, FileConfig};
+use crate::gateway::Route;
 use crate::info::SandboxInfo;
 use crate::server;
 use crate::state::{State, files};
@@ -127,6 +128,10 @@ pub struct UpArgs {
     /// The sandbox's "now": an RFC 3339 instant (frozen) or an offset like +2h or -30d (shifted).
     #[arg(long, value_name = "TIME|OFFSET", value_parser = parse_clock, allow_hyphen_values = true)]
     pub clock: Option<Arc<Clock>>,
+    /// Gateway mode: forward mtls-host requests no emulated endpoint answers to
+    /// this http:// URL, after the handshake and a bearer-token check.
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
     /// Print the sandbox.json document instead of the human summary.
     #[arg(long)]
     pub json: bool,
@@ -189,12 +194,23 @@ async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
     if let Some(clock) = args.clock {
         config.clock = clock;
     }
+    if let Some(url) = &args.upstream {
+        let route = Route::catch_all(url).map_err(|e| usage(anyhow::anyhow!("--upstream: {e}")))?;
+        config.gateway.push(route);
+    }
 
+    let routes = config.gateway.clone();
     let running = server::start(config).await?;
     if args.json {
         println!("{}", running.info.to_json());
     } else {
         print!("{}", running.info.summary());
+        if !routes.is_empty() {
+            println!("\nGateway (mtls host → your API)");
+            for route in &routes {
+                println!("  {}{}", running.info.mtls_url, route.describe());
+            }
+        }
     }
     tracing::info!(
         "ready: sandbox {}, mtls {}, auth {}",

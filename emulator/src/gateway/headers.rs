@@ -1,0 +1,224 @@
+//! What the upstream sees: the request headers rewritten the way a
+//! TLS-terminating reverse proxy does it (nginx `proxy_pass` with
+//! `$ssl_client_escaped_cert`, Envoy's `X-Forwarded-Client-Cert`).
+//!
+//! Pure functions over a `HeaderMap`, so every rule is unit-tested without
+//! a network.
+
+use std::net::IpAddr;
+
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::route::{Route, XFCC_HEADER};
+use crate::oauth::token::x5t_s256;
+
+/// RFC 3986 unreserved characters stay; everything else is escaped, so
+/// JavaScript's `decodeURIComponent` and nginx's `$ssl_client_escaped_cert`
+/// readers both get the PEM back.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// RFC 9110 §7.6.1: meaningful for one connection only, never forwarded.
+/// Proxy-Authorization is addressed to the gateway itself.
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+];
+
+/// What the gateway knows about the caller.
+pub struct Caller<'a> {
+    pub ip: Option<IpAddr>,
+    /// The client certificate (leaf, DER) the handshake verified.
+    pub certificate: Option<&'a [u8]>,
+    /// The JWT to forward in place of the presented (opaque) token.
+    pub phantom_jwt: Option<&'a str>,
+}
+
+/// Rewrites `headers` of a request on its way to the upstream of `route`.
+pub fn for_upstream(route: &Route, headers: &mut HeaderMap, caller: &Caller) {
+    remove_hop_by_hop(headers);
+    // A client must not be able to pose as another certificate: the
+    // upstream trusts these headers because only the gateway sets them.
+    for name in [&route.cert_header, &route.thumbprint_header].into_iter().flatten() {
+        headers.remove(name);
+    }
+    headers.remove(XFCC_HEADER);
+
+    if let Some(host) = headers.remove(header::HOST) {
+        headers.insert("x-forwarded-host", host);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+    if let Some(ip) = caller.ip {
+        let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(earlier) => format!("{earlier}, {ip}"),
+            None => ip.to_string(),
+        };
+        insert(headers, HeaderName::from_static("x-forwarded-for"), &chain);
+    }
+    if let Some(der) = caller.certificate {
+        let escaped = escaped_pem(der);
+        if let Some(name) = &route.cert_header {
+            insert(headers, name.clone(), &escaped);
+        }
+        if let Some(name) = &route.thumbprint_header {
+            insert(headers, name.clone(), &x5t_s256(der));
+        }
+        if route.xfcc {
+            insert(headers, HeaderName::from_static(XFCC_HEADER), &xfcc(der, &escaped));
+        }
+    }
+    if let Some(jwt) = caller.phantom_jwt {
+        insert(headers, header::AUTHORIZATION, &format!("Bearer {jwt}"));
+    }
+}
+
+/// Rewrites `headers` of the upstream's response on its way to the client.
+pub fn for_client(headers: &mut HeaderMap) {
+    remove_hop_by_hop(headers);
+}
+
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // Fields named in Connection are hop-by-hop too.
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::try_from(name.trim()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// The PEM certificate, URL-escaped (nginx's `$ssl_client_escaped_cert`).
+pub fn escaped_pem(der: &[u8]) -> String {
+    // LF line endings, as OpenSSL (and so nginx) writes PEM.
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    let pem = pem::encode_config(&pem::Pem::new("CERTIFICATE", der), config);
+    utf8_percent_encode(&pem, COMPONENT).to_string()
+}
+
+/// Envoy's `X-Forwarded-Client-Cert` element: hex SHA-256 of the DER, the
+/// subject, and the URL-escaped PEM.
+fn xfcc(der: &[u8], escaped: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+    let hash: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let subject = X509Certificate::from_der(der)
+        .map(|(_, c)| c.subject().to_string())
+        .unwrap_or_default();
+    format!(
+        "Hash={hash};Subject=\"{}\";Cert=\"{escaped}\"",
+        subject.replace('\\', "\\\\").replace('"', "\\\"")
+    )
+}
+
+fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    // Every value built here is ASCII without control characters.
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki;
+
+    fn leaf() -> Vec<u8> {
+        let now = time::OffsetDateTime::now_utc();
+        let ca = pki::Ca::load(pki::create_hierarchy("t", now).unwrap().intermediate).unwrap();
+        let client = ca.issue_client(&pki::ClientCertSpec::new("my_app", now)).unwrap();
+        client.cert_der().unwrap().to_vec()
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (HeaderName::try_from(*k).unwrap(), HeaderValue::from_str(v).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn upstream_gets_forwarding_headers_and_the_certificate_three_ways() {
+        let der = leaf();
+        let mut route = Route::catch_all("http://127.0.0.1:1").unwrap();
+        route.xfcc = true;
+        let mut h = headers(&[
+            ("host", "127.0.0.1:4444"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-client-cert", "forged"),
+            ("x-forwarded-client-cert", "forged"),
+            ("authorization", "Bearer opaque-ref"),
+            ("accept", "application/json"),
+        ]);
+        let caller = Caller {
+            ip: Some([127, 0, 0, 1].into()),
+            certificate: Some(&der),
+            phantom_jwt: Some("a.b.c"),
+        };
+        for_upstream(&route, &mut h, &caller);
+
+        assert_eq!(h["x-forwarded-host"], "127.0.0.1:4444");
+        assert!(h.get("host").is_none(), "the client sets the upstream's Host");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        assert_eq!(h["authorization"], "Bearer a.b.c");
+        assert_eq!(h["accept"], "application/json");
+        assert_eq!(h["x-client-cert-thumbprint"], x5t_s256(&der).as_str());
+
+        let escaped = h["x-client-cert"].to_str().unwrap();
+        assert!(escaped.starts_with("-----BEGIN%20CERTIFICATE-----%0AMII"), "{escaped}");
+        let pem = percent_encoding::percent_decode_str(escaped).decode_utf8().unwrap();
+        assert_eq!(pki::first_cert_der(&pem, "header").unwrap().as_ref(), der.as_slice());
+
+        let xfcc = h["x-forwarded-client-cert"].to_str().unwrap();
+        assert!(
+            xfcc.starts_with("Hash=")
+                && xfcc.contains("CN=my_app\";Cert=")
+                && xfcc.ends_with(&format!("Cert=\"{escaped}\"")),
+            "{xfcc}"
+        );
+        assert_eq!(xfcc[5..69].len(), 64);
+    }
+
+    #[test]
+    fn forged_certificate_headers_are_dropped_even_without_a_certificate() {
+        let route = Route::catch_all("http://127.0.0.1:1").unwrap();
+        let mut h = headers(&[("x-client-cert", "forged"), ("x-client-cert-thumbprint", "forged")]);
+        let caller = Caller {
+            ip: None,
+            certificate: None,
+            phantom_jwt: None,
+        };
+        for_upstream(&route, &mut h, &caller);
+        assert!(h.get("x-client-cert").is_none() && h.get("x-client-cert-thumbprint").is_none());
+        assert!(h.get("x-forwarded-for").is_none());
+    }
+
+    #[test]
+    fn hop_by_hop_fields_go_including_those_named_in_connection() {
+        let mut h = headers(&[
+            ("connection", "keep-alive, x-secret-hop"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret-hop", "1"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("te", "trailers"),
+            ("proxy-authorization", "Basic x"),
+            ("content-type", "application/json"),
+        ]);
+        for_client(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h["content-type"], "application/json");
+    }
+}

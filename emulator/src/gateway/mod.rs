@@ -1,0 +1,151 @@
+//! Gateway mode: the mtls host in front of the user's own API.
+//!
+//! Requests on the mtls host that no emulated endpoint answers are matched
+//! against the configured routes (longest prefix first). A matching request
+//! has passed the mTLS handshake; the route's token checks run (bearer,
+//! scopes, certificate binding) and refuse it before anything reaches the
+//! upstream; then it is forwarded with the client certificate, its
+//! thumbprint, the JWT in place of an opaque token (phantom token) and the
+//! X-Forwarded-* headers. Bodies stream both ways.
+
+mod headers;
+pub mod route;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{StatusCode, Uri, Version, header};
+use axum::response::{IntoResponse, Response};
+use axum_server::tls::TlsInfo;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+pub use route::{Route, RouteSection};
+
+use crate::api::ApiError;
+use crate::api::auth::{insufficient, verify_bearer};
+use crate::context::Ctx;
+
+/// The routes and a pooled HTTP/1.1 client for the upstreams.
+pub struct Gateway {
+    routes: Vec<Route>,
+    client: Client<HttpConnector, Body>,
+}
+
+impl Gateway {
+    pub fn new(mut routes: Vec<Route>) -> Self {
+        // Longest prefix wins, as in nginx.
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Self {
+            routes,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    fn route_for(&self, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| path.starts_with(r.prefix.as_str()))
+    }
+}
+
+/// The mtls host's fallback: forwards to the matching route, else 404.
+pub async fn proxy(State(ctx): State<Ctx>, req: Request) -> Response {
+    let Some(route) = ctx.gateway.route_for(req.uri().path()) else {
+        return ApiError::not_found(format!("no such endpoint: {} {}", req.method(), req.uri().path())).into_response();
+    };
+    let (mut parts, body) = req.into_parts();
+    let phantom_jwt = match authorize(&ctx, route, &parts) {
+        Ok(jwt) => jwt,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let certificate = parts
+        .extensions
+        .get::<Arc<TlsInfo>>()
+        .and_then(|tls| tls.peer_certificates.first().cloned());
+    let caller = headers::Caller {
+        ip: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+        certificate: certificate.as_deref(),
+        phantom_jwt: phantom_jwt.as_deref(),
+    };
+    headers::for_upstream(route, &mut parts.headers, &caller);
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    parts.uri = match route.target(path).parse::<Uri>() {
+        Ok(uri) => uri,
+        Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, "INVALID_PARAMETERS", e.to_string()).into_response(),
+    };
+    parts.version = Version::HTTP_11;
+    parts.extensions = Default::default();
+    let upstream = Request::from_parts(parts, body);
+
+    match tokio::time::timeout(route.timeout, ctx.gateway.client.request(upstream)).await {
+        Ok(Ok(response)) => {
+            let (mut parts, body) = response.into_parts();
+            headers::for_client(&mut parts.headers);
+            Response::from_parts(parts, Body::new(body))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(upstream = %route.origin, "gateway: {e:?}");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "BAD_GATEWAY",
+                format!(
+                    "the upstream {} for {} did not answer: {}. Is your API running?",
+                    route.origin,
+                    route.prefix,
+                    cause(&e)
+                ),
+            )
+            .into_response()
+        }
+        Err(_) => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "GATEWAY_TIMEOUT",
+            format!(
+                "the upstream {} sent no response within {} ms (timeout_ms of route {})",
+                route.origin,
+                route.timeout.as_millis(),
+                route.prefix
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// The route's token checks; returns the JWT to forward for a phantom token.
+fn authorize(ctx: &Ctx, route: &Route, parts: &axum::http::request::Parts) -> Result<Option<String>, ApiError> {
+    if !route.require_token {
+        return Ok(None);
+    }
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized(format!(
+            "{} needs Authorization: Bearer <access token> (get one from POST /oauth2/token)",
+            route.prefix
+        ))
+        .with_www_authenticate("Bearer".into()));
+    };
+    let value = value.to_str().unwrap_or("");
+    let require_binding = route.require_binding || ctx.oauth.require_binding;
+    let (jwt, claims) = verify_bearer(parts, ctx, value, require_binding)?;
+    if let Some(missing) = route.scopes.iter().find(|want| !claims.scopes().any(|s| s == *want)) {
+        return Err(insufficient(&claims.scope, missing));
+    }
+    let presented = value.split_once(' ').map_or("", |(_, t)| t.trim());
+    Ok((route.phantom_token && presented != jwt).then_some(jwt))
+}
+
+/// The innermost error's message: "Connection refused", not "client error".
+fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = e;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    inner.to_string()
+}

@@ -1,0 +1,283 @@
+//! Gateway mode: the mtls host in front of an upstream API (a wiremock
+//! server). What the upstream receives is asserted exactly; refusals must
+//! happen before anything reaches it.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mtls_sandbox::oauth::token::x5t_s256;
+use mtls_sandbox::pki::ClientCertSpec;
+use mtls_sandbox::state::State;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use crate::util::{Emulator, Identity, app_identity, app_token, client, plain, send, token_request, with_app_cert};
+
+/// A wiremock upstream answering every request, on its own runtime (the
+/// test's calls block on other runtimes).
+struct Upstream {
+    rt: tokio::runtime::Runtime,
+    server: MockServer,
+}
+
+impl Upstream {
+    fn start(response: ResponseTemplate) -> Self {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let server = rt.block_on(MockServer::start());
+        rt.block_on(Mock::given(any()).respond_with(response).mount(&server));
+        Self { rt, server }
+    }
+
+    fn received(&self) -> Vec<Request> {
+        self.rt.block_on(self.server.received_requests()).unwrap()
+    }
+}
+
+fn start_with_config(config: &str) -> (Emulator, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("gateway.toml");
+    std::fs::write(&file, config).unwrap();
+    let emu = Emulator::start_in(&tmp.path().join("state"), &["--config", file.to_str().unwrap()]);
+    (emu, tmp)
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> &'a str {
+    req.headers
+        .get(name)
+        .unwrap_or_else(|| panic!("upstream got no {name}: {:?}", req.headers))
+        .to_str()
+        .unwrap()
+}
+
+fn jwt_claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[test]
+fn curity_flow_through_the_gateway_forwards_certificate_and_phantom_jwt() {
+    let upstream = Upstream::start(
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"ok": true}))
+            .insert_header("x-upstream", "yes"),
+    );
+    let (emu, _tmp) = start_with_config(&format!(
+        r#"
+[[gateway]]
+prefix = "/partner/"
+upstream = "{0}/internal"
+strip_prefix = true
+scopes = ["transactions"]
+require_binding = true
+xfcc = true
+
+[[gateway]]
+prefix = "/open/"
+upstream = "{0}"
+require_token = false
+"#,
+        upstream.server.uri()
+    ));
+    let mtls = with_app_cert(&emu);
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "partner-client"),
+        ("scope", "transactions"),
+    ];
+    let (status, body, _) = token_request(&mtls, &emu.info.mtls_token_endpoint, &form);
+    assert_eq!(status, 200, "{body}");
+    let opaque = body["access_token"].as_str().unwrap().to_owned();
+
+    let url = format!("{}/partner/tx?x=1", emu.info.mtls_url);
+    let (status, body, headers) = send(
+        mtls.post(&url)
+            .bearer_auth(&opaque)
+            .header("x-client-cert", "forged")
+            .header("content-type", "application/json")
+            .body(r#"{"amount": 1}"#),
+    );
+    assert_eq!((status, body), (200, json!({"ok": true})));
+    assert_eq!(headers["x-upstream"], "yes");
+
+    let got = upstream.received();
+    assert_eq!(got.len(), 1);
+    let req = &got[0];
+    assert_eq!(
+        (req.method.as_str(), req.url.path(), req.url.query()),
+        ("POST", "/internal/tx", Some("x=1"))
+    );
+    assert_eq!(req.body, br#"{"amount": 1}"#);
+    let cert_der = app_identity(&emu).cert_der().unwrap();
+    let thumbprint = x5t_s256(&cert_der);
+    // Phantom token: the upstream sees the JWT, bound to the caller's certificate.
+    let jwt = header(req, "authorization").strip_prefix("Bearer ").unwrap();
+    let claims = jwt_claims(jwt);
+    assert_eq!(
+        (&claims["client_id"], &claims["cnf"]["x5t#S256"]),
+        (&json!("partner-client"), &json!(thumbprint))
+    );
+    let pem = percent_encoding::percent_decode_str(header(req, "x-client-cert"))
+        .decode_utf8()
+        .unwrap();
+    assert_eq!(
+        mtls_sandbox::pki::first_cert_der(&pem, "x-client-cert").unwrap(),
+        cert_der
+    );
+    assert_eq!(header(req, "x-client-cert-thumbprint"), thumbprint);
+    assert!(header(req, "x-forwarded-client-cert").starts_with("Hash="));
+    assert_eq!(header(req, "x-forwarded-for"), "127.0.0.1");
+    assert_eq!(header(req, "x-forwarded-proto"), "https");
+    assert_eq!(
+        header(req, "x-forwarded-host"),
+        emu.info.mtls_url.trim_start_matches("https://")
+    );
+    assert_eq!(header(req, "host"), upstream.server.address().to_string());
+    assert_eq!(header(req, "content-type"), "application/json");
+
+    // Refusals happen at the gateway; none reaches the upstream.
+    let refused = |req: reqwest::RequestBuilder| {
+        let (status, body, headers) = send(req);
+        let www = headers.get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+        (status, body["status"].as_str().unwrap_or("").to_owned(), www)
+    };
+    let (status, code, www) = refused(mtls.post(&url));
+    assert_eq!(
+        (status, code.as_str(), www.as_deref()),
+        (401, "UNAUTHORIZED", Some("Bearer"))
+    );
+    let unbound = app_token(&emu, "api");
+    let (status, code, _) = refused(mtls.post(&url).bearer_auth(&unbound));
+    assert_eq!(
+        (status, code.as_str()),
+        (401, "CERTIFICATE_TOKEN_MISMATCH"),
+        "binding is required"
+    );
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", emu.info.client_id.as_str()),
+        ("client_secret", emu.info.client_secret.as_str()),
+        ("scope", "api"),
+    ];
+    let (_, body, _) = token_request(&mtls, &emu.info.mtls_token_endpoint, &form);
+    let bound_api = body["access_token"].as_str().unwrap();
+    let (status, code, _) = refused(mtls.post(&url).bearer_auth(bound_api));
+    assert_eq!(
+        (status, code.as_str()),
+        (403, "INSUFFICIENT_ACCESS_LEVEL"),
+        "scope transactions is missing"
+    );
+    let ca = State::load(&emu.state_dir).unwrap().issuing_ca().unwrap();
+    let other = ca
+        .issue_client(&ClientCertSpec::new("thief", OffsetDateTime::now_utc()))
+        .unwrap();
+    let chain = emu.read("lean_public_cert_chain.pem");
+    let thief = client(&chain, Identity::Chain(other, chain.clone()));
+    let (status, code, www) = refused(thief.post(&url).bearer_auth(&opaque));
+    assert_eq!((status, code.as_str()), (401, "CERTIFICATE_TOKEN_MISMATCH"));
+    assert!(www.unwrap().starts_with("Bearer error=\"invalid_token\""));
+    assert_eq!(
+        upstream.received().len(),
+        1,
+        "refused requests must not reach the upstream"
+    );
+
+    // Emulated endpoints are still the sandbox's; unrouted paths are 404.
+    let banks = format!("{}/banks/v1", emu.info.mtls_url);
+    assert_eq!(
+        send(mtls.get(&banks).header("lean-app-token", &emu.info.app_token)).0,
+        200
+    );
+    let (status, code, _) = refused(mtls.get(format!("{}/elsewhere", emu.info.mtls_url)));
+    assert_eq!((status, code.as_str()), (404, "NOT_FOUND"));
+    assert_eq!(upstream.received().len(), 1);
+
+    // An open route streams a body far beyond the API's own 64 KiB limit.
+    let big = vec![b'x'; 1 << 20];
+    let (status, _, _) = send(mtls.put(format!("{}/open/upload", emu.info.mtls_url)).body(big.clone()));
+    assert_eq!(status, 200);
+    let got = upstream.received();
+    assert_eq!(
+        (got.len(), got[1].url.path(), got[1].body.len()),
+        (2, "/open/upload", big.len())
+    );
+    assert!(got[1].headers.get("authorization").is_none());
+}
+
+#[test]
+fn upstream_flag_forwards_with_token_check_and_failures_are_502_and_504() {
+    let upstream = Upstream::start(ResponseTemplate::new(204));
+    let emu = Emulator::start(&["--upstream", &upstream.server.uri()]);
+    let mtls = with_app_cert(&emu);
+    let url = format!("{}/my/api", emu.info.mtls_url);
+    assert_eq!(send(mtls.get(&url)).0, 401);
+    let jwt = app_token(&emu, "api");
+    assert_eq!(send(mtls.get(&url).bearer_auth(&jwt)).0, 204);
+    let got = upstream.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        header(&got[0], "authorization"),
+        format!("Bearer {jwt}"),
+        "a JWT passes unchanged"
+    );
+    // The plain sandbox host has no gateway.
+    let sandbox = plain(&emu);
+    assert_eq!(send(sandbox.get(format!("{}/my/api", emu.info.sandbox_url))).0, 404);
+    drop(emu);
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let slow = Upstream::start(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(3)));
+    let (emu, _tmp) = start_with_config(&format!(
+        "[[gateway]]\nprefix = \"/down\"\nupstream = \"http://{closed}\"\nrequire_token = false\n\
+         [[gateway]]\nprefix = \"/slow\"\nupstream = \"{}\"\nrequire_token = false\ntimeout_ms = 300\n",
+        slow.server.uri()
+    ));
+    let mtls = with_app_cert(&emu);
+    let (status, body, _) = send(mtls.get(format!("{}/down/x", emu.info.mtls_url)));
+    assert_eq!((status, &body["status"]), (502, &json!("BAD_GATEWAY")));
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains(&closed.to_string()) && message.contains("refused"),
+        "{message}"
+    );
+    let (status, body, _) = send(mtls.get(format!("{}/slow/x", emu.info.mtls_url)));
+    assert_eq!((status, &body["status"]), (504, &json!("GATEWAY_TIMEOUT")));
+    assert!(body["message"].as_str().unwrap().contains("300 ms"), "{body}");
+}
+
+#[test]
+fn invalid_gateway_settings_are_usage_errors_naming_the_field() {
+    let out = std::process::Command::new(crate::util::bin())
+        .args(["up", "--upstream", "https://api.local", "--state-dir"])
+        .arg(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--upstream") && stderr.contains("http://host:port"),
+        "{stderr}"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        "[[gateway]]\nprefix = \"/p\"\nupstream = \"http://a:1\"\nclient_cert_header = \"a b\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(crate::util::bin())
+        .args(["up", "--config", file.to_str().unwrap(), "--state-dir"])
+        .arg(tmp.path().join("s"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("route '/p'") && stderr.contains("client_cert_header"),
+        "{stderr}"
+    );
+}
