@@ -6,5 +6,6 @@ pub mod runner;
 pub mod sandbox;
 pub mod scenario;
 pub mod transcript;
+pub mod upstream;
 
 pub use sandbox::Sandbox;

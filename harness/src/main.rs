@@ -57,19 +57,31 @@ async fn main() -> ExitCode {
 }
 
 async fn run(scenarios: Vec<Scenario>, against: Option<PathBuf>) -> anyhow::Result<bool> {
-    let (info, _sandbox) = match against {
-        Some(path) => (SandboxInfo::read(&path).map_err(anyhow::Error::msg)?, None),
-        None => {
-            let sandbox = Sandbox::start().await?;
-            (sandbox.info.clone(), Some(sandbox))
-        }
+    let against = match against {
+        Some(path) => Some(SandboxInfo::read(&path).map_err(anyhow::Error::msg)?),
+        None => None,
     };
     let mut all_passed = true;
     let mut out = std::io::stdout();
     for scenario in &scenarios {
-        // A fresh runner per scenario: captures do not leak between files.
+        // A fresh sandbox and runner per scenario: state and captures do
+        // not leak between files.
+        let (info, sandbox) = match &against {
+            Some(_) if !scenario.gateway.is_empty() => anyhow::bail!(
+                "scenario \"{}\" declares [[gateway]] routes to the harness's echo API; run it without --against",
+                scenario.name
+            ),
+            Some(info) => (info.clone(), None),
+            None => {
+                let sandbox = Sandbox::for_scenario(scenario).await?;
+                (sandbox.info.clone(), Some(sandbox))
+            }
+        };
         let tally = Runner::new(&info)?.run(scenario, &mut out).await?;
         all_passed &= tally.failed == 0;
+        if let Some(sandbox) = sandbox {
+            sandbox.stop().await?;
+        }
         println!();
     }
     Ok(all_passed)

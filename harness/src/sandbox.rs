@@ -23,10 +23,15 @@ use mtls_sandbox::info::SandboxInfo;
 use mtls_sandbox::pki::{self, CertAndKey};
 use mtls_sandbox::server::{self, Running};
 
+use crate::scenario::Scenario;
+use crate::upstream;
+
 pub struct Sandbox {
     /// The `sandbox.json` values: URLs, credentials, file paths.
     pub info: SandboxInfo,
     running: Option<Running>,
+    /// The echo API behind a scenario's gateway routes, if any.
+    echo: Option<wiremock::MockServer>,
     _dir: tempfile::TempDir,
 }
 
@@ -50,8 +55,22 @@ impl Sandbox {
         Ok(Self {
             info: running.info.clone(),
             running: Some(running),
+            echo: None,
             _dir: dir,
         })
+    }
+
+    /// Starts a sandbox for `scenario`: with its gateway routes, and the
+    /// echo API they point to, when it declares any.
+    pub async fn for_scenario(scenario: &Scenario) -> anyhow::Result<Self> {
+        if scenario.gateway.is_empty() {
+            return Self::start().await;
+        }
+        let echo = upstream::start_echo().await;
+        let routes = upstream::routes(&scenario.gateway, &echo.uri()).map_err(anyhow::Error::msg)?;
+        let mut sandbox = Self::start_with(|config| config.gateway = routes).await?;
+        sandbox.echo = Some(echo);
+        Ok(sandbox)
     }
 
     /// An HTTPS client that trusts the sandbox CA and presents no certificate.

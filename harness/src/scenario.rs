@@ -26,6 +26,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use mtls_sandbox::gateway::RouteSection;
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,10 @@ pub struct Scenario {
     pub description: Option<String>,
     #[serde(default)]
     pub identities: BTreeMap<String, IdentitySpec>,
+    /// Gateway routes on the mtls host, as in the emulator's config file;
+    /// `upstream = "echo"` is the harness's echo API.
+    #[serde(default)]
+    pub gateway: Vec<RouteSection>,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
 }
@@ -179,6 +184,17 @@ impl Scenario {
     /// Checks what serde cannot: each step expects something, and names
     /// identities that exist.
     fn validate(&self, text: &str, path: &Path) -> Result<(), ScenarioError> {
+        if let Err(message) = crate::upstream::routes(&self.gateway, "http://127.0.0.1:1") {
+            let line = text
+                .lines()
+                .position(|l| l.trim() == "[[gateway]]")
+                .map_or(0, |n| n + 1);
+            return Err(ScenarioError::Parse {
+                path: path.to_path_buf(),
+                line,
+                message,
+            });
+        }
         for (i, step) in self.steps.iter().enumerate() {
             let line = step_line(text, i);
             let fail = |message: String| ScenarioError::Parse {
@@ -283,5 +299,14 @@ expect = { handshake = "refused" }
         );
         let unknown = GOOD.replace("identity = \"thief\"", "identity = \"ghost\"");
         assert!(err(&unknown).contains("identity \"ghost\""));
+        let gateway = GOOD.replace(
+            "[[step]]\nsay = \"hello\"",
+            "[[gateway]]\nprefix = \"p\"\nupstream = \"echo\"\n[[step]]\nsay = \"hello\"",
+        );
+        let e = err(&gateway);
+        assert!(
+            e.starts_with("s.toml:7:") && e.contains("route 'p'") && e.contains("prefix"),
+            "{e}"
+        );
     }
 }

@@ -51,4 +51,25 @@ async fn against_a_running_sandbox_failures_show_expected_and_got_and_exit_1() {
     assert!(stdout.contains("✗ expected status 200, got 401"), "{stdout}");
     assert!(stdout.contains("\"status\":\"UNAUTHORIZED\""), "{stdout}");
     assert!(stdout.contains("1 of 2 steps did NOT go as expected"), "{stdout}");
+
+    // A gateway scenario needs the harness's own sandbox (and echo API).
+    let gateway = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/scenarios/curity-gateway.toml");
+    let against = sandbox.info.state_dir.join("sandbox.json");
+    let out = tokio::task::spawn_blocking(move || {
+        harness()
+            .arg("run")
+            .arg(gateway)
+            .arg("--against")
+            .arg(against)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("[[gateway]]") && stderr.contains("without --against"),
+        "{stderr}"
+    );
 }

@@ -24,7 +24,7 @@ async fn every_scenario_passes_and_matches_its_snapshot() {
     assert!(files.len() >= 5, "expected the shipped scenarios, found {files:?}");
     for file in files {
         let scenario = Scenario::load(&file).unwrap();
-        let sandbox = Sandbox::start().await.unwrap();
+        let sandbox = Sandbox::for_scenario(&scenario).await.unwrap();
         let mut transcript = Vec::new();
         let tally = Runner::new(&sandbox.info)
             .unwrap()
