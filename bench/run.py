@@ -94,9 +94,7 @@ class Nginx:
         self.dir = work / "nginx"
         self.dir.mkdir()
         (self.dir / "banks.json").write_bytes(body)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port, self.upstream_port = free_port(), free_port()
         state = Path(sandbox.info["state_dir"])
         user = "user root;" if os.geteuid() == 0 else ""  # workers must read the temp dir (0700)
         (self.dir / "nginx.conf").write_text(f"""
@@ -118,6 +116,21 @@ http {{
         ssl_verify_client on;
         ssl_verify_depth 2;
         location = /banks/v1 {{ default_type application/json; alias {self.dir}/banks.json; }}
+        # The gateway reference: mTLS in front of the plain upstream below,
+        # forwarding the certificate as the sandbox's gateway does.
+        location /gw/ {{
+            proxy_pass http://backend/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Client-Cert $ssl_client_escaped_cert;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }}
+    }}
+    # The upstream API both gateways forward to: plain HTTP, static JSON.
+    upstream backend {{ server 127.0.0.1:{self.upstream_port}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{self.upstream_port};
+        location = /banks/v1 {{ default_type application/json; alias {self.dir}/banks.json; }}
     }}
 }}
 """)
@@ -125,6 +138,7 @@ http {{
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
         self.url = f"https://127.0.0.1:{self.port}/banks/v1"
+        self.gateway_url = f"https://127.0.0.1:{self.port}/gw/banks/v1"
 
     def stop(self):
         self.proc.send_signal(signal.SIGQUIT)
@@ -135,9 +149,7 @@ class MockServer:
     """npm oauth2-mock-server over HTTPS with the sandbox's server certificate."""
 
     def __init__(self, sandbox):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         state = Path(sandbox.info["state_dir"])
         self.t0 = time.perf_counter()
         self.proc = subprocess.Popen([O2M, "-a", "127.0.0.1", "-p", str(self.port), "-c", state / "server_cert.pem",
@@ -157,6 +169,12 @@ class MockServer:
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait_port(port):
@@ -259,6 +277,20 @@ def main():
             "app_token": repeat(a.reps, lambda: oha(url, a.secs, a.conns, "--disable-keepalive", *ps.mtls_args(), *app_hdr)),
         }
 
+        log("2b/5 gateway: forwarded requests over kept-alive mTLS ...")
+        upstream = f"http://127.0.0.1:{nginx.upstream_port}"
+        gw = Sandbox(work, "gateway", f'[[gateway]]\nprefix = "/gw/"\nupstream = "{upstream}"\nstrip_prefix = true\nrequire_token = false\n'
+                     f'[[gateway]]\nprefix = "/gwt/"\nupstream = "{upstream}"\nstrip_prefix = true\nscopes = ["api"]\n')
+        procs.append(gw)
+        gw_bearer = ["-H", f"Authorization: Bearer {gw.token()}"]
+        R["gateway"] = {
+            "nginx": repeat(a.reps, lambda: oha(nginx.gateway_url, a.secs, a.conns, *ps.mtls_args())),
+            "mtls_only": repeat(a.reps, lambda: oha(gw.info["mtls_url"] + "/gw/banks/v1", a.secs, a.conns, *gw.mtls_args())),
+            "bearer_jwt": repeat(a.reps, lambda: oha(gw.info["mtls_url"] + "/gwt/banks/v1", a.secs, a.conns, *gw.mtls_args(), *gw_bearer)),
+        }
+        gw.stop()
+        procs.remove(gw)
+
         log("3/5 token issuance over kept-alive connections ...")
         mock = MockServer(ps)
         procs.append(mock)
@@ -312,12 +344,17 @@ def report(R):
     row("keep-alive mTLS, app token (ref: nginx)", k["app_token"]["rps"], k["nginx"]["rps"], ">= 1.0x")
     row("keep-alive mTLS, bearer JWT (ref: nginx)", k["bearer_jwt"]["rps"], k["nginx"]["rps"], ">= 0.8x")
     row("full handshake per request (ref: nginx)", h["app_token"]["rps"], h["nginx"]["rps"], ">= 1.0x")
+    g = R["gateway"]
+    row("gateway, mTLS + cert header (ref: nginx)", g["mtls_only"]["rps"], g["nginx"]["rps"], "")
+    row("gateway, + bearer JWT check (ref: nginx)", g["bearer_jwt"]["rps"], g["nginx"]["rps"], "")
     for alg, ref, refname, target in (("PS256", rsa, "RSA-2048 sign", ">= 0.7x"), ("ES256", mock, "mock server", ">= 10x")):
         for method in ("client_secret_post", "tls_client_auth"):
             row(f"{alg} tokens, {method} (ref: {refname})", t[f"{alg} {method}"]["rps"], ref, target)
     print(f"\n| latency (ms) p50 / p99        | sandbox            | nginx              |")
-    for name, group in (("keep-alive, app token", k["app_token"]), ("keep-alive, bearer JWT", k["bearer_jwt"]), ("full handshake", h["app_token"])):
-        ref = k["nginx"] if "keep" in name else h["nginx"]
+    for name, group, ref in (("keep-alive, app token", k["app_token"], k["nginx"]),
+                             ("keep-alive, bearer JWT", k["bearer_jwt"], k["nginx"]),
+                             ("full handshake", h["app_token"], h["nginx"]),
+                             ("gateway, mTLS + cert header", g["mtls_only"], g["nginx"])):
         print(f"| {name:<29} | {group['p50_ms']:6.2f} / {group['p99_ms']:7.2f} | {ref['p50_ms']:6.2f} / {ref['p99_ms']:7.2f} |")
     print(f"\nopenssl speed -multi {R['machine']['cores']}: rsa2048 {rsa:,.0f} sign/s, ecdsap256 {ec:,.0f} sign/s; "
           f"oauth2-mock-server RS256 tokens {mock:,.0f}/s")

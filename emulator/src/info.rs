@@ -123,9 +123,7 @@ impl SandboxInfo {
              Try it\n  \
                curl --cacert {ca} {token} {sandbox}/banks/v1\n  \
                curl --cacert {ca} --cert {cert} --key {key} {token} {mtls}/banks/v1\n  \
-               curl --cacert {ca} {auth}/health\n\
-             \n\
-             Press Ctrl-C to stop.\n",
+               curl --cacert {ca} {auth}/health\n",
             state = self.state_dir.display(),
             sandbox = self.sandbox_url,
             mtls = self.mtls_url,

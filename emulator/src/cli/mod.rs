@@ -211,6 +211,7 @@ async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
                 println!("  {}{}", running.info.mtls_url, route.describe());
             }
         }
+        println!("\nPress Ctrl-C to stop.");
     }
     tracing::info!(
         "ready: sandbox {}, mtls {}, auth {}",
