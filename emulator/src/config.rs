@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::clock::Clock;
+use crate::faults::{Rule, RuleSpec};
 use crate::gateway::{Route, RouteSection};
 use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
 use crate::oauth::keys::SigningAlg;
@@ -34,6 +35,12 @@ pub enum ConfigError {
     Gateway {
         path: PathBuf,
         prefix: String,
+        detail: String,
+    },
+    #[error("config file {path}: faults[{index}]: {detail}")]
+    Fault {
+        path: PathBuf,
+        index: usize,
         detail: String,
     },
     #[error("config file {path}: client '{client}': {detail}")]
@@ -84,6 +91,8 @@ pub struct Config {
     pub clock: Arc<Clock>,
     /// Gateway routes: mtls-host paths forwarded to the user's own API.
     pub gateway: Vec<Route>,
+    /// Fault rules installed at start (validated).
+    pub faults: Vec<RuleSpec>,
 }
 
 impl Config {
@@ -114,6 +123,7 @@ impl Config {
             clients: Vec::new(),
             clock: Arc::new(Clock::system()),
             gateway: Vec::new(),
+            faults: Vec::new(),
         }
     }
 
@@ -247,6 +257,9 @@ pub struct FileConfig {
     /// Gateway routes to the user's own API.
     #[serde(default)]
     pub gateway: Vec<RouteSection>,
+    /// Fault rules installed at start.
+    #[serde(default)]
+    pub faults: Vec<RuleSpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -322,6 +335,14 @@ impl FileConfig {
                 detail,
             })?;
             config.gateway.push(route);
+        }
+        for (index, spec) in self.faults.into_iter().enumerate() {
+            Rule::try_from(spec.clone()).map_err(|detail| ConfigError::Fault {
+                path: file_path.to_path_buf(),
+                index,
+                detail,
+            })?;
+            config.faults.push(spec);
         }
         Ok(())
     }

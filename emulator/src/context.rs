@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::faults::Faults;
 use crate::gateway::Gateway;
 use crate::oauth::Authority;
 use crate::records::Records;
-use crate::state::AppCredentials;
+use crate::state::{AppCredentials, State};
 
 pub struct Context {
     pub config: Config,
@@ -16,6 +17,10 @@ pub struct Context {
     pub oauth: Authority,
     /// Routes of the mtls host to the user's own API (gateway mode).
     pub gateway: Gateway,
+    /// Installed fault rules (SPEC §6).
+    pub faults: Faults,
+    /// The state dir, for effects that write to it (revocation, key rotation).
+    pub state: State,
 }
 
 pub type Ctx = Arc<Context>;

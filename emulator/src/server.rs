@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::context::{Context, Ctx};
+use crate::faults::Faults;
 use crate::gateway::Gateway;
 use crate::hosts::Host;
 use crate::info::SandboxInfo;
@@ -80,6 +81,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config: config.clone(),
         oauth,
         gateway: Gateway::new(config.gateway.clone()),
+        faults: Faults::new(config.faults.clone()).map_err(anyhow::Error::msg)?,
+        state: state.clone(),
     });
 
     let control = axum_server::Control::new();

@@ -96,6 +96,7 @@ struct Manifest {
 }
 
 /// A loaded state dir: every file parsed and checked.
+#[derive(Clone)]
 pub struct State {
     pub dir: PathBuf,
     pub created_at: OffsetDateTime,

@@ -4,6 +4,7 @@
 
 mod api;
 mod cli;
+mod faults;
 mod gateway;
 mod handshake;
 mod interop;

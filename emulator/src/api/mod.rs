@@ -28,6 +28,7 @@ pub use auth::{APP_TOKEN_HEADER, Caller};
 pub use error::ApiError;
 
 use crate::context::Ctx;
+use crate::faults;
 use crate::hosts::Host;
 use crate::oauth;
 
@@ -55,7 +56,18 @@ pub fn router(ctx: Ctx, host: Host) -> Router {
             )
             .route("/clients/{id}", delete(oauth::admin::delete_client))
             .route("/clients/{id}/secrets", post(oauth::admin::create_secret))
-            .route("/clients/{id}/secrets/{secret_id}", delete(oauth::admin::delete_secret));
+            .route("/clients/{id}/secrets/{secret_id}", delete(oauth::admin::delete_secret))
+            .route(
+                "/admin/faults",
+                post(faults::admin::add_fault)
+                    .get(faults::admin::list_faults)
+                    .delete(faults::admin::clear_faults),
+            )
+            .route("/admin/faults/{id}", delete(faults::admin::delete_fault))
+            .route(
+                "/admin/clock",
+                get(faults::admin::get_clock).post(faults::admin::change_clock),
+            );
     }
     if matches!(host, Host::Sandbox | Host::Mtls) {
         router = router
@@ -73,6 +85,7 @@ pub fn router(ctx: Ctx, host: Host) -> Router {
     router
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(ctx.clone(), faults::inject))
         .layer(middleware::from_fn_with_state(host, access_log))
         .with_state(ctx)
 }

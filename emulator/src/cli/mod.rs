@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
+mod faults;
 mod oauth;
 
 use crate::clock::Clock;
@@ -78,6 +79,10 @@ pub enum Command {
     },
     /// Check your own certificate and key files and say what to change.
     Doctor(DoctorArgs),
+    /// Make the running sandbox misbehave on purpose: rate limits, 5xx, delays,
+    /// dropped connections, token errors, key rotation (also POST /admin/faults).
+    #[command(subcommand)]
+    Faults(faults::FaultsCommand),
     /// Wait until a sandbox started in the background is ready (for CI scripts).
     Wait {
         /// Give up after this long (e.g. 30s, 2m).
@@ -170,6 +175,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Clients(c) => oauth::clients(&cli.global, c),
         Command::Secrets(c) => oauth::secrets(&cli.global, c),
         Command::Token { scope, client_id } => oauth::token(&cli.global, scope, client_id),
+        Command::Faults(c) => faults::faults(&cli.global, c).await,
     }
 }
 

@@ -54,7 +54,7 @@ fn parse_method(s: &str) -> Result<AuthMethod, String> {
 
 /// The authorization server of the sandbox in the state dir, without
 /// serving: URLs from the running sandbox if there is one.
-fn offline(global: &GlobalArgs) -> Result<(Authority, Records), Failure> {
+pub(super) fn offline(global: &GlobalArgs) -> Result<(Authority, Records), Failure> {
     let config = resolve_config(global).map_err(super::usage)?;
     let state = State::load_or_create(&global.state_dir)?;
     let info = SandboxInfo::read(&state.path(files::SANDBOX_JSON)).unwrap_or_else(|_| {

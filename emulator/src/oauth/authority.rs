@@ -92,6 +92,20 @@ impl Authority {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Replaces the signing key with a new one (persisted in the state dir).
+    /// The old key leaves the JWKS at once and the tokens it signed stop
+    /// verifying: what a client with a stale JWKS cache sees after a
+    /// provider's key rotation.
+    pub fn rotate_signing_key(&self, state: &State) -> anyhow::Result<()> {
+        let alg = self.keys().active.alg;
+        let pem = alg.generate_pem()?;
+        let key = SigningKey::from_pem(alg, &pem, alg.file_name())?;
+        state.write(alg.file_name(), pem.as_bytes(), true)?;
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = KeySet::new(key);
+        self.verified.write().unwrap_or_else(|p| p.into_inner()).clear();
+        Ok(())
+    }
+
     /// Replaces the CA verifier (after a certificate revocation).
     pub fn set_ca_verifier(&self, verifier: Arc<dyn ClientCertVerifier>) {
         *self.ca_verifier.write().unwrap_or_else(|p| p.into_inner()) = verifier;

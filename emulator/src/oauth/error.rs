@@ -53,6 +53,20 @@ impl OAuthError {
     pub fn server_error(d: impl Into<String>) -> Self {
         Self::new("server_error", StatusCode::INTERNAL_SERVER_ERROR, d)
     }
+
+    /// The error for a code a fault rule names (`faults::rule::OAUTH_ERRORS`).
+    pub fn from_code(code: &str, d: impl Into<String>) -> Self {
+        match code {
+            "invalid_client" => Self::invalid_client(d),
+            "invalid_grant" => Self::invalid_grant(d),
+            "unauthorized_client" => Self::unauthorized_client(d),
+            "unsupported_grant_type" => Self::unsupported_grant_type(d),
+            "invalid_scope" => Self::invalid_scope(d),
+            "server_error" => Self::server_error(d),
+            "temporarily_unavailable" => Self::new("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE, d),
+            _ => Self::invalid_request(d),
+        }
+    }
 }
 
 impl std::fmt::Display for OAuthError {

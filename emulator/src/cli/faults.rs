@@ -1,0 +1,176 @@
+//! `mtls-sandbox faults add|list|clear`: the `/admin/faults` API of a
+//! running sandbox from the shell. Rules live in the running process, so
+//! these commands talk HTTPS to it (found through `sandbox.json`), with an
+//! admin token minted from the state dir's signing key.
+
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use super::{Failure, GlobalArgs, usage};
+use crate::faults::rule::{EffectSpec, MatchSpec};
+use crate::faults::{Rule, RuleSpec};
+use crate::info::SandboxInfo;
+use crate::oauth::authority::AUDIENCE;
+use crate::oauth::token::{self, AccessClaims};
+use crate::state::files;
+
+#[derive(Debug, Subcommand)]
+pub enum FaultsCommand {
+    /// Install a rule in the running sandbox and print it (with its id).
+    Add(Box<AddArgs>),
+    /// Print the installed rules as JSON.
+    List,
+    /// Remove the rule with this id, or every rule.
+    Clear {
+        /// A rule id from `faults list` [default: all rules].
+        id: Option<String>,
+    },
+}
+
+/// A rule as flags: matchers (all must hold), effects, limits.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Match the listener: sandbox, mtls or auth.
+    #[arg(long, help_heading = "Match")]
+    pub host: Option<String>,
+    #[arg(long, help_heading = "Match")]
+    pub method: Option<String>,
+    /// Path glob, e.g. '/banks/*' or '/oauth2/token'.
+    #[arg(long, help_heading = "Match")]
+    pub path: Option<String>,
+    #[arg(long, help_heading = "Match")]
+    pub client_id: Option<String>,
+    /// Substring of the client certificate's subject, e.g. CN=my_app.
+    #[arg(long, help_heading = "Match")]
+    pub subject: Option<String>,
+    /// Answer with this status (429 and 503 get Retry-After: 1).
+    #[arg(long, help_heading = "Effect")]
+    pub status: Option<u16>,
+    /// JSON body for --status [default: the provider's error body].
+    #[arg(long, value_name = "JSON", help_heading = "Effect")]
+    pub body: Option<String>,
+    #[arg(long, value_name = "SECONDS", help_heading = "Effect")]
+    pub retry_after: Option<u64>,
+    #[arg(long, value_name = "MS", help_heading = "Effect")]
+    pub delay_ms: Option<u64>,
+    /// Send half the response, then close the connection.
+    #[arg(long, help_heading = "Effect")]
+    pub drop: bool,
+    /// Token-endpoint error: invalid_client, invalid_grant, ...
+    #[arg(long, value_name = "CODE", help_heading = "Effect")]
+    pub oauth_error: Option<String>,
+    /// Replace the signing key (the old one leaves the JWKS).
+    #[arg(long, help_heading = "Effect")]
+    pub rotate_keys: bool,
+    /// Revoke the caller's client certificate.
+    #[arg(long, help_heading = "Effect")]
+    pub revoke_certificate: bool,
+    /// Only the first N matching requests.
+    #[arg(long, help_heading = "Limit")]
+    pub count: Option<u64>,
+    /// Only for this long, e.g. 30s or 5m.
+    #[arg(long, help_heading = "Limit")]
+    pub duration: Option<String>,
+}
+
+impl AddArgs {
+    fn into_spec(self) -> Result<RuleSpec, String> {
+        let body = match &self.body {
+            Some(text) => Some(serde_json::from_str(text).map_err(|e| format!("--body is not JSON: {e}"))?),
+            None => None,
+        };
+        Ok(RuleSpec {
+            matcher: MatchSpec {
+                host: self.host,
+                method: self.method,
+                path: self.path,
+                client_id: self.client_id,
+                subject: self.subject,
+            },
+            effect: EffectSpec {
+                status: self.status,
+                body,
+                retry_after: self.retry_after,
+                delay_ms: self.delay_ms,
+                drop: self.drop,
+                oauth_error: self.oauth_error,
+                rotate_keys: self.rotate_keys,
+                revoke_certificate: self.revoke_certificate,
+            },
+            count: self.count,
+            duration: self.duration,
+        })
+    }
+}
+
+pub async fn faults(global: &GlobalArgs, command: FaultsCommand) -> Result<(), Failure> {
+    let admin = AdminClient::connect(global)?;
+    let url = format!("{}/admin/faults", admin.info.auth_url);
+    let reply = match command {
+        FaultsCommand::Add(args) => {
+            let spec = (*args).into_spec().map_err(|e| usage(anyhow::anyhow!(e)))?;
+            // Same validation as the server, as a usage error before any I/O.
+            Rule::try_from(spec.clone()).map_err(|e| usage(anyhow::anyhow!(e)))?;
+            admin.send(admin.http.post(&url).json(&spec)).await?
+        }
+        FaultsCommand::List => admin.send(admin.http.get(&url)).await?,
+        FaultsCommand::Clear { id: Some(id) } => admin.send(admin.http.delete(format!("{url}/{id}"))).await?,
+        FaultsCommand::Clear { id: None } => admin.send(admin.http.delete(&url)).await?,
+    };
+    println!("{}", serde_json::to_string_pretty(&reply).unwrap_or_default());
+    Ok(())
+}
+
+/// HTTPS to the running sandbox's admin API.
+struct AdminClient {
+    info: SandboxInfo,
+    http: reqwest::Client,
+    token: String,
+}
+
+impl AdminClient {
+    fn connect(global: &GlobalArgs) -> Result<Self, Failure> {
+        let json = global.state_dir.join(files::SANDBOX_JSON);
+        let info = SandboxInfo::read(&json).map_err(|e| {
+            anyhow::anyhow!(
+                "no running sandbox in {}: {e}. Start one with `mtls-sandbox up`",
+                global.state_dir.display()
+            )
+        })?;
+        let (oauth, _) = super::oauth::offline(global)?;
+        let claims = AccessClaims::new(oauth.issuer(), AUDIENCE, "mtls-sandbox-cli", "admin", None, oauth.now());
+        let token = token::issue(&claims, &oauth.keys().active)?;
+        let ca = std::fs::read(&info.ca_chain)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", info.ca_chain.display()))?;
+        let http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        Ok(Self { info, http, token })
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
+        let response = request.bearer_auth(&self.token).send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "the sandbox at {} did not answer: {e}. Is it running?",
+                self.info.auth_url
+            )
+        })?;
+        let status = response.status();
+        let body: Value = if status == reqwest::StatusCode::NO_CONTENT {
+            serde_json::json!({ "data": { "deleted": true } })
+        } else {
+            response.json().await.unwrap_or(Value::Null)
+        };
+        if !status.is_success() {
+            let message = body["message"].as_str().unwrap_or("no message").to_owned();
+            let error = anyhow::anyhow!("the sandbox refused: {status} {message}");
+            return Err(if status.is_client_error() {
+                usage(error)
+            } else {
+                error.into()
+            });
+        }
+        Ok(body)
+    }
+}

@@ -1,0 +1,100 @@
+//! `/admin/faults` and `/admin/clock` on the auth host (bearer token with
+//! scope `admin`): install, list and clear fault rules; read, set and
+//! advance the sandbox's clock.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::RuleSpec;
+use crate::api::ApiError;
+use crate::api::auth::Admin;
+use crate::api::body::ApiJson;
+use crate::context::Ctx;
+
+pub async fn add_fault(
+    _: Admin,
+    State(ctx): State<Ctx>,
+    ApiJson(spec): ApiJson<RuleSpec>,
+) -> Result<impl IntoResponse, ApiError> {
+    let rule = ctx.faults.add(spec).map_err(ApiError::invalid_parameters)?;
+    Ok((StatusCode::CREATED, Json(json!({ "data": rule }))))
+}
+
+pub async fn list_faults(_: Admin, State(ctx): State<Ctx>) -> impl IntoResponse {
+    Json(json!({ "data": ctx.faults.list() }))
+}
+
+pub async fn clear_faults(_: Admin, State(ctx): State<Ctx>) -> impl IntoResponse {
+    Json(json!({ "data": { "cleared": ctx.faults.clear() } }))
+}
+
+pub async fn delete_fault(_: Admin, State(ctx): State<Ctx>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if ctx.faults.remove(&id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "no fault rule with id '{id}' (GET /admin/faults lists them)"
+        )))
+    }
+}
+
+/// `{"advance": "2h"}` (also "-30m") or `{"set": "<RFC 3339>"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockChange {
+    advance: Option<String>,
+    set: Option<String>,
+}
+
+pub async fn get_clock(_: Admin, State(ctx): State<Ctx>) -> Result<impl IntoResponse, ApiError> {
+    now(&ctx)
+}
+
+pub async fn change_clock(
+    _: Admin,
+    State(ctx): State<Ctx>,
+    ApiJson(change): ApiJson<ClockChange>,
+) -> Result<impl IntoResponse, ApiError> {
+    let clock = &ctx.config.clock;
+    match (change.advance, change.set) {
+        (Some(span), None) => {
+            let (negative, rest) = match span.trim() {
+                s if s.starts_with('-') => (true, &s[1..]),
+                s => (false, s.trim_start_matches('+')),
+            };
+            let by =
+                crate::clock::parse_span(rest).map_err(|e| ApiError::invalid_parameters(format!("advance: {e}")))?;
+            clock.advance(if negative { -by } else { by });
+        }
+        (None, Some(at)) => {
+            let at = OffsetDateTime::parse(&at, &Rfc3339).map_err(|e| {
+                ApiError::invalid_parameters(format!(
+                    "set: '{at}' is not an RFC 3339 time like 2030-01-01T00:00:00Z: {e}"
+                ))
+            })?;
+            clock.set(at);
+        }
+        _ => {
+            return Err(ApiError::invalid_parameters(
+                "give exactly one of {\"advance\": \"2h\"} or {\"set\": \"2030-01-01T00:00:00Z\"}",
+            ));
+        }
+    }
+    now(&ctx)
+}
+
+fn now(ctx: &Ctx) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = ctx
+        .config
+        .clock
+        .now()
+        .format(&Rfc3339)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!({ "data": { "now": now } })))
+}

@@ -1,0 +1,234 @@
+//! The middleware that applies fault rules to requests.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum_server::tls::TlsInfo;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use futures_util::StreamExt;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::Probe;
+use super::rule::{Effect, Respond};
+use crate::api::ApiError;
+use crate::api::body::MAX_BODY_BYTES;
+use crate::context::Ctx;
+use crate::hosts::Host;
+use crate::oauth::error::OAuthError;
+
+/// Applies the first matching rule's effect, or passes the request on.
+pub async fn inject(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
+    if !ctx.faults.armed() || req.uri().path().starts_with("/admin/") {
+        return next.run(req).await;
+    }
+    let host = req.extensions().get::<Host>().copied().unwrap_or(Host::Sandbox);
+    let (want_subject, want_client) = ctx.faults.wants();
+    let peer = req
+        .extensions()
+        .get::<Arc<TlsInfo>>()
+        .and_then(|tls| tls.peer_certificates.first().cloned());
+    let subject = want_subject.then(|| peer.as_deref().and_then(subject_of)).flatten();
+    let (req, client_id) = if want_client {
+        client_id_of(&ctx, req).await
+    } else {
+        (req, None)
+    };
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let probe = Probe {
+        host,
+        method: &method,
+        path: &path,
+        subject,
+        client_id,
+    };
+    let Some(effect) = ctx.faults.take(&probe) else {
+        return next.run(req).await;
+    };
+    tracing::info!(target: "request", listener = %host, "fault injected: {method} {path} -> {}", summary(&effect));
+    apply(&ctx, effect, peer.as_deref(), req, next).await
+}
+
+async fn apply(ctx: &Ctx, effect: Effect, peer: Option<&[u8]>, req: Request, next: Next) -> Response {
+    if let Some(delay) = effect.delay {
+        tokio::time::sleep(delay).await;
+    }
+    if effect.rotate_keys {
+        if let Err(e) = ctx.oauth.rotate_signing_key(&ctx.state) {
+            return ApiError::internal(format!("fault rotate_keys failed: {e:#}")).into_response();
+        }
+    }
+    if effect.revoke_certificate {
+        let Some(der) = peer else {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_CERTIFICATE",
+                "fault revoke_certificate matched a request without a client certificate",
+            )
+            .into_response();
+        };
+        let pem = pem::encode(&pem::Pem::new("CERTIFICATE", der));
+        let now = ctx.config.clock.now();
+        if let Err(e) = crate::revocation::revoke(&ctx.state, &ctx.records, &pem, "the client certificate", now) {
+            return ApiError::internal(format!("fault revoke_certificate failed: {e}")).into_response();
+        }
+    }
+    match effect.respond {
+        None => next.run(req).await,
+        Some(Respond::OAuth(code)) => OAuthError::from_code(&code, "fault injected by a sandbox rule").into_response(),
+        Some(Respond::Status {
+            status,
+            body,
+            retry_after,
+        }) => {
+            let mut response = match body {
+                Some(body) => (status, axum::Json(body)).into_response(),
+                None => provider_error(status).into_response(),
+            };
+            if let Some(secs) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            response
+        }
+        Some(Respond::Drop) => cut(next.run(req).await).await,
+    }
+}
+
+/// The provider's error body for `status` (SPEC §5 status codes).
+fn provider_error(status: StatusCode) -> ApiError {
+    let code = match status.as_u16() {
+        429 => "RATE_LIMIT_EXCEEDED",
+        401 => "UNAUTHORIZED",
+        403 => "INSUFFICIENT_ACCESS_LEVEL",
+        404 => "NOT_FOUND",
+        400 => "INVALID_PARAMETERS",
+        503 => "SERVICE_UNAVAILABLE",
+        s if s >= 500 => "INTERNAL_ERROR",
+        _ => "FAULT_INJECTED",
+    };
+    let message = match status.as_u16() {
+        429 => {
+            "too many requests: slow down and retry after the Retry-After seconds (fault injected by a sandbox rule)"
+        }
+        503 => "the service is temporarily unavailable; retry later (fault injected by a sandbox rule)",
+        _ => "fault injected by a sandbox rule",
+    };
+    ApiError::new(status, code, message)
+}
+
+/// The real response's status and headers, then half its body, then the
+/// connection closes: what a client sees when a server dies mid-response.
+async fn cut(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let half = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    // The pause lets the server flush the head and the first half before
+    // the error aborts the connection.
+    let first = futures_util::stream::iter([Ok::<_, std::io::Error>(half)]);
+    let then_fail = futures_util::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "fault: connection dropped mid-response",
+        ))
+    });
+    Response::from_parts(parts, Body::from_stream(first.chain(then_fail)))
+}
+
+fn summary(effect: &Effect) -> String {
+    let mut parts = Vec::new();
+    if let Some(d) = effect.delay {
+        parts.push(format!("delay {} ms", d.as_millis()));
+    }
+    if effect.rotate_keys {
+        parts.push("signing key rotated".into());
+    }
+    if effect.revoke_certificate {
+        parts.push("client certificate revoked".into());
+    }
+    match &effect.respond {
+        Some(Respond::Status { status, .. }) => parts.push(status.as_u16().to_string()),
+        Some(Respond::OAuth(code)) => parts.push(code.clone()),
+        Some(Respond::Drop) => parts.push("connection dropped".into()),
+        None => parts.push("passed on".into()),
+    }
+    parts.join(", ")
+}
+
+fn subject_of(der: &[u8]) -> Option<String> {
+    X509Certificate::from_der(der)
+        .ok()
+        .map(|(_, c)| c.subject().to_string())
+}
+
+/// The OAuth client a request speaks for: Basic user, bearer token's
+/// `client_id`, or the form's `client_id` / client assertion subject (the
+/// body is read, up to the API's limit, and put back).
+async fn client_id_of(ctx: &Ctx, req: Request) -> (Request, Option<String>) {
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(auth) = auth {
+        if let Some(basic) = auth.strip_prefix("Basic ") {
+            let user = STANDARD
+                .decode(basic.trim())
+                .ok()
+                .and_then(|raw| String::from_utf8(raw).ok())
+                .and_then(|s| s.split_once(':').map(|(u, _)| u.to_owned()))
+                // RFC 6749 §2.3.1: the id is form-encoded before base64.
+                .and_then(|u| {
+                    form_urlencoded::parse(format!("u={u}").as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned())
+                });
+            return (req, user);
+        }
+        if let Some(token) = auth.strip_prefix("Bearer ") {
+            let id = ctx
+                .oauth
+                .verify(&ctx.records, token.trim())
+                .ok()
+                .map(|(_, c)| c.client_id);
+            return (req, id);
+        }
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return (req, None);
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        // Too large or broken: the endpoint will say so; nothing to match.
+        return (Request::from_parts(parts, Body::empty()), None);
+    };
+    let mut id = None;
+    for (key, value) in form_urlencoded::parse(&bytes) {
+        match key.as_ref() {
+            "client_id" => id = Some(value.into_owned()),
+            "client_assertion" if id.is_none() => id = assertion_subject(&value),
+            _ => {}
+        }
+    }
+    (Request::from_parts(parts, Body::from(bytes)), id)
+}
+
+/// The `sub` of a client assertion, unverified: only for matching rules.
+fn assertion_subject(jwt: &str) -> Option<String> {
+    let payload = URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1)?).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+    claims["sub"].as_str().map(str::to_owned)
+}

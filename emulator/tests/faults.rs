@@ -1,0 +1,341 @@
+//! Fault injection and the controllable clock over real TLS: rules from
+//! the admin API, the CLI and the config file; every effect; validation.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::util::{
+    Emulator, Identity, app_identity, app_token, bin, client, plain, send, token_request, with_app_cert,
+};
+
+fn admin_token(emu: &Emulator) -> String {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "testing"),
+        ("client_secret", "testing"),
+        ("scope", "admin"),
+    ];
+    let (status, body, _) = token_request(&plain(emu), &emu.info.token_endpoint, &form);
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Installs `rule`; returns (status, body).
+fn add_fault(emu: &Emulator, admin: &str, rule: Value) -> (u16, Value) {
+    let url = format!("{}/admin/faults", emu.info.auth_url);
+    let (status, body, _) = send(plain(emu).post(url).bearer_auth(admin).json(&rule));
+    (status, body)
+}
+
+fn banks(http: &reqwest::Client, base: &str, emu: &Emulator) -> (u16, Value, reqwest::header::HeaderMap) {
+    send(
+        http.get(format!("{base}/banks/v1"))
+            .header("lean-app-token", &emu.info.app_token),
+    )
+}
+
+#[test]
+fn rate_limit_rules_answer_429_with_retry_after_for_their_count() {
+    let emu = Emulator::start(&[]);
+    let admin = admin_token(&emu);
+    let rule = json!({"match": {"host": "mtls", "path": "/banks/*"}, "effect": {"status": 429}, "count": 2});
+    let (status, body) = add_fault(&emu, &admin, rule);
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        body["data"]["id"].is_string() && body["data"]["remaining"] == 2,
+        "{body}"
+    );
+
+    let (mtls, sandbox) = (with_app_cert(&emu), plain(&emu));
+    assert_eq!(banks(&sandbox, &emu.info.sandbox_url, &emu).0, 200, "another host");
+    for _ in 0..2 {
+        let (status, body, headers) = banks(&mtls, &emu.info.mtls_url, &emu);
+        assert_eq!((status, body["status"].as_str()), (429, Some("RATE_LIMIT_EXCEEDED")));
+        assert_eq!(headers["retry-after"], "1");
+    }
+    assert_eq!(banks(&mtls, &emu.info.mtls_url, &emu).0, 200, "the count is used up");
+    let list = format!("{}/admin/faults", emu.info.auth_url);
+    assert_eq!(send(sandbox.get(&list).bearer_auth(&admin)).1, json!({"data": []}));
+    assert!(
+        emu.log().contains("fault injected: GET /banks/v1 -> 429"),
+        "{}",
+        emu.log()
+    );
+}
+
+#[test]
+fn token_errors_dropped_connections_delays_and_custom_bodies() {
+    let emu = Emulator::start(&[]);
+    let admin = admin_token(&emu);
+    let http = plain(&emu);
+    let rule = json!({"match": {"path": "/oauth2/token", "client_id": "testing"}, "effect": {"oauth_error": "invalid_client"}});
+    assert_eq!(add_fault(&emu, &admin, rule).0, 201);
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "testing"),
+        ("client_secret", "testing"),
+    ];
+    let (status, body, headers) = token_request(&http, &emu.info.token_endpoint, &form);
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    assert!(headers.contains_key("www-authenticate"));
+    let basic = send(
+        http.post(&emu.info.token_endpoint)
+            .basic_auth("testing", Some("testing"))
+            .form(&[("grant_type", "client_credentials")]),
+    );
+    assert_eq!(basic.0, 401, "the Basic user is the client id too");
+    app_token(&emu, "api"); // other clients are unaffected
+
+    let list = format!("{}/admin/faults", emu.info.auth_url);
+    assert_eq!(
+        send(http.delete(&list).bearer_auth(&admin)).1,
+        json!({"data": {"cleared": 1}})
+    );
+
+    let rule = json!({"match": {"path": "/banks/v1", "method": "get"}, "effect": {"drop": true}, "count": 1});
+    assert_eq!(add_fault(&emu, &admin, rule).0, 201);
+    let dropped = crate::util::block_on(async {
+        let resp = http
+            .get(format!("{}/banks/v1", emu.info.sandbox_url))
+            .header("lean-app-token", &emu.info.app_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "headers arrive, then the connection drops");
+        resp.bytes().await
+    });
+    assert!(dropped.is_err(), "the body must be cut off: {dropped:?}");
+
+    let rule = json!({"match": {"path": "/customers/*"}, "effect": {"status": 503, "body": {"status": "MAINTENANCE"}, "retry_after": 7, "delay_ms": 300}, "count": 1});
+    assert_eq!(add_fault(&emu, &admin, rule).0, 201);
+    let started = Instant::now();
+    let (status, body, headers) = send(
+        http.get(format!("{}/customers/v1/x", emu.info.sandbox_url))
+            .header("lean-app-token", &emu.info.app_token),
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(
+        (status, body, headers["retry-after"].to_str().unwrap()),
+        (503, json!({"status": "MAINTENANCE"}), "7")
+    );
+}
+
+#[test]
+fn rules_are_validated_admin_only_and_never_block_the_admin_api() {
+    let emu = Emulator::start(&[]);
+    let admin = admin_token(&emu);
+    let cases = [
+        (
+            json!({"match": {"host": "web"}, "effect": {"status": 500}}),
+            "match.host",
+        ),
+        (
+            json!({"match": {"path": "/a/[b"}, "effect": {"status": 500}}),
+            "match.path",
+        ),
+        (json!({"effect": {"status": 1000}}), "effect.status"),
+        (json!({"effect": {}}), "nothing to do"),
+        (json!({"effect": {"status": 429}, "duration": "soon"}), "duration"),
+        (json!({"effect": {"status": "x"}}), "effect.status"),
+        (json!({"efect": {"status": 500}}), "efect"),
+    ];
+    for (rule, needle) in cases {
+        let (status, body) = add_fault(&emu, &admin, rule.clone());
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (400, Some("INVALID_PARAMETERS")),
+            "{rule}"
+        );
+        assert!(body["message"].as_str().unwrap().contains(needle), "{rule}: {body}");
+    }
+    let api = app_token(&emu, "api");
+    assert_eq!(add_fault(&emu, &api, json!({"effect": {"status": 500}})).0, 403);
+
+    // A catch-all outage still leaves /admin/* reachable to remove it.
+    assert_eq!(
+        add_fault(&emu, &admin, json!({"match": {"path": "*"}, "effect": {"status": 503}})).0,
+        201
+    );
+    let http = plain(&emu);
+    assert_eq!(send(http.get(format!("{}/health", emu.info.auth_url))).0, 503);
+    let list = format!("{}/admin/faults", emu.info.auth_url);
+    let (status, body, _) = send(http.get(&list).bearer_auth(&admin));
+    assert_eq!(status, 200);
+    let id = body["data"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(send(http.delete(format!("{list}/{id}")).bearer_auth(&admin)).0, 204);
+    assert_eq!(send(http.delete(format!("{list}/{id}")).bearer_auth(&admin)).0, 404);
+    assert_eq!(send(http.get(format!("{}/health", emu.info.auth_url))).0, 200);
+}
+
+#[test]
+fn key_rotation_and_certificate_revocation_faults() {
+    let emu = Emulator::start(&[]);
+    let admin = admin_token(&emu);
+    let http = plain(&emu);
+    let old = app_token(&emu, "api");
+    let jwks_url = format!("{}/jwks.json", emu.info.auth_url);
+    let kids = |jwks: Value| -> Vec<String> {
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let before = kids(send(http.get(&jwks_url)).1);
+    let key_file = emu.read("oauth_signing_key_ps256.pem");
+    let rule = json!({"match": {"path": "/jwks.json"}, "effect": {"rotate_keys": true}, "count": 1});
+    assert_eq!(add_fault(&emu, &admin, rule).0, 201);
+    let after = kids(send(http.get(&jwks_url)).1);
+    assert_eq!(after.len(), 1);
+    assert!(
+        !after.contains(&before[0]),
+        "the old key left the JWKS: {before:?} {after:?}"
+    );
+    let call = |token: &str| {
+        send(
+            http.get(format!("{}/banks/v1", emu.info.sandbox_url))
+                .bearer_auth(token),
+        )
+        .0
+    };
+    assert_eq!(call(&old), 401, "tokens signed with the old key fail");
+    assert_eq!(call(&app_token(&emu, "api")), 200);
+    let admin = admin_token(&emu); // the old admin token went with the old key
+    assert_ne!(
+        emu.read("oauth_signing_key_ps256.pem"),
+        key_file,
+        "the new key is persisted"
+    );
+
+    let rule =
+        json!({"match": {"host": "mtls", "subject": "CN=my_app"}, "effect": {"revoke_certificate": true}, "count": 1});
+    assert_eq!(add_fault(&emu, &admin, rule).0, 201);
+    let mtls = with_app_cert(&emu);
+    assert_eq!(
+        banks(&mtls, &emu.info.mtls_url, &emu).0,
+        200,
+        "the matching request itself is served"
+    );
+    emu.log_line("revocation list changed");
+    let chain = emu.read("lean_public_cert_chain.pem");
+    let fresh = client(&chain, Identity::Chain(app_identity(&emu), chain.clone()));
+    let refused = crate::util::block_on(async { fresh.get(format!("{}/health", emu.info.mtls_url)).send().await });
+    assert!(
+        refused.is_err(),
+        "a new handshake with the revoked certificate must fail"
+    );
+    assert!(emu.log_line("handshake refused").contains("revoked"));
+}
+
+#[test]
+fn admin_clock_moves_time_past_a_token_expiry() {
+    let emu = Emulator::start(&[]);
+    let admin = admin_token(&emu);
+    let http = plain(&emu);
+    let token = app_token(&emu, "api");
+    let call = || {
+        send(
+            http.get(format!("{}/banks/v1", emu.info.sandbox_url))
+                .bearer_auth(&token),
+        )
+        .0
+    };
+    assert_eq!(call(), 200);
+    let clock = format!("{}/admin/clock", emu.info.auth_url);
+    let (status, body, _) = send(http.post(&clock).bearer_auth(&admin).json(&json!({"advance": "2h"})));
+    assert_eq!(status, 200, "{body}");
+    let now = time::OffsetDateTime::parse(
+        body["data"]["now"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(now - time::OffsetDateTime::now_utc() > time::Duration::minutes(119));
+    assert_eq!(call(), 401, "expired without sleeping");
+    let admin = admin_token(&emu); // the first one expired too
+
+    let (status, body, _) = send(
+        http.post(&clock)
+            .bearer_auth(&admin)
+            .json(&json!({"set": "2031-02-03T04:05:06Z"})),
+    );
+    assert_eq!(
+        (status, body["data"]["now"].as_str().unwrap().get(..10)),
+        (200, Some("2031-02-03"))
+    );
+    let admin = admin_token(&emu);
+    for (bad, needle) in [
+        (json!({"set": "tomorrow"}), "set:"),
+        (json!({}), "exactly one"),
+        (json!({"advance": "2 weeks"}), "advance:"),
+    ] {
+        let (status, body, _) = send(http.post(&clock).bearer_auth(&admin).json(&bad));
+        assert_eq!(status, 400, "{bad}");
+        assert!(body["message"].as_str().unwrap().contains(needle), "{bad}: {body}");
+    }
+    let api = app_token(&emu, "api");
+    assert_eq!(send(http.get(&clock).bearer_auth(&api)).0, 403, "admin scope only");
+}
+
+#[test]
+fn cli_and_config_file_install_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("faults.toml");
+    std::fs::write(
+        &config,
+        "[[faults]]\nmatch = { host = \"sandbox\", path = \"/banks/v1\" }\neffect = { status = 500 }\ncount = 1\n",
+    )
+    .unwrap();
+    let emu = Emulator::start_in(&tmp.path().join("s"), &["--config", config.to_str().unwrap()]);
+    let http = plain(&emu);
+    let (status, body, _) = banks(&http, &emu.info.sandbox_url, &emu);
+    assert_eq!((status, body["status"].as_str()), (500, Some("INTERNAL_ERROR")));
+
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(bin())
+            .arg("faults")
+            .args(args)
+            .arg("--state-dir")
+            .arg(&emu.state_dir)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = cli(&[
+        "add", "--host", "sandbox", "--path", "/banks/*", "--status", "503", "--count", "1",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let added: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(added["data"]["effect"]["status"], 503);
+    let (status, _, headers) = banks(&http, &emu.info.sandbox_url, &emu);
+    assert_eq!((status, headers["retry-after"].to_str().unwrap()), (503, "1"));
+    let (code, stdout, _) = cli(&["list"]);
+    assert_eq!(
+        (code, serde_json::from_str::<Value>(&stdout).unwrap()),
+        (Some(0), json!({"data": []}))
+    );
+    let (code, _, stderr) = cli(&["add", "--status", "42"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("effect.status"), "{stderr}");
+    let (code, stdout, _) = cli(&["clear"]);
+    assert_eq!((code, stdout.contains("\"cleared\": 0")), (Some(0), true));
+    drop(emu);
+
+    std::fs::write(&config, "[[faults]]\neffect = { oauth_error = \"oops\" }\n").unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["up", "--config", config.to_str().unwrap(), "--state-dir"])
+        .arg(tmp.path().join("s2"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("faults.toml") && stderr.contains("faults[0]") && stderr.contains("effect.oauth_error"),
+        "{stderr}"
+    );
+}
