@@ -57,7 +57,15 @@ impl Runner {
             let outcome = match self.prepare(step).await {
                 Ok(request) => {
                     transcript::request(out, &request.method, &request.url, &identity.label)?;
-                    let sent = request.builder(&identity.http).send().await;
+                    let mut sent = request.builder(&identity.http).send().await;
+                    for _ in 0..step.retries {
+                        let Some((status, wait)) = retry_after(&sent) else {
+                            break;
+                        };
+                        transcript::retry(out, status, wait)?;
+                        tokio::time::sleep(wait).await;
+                        sent = request.builder(&identity.http).send().await;
+                    }
                     self.check(step, sent).await
                 }
                 Err(e) => Err(format!("cannot build the request: {e:#}")),
@@ -282,6 +290,17 @@ impl Runner {
                 }
             }
         }
+        for (pointer, unwanted) in &expect.json_not {
+            let unwanted = self
+                .interpolate_value(&serde_json::to_value(unwanted).unwrap_or(Value::Null))
+                .map_err(|e| e.to_string())?;
+            if body.pointer(pointer) == Some(&unwanted) {
+                return Err(format!(
+                    "expected {pointer} to differ from {unwanted}\n     body: {}",
+                    excerpt()
+                ));
+            }
+        }
         for pointer in &expect.exists {
             if body.pointer(pointer).is_none() {
                 return Err(format!("expected {pointer} in the response\n     body: {}", excerpt()));
@@ -347,4 +366,23 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     msg
+}
+
+/// What a well-behaved client does with a 429 or 503: wait as long as
+/// `Retry-After` says (delay-seconds; capped at 60) and try again.
+fn retry_after(sent: &reqwest::Result<reqwest::Response>) -> Option<(reqwest::StatusCode, std::time::Duration)> {
+    let response = sent.as_ref().ok()?;
+    let status = response.status();
+    if status != reqwest::StatusCode::TOO_MANY_REQUESTS && status != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    let secs: u64 = response
+        .headers()
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((status, std::time::Duration::from_secs(secs.min(60))))
 }

@@ -118,6 +118,10 @@ pub struct Step {
     /// Adds a client assertion (RFC 7523) to the form.
     pub assertion: Option<AssertionSpec>,
     pub expect: Expect,
+    /// On 429 / 503 with `Retry-After`, wait that long and retry, up to
+    /// this many times, as a well-behaved client does [default: 0].
+    #[serde(default)]
+    pub retries: u32,
     /// Variables to capture: name → JSON pointer into the response body.
     #[serde(default)]
     pub capture: BTreeMap<String, String>,
@@ -148,6 +152,9 @@ pub struct Expect {
     /// JSON pointer → expected value.
     #[serde(default)]
     pub json: BTreeMap<String, toml::Value>,
+    /// JSON pointer → value it must NOT have (e.g. a key id before rotation).
+    #[serde(default)]
+    pub json_not: BTreeMap<String, toml::Value>,
     /// JSON pointers that must exist.
     #[serde(default)]
     pub exists: Vec<String>,

@@ -30,6 +30,14 @@ pub fn passed(out: &mut dyn Write, outcome: &str, done: Option<&str>) -> io::Res
     }
 }
 
+pub fn retry(out: &mut dyn Write, status: reqwest::StatusCode, wait: std::time::Duration) -> io::Result<()> {
+    writeln!(
+        out,
+        "   ↻ {status}, Retry-After: {} s: waiting, then retrying",
+        wait.as_secs()
+    )
+}
+
 pub fn failed(out: &mut dyn Write, why: &str) -> io::Result<()> {
     writeln!(out, "   ✗ {why}")
 }
