@@ -77,12 +77,24 @@ class Sandbox:
     def mtls_args(self):
         return ["--cacert", self.info["ca_chain"], "--cert", str(self.fullchain), "--key", self.info["client_key"]]
 
-    def token(self):
-        body = f"grant_type=client_credentials&client_id={self.info['client_id']}&client_secret={self.info['client_secret']}&scope=api"
+    def token(self, client_id=None, secret=None, scope="api"):
+        body = (f"grant_type=client_credentials&client_id={client_id or self.info['client_id']}"
+                f"&client_secret={secret or self.info['client_secret']}&scope={scope}")
+        return self.call("POST", self.info["token_endpoint"], body.encode(), "application/x-www-form-urlencoded")["access_token"]
+
+    def call(self, method, url, data=None, content_type="application/json", token=None):
         ctx = ssl.create_default_context(cafile=self.info["ca_chain"])
-        req = urllib.request.Request(self.info["token_endpoint"], data=body.encode(),
-                                     headers={"content-type": "application/x-www-form-urlencoded"})
-        return json.load(urllib.request.urlopen(req, context=ctx))["access_token"]
+        headers = {"content-type": content_type} | ({"authorization": f"Bearer {token}"} if token else {})
+        req = urllib.request.Request(url, data=data, headers=headers, method=method)
+        return json.load(urllib.request.urlopen(req, context=ctx))
+
+    def faults(self, rule=None):
+        """Installs a fault rule, or clears them all (admin API, static client testing/testing)."""
+        admin = self.token("testing", "testing", "admin")
+        url = self.info["auth_url"] + "/admin/faults"
+        if rule is None:
+            return self.call("DELETE", url, token=admin)
+        return self.call("POST", url, json.dumps(rule).encode(), token=admin)
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -270,6 +282,12 @@ def main():
             "app_token": repeat(a.reps, lambda: oha(url, a.secs, a.conns, *ps.mtls_args(), *app_hdr)),
             "bearer_jwt": repeat(a.reps, lambda: oha(url, a.secs, a.conns, *ps.mtls_args(), *bearer_hdr)),
         }
+        # Fault matching: with no rule it is one atomic load per request; a
+        # rule that never matches bounds the cost from above.
+        es.faults({"match": {"path": "/never/*"}, "effect": {"status": 503}})
+        es_url, es_hdr = es.info["mtls_url"] + "/banks/v1", ["-H", f"lean-app-token: {es.info['app_token']}"]
+        R["keepalive"]["app_token_nonmatching_fault"] = repeat(a.reps, lambda: oha(es_url, a.secs, a.conns, *es.mtls_args(), *es_hdr))
+        es.faults()
 
         log("2/5 full mTLS handshake per request ...")
         R["handshake"] = {
@@ -343,6 +361,7 @@ def report(R):
     print(f"|{'-' * 46}|{'-' * 12}|{'-' * 12}|{'-' * 9}|{'-' * 10}|")
     row("keep-alive mTLS, app token (ref: nginx)", k["app_token"]["rps"], k["nginx"]["rps"], ">= 1.0x")
     row("keep-alive mTLS, bearer JWT (ref: nginx)", k["bearer_jwt"]["rps"], k["nginx"]["rps"], ">= 0.8x")
+    row("  ... app token, a fault rule installed (ref: none)", k["app_token_nonmatching_fault"]["rps"], k["app_token"]["rps"], "~ 1.0x")
     row("full handshake per request (ref: nginx)", h["app_token"]["rps"], h["nginx"]["rps"], ">= 1.0x")
     g = R["gateway"]
     row("gateway, mTLS + cert header (ref: nginx)", g["mtls_only"]["rps"], g["nginx"]["rps"], "")
