@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::clock::Clock;
+use crate::entropy::Entropy;
 use crate::faults::{Rule, RuleSpec};
 use crate::gateway::{Route, RouteSection};
 use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
@@ -93,6 +94,8 @@ pub struct Config {
     pub gateway: Vec<Route>,
     /// Fault rules installed at start (validated).
     pub faults: Vec<RuleSpec>,
+    /// Randomness for keys, ids and secrets: seeded by `--deterministic`.
+    pub entropy: Arc<Entropy>,
 }
 
 impl Config {
@@ -124,6 +127,7 @@ impl Config {
             clock: Arc::new(Clock::system()),
             gateway: Vec::new(),
             faults: Vec::new(),
+            entropy: Arc::new(Entropy::SYSTEM),
         }
     }
 
@@ -222,7 +226,8 @@ impl ClientSection {
             secrets: self
                 .secrets
                 .iter()
-                .map(|s| SecretRecord::new("config", s, true))
+                // Static secrets are in the config file in clear anyway.
+                .map(|s| SecretRecord::new("config", s, true, &crate::entropy::Entropy::SYSTEM))
                 .collect(),
             auth_method,
             scopes: self

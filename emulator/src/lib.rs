@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod context;
 pub mod doctor;
+pub mod entropy;
 pub mod faults;
 pub mod fsutil;
 pub mod gateway;

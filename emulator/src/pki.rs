@@ -7,14 +7,17 @@
 //! Subjects say plainly that the certificates are for a sandbox, and on whose
 //! machine they were made (as mkcert does), so nobody mistakes them for real.
 
+use std::sync::Arc;
+
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
-    RevokedCertParams, SerialNumber,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams, SerialNumber,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
+
+use crate::entropy::Entropy;
 
 /// Organisation name on every certificate we issue.
 pub const ORGANISATION: &str = "mtls-sandbox (SANDBOX ONLY - not trusted anywhere)";
@@ -77,6 +80,8 @@ impl ClientCertSpec {
 pub struct Ca {
     issuer: Issuer<'static, KeyPair>,
     pub material: CertAndKey,
+    /// Keys and serial numbers of issued certificates come from here.
+    entropy: Arc<Entropy>,
 }
 
 impl Ca {
@@ -91,7 +96,17 @@ impl Ca {
             what: "CA certificate".into(),
             detail: e.to_string(),
         })?;
-        Ok(Self { issuer, material })
+        Ok(Self {
+            issuer,
+            material,
+            entropy: Arc::new(Entropy::SYSTEM),
+        })
+    }
+
+    /// Issues with keys and serials from `entropy` (seeded in deterministic mode).
+    pub fn with_entropy(mut self, entropy: Arc<Entropy>) -> Self {
+        self.entropy = entropy;
+        self
     }
 
     /// Issues a TLS server certificate for `sans` (valid one year).
@@ -100,7 +115,7 @@ impl Ca {
         params.distinguished_name = subject("mtls-sandbox server", None);
         params.not_before = now - Duration::hours(1);
         params.not_after = now + Duration::days(365);
-        params.serial_number = Some(random_serial());
+        params.serial_number = Some(random_serial(&self.entropy));
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
@@ -114,7 +129,7 @@ impl Ca {
         params.distinguished_name = subject(&spec.common_name, Some("Sandbox applications"));
         params.not_before = spec.not_before;
         params.not_after = spec.not_after;
-        params.serial_number = Some(random_serial());
+        params.serial_number = Some(random_serial(&self.entropy));
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
@@ -150,7 +165,7 @@ impl Ca {
     }
 
     fn sign(&self, params: CertificateParams) -> Result<CertAndKey, PkiError> {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let key = self.entropy.p256_key()?;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(CertAndKey {
             cert_pem: cert.pem(),
@@ -169,14 +184,25 @@ pub struct Hierarchy {
 /// `owner` (user@host) goes into the subjects so a stray certificate can be
 /// traced back to the machine that made it.
 pub fn create_hierarchy(owner: &str, now: OffsetDateTime) -> Result<Hierarchy, PkiError> {
-    let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-    let mut root = ca_params("mtls-sandbox root CA", owner, now, Duration::days(3650));
+    create_hierarchy_with(owner, now, &Entropy::SYSTEM)
+}
+
+/// [`create_hierarchy`] with keys and serials from `entropy`.
+pub fn create_hierarchy_with(owner: &str, now: OffsetDateTime, entropy: &Entropy) -> Result<Hierarchy, PkiError> {
+    let root_key = entropy.p256_key()?;
+    let mut root = ca_params("mtls-sandbox root CA", owner, now, Duration::days(3650), entropy);
     root.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
     let root_cert = root.self_signed(&root_key)?;
     let root_issuer = Issuer::new(root, root_key);
 
-    let int_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-    let mut int = ca_params("mtls-sandbox intermediate CA", owner, now, Duration::days(1825));
+    let int_key = entropy.p256_key()?;
+    let mut int = ca_params(
+        "mtls-sandbox intermediate CA",
+        owner,
+        now,
+        Duration::days(1825),
+        entropy,
+    );
     int.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     int.use_authority_key_identifier_extension = true;
     let int_cert = int.signed_by(&int_key, &root_issuer)?;
@@ -193,12 +219,12 @@ pub fn create_hierarchy(owner: &str, now: OffsetDateTime) -> Result<Hierarchy, P
     })
 }
 
-fn ca_params(cn: &str, owner: &str, now: OffsetDateTime, validity: Duration) -> CertificateParams {
+fn ca_params(cn: &str, owner: &str, now: OffsetDateTime, validity: Duration, entropy: &Entropy) -> CertificateParams {
     let mut params = CertificateParams::default();
     params.distinguished_name = subject(cn, Some(owner));
     params.not_before = now - Duration::hours(1);
     params.not_after = now + validity;
-    params.serial_number = Some(random_serial());
+    params.serial_number = Some(random_serial(entropy));
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -218,8 +244,8 @@ fn subject(cn: &str, unit: Option<&str>) -> DistinguishedName {
 }
 
 /// A random positive 127-bit serial: unique enough to revoke by serial later.
-fn random_serial() -> SerialNumber {
-    let mut bytes: [u8; 16] = rand::random();
+fn random_serial(entropy: &Entropy) -> SerialNumber {
+    let mut bytes: [u8; 16] = entropy.array();
     bytes[0] &= 0x7f;
     SerialNumber::from_slice(&bytes)
 }

@@ -7,6 +7,7 @@
 //!
 //! This module owns the schema and the queries; it knows nothing of HTTP.
 
+use crate::entropy::Entropy;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Mutex;
@@ -89,6 +90,8 @@ pub struct Transaction {
 /// a sandbox is tiny, and reads are single-row lookups.
 pub struct Records {
     conn: Mutex<Connection>,
+    /// Ids of new records (and of everything the OAuth layer creates).
+    entropy: Entropy,
 }
 
 impl Records {
@@ -104,7 +107,21 @@ impl Records {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&conn)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+            entropy: Entropy::SYSTEM,
+        })
+    }
+
+    /// Draws new ids from `entropy` (seeded in deterministic mode).
+    pub fn with_entropy(mut self, entropy: Entropy) -> Self {
+        self.entropy = entropy;
+        self
+    }
+
+    /// Where ids, secrets and token ids of this sandbox come from.
+    pub fn entropy(&self) -> &Entropy {
+        &self.entropy
     }
 
     /// Runs `f` with the connection. For modules that own their own tables.
@@ -129,7 +146,7 @@ impl Records {
                 });
             }
             let customer = Customer {
-                customer_id: uuid::Uuid::new_v4().to_string(),
+                customer_id: self.entropy.uuid(),
                 app_user_id: app_user_id.into(),
                 created_at: rfc3339(now),
             };
@@ -165,7 +182,7 @@ impl Records {
         now: OffsetDateTime,
     ) -> Result<Transaction, RecordsError> {
         let tx = Transaction {
-            transaction_id: uuid::Uuid::new_v4().to_string(),
+            transaction_id: self.entropy.uuid(),
             status: "CREATED",
             created_at: rfc3339(now),
             details,

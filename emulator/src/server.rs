@@ -47,13 +47,14 @@ pub struct Running {
 /// once every listener accepts connections and `sandbox.json` is written.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     crate::oauth::signer::install();
-    let state = State::load_or_create(&config.state_dir)?;
+    let state = State::load_or_create_with(&config.state_dir, &config.entropy)?;
     // A stale sandbox.json from an earlier run must not look like readiness.
     for name in [files::SANDBOX_JSON, files::SANDBOX_ENV] {
         let _ = std::fs::remove_file(state.path(name));
     }
     let records = Records::open(&state.path(files::RECORDS))
-        .with_context(|| format!("cannot open {}", state.path(files::RECORDS).display()))?;
+        .with_context(|| format!("cannot open {}", state.path(files::RECORDS).display()))?
+        .with_entropy(config.entropy.fork());
     if !state.path(files::CRL).exists() {
         revocation::write_crl(&state, &records, time::OffsetDateTime::now_utc())?;
     }
@@ -81,7 +82,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config: config.clone(),
         oauth,
         gateway: Gateway::new(config.gateway.clone()),
-        faults: Faults::new(config.faults.clone()).map_err(anyhow::Error::msg)?,
+        faults: Faults::new(config.faults.clone(), config.entropy.fork()).map_err(anyhow::Error::msg)?,
         state: state.clone(),
     });
 
@@ -173,14 +174,19 @@ pub fn authority(
     info: &SandboxInfo,
     ca_verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
 ) -> anyhow::Result<Authority> {
-    let key = load_signing_key(state, config.oauth.signing_alg)?;
+    let key = load_signing_key(state, config.oauth.signing_alg, &config.entropy)?;
     let mut statics = config.clients.clone();
     statics.push(Client {
         client_id: state.app.client_id.clone(),
         name: format!("{} (default application)", state.app.name),
         auth_method: AuthMethod::ClientSecretPost,
         scopes: vec!["api".into(), "customer.*".into()],
-        secrets: vec![SecretRecord::new("default", &state.app.client_secret, true)],
+        secrets: vec![SecretRecord::new(
+            "default",
+            &state.app.client_secret,
+            true,
+            &config.entropy,
+        )],
         tls_subject_dn: None,
         jwks: None,
         jwks_uri: None,
@@ -225,6 +231,7 @@ fn tls_material(state: &State, config: &Config) -> anyhow::Result<TlsMaterial> {
     sans.dedup();
     let server = state
         .issuing_ca()?
+        .with_entropy(config.entropy.clone())
         .issue_server(&sans, time::OffsetDateTime::now_utc())?;
     let chain_pem = format!("{}{}", server.cert_pem, state.intermediate.cert_pem);
     state.write_runtime(files::SERVER_CERT, chain_pem.as_bytes(), false)?;

@@ -13,10 +13,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::entropy::Entropy;
 use crate::fsutil::{PUBLIC_MODE, SECRET_MODE, write_atomic, write_replace};
 use crate::pki::{self, CertAndKey, ClientCertSpec};
 
@@ -116,6 +116,12 @@ impl State {
     /// Loads the state in `dir`, creating it first if `dir` does not exist or
     /// is empty.
     pub fn load_or_create(dir: &Path) -> Result<State, StateError> {
+        Self::load_or_create_with(dir, &Entropy::SYSTEM)
+    }
+
+    /// [`State::load_or_create`] with keys, serials and credentials of a new
+    /// state drawn from `entropy`.
+    pub fn load_or_create_with(dir: &Path, entropy: &Entropy) -> Result<State, StateError> {
         let dir = absolute(dir)?;
         if dir.join(files::MANIFEST).exists() {
             return Self::load(&dir);
@@ -126,7 +132,7 @@ impl State {
                 manifest: files::MANIFEST,
             });
         }
-        create(&dir)?;
+        create(&dir, entropy)?;
         let mut state = Self::load(&dir)?;
         state.fresh = true;
         Ok(state)
@@ -249,7 +255,7 @@ impl Reader<'_> {
 }
 
 /// Builds a complete state in a sibling temp dir, then renames it to `dir`.
-fn create(dir: &Path) -> Result<(), StateError> {
+fn create(dir: &Path, entropy: &Entropy) -> Result<(), StateError> {
     let parent = dir.parent().unwrap_or(Path::new("/"));
     let io = |action, path: &Path| {
         let path = path.to_path_buf();
@@ -263,7 +269,7 @@ fn create(dir: &Path) -> Result<(), StateError> {
     let tmp = parent.join(format!(".{name}.creating-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir(&tmp).map_err(io("create", &tmp))?;
-    let result = populate(&tmp).and_then(|()| {
+    let result = populate(&tmp, entropy).and_then(|()| {
         // rename(2) may replace an empty directory, which covers a state
         // dir the user made beforehand.
         fs::rename(&tmp, dir).map_err(io("create", dir))
@@ -274,18 +280,18 @@ fn create(dir: &Path) -> Result<(), StateError> {
     result
 }
 
-fn populate(tmp: &Path) -> Result<(), StateError> {
+fn populate(tmp: &Path, entropy: &Entropy) -> Result<(), StateError> {
     let now = OffsetDateTime::now_utc();
-    let hierarchy = pki::create_hierarchy(&owner(), now)?;
-    let ca = pki::Ca::load(hierarchy.intermediate.clone())?;
+    let hierarchy = pki::create_hierarchy_with(&owner(), now, entropy)?;
+    let ca = pki::Ca::load(hierarchy.intermediate.clone())?.with_entropy(std::sync::Arc::new(entropy.fork()));
     let app_name = "my_app";
     let client = ca.issue_client(&ClientCertSpec::new(app_name, now))?;
     let app = AppCredentials {
         name: app_name.into(),
-        app_token: random_token(32),
-        client_id: uuid::Uuid::new_v4().to_string(),
-        client_secret: random_token(40),
-        p12_password: random_token(16),
+        app_token: entropy.alphanumeric(32),
+        client_id: entropy.uuid(),
+        client_secret: entropy.alphanumeric(40),
+        p12_password: entropy.alphanumeric(16),
     };
     let chain = [hierarchy.intermediate.cert_der()?, hierarchy.root.cert_der()?];
     let p12 = pki::pkcs12(&client, &chain, &app.p12_password, app_name)?;
@@ -340,11 +346,6 @@ fn owner() -> String {
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into());
     format!("{user}@{host}")
-}
-
-/// A random alphanumeric credential of `len` characters.
-pub fn random_token(len: usize) -> String {
-    Alphanumeric.sample_string(&mut rand::rng(), len)
 }
 
 fn absolute(dir: &Path) -> Result<PathBuf, StateError> {

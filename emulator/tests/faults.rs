@@ -339,3 +339,88 @@ fn cli_and_config_file_install_rules() {
         "{stderr}"
     );
 }
+
+/// `--deterministic SEED`: two fresh runs on the same state path and ports
+/// give the same sandbox.json (but for `pid`, which SPEC §3 requires), the
+/// same keys, serials, ids, secrets and token ids.
+#[test]
+fn deterministic_runs_repeat_keys_ids_and_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("es256.toml");
+    std::fs::write(&config, "[oauth]\nsigning_alg = \"ES256\"\n").unwrap();
+    let ports: Vec<String> = (0..3)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+                .to_string()
+        })
+        .collect();
+    let state = tmp.path().join("state");
+    let run = |seed: &str| {
+        let _ = std::fs::remove_dir_all(&state);
+        let args = [
+            "--config",
+            config.to_str().unwrap(),
+            "--deterministic",
+            seed,
+            "--sandbox-port",
+            &ports[0],
+            "--mtls-port",
+            &ports[1],
+            "--auth-port",
+            &ports[2],
+        ];
+        let emu = Emulator::start_in(&state, &args);
+        let http = plain(&emu);
+        let token = app_token(&emu, "api");
+        let jti = crate::util::jwt_claims(&token)["jti"].clone();
+        let customer = send(
+            http.post(format!("{}/customers/v1", emu.info.sandbox_url))
+                .header("lean-app-token", &emu.info.app_token)
+                .json(&json!({"app_user_id": "u1"})),
+        )
+        .1["customer_id"]
+            .clone();
+        let admin = admin_token(&emu);
+        let clients = format!("{}/clients", emu.info.auth_url);
+        let client = send(http.post(&clients).bearer_auth(&admin).json(&json!({"name": "ci"}))).1["data"]["id"].clone();
+        let secret = send(
+            http.post(format!("{clients}/{}/secrets", client.as_str().unwrap()))
+                .bearer_auth(&admin)
+                .json(&json!({"name": "s"})),
+        )
+        .1["data"]
+            .clone();
+        let kid = send(http.get(format!("{}/jwks.json", emu.info.auth_url))).1["keys"][0]["kid"].clone();
+        let sandbox_json: Value = serde_json::from_str(&emu.read("sandbox.json")).unwrap();
+        let files: Vec<String> = [
+            "root_ca_key.pem",
+            "my_app_private_key.pem",
+            "oauth_signing_key_es256.pem",
+        ]
+        .iter()
+        .map(|f| emu.read(f))
+        .collect();
+        let serial = x509_parser::pem::parse_x509_pem(emu.read("my_app_cert.crt").as_bytes())
+            .unwrap()
+            .1
+            .parse_x509()
+            .unwrap()
+            .raw_serial()
+            .to_vec();
+        let mut sandbox_json = sandbox_json;
+        sandbox_json.as_object_mut().unwrap().remove("pid");
+        drop(emu);
+        json!({"sandbox.json": sandbox_json, "jti": jti, "customer": customer, "client": client, "secret": secret,
+               "kid": kid, "files": files, "serial": serial})
+    };
+    let first = run("workshop");
+    let second = run("workshop");
+    assert_eq!(first, second);
+    let other = run("another seed");
+    assert_ne!(first["sandbox.json"]["app_token"], other["sandbox.json"]["app_token"]);
+    assert_ne!(first["files"], other["files"]);
+}

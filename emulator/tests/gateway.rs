@@ -2,17 +2,17 @@
 //! server). What the upstream receives is asserted exactly; refusals must
 //! happen before anything reaches it.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mtls_sandbox::oauth::token::x5t_s256;
 use mtls_sandbox::pki::ClientCertSpec;
 use mtls_sandbox::state::State;
-use serde_json::{Value, json};
+use serde_json::json;
 use time::OffsetDateTime;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::util::{Emulator, Identity, app_identity, app_token, client, plain, send, token_request, with_app_cert};
+use crate::util::{
+    Emulator, Identity, app_identity, app_token, client, jwt_claims, plain, send, token_request, with_app_cert,
+};
 
 /// A wiremock upstream answering every request, on its own runtime (the
 /// test's calls block on other runtimes).
@@ -48,11 +48,6 @@ fn header<'a>(req: &'a Request, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("upstream got no {name}: {:?}", req.headers))
         .to_str()
         .unwrap()
-}
-
-fn jwt_claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("a JWT");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 #[test]

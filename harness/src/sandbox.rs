@@ -19,6 +19,7 @@
 use std::sync::Arc;
 
 use mtls_sandbox::config::{Config, Ports};
+use mtls_sandbox::entropy::Entropy;
 use mtls_sandbox::info::SandboxInfo;
 use mtls_sandbox::pki::{self, CertAndKey};
 use mtls_sandbox::server::{self, Running};
@@ -60,16 +61,25 @@ impl Sandbox {
         })
     }
 
-    /// Starts a sandbox for `scenario`: with its gateway routes, and the
-    /// echo API they point to, when it declares any.
+    /// Starts a sandbox for `scenario`: deterministic (seeded with the
+    /// scenario's name, so ids repeat from run to run and transcripts are
+    /// stable), with its gateway routes and the echo API they point to.
     pub async fn for_scenario(scenario: &Scenario) -> anyhow::Result<Self> {
-        if scenario.gateway.is_empty() {
-            return Self::start().await;
-        }
-        let echo = upstream::start_echo().await;
-        let routes = upstream::routes(&scenario.gateway, &echo.uri()).map_err(anyhow::Error::msg)?;
-        let mut sandbox = Self::start_with(|config| config.gateway = routes).await?;
-        sandbox.echo = Some(echo);
+        let seed = format!("harness scenario: {}", scenario.name);
+        let echo = match scenario.gateway.is_empty() {
+            true => None,
+            false => Some(upstream::start_echo().await),
+        };
+        let routes = match &echo {
+            Some(echo) => upstream::routes(&scenario.gateway, &echo.uri()).map_err(anyhow::Error::msg)?,
+            None => Vec::new(),
+        };
+        let mut sandbox = Self::start_with(|config| {
+            config.entropy = Arc::new(Entropy::from_seed(&seed));
+            config.gateway = routes;
+        })
+        .await?;
+        sandbox.echo = echo;
         Ok(sandbox)
     }
 

@@ -15,8 +15,10 @@ mod oauth;
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, DEFAULT_STATE_DIR, FileConfig};
+use crate::entropy::Entropy;
 use crate::gateway::Route;
 use crate::info::SandboxInfo;
+use crate::oauth::keys::SigningAlg;
 use crate::server;
 use crate::state::{State, files};
 
@@ -133,6 +135,10 @@ pub struct UpArgs {
     /// The sandbox's "now": an RFC 3339 instant (frozen) or an offset like +2h or -30d (shifted).
     #[arg(long, value_name = "TIME|OFFSET", value_parser = parse_clock, allow_hyphen_values = true)]
     pub clock: Option<Arc<Clock>>,
+    /// INSECURE, for snapshot tests and handouts: derive keys, serials, ids, secrets and
+    /// token ids of a new state dir and of this run from SEED, so two fresh runs match.
+    #[arg(long, value_name = "SEED")]
+    pub deterministic: Option<String>,
     /// Gateway mode: forward mtls-host requests no emulated endpoint answers to
     /// this http:// URL, after the handshake and a bearer-token check.
     #[arg(long, value_name = "URL")]
@@ -199,6 +205,15 @@ async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
     config.extra_sans.extend(args.sans);
     if let Some(clock) = args.clock {
         config.clock = clock;
+    }
+    if let Some(seed) = &args.deterministic {
+        config.entropy = Arc::new(Entropy::from_seed(seed));
+        tracing::warn!("deterministic mode: keys, ids and secrets derive from the seed; never use it outside tests");
+        if config.oauth.signing_alg == SigningAlg::PS256 {
+            tracing::warn!(
+                "deterministic mode: the PS256 signing key stays random (aws-lc cannot derive RSA keys from a seed); set [oauth] signing_alg = \"ES256\" for a derived key"
+            );
+        }
     }
     if let Some(url) = &args.upstream {
         let route = Route::catch_all(url).map_err(|e| usage(anyhow::anyhow!("--upstream: {e}")))?;

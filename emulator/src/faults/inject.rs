@@ -59,7 +59,7 @@ async fn apply(ctx: &Ctx, effect: Effect, peer: Option<&[u8]>, req: Request, nex
         tokio::time::sleep(delay).await;
     }
     if effect.rotate_keys {
-        if let Err(e) = ctx.oauth.rotate_signing_key(&ctx.state) {
+        if let Err(e) = ctx.oauth.rotate_signing_key(&ctx.state, ctx.records.entropy()) {
             return ApiError::internal(format!("fault rotate_keys failed: {e:#}")).into_response();
         }
     }

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 pub use inject::inject;
 pub use rule::{Effect, Rule, RuleSpec};
 
+use crate::entropy::Entropy;
 use crate::hosts::Host;
 
 /// One installed rule and its bookkeeping.
@@ -78,14 +79,19 @@ pub struct Probe<'a> {
 #[derive(Debug, Default)]
 pub struct Faults {
     rules: RwLock<Vec<Arc<Installed>>>,
+    /// Rule ids come from here.
+    entropy: Entropy,
     /// False while no rule is installed: the middleware's fast path.
     armed: AtomicBool,
 }
 
 impl Faults {
     /// Installs the config file's rules.
-    pub fn new(specs: Vec<RuleSpec>) -> Result<Self, String> {
-        let faults = Self::default();
+    pub fn new(specs: Vec<RuleSpec>, entropy: Entropy) -> Result<Self, String> {
+        let faults = Self {
+            entropy,
+            ..Self::default()
+        };
         for (i, spec) in specs.into_iter().enumerate() {
             faults.add(spec).map_err(|e| format!("faults[{i}]: {e}"))?;
         }
@@ -100,7 +106,7 @@ impl Faults {
     pub fn add(&self, spec: RuleSpec) -> Result<Value, String> {
         let rule = Rule::try_from(spec)?;
         let installed = Arc::new(Installed {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: self.entropy.uuid(),
             remaining: rule.spec.count.map(AtomicU64::new),
             hits: AtomicU64::new(0),
             rule,
@@ -248,7 +254,7 @@ mod tests {
 
     #[test]
     fn remove_and_clear() {
-        let faults = Faults::new(vec![spec(json!({"effect": {"delay_ms": 5}}))]).unwrap();
+        let faults = Faults::new(vec![spec(json!({"effect": {"delay_ms": 5}}))], Entropy::SYSTEM).unwrap();
         let id = faults.add(spec(json!({"effect": {"status": 503}}))).unwrap()["id"]
             .as_str()
             .unwrap()
@@ -256,7 +262,7 @@ mod tests {
         assert!(faults.remove(&id) && !faults.remove(&id));
         assert_eq!(faults.clear(), 1);
         assert!(!faults.armed());
-        let err = Faults::new(vec![RuleSpec::default()]).unwrap_err();
+        let err = Faults::new(vec![RuleSpec::default()], Entropy::SYSTEM).unwrap_err();
         assert!(err.starts_with("faults[0]: effect: nothing to do"), "{err}");
     }
 }

@@ -17,6 +17,7 @@ use super::registry::Registry;
 use super::store;
 use super::token::{self, AccessClaims, TokenError};
 use crate::clock::Clock;
+use crate::entropy::Entropy;
 use crate::records::Records;
 use crate::state::State;
 
@@ -96,9 +97,9 @@ impl Authority {
     /// The old key leaves the JWKS at once and the tokens it signed stop
     /// verifying: what a client with a stale JWKS cache sees after a
     /// provider's key rotation.
-    pub fn rotate_signing_key(&self, state: &State) -> anyhow::Result<()> {
+    pub fn rotate_signing_key(&self, state: &State, entropy: &Entropy) -> anyhow::Result<()> {
         let alg = self.keys().active.alg;
-        let pem = alg.generate_pem()?;
+        let pem = alg.generate_pem_with(entropy)?;
         let key = SigningKey::from_pem(alg, &pem, alg.file_name())?;
         state.write(alg.file_name(), pem.as_bytes(), true)?;
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = KeySet::new(key);
@@ -200,7 +201,7 @@ impl Authority {
 
     /// Issues an access token to an authenticated client.
     pub fn grant(&self, records: &Records, who: &Authenticated, scope: String) -> Result<Grant, OAuthError> {
-        let claims = AccessClaims::new(
+        let mut claims = AccessClaims::new(
             self.issuer(),
             AUDIENCE,
             &who.client.client_id,
@@ -208,6 +209,7 @@ impl Authority {
             who.thumbprint.clone(),
             self.now(),
         );
+        claims.jti = records.entropy().uuid();
         let keys = self.keys();
         let jwt = token::issue(&claims, &keys.active)
             .map_err(|e| OAuthError::server_error(format!("signing failed: {e}")))?;
@@ -316,12 +318,12 @@ impl std::error::Error for OAuthError {}
 
 /// Loads the signing key for `alg` from the state dir, creating it on first
 /// use (0600).
-pub fn load_signing_key(state: &State, alg: SigningAlg) -> anyhow::Result<SigningKey> {
+pub fn load_signing_key(state: &State, alg: SigningAlg, entropy: &Entropy) -> anyhow::Result<SigningKey> {
     let path = state.path(alg.file_name());
     let pem = match std::fs::read_to_string(&path) {
         Ok(pem) => pem,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let pem = alg.generate_pem()?;
+            let pem = alg.generate_pem_with(entropy)?;
             state.write(alg.file_name(), pem.as_bytes(), true)?;
             pem
         }

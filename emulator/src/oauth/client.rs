@@ -7,6 +7,7 @@
 //! issuance at a few dozen per second per core — the thing CI suites hammer.
 //! (Static secrets from the config file are in clear in that file anyway.)
 
+use crate::entropy::Entropy;
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -71,10 +72,10 @@ pub struct SecretRecord {
 
 impl SecretRecord {
     /// Hashes `clear` under a fresh salt.
-    pub fn new(name: &str, clear: &str, keep_clear: bool) -> Self {
-        let salt = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+    pub fn new(name: &str, clear: &str, keep_clear: bool, entropy: &Entropy) -> Self {
+        let salt = URL_SAFE_NO_PAD.encode(entropy.array::<16>());
         Self {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: entropy.uuid(),
             name: name.into(),
             hash: hash(&salt, clear),
             salt,
@@ -96,8 +97,8 @@ fn hash(salt: &str, secret: &str) -> String {
 }
 
 /// A fresh random client secret (256 bits, base64url).
-pub fn generate_secret() -> String {
-    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+pub fn generate_secret(entropy: &Entropy) -> String {
+    URL_SAFE_NO_PAD.encode(entropy.array::<32>())
 }
 
 /// A registered client.
@@ -165,13 +166,13 @@ mod tests {
 
     #[test]
     fn secrets_verify_only_against_their_clear_text() {
-        let clear = generate_secret();
+        let clear = generate_secret(&Entropy::SYSTEM);
         assert_eq!(clear.len(), 43);
-        let record = SecretRecord::new("ci", &clear, false);
+        let record = SecretRecord::new("ci", &clear, false, &Entropy::SYSTEM);
         assert!(record.matches(&clear));
         assert!(!record.matches("wrong"));
         assert!(record.clear.is_none() && !record.hash.contains(&clear));
-        let other = SecretRecord::new("ci", &clear, false);
+        let other = SecretRecord::new("ci", &clear, false, &Entropy::SYSTEM);
         assert_ne!(record.hash, other.hash, "salted");
     }
 

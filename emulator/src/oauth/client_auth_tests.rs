@@ -21,7 +21,7 @@ fn client(method: AuthMethod) -> Client {
         name: "test".into(),
         auth_method: method,
         scopes: vec!["api".into()],
-        secrets: vec![SecretRecord::new("s", "s3cret", true)],
+        secrets: vec![SecretRecord::new("s", "s3cret", true, &crate::entropy::Entropy::SYSTEM)],
         tls_subject_dn: None,
         jwks: None,
         jwks_uri: None,

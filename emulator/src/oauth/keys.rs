@@ -2,11 +2,12 @@
 //! default, as FAPI asks) or P-256 for ES256; stored as PKCS#8 PEM in the
 //! state dir so tokens stay verifiable across restarts; published as a JWKS.
 
+use crate::entropy::Entropy;
 use std::sync::Arc;
 
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
-use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256, RsaKeySize};
+use rcgen::{KeyPair, PKCS_RSA_SHA256, RsaKeySize};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +44,16 @@ impl SigningAlg {
 
     /// A new private key, PKCS#8 PEM.
     pub fn generate_pem(self) -> Result<String, KeyError> {
+        self.generate_pem_with(&Entropy::SYSTEM)
+    }
+
+    /// A new private key; ES256 keys come from `entropy` (derived when
+    /// seeded). RSA keys always come from aws-lc's own generator: it has no
+    /// seeded variant.
+    pub fn generate_pem_with(self, entropy: &Entropy) -> Result<String, KeyError> {
         let key = match self {
             SigningAlg::PS256 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048)?,
-            SigningAlg::ES256 => KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?,
+            SigningAlg::ES256 => entropy.p256_key()?,
         };
         Ok(key.serialize_pem())
     }

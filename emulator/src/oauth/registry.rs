@@ -107,7 +107,7 @@ impl Registry {
             )));
         }
         let client = Client {
-            client_id: uuid::Uuid::new_v4().to_string(),
+            client_id: records.entropy().uuid(),
             name: new.name,
             auth_method: method,
             scopes: new.scopes.unwrap_or_else(|| vec!["api".into(), "customer.*".into()]),
@@ -155,11 +155,11 @@ impl Registry {
         client_id: &str,
         name: &str,
     ) -> Result<(SecretRecord, String), RegistryError> {
-        let clear = generate_secret();
+        let clear = generate_secret(records.entropy());
         let mut added = None;
         self.update(records, client_id, |client| {
             let keep_clear = client.auth_method == AuthMethod::ClientSecretJwt;
-            let record = SecretRecord::new(name, &clear, keep_clear);
+            let record = SecretRecord::new(name, &clear, keep_clear, records.entropy());
             client.secrets.push(record.clone());
             added = Some(record);
             Ok(())
@@ -233,7 +233,12 @@ mod tests {
             name: "testing".into(),
             auth_method: AuthMethod::ClientSecretPost,
             scopes: vec!["api".into()],
-            secrets: vec![SecretRecord::new("default", "testing", true)],
+            secrets: vec![SecretRecord::new(
+                "default",
+                "testing",
+                true,
+                &crate::entropy::Entropy::SYSTEM,
+            )],
             tls_subject_dn: None,
             jwks: None,
             jwks_uri: None,

@@ -8,7 +8,7 @@ use crate::records::{Records, RecordsError};
 
 /// Stores an opaque reference for `jwt`; returns the reference.
 pub fn put_opaque(records: &Records, jwt: &str, jti: &str, expires_at: i64) -> Result<String, RecordsError> {
-    let reference = super::client::generate_secret();
+    let reference = super::client::generate_secret(records.entropy());
     records.with_conn(|conn| {
         conn.execute(
             "INSERT INTO oauth_opaque_tokens (reference, jwt, jti, expires_at) VALUES (?1, ?2, ?3, ?4)",
