@@ -89,7 +89,8 @@ class Sandbox:
         return json.load(urllib.request.urlopen(req, context=ctx))
 
     def faults(self, rule=None):
-        """Installs a fault rule, or clears them all (admin API, static client testing/testing)."""
+        """Installs a fault rule, or clears them all (admin API, static client testing/testing,
+        which the config must register)."""
         admin = self.token("testing", "testing", "admin")
         url = self.info["auth_url"] + "/admin/faults"
         if rule is None:
@@ -257,7 +258,8 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     R = {"machine": {"cores": os.cpu_count()}, "settings": vars(a)}
     subject = "CN=my_app, OU=Sandbox applications, O=mtls-sandbox (SANDBOX ONLY - not trusted anywhere)"
-    mtls_client = f'\n[[clients]]\nid = "bench-mtls"\nauth_method = "tls_client_auth"\ntls_subject_dn = "{subject}"\n'
+    mtls_client = (f'\n[[clients]]\nid = "bench-mtls"\nauth_method = "tls_client_auth"\ntls_subject_dn = "{subject}"\n'
+                   '\n[[clients]]\nid = "testing"\nsecrets = ["testing"]\nscopes = ["api", "admin"]\n')
 
     procs = []
     try:

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::util::{
-    Emulator, Identity, app_identity, app_token, bin, client, plain, send, token_request, with_app_cert,
+    Emulator, Identity, app_identity, app_token, bin, client, fixed_port_args, plain, send, token_request,
+    up_usage_error, with_app_cert,
 };
 
 fn admin_token(emu: &Emulator) -> String {
@@ -327,17 +328,9 @@ fn cli_and_config_file_install_rules() {
     drop(emu);
 
     std::fs::write(&config, "[[faults]]\neffect = { oauth_error = \"oops\" }\n").unwrap();
-    let out = std::process::Command::new(bin())
-        .args(["up", "--config", config.to_str().unwrap(), "--state-dir"])
-        .arg(tmp.path().join("s2"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("faults.toml") && stderr.contains("faults[0]") && stderr.contains("effect.oauth_error"),
-        "{stderr}"
-    );
+    let stderr = up_usage_error(&["--config", config.to_str().unwrap()]);
+    let named = ["faults.toml", "faults[0]", "effect.oauth_error"];
+    assert!(named.iter().all(|n| stderr.contains(n)), "{stderr}");
 }
 
 /// `--deterministic SEED`: two fresh runs on the same state path and ports
@@ -348,31 +341,12 @@ fn deterministic_runs_repeat_keys_ids_and_secrets() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("es256.toml");
     std::fs::write(&config, "[oauth]\nsigning_alg = \"ES256\"\n").unwrap();
-    let ports: Vec<String> = (0..3)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-                .to_string()
-        })
-        .collect();
+    let ports = fixed_port_args();
     let state = tmp.path().join("state");
     let run = |seed: &str| {
         let _ = std::fs::remove_dir_all(&state);
-        let args = [
-            "--config",
-            config.to_str().unwrap(),
-            "--deterministic",
-            seed,
-            "--sandbox-port",
-            &ports[0],
-            "--mtls-port",
-            &ports[1],
-            "--auth-port",
-            &ports[2],
-        ];
+        let mut args = vec!["--config", config.to_str().unwrap(), "--deterministic", seed];
+        args.extend(ports.iter().map(String::as_str));
         let emu = Emulator::start_in(&state, &args);
         let http = plain(&emu);
         let token = app_token(&emu, "api");

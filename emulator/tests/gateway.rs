@@ -3,15 +3,13 @@
 //! happen before anything reaches it.
 
 use mtls_sandbox::oauth::token::x5t_s256;
-use mtls_sandbox::pki::ClientCertSpec;
-use mtls_sandbox::state::State;
 use serde_json::json;
-use time::OffsetDateTime;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::util::{
-    Emulator, Identity, app_identity, app_token, client, jwt_claims, plain, send, token_request, with_app_cert,
+    Emulator, app_identity, app_token, jwt_claims, other_identity_client, plain, send, token_request, up_usage_error,
+    with_app_cert,
 };
 
 /// A wiremock upstream answering every request, on its own runtime (the
@@ -162,12 +160,7 @@ require_token = false
         (403, "INSUFFICIENT_ACCESS_LEVEL"),
         "scope transactions is missing"
     );
-    let ca = State::load(&emu.state_dir).unwrap().issuing_ca().unwrap();
-    let other = ca
-        .issue_client(&ClientCertSpec::new("thief", OffsetDateTime::now_utc()))
-        .unwrap();
-    let chain = emu.read("lean_public_cert_chain.pem");
-    let thief = client(&chain, Identity::Chain(other, chain.clone()));
+    let thief = other_identity_client(&emu, "thief");
     let (status, code, www) = refused(thief.post(&url).bearer_auth(&opaque));
     assert_eq!((status, code.as_str()), (401, "CERTIFICATE_TOKEN_MISMATCH"));
     assert!(www.unwrap().starts_with("Bearer error=\"invalid_token\""));
@@ -245,13 +238,7 @@ fn upstream_flag_forwards_with_token_check_and_failures_are_502_and_504() {
 
 #[test]
 fn invalid_gateway_settings_are_usage_errors_naming_the_field() {
-    let out = std::process::Command::new(crate::util::bin())
-        .args(["up", "--upstream", "https://api.local", "--state-dir"])
-        .arg(tempfile::tempdir().unwrap().path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = up_usage_error(&["--upstream", "https://api.local"]);
     assert!(
         stderr.contains("--upstream") && stderr.contains("http://host:port"),
         "{stderr}"
@@ -259,20 +246,9 @@ fn invalid_gateway_settings_are_usage_errors_naming_the_field() {
 
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("bad.toml");
-    std::fs::write(
-        &file,
-        "[[gateway]]\nprefix = \"/p\"\nupstream = \"http://a:1\"\nclient_cert_header = \"a b\"\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(crate::util::bin())
-        .args(["up", "--config", file.to_str().unwrap(), "--state-dir"])
-        .arg(tmp.path().join("s"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("bad.toml") && stderr.contains("route '/p'") && stderr.contains("client_cert_header"),
-        "{stderr}"
-    );
+    let route = "[[gateway]]\nprefix = \"/p\"\nupstream = \"http://a:1\"\nclient_cert_header = \"a b\"\n";
+    std::fs::write(&file, route).unwrap();
+    let stderr = up_usage_error(&["--config", file.to_str().unwrap()]);
+    let named = ["bad.toml", "route '/p'", "client_cert_header"];
+    assert!(named.iter().all(|n| stderr.contains(n)), "{stderr}");
 }

@@ -7,13 +7,13 @@ use std::process::Command;
 
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use mtls_sandbox::pki::{self, ClientCertSpec};
-use mtls_sandbox::state::State;
+use mtls_sandbox::pki;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::util::{
-    Emulator, Identity, Reply, app_identity, app_token, client, plain, send, token_request, with_app_cert,
+    Emulator, Identity, Reply, app_identity, app_token, client, fixed_port_args, other_identity_client, plain, send,
+    token_request, with_app_cert,
 };
 
 #[test]
@@ -151,12 +151,7 @@ fn curity_partner_flow_binds_opaque_tokens_to_the_certificate() {
     assert_eq!(send(mtls.post(&tx).bearer_auth(&token)).0, 201);
 
     // Same token, another certificate from the same CA: refused.
-    let ca = State::load(&emu.state_dir).unwrap().issuing_ca().unwrap();
-    let other = ca
-        .issue_client(&ClientCertSpec::new("thief", OffsetDateTime::now_utc()))
-        .unwrap();
-    let chain = emu.read("lean_public_cert_chain.pem");
-    let thief = client(&chain, Identity::Chain(other, chain.clone()));
+    let thief = other_identity_client(&emu, "thief");
     let (status, body, headers) = send(thief.post(&tx).bearer_auth(&token));
     assert_eq!(
         (status, body["status"].as_str()),
@@ -211,20 +206,8 @@ fn expired_tokens_are_inactive_and_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("state");
     // Same ports (hence same issuer) before and after the restart.
-    let ports: Vec<String> = (0..3)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect::<Vec<_>>()
-        .iter()
-        .map(|l| l.local_addr().unwrap().port().to_string())
-        .collect();
-    let fixed = [
-        "--sandbox-port",
-        &ports[0],
-        "--mtls-port",
-        &ports[1],
-        "--auth-port",
-        &ports[2],
-    ];
+    let ports = fixed_port_args();
+    let fixed: Vec<&str> = ports.iter().map(String::as_str).collect();
     let past = Emulator::start_in(&dir, &[&fixed[..], &["--clock", "-2h"]].concat());
     let old = app_token(&past, "api");
     assert!(past.stop().success());

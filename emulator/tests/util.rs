@@ -291,3 +291,46 @@ pub fn jwt_claims(jwt: &str) -> Value {
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
+
+/// A client presenting a new certificate (with chain) issued by the
+/// sandbox's own CA for `cn`: a valid identity that is not the app's.
+pub fn other_identity_client(emu: &Emulator, cn: &str) -> reqwest::Client {
+    let ca = mtls_sandbox::state::State::load(&emu.state_dir)
+        .unwrap()
+        .issuing_ca()
+        .unwrap();
+    let other = ca
+        .issue_client(&pki::ClientCertSpec::new(cn, time::OffsetDateTime::now_utc()))
+        .unwrap();
+    let chain = emu.read("lean_public_cert_chain.pem");
+    client(&chain, Identity::Chain(other, chain.clone()))
+}
+
+/// Three free loopback ports as `--sandbox-port P --mtls-port P --auth-port P`
+/// (for restarts that must keep their URLs).
+pub fn fixed_port_args() -> Vec<String> {
+    let listeners: Vec<_> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    ["--sandbox-port", "--mtls-port", "--auth-port"]
+        .iter()
+        .zip(&listeners)
+        .flat_map(|(flag, l)| [flag.to_string(), l.local_addr().unwrap().port().to_string()])
+        .collect()
+}
+
+/// Runs `mtls-sandbox up ARGS` in a fresh state dir, expects a usage error
+/// (exit 2) and returns its stderr.
+pub fn up_usage_error(args: &[&str]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .arg("up")
+        .args(args)
+        .arg("--state-dir")
+        .arg(tmp.path().join("s"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    stderr
+}

@@ -21,6 +21,11 @@
 //! done = "Client successfully authenticated and received an opaque access token"
 //! ```
 //!
+//! Steps may also `retry` on 429/503 honouring `Retry-After` (`retries = 2`)
+//! and assert `json_not = { "/pointer" = value }`. `[[gateway]]` tables
+//! (the config file's form) route mtls-host paths to an upstream;
+//! `upstream = "echo"` is the harness's echo API.
+//!
 //! Parse errors name the file, the line and the field.
 
 use std::collections::BTreeMap;

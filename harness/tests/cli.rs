@@ -8,6 +8,22 @@ fn harness() -> Command {
     Command::new(env!("CARGO_BIN_EXE_harness"))
 }
 
+/// `harness run FILE --against <the sandbox's sandbox.json>`.
+async fn run_against(file: std::path::PathBuf, sandbox: &Sandbox) -> std::process::Output {
+    let against = sandbox.info.state_dir.join("sandbox.json");
+    tokio::task::spawn_blocking(move || {
+        harness()
+            .arg("run")
+            .arg(file)
+            .arg("--against")
+            .arg(against)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 #[test]
 fn a_bad_scenario_file_exits_2_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -34,18 +50,7 @@ async fn against_a_running_sandbox_failures_show_expected_and_got_and_exit_1() {
          [[step]]\nsay = \"health\"\nhost = \"auth\"\npath = \"/health\"\nexpect = { status = 200 }\n",
     )
     .unwrap();
-    let against = sandbox.info.state_dir.join("sandbox.json");
-    let out = tokio::task::spawn_blocking(move || {
-        harness()
-            .arg("run")
-            .arg(&file)
-            .arg("--against")
-            .arg(against)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = run_against(file, &sandbox).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("✗ expected status 200, got 401"), "{stdout}");
@@ -54,18 +59,7 @@ async fn against_a_running_sandbox_failures_show_expected_and_got_and_exit_1() {
 
     // A gateway scenario needs the harness's own sandbox (and echo API).
     let gateway = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/scenarios/curity-gateway.toml");
-    let against = sandbox.info.state_dir.join("sandbox.json");
-    let out = tokio::task::spawn_blocking(move || {
-        harness()
-            .arg("run")
-            .arg(gateway)
-            .arg("--against")
-            .arg(against)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = run_against(gateway, &sandbox).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
