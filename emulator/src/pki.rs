@@ -295,6 +295,59 @@ pub fn key_matches_cert(cert_der: &[u8], key_pem: &str) -> Result<bool, PkiError
     Ok(key.subject_public_key_info() == cert.public_key().raw)
 }
 
+/// Whether the server certificate of an earlier start (`leaf_pem` first in
+/// its chain, `key_pem`) can serve this start: issued by `issuer_pem`,
+/// covering exactly `sans`, valid for another 30 days, matching its key.
+/// Reusing it keeps a warm start free of key generation and signing.
+pub fn server_cert_fits(leaf_pem: &str, key_pem: &str, issuer_pem: &str, sans: &[String], now: OffsetDateTime) -> bool {
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+    let (Ok(leaf_der), Ok(issuer_der)) = (first_cert_der(leaf_pem, "server"), first_cert_der(issuer_pem, "issuer"))
+    else {
+        return false;
+    };
+    let (Ok((_, leaf)), Ok((_, issuer))) = (
+        X509Certificate::from_der(&leaf_der),
+        X509Certificate::from_der(&issuer_der),
+    ) else {
+        return false;
+    };
+    let Ok(Some(names)) = leaf.subject_alternative_name() else {
+        return false;
+    };
+    let mut have: Vec<String> = names
+        .value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::DNSName(dns) => Some(dns.to_string()),
+            GeneralName::IPAddress(b) if b.len() == 4 => {
+                Some(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*b).ok()?).to_string())
+            }
+            GeneralName::IPAddress(b) if b.len() == 16 => {
+                Some(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*b).ok()?).to_string())
+            }
+            _ => None,
+        })
+        .collect();
+    let mut want: Vec<String> = sans
+        .iter()
+        .map(|s| {
+            s.parse::<std::net::IpAddr>()
+                .map_or_else(|_| s.clone(), |ip| ip.to_string())
+        })
+        .collect();
+    have.sort();
+    want.sort();
+    want.dedup();
+    let validity = leaf.validity();
+    have == want
+        && leaf.issuer().as_raw() == issuer.subject().as_raw()
+        && leaf.verify_signature(Some(issuer.public_key())).is_ok()
+        && validity.not_before.timestamp() <= now.unix_timestamp()
+        && validity.not_after.timestamp() > (now + Duration::days(30)).unix_timestamp()
+        && key_matches_cert(&leaf_der, key_pem).unwrap_or(false)
+}
+
 /// Builds a PKCS#12 bundle holding the client key, its certificate and the
 /// CA chain, so `keytool`, Java's `KeyStore` and .NET can load it directly.
 /// Encryption is PBES2/AES-256 with a SHA-256 MAC (what OpenSSL 3 writes).
@@ -408,5 +461,37 @@ mod tests {
     fn pem_errors_name_what_was_parsed() {
         let err = certs_from_pem("garbage", "my_app_cert.crt").unwrap_err();
         assert!(err.to_string().contains("my_app_cert.crt"), "{err}");
+    }
+
+    #[test]
+    fn a_server_certificate_is_reused_only_when_it_fits() {
+        let h = create_hierarchy("t@h", now()).unwrap();
+        let ca = Ca::load(h.intermediate.clone()).unwrap();
+        let sans: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+        let server = ca.issue_server(&sans, now()).unwrap();
+        let issuer = &h.intermediate.cert_pem;
+        let fits =
+            |sans: &[String], key: &str, issuer: &str, at| server_cert_fits(&server.cert_pem, key, issuer, sans, at);
+        let reordered: Vec<String> = sans.iter().rev().cloned().collect();
+        assert!(fits(&reordered, &server.key_pem, issuer, now()));
+        let more = [sans.clone(), vec!["ci-host".into()]].concat();
+        assert!(
+            !fits(&more, &server.key_pem, issuer, now()),
+            "a new name needs a new certificate"
+        );
+        assert!(
+            !fits(&sans, &server.key_pem, issuer, now() + Duration::days(340)),
+            "close to expiry"
+        );
+        let other = ca.issue_server(&sans, now()).unwrap();
+        assert!(
+            !fits(&sans, &other.key_pem, issuer, now()),
+            "key of another certificate"
+        );
+        let stranger = create_hierarchy("x@y", now()).unwrap();
+        assert!(
+            !fits(&sans, &server.key_pem, &stranger.intermediate.cert_pem, now()),
+            "another CA"
+        );
     }
 }

@@ -229,13 +229,35 @@ fn tls_material(state: &State, config: &Config) -> anyhow::Result<TlsMaterial> {
         sans.push(config.bind.to_string());
     }
     sans.dedup();
-    let server = state
-        .issuing_ca()?
-        .with_entropy(config.entropy.clone())
-        .issue_server(&sans, time::OffsetDateTime::now_utc())?;
+    let now = time::OffsetDateTime::now_utc();
+    let earlier = (
+        std::fs::read_to_string(state.path(files::SERVER_CERT)),
+        std::fs::read_to_string(state.path(files::SERVER_KEY)),
+    );
+    let server = match earlier {
+        (Ok(cert_pem), Ok(key_pem))
+            if pki::server_cert_fits(&cert_pem, &key_pem, &state.intermediate.cert_pem, &sans, now) =>
+        {
+            // The whole chain as written last time; only the leaf is kept here.
+            let leaf = pki::first_cert_der(&cert_pem, files::SERVER_CERT)?;
+            let leaf_pem = pem::encode(&pem::Pem::new("CERTIFICATE", leaf.as_ref()));
+            pki::CertAndKey {
+                cert_pem: leaf_pem,
+                key_pem,
+            }
+        }
+        _ => {
+            let server = state
+                .issuing_ca()?
+                .with_entropy(config.entropy.clone())
+                .issue_server(&sans, now)?;
+            let chain_pem = format!("{}{}", server.cert_pem, state.intermediate.cert_pem);
+            state.write_runtime(files::SERVER_CERT, chain_pem.as_bytes(), false)?;
+            state.write_runtime(files::SERVER_KEY, server.key_pem.as_bytes(), true)?;
+            server
+        }
+    };
     let chain_pem = format!("{}{}", server.cert_pem, state.intermediate.cert_pem);
-    state.write_runtime(files::SERVER_CERT, chain_pem.as_bytes(), false)?;
-    state.write_runtime(files::SERVER_KEY, server.key_pem.as_bytes(), true)?;
     Ok(TlsMaterial {
         server_chain: pki::certs_from_pem(&chain_pem, files::SERVER_CERT)?,
         server_key: pki::key_from_pem(&server.key_pem, files::SERVER_KEY)?,
