@@ -198,11 +198,17 @@ impl ClientSection {
             return Err(err("auth_method tls_client_auth needs tls_subject_dn".into()));
         }
         let jwks = match &self.jwks {
-            Some(text) => Some(
-                serde_json::from_str::<serde_json::Value>(text).map_err(|e| err(format!("jwks is not JSON: {e}")))?,
-            ),
+            Some(text) => {
+                let jwks: serde_json::Value =
+                    serde_json::from_str(text).map_err(|e| err(format!("jwks is not JSON: {e}")))?;
+                crate::oauth::client::validate_jwks(&jwks).map_err(err)?;
+                Some(jwks)
+            }
             None => None,
         };
+        if let Some(uri) = &self.jwks_uri {
+            crate::oauth::client::validate_jwks_uri(uri).map_err(err)?;
+        }
         if auth_method == AuthMethod::PrivateKeyJwt && jwks.is_none() && self.jwks_uri.is_none() {
             return Err(err("auth_method private_key_jwt needs jwks or jwks_uri".into()));
         }

@@ -4,6 +4,7 @@
 
 mod api;
 mod cli;
+mod corpus;
 mod faults;
 mod gateway;
 mod handshake;

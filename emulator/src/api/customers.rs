@@ -2,12 +2,12 @@
 //! the records database across restarts.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::auth::Caller;
-use super::body::ApiJson;
+use super::body::{ApiJson, ApiPath};
 use super::error::ApiError;
 use crate::context::Ctx;
 use crate::records::{Customer, RecordsError};
@@ -47,7 +47,11 @@ pub async fn create(
     }
 }
 
-pub async fn get(caller: Caller, State(ctx): State<Ctx>, Path(id): Path<String>) -> Result<Json<Customer>, ApiError> {
+pub async fn get(
+    caller: Caller,
+    State(ctx): State<Ctx>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Customer>, ApiError> {
     caller.require_customer(&id)?;
     ctx.records
         .customer(&id)?

@@ -3,12 +3,11 @@
 //! when present it must be a JSON object and is echoed back as `details`.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 
 use super::auth::Caller;
+use super::body::ApiBytes;
 use super::error::ApiError;
 use crate::context::Ctx;
 use crate::records::Transaction;
@@ -17,13 +16,9 @@ pub async fn create(
     caller: Caller,
     State(ctx): State<Ctx>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    ApiBytes(body): ApiBytes,
 ) -> Result<(StatusCode, Json<Transaction>), ApiError> {
     caller.require_api()?;
-    let body = body.map_err(|r| match r.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => super::body::too_large(),
-        _ => ApiError::invalid_parameters(r.body_text()),
-    })?;
     let details = if body.iter().all(u8::is_ascii_whitespace) {
         serde_json::json!({})
     } else {

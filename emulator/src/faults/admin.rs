@@ -3,7 +3,7 @@
 //! advance the sandbox's clock.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use super::RuleSpec;
 use crate::api::ApiError;
 use crate::api::auth::Admin;
-use crate::api::body::ApiJson;
+use crate::api::body::{ApiJson, ApiPath};
 use crate::context::Ctx;
 
 pub async fn add_fault(
@@ -34,7 +34,11 @@ pub async fn clear_faults(_: Admin, State(ctx): State<Ctx>) -> impl IntoResponse
     Json(json!({ "data": { "cleared": ctx.faults.clear() } }))
 }
 
-pub async fn delete_fault(_: Admin, State(ctx): State<Ctx>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete_fault(
+    _: Admin,
+    State(ctx): State<Ctx>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
     if ctx.faults.remove(&id) {
         Ok(StatusCode::NO_CONTENT)
     } else {

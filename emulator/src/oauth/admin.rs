@@ -4,7 +4,7 @@
 //! `POST /clients/{id}/secrets`, `DELETE /clients/{id}/secrets/{secret_id}`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::registry::{NewClient, RegistryError};
 use crate::api::ApiError;
 use crate::api::auth::Admin;
-use crate::api::body::ApiJson;
+use crate::api::body::{ApiJson, ApiPath};
 use crate::context::Ctx;
 
 impl From<RegistryError> for ApiError {
@@ -51,7 +51,7 @@ pub async fn list_clients(_admin: Admin, State(ctx): State<Ctx>) -> Result<Json<
 pub async fn delete_client(
     _admin: Admin,
     State(ctx): State<Ctx>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     ctx.oauth.registry.delete(&ctx.records, &id)?;
     Ok(StatusCode::NO_CONTENT)
@@ -67,7 +67,7 @@ pub struct NewSecret {
 pub async fn create_secret(
     _admin: Admin,
     State(ctx): State<Ctx>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(new): ApiJson<NewSecret>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (record, clear) = ctx.oauth.registry.add_secret(&ctx.records, &id, &new.name)?;
@@ -81,7 +81,7 @@ pub async fn create_secret(
 pub async fn delete_secret(
     _admin: Admin,
     State(ctx): State<Ctx>,
-    Path((id, secret_id)): Path<(String, String)>,
+    ApiPath((id, secret_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     ctx.oauth.registry.delete_secret(&ctx.records, &id, &secret_id)?;
     Ok(StatusCode::NO_CONTENT)

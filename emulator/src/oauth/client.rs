@@ -101,6 +101,29 @@ pub fn generate_secret(entropy: &Entropy) -> String {
     URL_SAFE_NO_PAD.encode(entropy.array::<32>())
 }
 
+/// Checks a client's published keys: a JWKS object whose every key
+/// jsonwebtoken can use for verification. Returns what is wrong, naming the
+/// key by position.
+pub fn validate_jwks(jwks: &serde_json::Value) -> Result<(), String> {
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks.clone())
+        .map_err(|e| format!("jwks must be a JSON Web Key Set {{\"keys\": [...]}}: {e}"))?;
+    if set.keys.is_empty() {
+        return Err("jwks has no keys".into());
+    }
+    for (i, key) in set.keys.iter().enumerate() {
+        jsonwebtoken::DecodingKey::from_jwk(key).map_err(|e| format!("jwks.keys[{i}] is not a usable key: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Checks a `jwks_uri`: an absolute http(s) URL.
+pub fn validate_jwks_uri(uri: &str) -> Result<(), String> {
+    match reqwest::Url::parse(uri) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
+        _ => Err(format!("jwks_uri '{uri}' must be an absolute http:// or https:// URL")),
+    }
+}
+
 /// A registered client.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Client {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -115,12 +115,33 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
+/// The raw body of a form post; an unreadable or oversized body is an
+/// RFC 6749 error like any other, not axum's plain-text rejection.
+pub struct FormBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for FormBody {
+    type Rejection = OAuthError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        use crate::api::body::{BodyError, MAX_BODY_BYTES, read_body};
+        match read_body(req, state).await {
+            Ok(bytes) => Ok(FormBody(bytes)),
+            Err(BodyError::TooLarge) => Err(OAuthError::payload_too_large(format!(
+                "the request body is larger than {MAX_BODY_BYTES} bytes"
+            ))),
+            Err(BodyError::Unreadable(why)) => Err(OAuthError::invalid_request(format!(
+                "cannot read the request body: {why}"
+            ))),
+        }
+    }
+}
+
 /// `POST /oauth2/token` (client_credentials).
 pub async fn token(
     State(ctx): State<Ctx>,
     peer: Peer,
     headers: HeaderMap,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, OAuthError> {
     let form = Form::parse(&headers, &body)?;
     match form.get("grant_type") {
@@ -177,7 +198,7 @@ pub async fn introspect(
     State(ctx): State<Ctx>,
     peer: Peer,
     headers: HeaderMap,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, OAuthError> {
     let (_, presented) = authenticated_token_param(&ctx, peer, &headers, &body).await?;
     let presented = presented.as_str();
@@ -206,7 +227,7 @@ pub async fn revoke(
     State(ctx): State<Ctx>,
     peer: Peer,
     headers: HeaderMap,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, OAuthError> {
     let (who, presented) = authenticated_token_param(&ctx, peer, &headers, &body).await?;
     ctx.oauth.revoke(&ctx.records, &who.client.client_id, &presented)?;

@@ -54,6 +54,11 @@ impl OAuthError {
         Self::new("server_error", StatusCode::INTERNAL_SERVER_ERROR, d)
     }
 
+    /// An oversized request body: `invalid_request`, with HTTP 413.
+    pub fn payload_too_large(d: impl Into<String>) -> Self {
+        Self::new("invalid_request", StatusCode::PAYLOAD_TOO_LARGE, d)
+    }
+
     /// The error for a code a fault rule names (`faults::rule::OAUTH_ERRORS`).
     pub fn from_code(code: &str, d: impl Into<String>) -> Self {
         match code {

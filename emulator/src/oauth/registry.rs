@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
-use super::client::{AuthMethod, Client, SecretRecord, TokenFormat, generate_secret};
+use super::client::{AuthMethod, Client, SecretRecord, TokenFormat, generate_secret, validate_jwks, validate_jwks_uri};
 use crate::records::{Records, RecordsError, rfc3339};
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +105,19 @@ impl Registry {
                 "a {} client needs {field}",
                 method.name()
             )));
+        }
+        if let Some(jwks) = &new.jwks {
+            validate_jwks(jwks).map_err(RegistryError::Invalid)?;
+        }
+        if let Some(uri) = &new.jwks_uri {
+            validate_jwks_uri(uri).map_err(RegistryError::Invalid)?;
+        }
+        if new
+            .tls_client_auth_subject_dn
+            .as_deref()
+            .is_some_and(|dn| dn.trim().is_empty())
+        {
+            return Err(RegistryError::Invalid("tls_client_auth_subject_dn is empty".into()));
         }
         let client = Client {
             client_id: records.entropy().uuid(),
