@@ -15,6 +15,7 @@ pub mod fsutil;
 pub mod gateway;
 pub mod hosts;
 pub mod info;
+pub mod limits;
 pub mod oauth;
 pub mod pki;
 pub mod records;

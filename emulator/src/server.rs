@@ -20,6 +20,7 @@ use crate::faults::Faults;
 use crate::gateway::Gateway;
 use crate::hosts::Host;
 use crate::info::SandboxInfo;
+use crate::limits::{self, ConnectionLimit};
 use crate::oauth::Authority;
 use crate::oauth::authority::{Urls, load_signing_key};
 use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
@@ -94,12 +95,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         if host == Host::Mtls {
             mtls_config = Some(tls_config.clone());
         }
-        let acceptor = ExplainingAcceptor::new(RustlsAcceptor::new(tls_config), host);
+        let tls = RustlsAcceptor::new(tls_config).handshake_timeout(limits::TLS_HANDSHAKE_TIMEOUT);
+        let acceptor = ConnectionLimit::new(ExplainingAcceptor::new(tls, host), limits::MAX_CONNECTIONS);
         let handle: Handle<SocketAddr> = Handle::with_control(control.clone());
         let app = crate::api::router(ctx.clone(), host).into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum_server::from_tcp(listener)?
+        let mut server = axum_server::from_tcp(listener)?
             .acceptor(acceptor)
             .handle(handle.clone());
+        limits::configure(server.http_builder());
         tasks.spawn(async move { server.serve(app).await });
         handle
             .listening()

@@ -10,6 +10,7 @@ mod gateway;
 mod handshake;
 mod interop;
 mod lifecycle;
+mod limits;
 mod oauth;
 mod scripts;
 mod util;
