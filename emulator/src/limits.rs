@@ -132,7 +132,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let limit = ConnectionLimit::new(DefaultAcceptor, 2);
         let mut open = Vec::new();
-        let mut accept = || async {
+        let accept = || async {
             let _client = TcpStream::connect(addr).await.unwrap();
             let (server_side, _) = listener.accept().await.unwrap();
             limit.accept(server_side, ()).await
