@@ -13,4 +13,5 @@ mod lifecycle;
 mod limits;
 mod oauth;
 mod scripts;
+mod secrets;
 mod util;
