@@ -68,7 +68,10 @@ fn secrets_are_hashed_at_rest_and_never_logged() {
     // Logs: requests and token issuance are logged, secrets and tokens are not.
     emu.log_line("token issued");
     let log = emu.log();
-    assert!(log.lines().any(|l| l.contains("token issued") && l.contains(&id)), "{log}");
+    assert!(
+        log.lines().any(|l| l.contains("token issued") && l.contains(&id)),
+        "{log}"
+    );
     for secret in [clear.as_str(), token.as_str(), admin.as_str(), "client_secret=testing"] {
         assert!(!log.contains(secret), "the log contains a secret: {secret}");
     }

@@ -14,4 +14,5 @@ mod limits;
 mod oauth;
 mod scripts;
 mod secrets;
+mod tls_audit;
 mod util;
