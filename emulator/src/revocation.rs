@@ -97,6 +97,29 @@ pub fn write_crl(state: &State, records: &Records, now: OffsetDateTime) -> Resul
     Ok(())
 }
 
+/// The serial numbers (hex) the CRL file lists, or `None` when it is
+/// missing or unreadable.
+pub fn crl_serials(state: &State) -> Option<std::collections::BTreeSet<String>> {
+    let der = load_crl(state)?;
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der).ok()?;
+    Some(crl.iter_revoked_certificates().map(|r| hex(r.raw_serial())).collect())
+}
+
+/// Rewrites the CRL unless it already lists exactly what the records hold.
+/// A `revoke` killed between its two writes leaves the records ahead of the
+/// CRL; the next start repairs that (and a consistent CRL costs no signing).
+pub fn sync_crl(state: &State, records: &Records, now: OffsetDateTime) -> Result<(), RevokeError> {
+    let recorded: std::collections::BTreeSet<String> = records
+        .revoked_certificates()?
+        .into_iter()
+        .map(|(serial, _)| serial)
+        .collect();
+    if crl_serials(state).as_ref() != Some(&recorded) {
+        write_crl(state, records, now)?;
+    }
+    Ok(())
+}
+
 /// The CRL currently in the state dir, if any.
 pub fn load_crl(state: &State) -> Option<CertificateRevocationListDer<'static>> {
     CertificateRevocationListDer::from_pem_file(state.path(files::CRL)).ok()

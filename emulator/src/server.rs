@@ -56,9 +56,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let records = Records::open(&state.path(files::RECORDS))
         .with_context(|| format!("cannot open {}", state.path(files::RECORDS).display()))?
         .with_entropy(config.entropy.fork());
-    if !state.path(files::CRL).exists() {
-        revocation::write_crl(&state, &records, time::OffsetDateTime::now_utc())?;
-    }
+    revocation::sync_crl(&state, &records, time::OffsetDateTime::now_utc())?;
     let mut material = tls_material(&state, &config)?;
     let opts = TlsOptions {
         lenient_chain: config.lenient_chain,

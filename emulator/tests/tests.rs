@@ -5,6 +5,7 @@
 mod api;
 mod cli;
 mod corpus;
+mod crash;
 mod faults;
 mod gateway;
 mod handshake;
