@@ -26,3 +26,10 @@ lint:
 bench *ARGS:
     bench/setup.sh
     python3 bench/run.py {{ARGS}}
+
+# Fuzz one target (token_request, jwt_verify, scenario, config) for SECS seconds.
+# cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP lets the stable toolchain build it.
+fuzz TARGET SECS="600":
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+    mkdir -p fuzz/corpus/{{TARGET}}
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run {{TARGET}} -s none corpus/{{TARGET}} seeds/{{TARGET}} -- -max_total_time={{SECS}} -rss_limit_mb=2048 -timeout=10
