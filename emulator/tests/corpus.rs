@@ -489,3 +489,64 @@ fn hundreds_of_bad_requests_get_4xx_json_and_the_sandbox_survives() {
         junk.len()
     );
 }
+
+/// Broken config files: each is a usage error (exit 2) naming the file and
+/// what is wrong, before anything is created.
+#[test]
+fn broken_config_files_are_usage_errors_naming_file_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("not-a-cert.pem"),
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("banks.json"), "{\"not\": \"an array\"}").unwrap();
+    let cases = [
+        ("[server\nmtls_port = 1", "broken.toml"),
+        ("[server]\nmtls_port = \"x\"", "mtls_port"),
+        ("[server]\nmtls_port = 70000", "mtls_port"),
+        (
+            "[[clients]]\nid = \"k\"\nauth_method = \"private_key_jwt\"\njwks = \"{\"",
+            "jwks is not JSON",
+        ),
+        (
+            "[[clients]]\nid = \"k\"\nauth_method = \"private_key_jwt\"\njwks = '{\"keys\": [{\"kty\": \"RSA\"}]}'",
+            "jwks",
+        ),
+        (
+            "[[clients]]\nid = \"k\"\nauth_method = \"private_key_jwt\"\njwks_uri = \"ftp://x\"",
+            "jwks_uri",
+        ),
+        (
+            "[[clients]]\nid = \"s\"\nauth_method = \"self_signed_tls_client_auth\"\ncertificate_file = \"not-a-cert.pem\"",
+            "not-a-cert.pem",
+        ),
+        (
+            "[[clients]]\nid = \"s\"\nauth_method = \"self_signed_tls_client_auth\"\ncertificate_file = \"missing.pem\"",
+            "missing.pem",
+        ),
+        ("[data]\nbanks = \"banks.json\"", "banks.json"),
+        ("[oauth]\nsigning_alg = \"HS256\"", "signing_alg"),
+        ("[[gateway]]\nprefix = \"/\"\nupstream = \"ftp://x\"", "upstream"),
+        (
+            "[[faults]]\nmatch = { path = \"x\" }\neffect = { status = 503 }",
+            "match.path",
+        ),
+    ];
+    for (i, (text, needle)) in cases.iter().enumerate() {
+        let file = tmp.path().join("broken.toml");
+        std::fs::write(&file, text).unwrap();
+        let stderr = crate::util::up_usage_error(&["--config", file.to_str().unwrap()]);
+        // The file at fault: the config file, or the data file it points to.
+        let at_fault = if text.starts_with("[data]") {
+            "banks.json"
+        } else {
+            "broken.toml"
+        };
+        assert!(
+            stderr.contains(at_fault) && stderr.contains(needle),
+            "case {i} ({text}): {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
