@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::util::{Emulator, app_token, block_on, plain, token_request, with_app_cert};
+use crate::util::{Emulator, app_token, block_on, plain, with_app_cert};
 
 struct Case {
     name: String,
@@ -221,18 +221,7 @@ fn cases(emu: &Emulator) -> Vec<Case> {
         ("POST", format!("{auth}/admin/faults"), false),
         ("POST", format!("{auth}/admin/clock"), false),
     ];
-    let admin = {
-        let f = [
-            ("grant_type", "client_credentials"),
-            ("client_id", "testing"),
-            ("client_secret", "testing"),
-            ("scope", "admin"),
-        ];
-        token_request(&plain(emu), &emu.info.token_endpoint, &f).1["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let admin = crate::util::admin_token(emu);
     for (method, url, app) in &json_endpoints {
         for (name, body) in &json_bodies {
             let c = case(format!("{url} json {name}"), method, url.clone()).body("application/json", body);

@@ -158,16 +158,7 @@ fn a_hundred_kill_9_cycles_lose_nothing_acknowledged() {
         );
     }
     let http = plain(&emu);
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", "testing"),
-        ("client_secret", "testing"),
-        ("scope", "admin"),
-    ];
-    let admin = crate::util::token_request(&http, &emu.info.token_endpoint, &form).1["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin = crate::util::admin_token(&emu);
     let clients = crate::util::send(http.get(format!("{}/clients", emu.info.auth_url)).bearer_auth(&admin)).1;
     let listed: BTreeSet<&str> = clients["data"]
         .as_array()

@@ -6,21 +6,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::util::{
-    Emulator, Identity, app_identity, app_token, bin, client, fixed_port_args, plain, send, token_request,
+    Emulator, Identity, admin_token, app_identity, app_token, bin, client, fixed_port_args, plain, send, token_request,
     up_usage_error, with_app_cert,
 };
-
-fn admin_token(emu: &Emulator) -> String {
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", "testing"),
-        ("client_secret", "testing"),
-        ("scope", "admin"),
-    ];
-    let (status, body, _) = token_request(&plain(emu), &emu.info.token_endpoint, &form);
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_owned()
-}
 
 /// Installs `rule`; returns (status, body).
 fn add_fault(emu: &Emulator, admin: &str, rule: Value) -> (u16, Value) {

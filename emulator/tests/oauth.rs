@@ -289,16 +289,7 @@ fn formance_flow_manages_clients_and_secrets_over_http() {
     let emu = Emulator::start(&[]);
     let http = plain(&emu);
     let auth = &emu.info.auth_url;
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", "testing"),
-        ("client_secret", "testing"),
-        ("scope", "admin"),
-    ];
-    let admin = token_request(&http, &emu.info.token_endpoint, &form).1["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin = crate::util::admin_token(&emu);
 
     let (status, created, _) = send(
         http.post(format!("{auth}/clients"))

@@ -11,16 +11,7 @@ use crate::util::{Emulator, plain, send, token_request};
 fn secrets_are_hashed_at_rest_and_never_logged() {
     let emu = Emulator::start(&[]);
     let http = plain(&emu);
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", "testing"),
-        ("client_secret", "testing"),
-        ("scope", "admin"),
-    ];
-    let admin = token_request(&http, &emu.info.token_endpoint, &form).1["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin = crate::util::admin_token(&emu);
     let clients = format!("{}/clients", emu.info.auth_url);
     let id = send(http.post(&clients).bearer_auth(&admin).json(&json!({"name": "ci"}))).1["data"]["id"]
         .as_str()

@@ -334,3 +334,16 @@ pub fn up_usage_error(args: &[&str]) -> String {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     stderr
 }
+
+/// A token with scope `admin` from the static client testing/testing.
+pub fn admin_token(emu: &Emulator) -> String {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "testing"),
+        ("client_secret", "testing"),
+        ("scope", "admin"),
+    ];
+    let (status, body, _) = token_request(&plain(emu), &emu.info.token_endpoint, &form);
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
