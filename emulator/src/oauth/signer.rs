@@ -46,71 +46,87 @@ pub fn install() {
 /// A parsed signing key.
 #[derive(Clone)]
 enum Pair {
-    Rsa(Arc<RsaKeyPair>, &'static dyn sig::RsaEncoding),
+    Rsa(Arc<RsaKeyPair>),
     Ecdsa(Arc<EcdsaKeyPair>),
 }
 
-type Cache = Mutex<HashMap<(Algorithm, Vec<u8>), Pair>>;
+/// Parsed keys by their DER; looked up by slice, so a signature costs no
+/// allocation.
+type Cache = Mutex<HashMap<Vec<u8>, Pair>>;
 
 fn cache() -> &'static Cache {
     static KEYS: OnceLock<Cache> = OnceLock::new();
     KEYS.get_or_init(Mutex::default)
 }
 
-fn parse(alg: Algorithm, der: &[u8]) -> Option<jsonwebtoken::errors::Result<Pair>> {
-    let rsa = |encoding| {
-        RsaKeyPair::from_der(der)
-            .map(|pair| Pair::Rsa(Arc::new(pair), encoding))
-            .map_err(|_| Error::from(ErrorKind::InvalidRsaKey("unparseable".into())))
-    };
-    Some(match alg {
-        Algorithm::PS256 => rsa(&sig::RSA_PSS_SHA256),
-        Algorithm::RS256 => rsa(&sig::RSA_PKCS1_SHA256),
-        Algorithm::ES256 => EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, der)
+/// The RSA padding for `alg`, or None when `alg` is not an RSA algorithm.
+fn rsa_encoding(alg: Algorithm) -> Option<&'static dyn sig::RsaEncoding> {
+    match alg {
+        Algorithm::PS256 => Some(&sig::RSA_PSS_SHA256),
+        Algorithm::RS256 => Some(&sig::RSA_PKCS1_SHA256),
+        _ => None,
+    }
+}
+
+fn parse(alg: Algorithm, der: &[u8]) -> jsonwebtoken::errors::Result<Pair> {
+    if alg == Algorithm::ES256 {
+        return EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, der)
             .map(|pair| Pair::Ecdsa(Arc::new(pair)))
-            .map_err(|_| Error::from(ErrorKind::InvalidEcdsaKey)),
-        _ => return None,
-    })
+            .map_err(|_| Error::from(ErrorKind::InvalidEcdsaKey));
+    }
+    RsaKeyPair::from_der(der)
+        .map(|pair| Pair::Rsa(Arc::new(pair)))
+        .map_err(|_| Error::from(ErrorKind::InvalidRsaKey("unparseable".into())))
 }
 
 fn new_signer(alg: &Algorithm, key: &EncodingKey) -> jsonwebtoken::errors::Result<Box<dyn JwtSigner>> {
+    let encoding = rsa_encoding(*alg);
+    if encoding.is_none() && *alg != Algorithm::ES256 {
+        return (aws_lc::DEFAULT_PROVIDER.signer_factory)(alg, key);
+    }
     let der = key.inner();
-    let cached = cache()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&(*alg, der.to_vec()))
-        .cloned();
+    let cached = cache().lock().unwrap_or_else(|p| p.into_inner()).get(der).cloned();
     let pair = match cached {
         Some(pair) => pair,
-        None => match parse(*alg, der) {
-            None => return (aws_lc::DEFAULT_PROVIDER.signer_factory)(alg, key),
-            Some(parsed) => {
-                let pair = parsed?;
-                let mut cache = cache().lock().unwrap_or_else(|p| p.into_inner());
-                cache.insert((*alg, der.to_vec()), pair.clone());
-                pair
-            }
-        },
+        None => {
+            let pair = parse(*alg, der)?;
+            cache()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(der.to_vec(), pair.clone());
+            pair
+        }
     };
-    Ok(Box::new(Cached { pair, alg: *alg }))
+    let signing = match (pair, encoding) {
+        (Pair::Rsa(pair), Some(encoding)) => Signing::Rsa(pair, encoding),
+        (Pair::Ecdsa(pair), None) => Signing::Ecdsa(pair),
+        // A key of one type asked for with an algorithm of the other.
+        _ => return Err(ErrorKind::InvalidKeyFormat.into()),
+    };
+    Ok(Box::new(Cached { signing, alg: *alg }))
+}
+
+enum Signing {
+    Rsa(Arc<RsaKeyPair>, &'static dyn sig::RsaEncoding),
+    Ecdsa(Arc<EcdsaKeyPair>),
 }
 
 struct Cached {
-    pair: Pair,
+    signing: Signing,
     alg: Algorithm,
 }
 
 impl signature::Signer<Vec<u8>> for Cached {
     fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
         let rng = SystemRandom::new();
-        match &self.pair {
-            Pair::Rsa(pair, encoding) => {
+        match &self.signing {
+            Signing::Rsa(pair, encoding) => {
                 let mut out = vec![0; pair.public_modulus_len()];
                 pair.sign(*encoding, &rng, msg, &mut out)
                     .map_err(signature::Error::from_source)?;
                 Ok(out)
             }
-            Pair::Ecdsa(pair) => Ok(pair
+            Signing::Ecdsa(pair) => Ok(pair
                 .sign(&rng, msg)
                 .map_err(signature::Error::from_source)?
                 .as_ref()
