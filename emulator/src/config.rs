@@ -96,6 +96,8 @@ pub struct Config {
     pub faults: Vec<RuleSpec>,
     /// Randomness for keys, ids and secrets: seeded by `--deterministic`.
     pub entropy: Arc<Entropy>,
+    /// How many recent requests and handshakes the inspector keeps.
+    pub inspect_capacity: usize,
 }
 
 impl Config {
@@ -128,6 +130,7 @@ impl Config {
             gateway: Vec::new(),
             faults: Vec::new(),
             entropy: Arc::new(Entropy::SYSTEM),
+            inspect_capacity: crate::inspector::DEFAULT_CAPACITY,
         }
     }
 

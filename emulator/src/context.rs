@@ -6,6 +6,8 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::faults::Faults;
 use crate::gateway::Gateway;
+use crate::info::SandboxInfo;
+use crate::inspector::Inspector;
 use crate::oauth::Authority;
 use crate::records::Records;
 use crate::state::{AppCredentials, State};
@@ -21,6 +23,12 @@ pub struct Context {
     pub faults: Faults,
     /// The state dir, for effects that write to it (revocation, key rotation).
     pub state: State,
+    /// Recent requests and refused handshakes, for the portal.
+    pub inspector: Arc<Inspector>,
+    /// The secret of the developer portal, new at every start.
+    pub portal_token: String,
+    /// URLs and file paths, as `sandbox.json` has them.
+    pub info: SandboxInfo,
 }
 
 pub type Ctx = Arc<Context>;

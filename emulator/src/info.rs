@@ -26,6 +26,13 @@ pub struct SandboxInfo {
     pub p12_password: String,
     pub pid: u32,
     pub state_dir: PathBuf,
+    /// The developer portal, with its login token (new at every start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portal_url: Option<String>,
+    /// The portal's token alone, for `Authorization: Bearer` on
+    /// `/portal/inspect.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portal_token: Option<String>,
 }
 
 impl SandboxInfo {
@@ -49,7 +56,16 @@ impl SandboxInfo {
             p12_password: state.app.p12_password.clone(),
             pid: std::process::id(),
             state_dir: state.dir.clone(),
+            portal_url: None,
+            portal_token: None,
         }
+    }
+
+    /// Adds the portal of a running sandbox, reachable with `token`.
+    pub fn with_portal(mut self, token: &str) -> Self {
+        self.portal_url = Some(format!("{}/portal?token={token}", self.sandbox_url));
+        self.portal_token = Some(token.to_owned());
+        self
     }
 
     /// Reads a `sandbox.json` written by a running sandbox.
@@ -123,7 +139,14 @@ impl SandboxInfo {
              Try it\n  \
                curl --cacert {ca} {token} {sandbox}/banks/v1\n  \
                curl --cacert {ca} --cert {cert} --key {key} {token} {mtls}/banks/v1\n  \
-               curl --cacert {ca} {auth}/health\n",
+               curl --cacert {ca} {auth}/health\n{portal}",
+            portal = self
+                .portal_url
+                .as_ref()
+                .map(|url| format!(
+                    "\nPortal (applications, certificates, secrets, request inspector; the link logs you in)\n  {url}\n"
+                ))
+                .unwrap_or_default(),
             state = self.state_dir.display(),
             sandbox = self.sandbox_url,
             mtls = self.mtls_url,

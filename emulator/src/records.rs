@@ -69,6 +69,15 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (client_id, jti)
     );
 ",
+    "
+    CREATE TABLE issued_certificates (
+        serial     TEXT PRIMARY KEY,
+        subject    TEXT NOT NULL,
+        not_after  TEXT NOT NULL,
+        cert_pem   TEXT NOT NULL,
+        issued_at  TEXT NOT NULL
+    );
+",
 ];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -228,6 +237,56 @@ impl Records {
                 out.push((serial, at));
             }
             Ok(out)
+        })
+    }
+}
+
+/// A client certificate issued at runtime (by the portal). Its private key
+/// is never stored: it went to the user in the download, as on a hosted
+/// portal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IssuedCertificate {
+    pub serial_hex: String,
+    pub subject: String,
+    pub not_after: String,
+    pub cert_pem: String,
+    pub issued_at: String,
+}
+
+impl Records {
+    pub fn add_issued_certificate(&self, cert: &IssuedCertificate) -> Result<(), RecordsError> {
+        self.with_conn(|conn| {
+            conn.execute(
+                "INSERT INTO issued_certificates (serial, subject, not_after, cert_pem, issued_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    cert.serial_hex,
+                    cert.subject,
+                    cert.not_after,
+                    cert.cert_pem,
+                    cert.issued_at
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every certificate issued at runtime, oldest first.
+    pub fn issued_certificates(&self) -> Result<Vec<IssuedCertificate>, RecordsError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT serial, subject, not_after, cert_pem, issued_at FROM issued_certificates ORDER BY issued_at, rowid",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok(IssuedCertificate {
+                    serial_hex: row.get(0)?,
+                    subject: row.get(1)?,
+                    not_after: row.get(2)?,
+                    cert_pem: row.get(3)?,
+                    issued_at: row.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 }

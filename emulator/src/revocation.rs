@@ -142,7 +142,7 @@ pub async fn watch(path: PathBuf, mut on_change: impl FnMut() + Send + 'static) 
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

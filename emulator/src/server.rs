@@ -20,6 +20,7 @@ use crate::faults::Faults;
 use crate::gateway::Gateway;
 use crate::hosts::Host;
 use crate::info::SandboxInfo;
+use crate::inspector::Inspector;
 use crate::limits::{self, ConnectionLimit};
 use crate::oauth::Authority;
 use crate::oauth::authority::{Urls, load_signing_key};
@@ -73,7 +74,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     for (i, (_, listener)) in listeners.iter().enumerate() {
         ports[i] = listener.local_addr()?.port();
     }
-    let info = SandboxInfo::new(&state, &config.url_host(), ports);
+    let portal_token = config.entropy.alphanumeric(32);
+    let info = SandboxInfo::new(&state, &config.url_host(), ports).with_portal(&portal_token);
+    let inspector = Arc::new(Inspector::new(config.inspect_capacity));
     let oauth = authority(&state, &config, &info, tls::sandbox_ca_verifier(&material.ca, &opts)?)?;
     let ctx: Ctx = Arc::new(Context {
         app: state.app.clone(),
@@ -83,6 +86,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         gateway: Gateway::new(config.gateway.clone()),
         faults: Faults::new(config.faults.clone(), config.entropy.fork()).map_err(anyhow::Error::msg)?,
         state: state.clone(),
+        inspector: inspector.clone(),
+        portal_token,
+        info: info.clone(),
     });
 
     let control = axum_server::Control::new();
@@ -94,7 +100,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             mtls_config = Some(tls_config.clone());
         }
         let tls = RustlsAcceptor::new(tls_config).handshake_timeout(limits::TLS_HANDSHAKE_TIMEOUT);
-        let acceptor = ConnectionLimit::new(ExplainingAcceptor::new(tls, host), limits::MAX_CONNECTIONS);
+        let acceptor = ConnectionLimit::new(
+            ExplainingAcceptor::new(tls, host, inspector.clone()),
+            limits::MAX_CONNECTIONS,
+        );
         let handle: Handle<SocketAddr> = Handle::with_control(control.clone());
         let app = crate::api::router(ctx.clone(), host).into_make_service_with_connect_info::<SocketAddr>();
         let mut server = axum_server::from_tcp(listener)?

@@ -13,6 +13,7 @@ mod interop;
 mod lifecycle;
 mod limits;
 mod oauth;
+mod portal;
 mod scripts;
 mod secrets;
 mod tls_audit;

@@ -52,6 +52,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({ "status": self.code, "message": self.message }));
         let mut response = (self.status, body).into_response();
+        response.extensions_mut().insert(crate::inspector::Failure {
+            code: self.code,
+            message: self.message,
+        });
         if self.status == StatusCode::UNAUTHORIZED {
             // RFC 6750: tell bearer clients how to authenticate.
             let value = self

@@ -30,6 +30,7 @@ pub use error::ApiError;
 use crate::context::Ctx;
 use crate::faults;
 use crate::hosts::Host;
+use crate::inspector::{Credentials, Failure, Inspector, RequestSeen, Seen, TokenNote};
 use crate::oauth;
 
 /// The router for one listener.
@@ -77,6 +78,9 @@ pub fn router(ctx: Ctx, host: Host) -> Router {
             .route("/customers/v1/{id}", get(customers::get))
             .route("/api/transactions", post(transactions::create));
     }
+    if host == Host::Sandbox {
+        router = crate::portal::routes(router);
+    }
     if host == Host::Mtls && !ctx.gateway.is_empty() {
         router = router.fallback(crate::gateway::proxy);
     } else {
@@ -86,7 +90,13 @@ pub fn router(ctx: Ctx, host: Host) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(ctx.clone(), faults::inject))
-        .layer(middleware::from_fn_with_state(host, access_log))
+        .layer(middleware::from_fn_with_state(
+            Observed {
+                host,
+                inspector: ctx.inspector.clone(),
+            },
+            access_log,
+        ))
         .with_state(ctx)
 }
 
@@ -106,16 +116,21 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     )
 }
 
-/// One log line per request with what a person needs to follow a call:
-/// listener, client address, certificate subject, request, outcome.
-async fn access_log(State(host): State<Host>, mut req: Request, next: Next) -> Response {
+/// What the access log needs: the listener, and where to record requests.
+#[derive(Clone)]
+struct Observed {
+    host: Host,
+    inspector: Arc<Inspector>,
+}
+
+/// One log line per request with what a person needs to follow a call
+/// (listener, client address, certificate subject, request, outcome), and
+/// the same request in the inspector (the portal's own pages excepted).
+async fn access_log(State(observed): State<Observed>, mut req: Request, next: Next) -> Response {
+    let Observed { host, inspector } = observed;
     let started = Instant::now();
     req.extensions_mut().insert(host);
-    let client = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.to_string())
-        .unwrap_or_else(|| "-".into());
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let enabled = tracing::enabled!(target: "request", tracing::Level::INFO);
     let subject = enabled
         .then(|| req.extensions().get::<Arc<TlsInfo>>())
@@ -129,15 +144,42 @@ async fn access_log(State(host): State<Host>, mut req: Request, next: Next) -> R
         .unwrap_or_else(|| "-".into());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let response = next.run(req).await;
-    tracing::info!(
-        target: "request",
-        listener = %host,
-        %client,
-        subject,
-        "{method} {path} -> {} ({} µs)",
-        response.status().as_u16(),
-        started.elapsed().as_micros()
-    );
+    let inspected = (inspector.capacity() > 0 && !path.starts_with(crate::portal::PREFIX)).then(|| {
+        let tls = req.extensions().get::<Arc<TlsInfo>>().cloned();
+        let credentials = match req.headers().get(axum::http::header::AUTHORIZATION) {
+            Some(value) => Credentials::Authorization(value.clone()),
+            None if req.headers().contains_key(APP_TOKEN_HEADER) => Credentials::AppToken,
+            None => Credentials::None,
+        };
+        (tls, credentials)
+    });
+    let mut response = next.run(req).await;
+    let elapsed = started.elapsed();
+    if enabled {
+        let client = peer.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+        tracing::info!(
+            target: "request",
+            listener = %host,
+            %client,
+            subject,
+            "{method} {path} -> {} ({} µs)",
+            response.status().as_u16(),
+            elapsed.as_micros()
+        );
+    }
+    if let Some((tls, credentials)) = inspected {
+        let extensions = response.extensions_mut();
+        let seen = RequestSeen {
+            note: extensions.remove::<TokenNote>(),
+            failure: extensions.remove::<Failure>(),
+            method,
+            path,
+            status: response.status(),
+            elapsed,
+            tls,
+            credentials,
+        };
+        inspector.record(host, peer, Seen::Request(Box::new(seen)));
+    }
     response
 }

@@ -143,6 +143,10 @@ pub struct UpArgs {
     /// this http:// URL, after the handshake and a bearer-token check.
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
+    /// Keep the last N requests and refused handshakes for the portal's request
+    /// inspector (0 turns it off) [default: 200].
+    #[arg(long, value_name = "N")]
+    pub inspect: Option<usize>,
     /// Print the sandbox.json document instead of the human summary.
     #[arg(long)]
     pub json: bool,
@@ -201,6 +205,7 @@ async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
     config.ports.mtls = args.mtls_port.unwrap_or(config.ports.mtls);
     config.ports.auth = args.auth_port.unwrap_or(config.ports.auth);
     config.lenient_chain |= args.lenient_chain;
+    config.inspect_capacity = args.inspect.unwrap_or(config.inspect_capacity);
     config.public_host = args.public_host.or(config.public_host);
     config.extra_sans.extend(args.sans);
     if let Some(clock) = args.clock {

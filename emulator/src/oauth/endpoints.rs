@@ -20,6 +20,7 @@ use super::error::OAuthError;
 use super::token::EXPIRES_IN;
 use crate::context::Ctx;
 use crate::hosts::Host;
+use crate::inspector::TokenNote;
 
 /// A form body as a map, refusing repeated parameters (RFC 6749 §3.2).
 pub struct Form(BTreeMap<String, String>);
@@ -136,14 +137,26 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
     }
 }
 
-/// `POST /oauth2/token` (client_credentials).
-pub async fn token(
-    State(ctx): State<Ctx>,
-    peer: Peer,
-    headers: HeaderMap,
-    FormBody(body): FormBody,
+/// `POST /oauth2/token` (client_credentials). The response carries a
+/// [`TokenNote`] for the request inspector, refused or not.
+pub async fn token(State(ctx): State<Ctx>, peer: Peer, headers: HeaderMap, FormBody(body): FormBody) -> Response {
+    let mut note = TokenNote::default();
+    let mut response = issue_token(&ctx, &peer, &headers, &body, &mut note)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    response.extensions_mut().insert(note);
+    response
+}
+
+async fn issue_token(
+    ctx: &Ctx,
+    peer: &Peer,
+    headers: &HeaderMap,
+    body: &[u8],
+    note: &mut TokenNote,
 ) -> Result<Response, OAuthError> {
-    let form = Form::parse(&headers, &body)?;
+    let form = Form::parse(headers, body)?;
+    note.client_id = form.get("client_id").map(str::to_owned);
     match form.get("grant_type") {
         None => {
             return Err(OAuthError::invalid_request(
@@ -157,9 +170,12 @@ pub async fn token(
             )));
         }
     }
-    let who = authenticate(&ctx, &headers, &form, &peer).await?;
+    let who = authenticate(ctx, headers, &form, peer).await?;
+    note.client_id = Some(who.client.client_id.clone());
+    note.auth_method = Some(who.method.name());
     let scope = ctx.oauth.grant_scope(&ctx.records, &who.client, form.get("scope"))?;
     let grant = ctx.oauth.grant(&ctx.records, &who, scope)?;
+    note.access_token = Some(grant.access_token.clone());
     tracing::info!(
         target: "oauth",
         client_id = %who.client.client_id,

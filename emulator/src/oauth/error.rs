@@ -84,6 +84,10 @@ impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body = Json(json!({ "error": self.code, "error_description": self.description }));
         let mut response = (self.status, body).into_response();
+        response.extensions_mut().insert(crate::inspector::Failure {
+            code: self.code,
+            message: self.description,
+        });
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if self.status == StatusCode::UNAUTHORIZED {

@@ -168,11 +168,37 @@ impl Registry {
         client_id: &str,
         name: &str,
     ) -> Result<(SecretRecord, String), RegistryError> {
+        self.new_secret(records, client_id, name, false)
+    }
+
+    /// The portal's "reveal": a new secret named `name` replaces every
+    /// earlier secret of that name (other secrets stay). Secrets are stored
+    /// hashed, so one can be shown only once; revealing again rotates it and
+    /// the one shown before stops working, as on a hosted portal.
+    pub fn rotate_secret(
+        &self,
+        records: &Records,
+        client_id: &str,
+        name: &str,
+    ) -> Result<(SecretRecord, String), RegistryError> {
+        self.new_secret(records, client_id, name, true)
+    }
+
+    fn new_secret(
+        &self,
+        records: &Records,
+        client_id: &str,
+        name: &str,
+        replace: bool,
+    ) -> Result<(SecretRecord, String), RegistryError> {
         let clear = generate_secret(records.entropy());
         let mut added = None;
         self.update(records, client_id, |client| {
             let keep_clear = client.auth_method == AuthMethod::ClientSecretJwt;
             let record = SecretRecord::new(name, &clear, keep_clear, records.entropy());
+            if replace {
+                client.secrets.retain(|s| s.name != name);
+            }
             client.secrets.push(record.clone());
             added = Some(record);
             Ok(())
@@ -318,5 +344,25 @@ mod tests {
             registry.delete(&records, &client.client_id),
             Err(RegistryError::UnknownClient(_))
         ));
+    }
+
+    #[test]
+    fn revealing_again_rotates_only_the_revealed_secret() {
+        let (_dir, records, registry) = setup();
+        let new = NewClient {
+            name: "portal".into(),
+            ..Default::default()
+        };
+        let id = registry
+            .create(&records, new, OffsetDateTime::now_utc())
+            .unwrap()
+            .client_id;
+        let (_, added) = registry.add_secret(&records, &id, "ci").unwrap();
+        let (_, first) = registry.rotate_secret(&records, &id, "portal").unwrap();
+        let (_, second) = registry.rotate_secret(&records, &id, "portal").unwrap();
+        let client = registry.get(&records, &id).unwrap().unwrap();
+        assert!(!client.secret_matches(&first), "the first reveal stops working");
+        assert!(client.secret_matches(&second) && client.secret_matches(&added));
+        assert_eq!(client.secrets.len(), 2);
     }
 }

@@ -19,8 +19,10 @@ use tokio::net::TcpStream;
 
 use super::explain::HandshakeFailure;
 use crate::hosts::Host;
+use crate::inspector::{Inspector, Seen};
 
-type Slot = Arc<Mutex<Option<HandshakeFailure>>>;
+/// The verifier's verdict and the certificate it judged.
+type Slot = Arc<Mutex<Option<(HandshakeFailure, Vec<u8>)>>>;
 
 tokio::task_local! {
     static FAILURE: Slot;
@@ -28,23 +30,24 @@ tokio::task_local! {
 
 /// Records why the current connection's handshake is failing. A no-op
 /// outside an [`ExplainingAcceptor`] (e.g. in unit tests of a verifier).
-pub(super) fn record_failure(failure: HandshakeFailure) {
+pub(super) fn record_failure(failure: HandshakeFailure, certificate: &[u8]) {
     let _ = FAILURE.try_with(|slot| {
-        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(failure);
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some((failure, certificate.to_vec()));
     });
 }
 
-/// Wraps a TLS acceptor (axum-server's `RustlsAcceptor`) and logs every
-/// failed handshake with its explanation.
+/// Wraps a TLS acceptor (axum-server's `RustlsAcceptor`), logs every
+/// failed handshake with its explanation and shows it in the inspector.
 #[derive(Clone)]
 pub struct ExplainingAcceptor<A> {
     inner: A,
     host: Host,
+    inspector: Arc<Inspector>,
 }
 
 impl<A> ExplainingAcceptor<A> {
-    pub fn new(inner: A, host: Host) -> Self {
-        Self { inner, host }
+    pub fn new(inner: A, host: Host, inspector: Arc<Inspector>) -> Self {
+        Self { inner, host, inspector }
     }
 }
 
@@ -60,13 +63,18 @@ where
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let peer = stream.peer_addr().ok();
         let host = self.host;
+        let inspector = self.inspector.clone();
         let slot: Slot = Arc::default();
         let handshake = FAILURE.scope(slot.clone(), self.inner.accept(stream, service));
         Box::pin(async move {
             let result = handshake.await;
             if let Err(err) = &result {
-                let seen = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-                log_failure(host, peer, &HandshakeFailure::from_accept_error(err, seen));
+                let (seen, certificate) = slot.lock().unwrap_or_else(|p| p.into_inner()).take().unzip();
+                let failure = HandshakeFailure::from_accept_error(err, seen);
+                log_failure(host, peer, &failure);
+                if !failure.is_noise() {
+                    inspector.record(host, peer, Seen::Handshake { failure, certificate });
+                }
             }
             result
         })

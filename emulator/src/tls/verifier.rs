@@ -65,11 +65,10 @@ impl ClientCertVerifier for ExplainingVerifier {
         self.inner
             .verify_client_cert(end_entity, intermediates, self.clock.unix_time())
             .inspect_err(|err| {
-                record_failure(HandshakeFailure::from_rejected_cert(
-                    err,
+                record_failure(
+                    HandshakeFailure::from_rejected_cert(err, end_entity, &self.intermediate_subject),
                     end_entity,
-                    &self.intermediate_subject,
-                ));
+                );
             })
     }
 
@@ -104,7 +103,7 @@ fn record_key_mismatch(cert: &CertificateDer<'_>) {
     let subject = X509Certificate::from_der(cert)
         .map(|(_, c)| c.subject().to_string())
         .unwrap_or_else(|_| "(unparseable)".into());
-    record_failure(HandshakeFailure::KeyMismatch { subject });
+    record_failure(HandshakeFailure::KeyMismatch { subject }, cert);
 }
 
 /// Accepts any client certificate, or none, while still checking the

@@ -1,0 +1,401 @@
+//! The request inspector: the last N requests and refused handshakes across
+//! all listeners, for `/portal/inspect`. It answers the question a hosted
+//! sandbox never does: what did the server see, and why did it say no?
+//!
+//! Recording runs on every request, so it keeps raw pieces (cheap clones of
+//! what the request already holds) under one short lock, and does all the
+//! parsing — certificates, token claims, explanations — only when someone
+//! looks ([`Inspector::view`]).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum_server::tls::TlsInfo;
+use serde::Serialize;
+use serde_json::Value;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::hosts::Host;
+use crate::oauth::client_auth::parse_basic;
+use crate::oauth::token::x5t_s256;
+use crate::tls::HandshakeFailure;
+
+/// How many events the inspector keeps unless configured otherwise.
+pub const DEFAULT_CAPACITY: usize = 200;
+
+/// What an error response said, attached to it (as a response extension)
+/// by the API's and the authorization server's error types.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// What the token endpoint learnt about a request, attached to its response.
+#[derive(Debug, Clone, Default)]
+pub struct TokenNote {
+    pub client_id: Option<String>,
+    pub auth_method: Option<&'static str>,
+    /// The issued access token (JWT or opaque reference).
+    pub access_token: Option<String>,
+}
+
+/// How a request presented itself, as far as headers tell.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    None,
+    AppToken,
+    /// The whole `Authorization` header (Bearer or Basic).
+    Authorization(HeaderValue),
+}
+
+/// One request, as recorded.
+#[derive(Debug, Clone)]
+pub struct RequestSeen {
+    pub method: Method,
+    pub path: String,
+    pub status: StatusCode,
+    pub elapsed: Duration,
+    pub tls: Option<Arc<TlsInfo>>,
+    pub credentials: Credentials,
+    pub note: Option<TokenNote>,
+    pub failure: Option<Failure>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Seen {
+    Request(Box<RequestSeen>),
+    /// A refused handshake, with the client certificate it was about.
+    Handshake {
+        failure: HandshakeFailure,
+        certificate: Option<Vec<u8>>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub seq: u64,
+    pub at: SystemTime,
+    pub host: Host,
+    pub client: Option<SocketAddr>,
+    pub seen: Seen,
+}
+
+struct Ring {
+    events: VecDeque<Event>,
+    next_seq: u64,
+}
+
+/// A bounded, in-memory log of recent events. Nothing is written to disk:
+/// it is a debugging aid for the running sandbox.
+pub struct Inspector {
+    capacity: usize,
+    ring: Mutex<Ring>,
+}
+
+impl Inspector {
+    /// An inspector keeping the last `capacity` events (0 keeps none).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            ring: Mutex::new(Ring {
+                events: VecDeque::with_capacity(capacity),
+                next_seq: 1,
+            }),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn record(&self, host: Host, client: Option<SocketAddr>, seen: Seen) {
+        if self.capacity == 0 {
+            return;
+        }
+        let at = SystemTime::now();
+        let evicted = {
+            let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+            let seq = ring.next_seq;
+            ring.next_seq += 1;
+            let evicted = (ring.events.len() >= self.capacity).then(|| ring.events.pop_front());
+            ring.events.push_back(Event {
+                seq,
+                at,
+                host,
+                client,
+                seen,
+            });
+            evicted
+        };
+        // The evicted event is freed outside the lock.
+        drop(evicted);
+    }
+
+    /// The recorded events, newest first.
+    pub fn events(&self) -> Vec<Event> {
+        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        ring.events.iter().rev().cloned().collect()
+    }
+
+    /// The recorded events, newest first, decoded for people.
+    /// `claims_of` turns an access token (JWT or opaque reference) into its
+    /// claims, when it can.
+    pub fn view(&self, claims_of: &dyn Fn(&str) -> Option<Value>) -> Vec<EventView> {
+        self.events().iter().map(|e| EventView::new(e, claims_of)).collect()
+    }
+}
+
+/// A certificate as the inspector shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CertificateView {
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    /// `x5t#S256`, as in a bound token's `cnf` claim.
+    pub thumbprint: String,
+    pub not_after: String,
+}
+
+impl CertificateView {
+    pub fn parse(der: &[u8]) -> Option<Self> {
+        let (_, cert) = X509Certificate::from_der(der).ok()?;
+        Some(Self {
+            subject: cert.subject().to_string(),
+            issuer: cert.issuer().to_string(),
+            serial: crate::revocation::hex(cert.raw_serial()),
+            thumbprint: x5t_s256(der),
+            not_after: cert.validity().not_after.to_string(),
+        })
+    }
+}
+
+/// One event, decoded: the JSON of `/portal/inspect.json` and the rows of
+/// `/portal/inspect`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    pub seq: u64,
+    /// RFC 3339, UTC.
+    pub time: String,
+    /// `request` or `handshake`.
+    pub kind: &'static str,
+    pub listener: &'static str,
+    pub client_address: Option<String>,
+    /// `GET /banks/v1`; absent for handshakes.
+    pub request: Option<String>,
+    pub status: Option<u16>,
+    pub duration_ms: Option<f64>,
+    pub certificate: Option<CertificateView>,
+    /// How many certificates the client sent (leaf + chain); for refused
+    /// handshakes only the leaf is known.
+    pub certificates_sent: Option<usize>,
+    pub client_id: Option<String>,
+    pub auth_method: Option<String>,
+    pub token_claims: Option<Value>,
+    /// `ok`, `refused` (4xx, failed handshake) or `error` (5xx).
+    pub outcome: &'static str,
+    pub error: Option<String>,
+    /// What went wrong, in plain words.
+    pub explanation: Option<String>,
+    /// What to change, when the explanation says.
+    pub fix: Option<String>,
+}
+
+impl EventView {
+    fn new(event: &Event, claims_of: &dyn Fn(&str) -> Option<Value>) -> Self {
+        let time = crate::records::rfc3339(time::OffsetDateTime::from(event.at));
+        let mut view = EventView {
+            seq: event.seq,
+            time,
+            kind: "request",
+            listener: event.host.name(),
+            client_address: event.client.map(|c| c.to_string()),
+            request: None,
+            status: None,
+            duration_ms: None,
+            certificate: None,
+            certificates_sent: None,
+            client_id: None,
+            auth_method: None,
+            token_claims: None,
+            outcome: "ok",
+            error: None,
+            explanation: None,
+            fix: None,
+        };
+        match &event.seen {
+            Seen::Handshake { failure, certificate } => {
+                view.kind = "handshake";
+                view.outcome = "refused";
+                view.error = Some("TLS_HANDSHAKE_FAILED".into());
+                view.certificate = certificate.as_deref().and_then(CertificateView::parse);
+                view.explain(&failure.to_string());
+            }
+            Seen::Request(req) => view.fill_request(req, claims_of),
+        }
+        view
+    }
+
+    fn fill_request(&mut self, req: &RequestSeen, claims_of: &dyn Fn(&str) -> Option<Value>) {
+        self.request = Some(format!("{} {}", req.method, req.path));
+        self.status = Some(req.status.as_u16());
+        self.duration_ms = Some((req.elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0);
+        let chain = req.tls.as_ref().map(|t| t.peer_certificates.as_slice()).unwrap_or(&[]);
+        self.certificates_sent = Some(chain.len());
+        self.certificate = chain.first().and_then(|der| CertificateView::parse(der));
+        self.outcome = match req.status.as_u16() {
+            500.. => "error",
+            400.. => "refused",
+            _ => "ok",
+        };
+        match &req.credentials {
+            Credentials::None => {}
+            Credentials::AppToken => self.auth_method = Some("lean-app-token".into()),
+            Credentials::Authorization(value) => {
+                let value = value.to_str().unwrap_or("");
+                match value.split_once(' ') {
+                    Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                        self.auth_method = Some("bearer token".into());
+                        self.token_claims = claims_of(token.trim());
+                    }
+                    Some((scheme, _)) if scheme.eq_ignore_ascii_case("basic") => {
+                        self.auth_method = Some("client_secret_basic".into());
+                        self.client_id = parse_basic(value).ok().map(|(id, _)| id);
+                    }
+                    _ => self.auth_method = Some("unknown Authorization scheme".into()),
+                }
+            }
+        }
+        if let Some(note) = &req.note {
+            if let Some(id) = &note.client_id {
+                self.client_id = Some(id.clone());
+            }
+            if let Some(method) = note.auth_method {
+                self.auth_method = Some(method.into());
+            }
+            if let Some(token) = &note.access_token {
+                self.token_claims = claims_of(token);
+            }
+        }
+        if self.client_id.is_none() {
+            self.client_id = self
+                .token_claims
+                .as_ref()
+                .and_then(|c| c.get("client_id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+        }
+        if let Some(failure) = &req.failure {
+            self.error = Some(failure.code.to_owned());
+            self.explain(&failure.message);
+        }
+    }
+
+    /// Splits a message written as "what happened. Fix: what to do".
+    fn explain(&mut self, message: &str) {
+        match message.split_once(" Fix: ") {
+            Some((what, fix)) => {
+                self.explanation = Some(what.trim_end_matches('.').to_owned());
+                self.fix = Some(fix.to_owned());
+            }
+            None => self.explanation = Some(message.to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(status: u16, credentials: Credentials) -> Seen {
+        Seen::Request(Box::new(RequestSeen {
+            method: Method::GET,
+            path: "/banks/v1".into(),
+            status: StatusCode::from_u16(status).unwrap(),
+            elapsed: Duration::from_micros(1500),
+            tls: None,
+            credentials,
+            note: None,
+            failure: None,
+        }))
+    }
+
+    fn no_claims(_: &str) -> Option<Value> {
+        None
+    }
+
+    #[test]
+    fn keeps_the_last_n_events_newest_first() {
+        let inspector = Inspector::new(3);
+        for _ in 0..5 {
+            inspector.record(Host::Sandbox, None, request(200, Credentials::None));
+        }
+        let seqs: Vec<u64> = inspector.events().iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [5, 4, 3]);
+        let off = Inspector::new(0);
+        off.record(Host::Sandbox, None, request(200, Credentials::None));
+        assert!(off.events().is_empty());
+    }
+
+    #[test]
+    fn handshake_failures_are_explained_with_their_fix() {
+        let inspector = Inspector::new(10);
+        let client: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+        inspector.record(
+            Host::Mtls,
+            Some(client),
+            Seen::Handshake {
+                failure: HandshakeFailure::MissingIntermediate {
+                    subject: "CN=my_app".into(),
+                },
+                certificate: None,
+            },
+        );
+        let view = &inspector.view(&no_claims)[0];
+        assert_eq!(
+            (view.kind, view.listener, view.outcome),
+            ("handshake", "mtls", "refused")
+        );
+        assert_eq!(view.client_address.as_deref(), Some("127.0.0.1:5555"));
+        assert!(
+            view.explanation
+                .as_deref()
+                .unwrap()
+                .contains("without its intermediate CA certificate")
+        );
+        assert!(
+            view.fix
+                .as_deref()
+                .unwrap()
+                .starts_with("concatenate my_app_cert.crt with lean_public_cert_chain.pem"),
+            "{:?}",
+            view.fix
+        );
+    }
+
+    #[test]
+    fn credentials_are_decoded_without_keeping_secrets_in_the_view() {
+        let inspector = Inspector::new(10);
+        let basic = HeaderValue::from_static("Basic Y2xpZW50LTE6czNjcjN0"); // client-1:s3cr3t
+        inspector.record(Host::Auth, None, request(401, Credentials::Authorization(basic)));
+        inspector.record(
+            Host::Mtls,
+            None,
+            request(200, Credentials::Authorization(HeaderValue::from_static("Bearer abc"))),
+        );
+        inspector.record(Host::Sandbox, None, request(200, Credentials::AppToken));
+        let claims = |token: &str| (token == "abc").then(|| serde_json::json!({"client_id": "client-2"}));
+        let views = inspector.view(&claims);
+        assert_eq!(views[0].auth_method.as_deref(), Some("lean-app-token"));
+        assert_eq!(views[1].client_id.as_deref(), Some("client-2"));
+        assert_eq!(views[1].token_claims.as_ref().unwrap()["client_id"], "client-2");
+        assert_eq!(views[2].client_id.as_deref(), Some("client-1"));
+        assert_eq!(views[2].outcome, "refused");
+        let json = serde_json::to_string(&views).unwrap();
+        assert!(!json.contains("s3cr3t"), "no secret in the view: {json}");
+        assert_eq!(views[2].duration_ms, Some(1.5));
+    }
+}

@@ -1,0 +1,184 @@
+//! The default application's client certificates, as the portal manages
+//! them: the one created with the state dir, plus every certificate issued
+//! by "Generate new certificate". Issuing never touches older certificates
+//! (they stay valid until revoked), and a private key is never stored: it
+//! exists only in the download, as on a hosted portal.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::entropy::Entropy;
+use crate::pki::{self, CertAndKey, ClientCertSpec};
+use crate::records::{IssuedCertificate, Records, RecordsError, rfc3339};
+use crate::revocation::{self, RevokeError};
+use crate::state::{State, StateError, files};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CertificateError {
+    #[error("no certificate with serial {0} was issued to this application")]
+    Unknown(String),
+    #[error(transparent)]
+    Revoke(#[from] RevokeError),
+    #[error(transparent)]
+    Records(#[from] RecordsError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+}
+
+/// One certificate of the application, as the portal lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AppCertificate {
+    pub serial_hex: String,
+    pub subject: String,
+    pub not_after: String,
+    /// When it was issued; the state dir's creation time for the first one.
+    pub issued_at: String,
+    /// Where the user got it: `my_app_cert.crt` or `portal`.
+    pub origin: &'static str,
+    pub revoked: bool,
+    #[serde(skip)]
+    pub cert_pem: String,
+}
+
+/// Every certificate of the default application, oldest first.
+pub fn list(state: &State, records: &Records) -> Result<Vec<AppCertificate>, CertificateError> {
+    let revoked: Vec<String> = records.revoked_certificates()?.into_iter().map(|(s, _)| s).collect();
+    let first = describe(&state.client.cert_pem, files::CLIENT_CERT)?;
+    let mut out = vec![AppCertificate {
+        issued_at: rfc3339(state.created_at),
+        origin: files::CLIENT_CERT,
+        revoked: false,
+        cert_pem: state.client.cert_pem.clone(),
+        ..first
+    }];
+    out.extend(records.issued_certificates()?.into_iter().map(|c| AppCertificate {
+        serial_hex: c.serial_hex,
+        subject: c.subject,
+        not_after: c.not_after,
+        issued_at: c.issued_at,
+        origin: "portal",
+        revoked: false,
+        cert_pem: c.cert_pem,
+    }));
+    for cert in &mut out {
+        cert.revoked = revoked.contains(&cert.serial_hex);
+    }
+    Ok(out)
+}
+
+/// Issues a new certificate (and key) for the default application from the
+/// sandbox's intermediate CA and remembers the certificate.
+pub fn generate(
+    state: &State,
+    records: &Records,
+    entropy: Arc<Entropy>,
+    now: OffsetDateTime,
+) -> Result<CertAndKey, CertificateError> {
+    let issued = state
+        .issuing_ca()?
+        .with_entropy(entropy)
+        .issue_client(&ClientCertSpec::new(&state.app.name, now))?;
+    let described = describe(&issued.cert_pem, "the new certificate")?;
+    records.add_issued_certificate(&IssuedCertificate {
+        serial_hex: described.serial_hex,
+        subject: described.subject,
+        not_after: described.not_after,
+        cert_pem: issued.cert_pem.clone(),
+        issued_at: rfc3339(now),
+    })?;
+    Ok(issued)
+}
+
+/// Revokes the application's certificate with serial `serial_hex`.
+pub fn revoke(
+    state: &State,
+    records: &Records,
+    serial_hex: &str,
+    now: OffsetDateTime,
+) -> Result<revocation::Revoked, CertificateError> {
+    let cert = list(state, records)?
+        .into_iter()
+        .find(|c| c.serial_hex.eq_ignore_ascii_case(serial_hex))
+        .ok_or_else(|| CertificateError::Unknown(serial_hex.into()))?;
+    Ok(revocation::revoke(
+        state,
+        records,
+        &cert.cert_pem,
+        &format!("certificate {serial_hex}"),
+        now,
+    )?)
+}
+
+fn describe(cert_pem: &str, what: &str) -> Result<AppCertificate, CertificateError> {
+    let der = pki::first_cert_der(cert_pem, what)?;
+    let (_, cert) = X509Certificate::from_der(&der).map_err(|e| {
+        CertificateError::Revoke(RevokeError::NotACertificate {
+            what: what.into(),
+            detail: e.to_string(),
+        })
+    })?;
+    Ok(AppCertificate {
+        serial_hex: revocation::hex(cert.raw_serial()),
+        subject: cert.subject().to_string(),
+        not_after: rfc3339(cert.validity().not_after.to_datetime()),
+        issued_at: String::new(),
+        origin: "",
+        revoked: false,
+        cert_pem: cert_pem.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generating_adds_a_certificate_and_revoking_marks_only_that_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = State::load_or_create(&tmp.path().join("s")).unwrap();
+        let records = Records::open(&state.path(files::RECORDS)).unwrap();
+        let now = OffsetDateTime::now_utc();
+
+        let before = list(&state, &records).unwrap();
+        assert_eq!(before.len(), 1);
+        assert_eq!(before[0].origin, files::CLIENT_CERT);
+
+        let issued = generate(&state, &records, Arc::new(Entropy::SYSTEM), now).unwrap();
+        assert!(issued.key_pem.contains("PRIVATE KEY"));
+        let after = list(&state, &records).unwrap();
+        assert_eq!(after.len(), 2);
+        assert_eq!(after[1].origin, "portal");
+        assert_eq!(after[1].cert_pem, issued.cert_pem);
+        assert_ne!(after[0].serial_hex, after[1].serial_hex);
+        assert_eq!(after[0].subject, after[1].subject, "same application, same subject");
+
+        let revoked = revoke(&state, &records, &after[1].serial_hex, now).unwrap();
+        assert!(revoked.newly);
+        let listed = list(&state, &records).unwrap();
+        assert_eq!(
+            listed.iter().map(|c| c.revoked).collect::<Vec<_>>(),
+            [false, true],
+            "the original certificate stays valid"
+        );
+        assert_eq!(
+            revocation::crl_serials(&state).unwrap().into_iter().collect::<Vec<_>>(),
+            [after[1].serial_hex.clone()]
+        );
+    }
+
+    #[test]
+    fn revoking_an_unknown_serial_names_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = State::load_or_create(&tmp.path().join("s")).unwrap();
+        let records = Records::open(&state.path(files::RECORDS)).unwrap();
+        let err = revoke(&state, &records, "abcdef", OffsetDateTime::now_utc()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no certificate with serial abcdef was issued to this application"
+        );
+    }
+}

@@ -1,0 +1,383 @@
+//! The developer portal on the sandbox host (`/portal`): the application's
+//! certificates (generate, download the chain, revoke), OAuth clients
+//! (create, reveal a secret once, add secrets) and the request inspector.
+//!
+//! It is still a server on a port, so every page needs the portal token,
+//! new at every start and printed in the startup summary as a link. The
+//! link sets a `SameSite=Strict` cookie, which keeps other sites' forms out;
+//! `Authorization: Bearer <token>` works too, for scripts.
+//!
+//! Handlers are thin: the work is in [`certificates`], the OAuth registry
+//! and the inspector; [`pages`] renders HTML.
+
+pub mod certificates;
+pub mod download;
+mod pages;
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::context::Ctx;
+use crate::oauth::client::AuthMethod;
+use crate::oauth::registry::{NewClient, RegistryError};
+use crate::state::files;
+use certificates::CertificateError;
+use download::Entry;
+
+/// Every portal path starts with this (the inspector does not record them).
+pub const PREFIX: &str = "/portal";
+const COOKIE: &str = "mtls_sandbox_portal";
+/// The name of the secret "Reveal secret" shows (and rotates).
+const REVEALED_SECRET: &str = "portal";
+
+/// The portal's routes, for the sandbox host.
+pub fn routes(router: Router<Ctx>) -> Router<Ctx> {
+    router
+        .route("/portal", get(index))
+        .route("/portal/", get(index))
+        .route("/portal/certificates", post(generate_certificate))
+        .route("/portal/certificates/{serial}/revoke", post(revoke_certificate))
+        .route("/portal/chain.zip", get(chain))
+        .route("/portal/clients", post(create_client))
+        .route("/portal/clients/{id}/reveal", post(reveal_secret))
+        .route("/portal/clients/{id}/secrets", post(add_secret))
+        .route("/portal/inspect", get(inspect))
+        .route("/portal/inspect.json", get(inspect_json))
+}
+
+/// A request that presented the portal token (cookie or bearer).
+pub struct Session;
+
+impl FromRequestParts<Ctx> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Self::Rejection> {
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        let presented = bearer.or_else(|| session_cookie(parts));
+        if !presented.is_some_and(|t| is_portal_token(ctx, &t)) {
+            return Err(PortalError::new(
+                StatusCode::UNAUTHORIZED,
+                "This page needs the portal token. Open the portal link the sandbox printed at startup \
+                 (portal_url in sandbox.json); it changes at every start.",
+            )
+            .into_response());
+        }
+        // Belt and braces beside SameSite=Strict: no form posts from other sites.
+        let cross_site = parts
+            .headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes() == b"cross-site");
+        if parts.method != Method::GET && cross_site {
+            return Err(PortalError::new(StatusCode::FORBIDDEN, "cross-site requests are refused").into_response());
+        }
+        Ok(Session)
+    }
+}
+
+fn session_cookie(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == COOKIE)
+        .map(|c| c.value().to_owned())
+}
+
+fn is_portal_token(ctx: &Ctx, presented: &str) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), ctx.portal_token.as_bytes()).is_ok()
+}
+
+/// An error page: what went wrong and a way back.
+#[derive(Debug)]
+pub struct PortalError {
+    status: StatusCode,
+    message: String,
+}
+
+impl PortalError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for PortalError {
+    fn into_response(self) -> Response {
+        (self.status, Html(pages::error(self.status, &self.message))).into_response()
+    }
+}
+
+impl From<RegistryError> for PortalError {
+    fn from(e: RegistryError) -> Self {
+        let status = match e {
+            RegistryError::UnknownClient(_) | RegistryError::UnknownSecret { .. } => StatusCode::NOT_FOUND,
+            RegistryError::StaticClient(_) | RegistryError::Exists(_) => StatusCode::CONFLICT,
+            RegistryError::Invalid(_) => StatusCode::BAD_REQUEST,
+            RegistryError::Records(ref r) => return internal(r),
+        };
+        PortalError::new(status, e.to_string())
+    }
+}
+
+impl From<CertificateError> for PortalError {
+    fn from(e: CertificateError) -> Self {
+        match e {
+            CertificateError::Unknown(_) => PortalError::new(StatusCode::NOT_FOUND, e.to_string()),
+            other => internal(&other),
+        }
+    }
+}
+
+impl From<crate::records::RecordsError> for PortalError {
+    fn from(e: crate::records::RecordsError) -> Self {
+        internal(&e)
+    }
+}
+
+fn internal(e: &dyn std::fmt::Display) -> PortalError {
+    tracing::error!("portal: {e}");
+    PortalError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("the sandbox could not do that: {e}"),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct IndexQuery {
+    token: Option<String>,
+    notice: Option<String>,
+}
+
+/// `GET /portal`; with `?token=` it logs in (sets the cookie) and redirects.
+async fn index(
+    State(ctx): State<Ctx>,
+    Query(query): Query<IndexQuery>,
+    session: Result<Session, Response>,
+) -> Response {
+    if let Some(token) = &query.token {
+        if !is_portal_token(&ctx, token) {
+            return PortalError::new(
+                StatusCode::UNAUTHORIZED,
+                "This portal link is not valid (it changes at every start). Use the link the running \
+                 sandbox printed, or portal_url from its sandbox.json.",
+            )
+            .into_response();
+        }
+        let cookie = cookie::Cookie::build((COOKIE, token.clone()))
+            .path(PREFIX)
+            .http_only(true)
+            .secure(true)
+            .same_site(cookie::SameSite::Strict)
+            .build();
+        let mut response = Redirect::to(PREFIX).into_response();
+        if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+            response.headers_mut().insert(header::SET_COOKIE, value);
+        }
+        return response;
+    }
+    if let Err(refused) = session {
+        return refused;
+    }
+    let page = || -> Result<String, PortalError> {
+        let certs = certificates::list(&ctx.state, &ctx.records)?;
+        let clients = ctx.oauth.registry.list(&ctx.records)?;
+        Ok(pages::index(&ctx, &certs, &clients, query.notice.as_deref()))
+    };
+    match page() {
+        Ok(html) => no_store(Html(html).into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// "Generate new certificate": a zip with the new certificate and its key.
+async fn generate_certificate(_: Session, State(ctx): State<Ctx>) -> Result<Response, PortalError> {
+    let issued = certificates::generate(&ctx.state, &ctx.records, ctx.config.entropy.clone(), ctx.oauth.now())?;
+    tracing::info!(target: "portal", "new client certificate issued for {}", ctx.state.app.name);
+    let bytes = download::zip(&[
+        Entry {
+            name: files::CLIENT_KEY,
+            bytes: issued.key_pem.as_bytes(),
+            mode: 0o600,
+        },
+        Entry {
+            name: files::CLIENT_CERT,
+            bytes: issued.cert_pem.as_bytes(),
+            mode: 0o644,
+        },
+    ])
+    .map_err(|e| internal(&e))?;
+    Ok(download::attachment("my_app_certificate.zip", bytes))
+}
+
+/// "Certificate chain": a zip with `lean_public_cert_chain.pem`.
+async fn chain(_: Session, State(ctx): State<Ctx>) -> Result<Response, PortalError> {
+    let path = ctx.state.path(files::CA_CHAIN);
+    let pem = std::fs::read(&path).map_err(|e| internal(&format!("cannot read {}: {e}", path.display())))?;
+    let bytes = download::zip(&[Entry {
+        name: files::CA_CHAIN,
+        bytes: &pem,
+        mode: 0o644,
+    }])
+    .map_err(|e| internal(&e))?;
+    Ok(download::attachment("lean_public_cert_chain.zip", bytes))
+}
+
+async fn revoke_certificate(
+    _: Session,
+    State(ctx): State<Ctx>,
+    Path(serial): Path<String>,
+) -> Result<Redirect, PortalError> {
+    let revoked = certificates::revoke(&ctx.state, &ctx.records, &serial, ctx.oauth.now())?;
+    tracing::info!(target: "portal", "certificate {} ({}) revoked", revoked.serial_hex, revoked.subject);
+    Ok(Redirect::to("/portal?notice=revoked"))
+}
+
+/// "Create client" (the form's field names are the API's).
+async fn create_client(
+    _: Session,
+    State(ctx): State<Ctx>,
+    form: Result<Form<BTreeMap<String, String>>, FormRejection>,
+) -> Result<Redirect, PortalError> {
+    let Form(form) = form.map_err(|e| PortalError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let new = new_client(&form)?;
+    let client = ctx.oauth.registry.create(&ctx.records, new, ctx.oauth.now())?;
+    tracing::info!(target: "oauth", client_id = %client.client_id, "client created in the portal");
+    Ok(Redirect::to(&format!(
+        "/portal?notice=client-created#client-{}",
+        client.client_id
+    )))
+}
+
+/// Reads the "Create client" form; empty fields mean "not given".
+fn new_client(form: &BTreeMap<String, String>) -> Result<NewClient, PortalError> {
+    let field = |name: &str| form.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let bad = |message: String| PortalError::new(StatusCode::BAD_REQUEST, message);
+    let name = field("name").ok_or_else(|| bad("name: give the client a name".into()))?;
+    let method = match field("token_endpoint_auth_method") {
+        None => None,
+        Some(m) => Some(AuthMethod::ALL.iter().copied().find(|a| a.name() == m).ok_or_else(|| {
+            bad(format!(
+                "token_endpoint_auth_method: '{m}' is not a method this sandbox knows"
+            ))
+        })?),
+    };
+    let jwks = field("jwks")
+        .map(serde_json::from_str::<Value>)
+        .transpose()
+        .map_err(|e| {
+            bad(format!(
+                "jwks: not JSON ({e}); paste a JWK Set like {{\"keys\": [...]}}"
+            ))
+        })?;
+    Ok(NewClient {
+        name: name.to_owned(),
+        token_endpoint_auth_method: method,
+        scopes: field("scopes").map(|s| s.split_whitespace().map(str::to_owned).collect()),
+        tls_client_auth_subject_dn: field("tls_client_auth_subject_dn").map(str::to_owned),
+        jwks,
+        jwks_uri: field("jwks_uri").map(str::to_owned),
+        token_format: None,
+    })
+}
+
+/// "Reveal secret": shows a new secret once; the one shown before stops working.
+async fn reveal_secret(_: Session, State(ctx): State<Ctx>, Path(id): Path<String>) -> Result<Response, PortalError> {
+    let (_, clear) = ctx.oauth.registry.rotate_secret(&ctx.records, &id, REVEALED_SECRET)?;
+    tracing::info!(target: "oauth", client_id = %id, "client secret revealed (rotated) in the portal");
+    Ok(no_store(Html(pages::secret(&ctx, &id, &clear, true)).into_response()))
+}
+
+/// "Add secret": one more secret; the others keep working.
+async fn add_secret(_: Session, State(ctx): State<Ctx>, Path(id): Path<String>) -> Result<Response, PortalError> {
+    let (record, clear) = ctx
+        .oauth
+        .registry
+        .add_secret(&ctx.records, &id, "added in the portal")?;
+    tracing::info!(target: "oauth", client_id = %id, secret_id = %record.id, "client secret added in the portal");
+    Ok(no_store(Html(pages::secret(&ctx, &id, &clear, false)).into_response()))
+}
+
+#[derive(serde::Deserialize)]
+struct InspectQuery {
+    /// Reload the page every this many seconds.
+    refresh: Option<u32>,
+}
+
+async fn inspect(_: Session, State(ctx): State<Ctx>, Query(query): Query<InspectQuery>) -> Response {
+    let events = ctx.inspector.view(&|token| claims_of(&ctx, token));
+    let refresh = query.refresh.map(|s| s.clamp(1, 3600));
+    no_store(Html(pages::inspect(&ctx, &events, refresh)).into_response())
+}
+
+async fn inspect_json(_: Session, State(ctx): State<Ctx>) -> Response {
+    let events = ctx.inspector.view(&|token| claims_of(&ctx, token));
+    no_store(axum::Json(json!({ "capacity": ctx.inspector.capacity(), "events": events })).into_response())
+}
+
+/// The claims of an access token as sent (a JWT, or an opaque reference this
+/// sandbox issued), decoded for display only: nothing is verified here.
+fn claims_of(ctx: &Ctx, token: &str) -> Option<Value> {
+    let jwt = if token.split('.').count() == 3 {
+        token.to_owned()
+    } else {
+        crate::oauth::store::resolve_opaque(&ctx.records, token).ok()??
+    };
+    jsonwebtoken::dangerous::insecure_decode::<Value>(&jwt)
+        .ok()
+        .map(|data| data.claims)
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_create_client_form_names_the_field_at_fault() {
+        let ok = new_client(&form(&[
+            ("name", "shop"),
+            ("token_endpoint_auth_method", "client_secret_basic"),
+            ("scopes", "api  customer.*"),
+            ("jwks_uri", ""),
+        ]))
+        .unwrap();
+        assert_eq!(ok.token_endpoint_auth_method, Some(AuthMethod::ClientSecretBasic));
+        assert_eq!(ok.scopes.unwrap(), ["api", "customer.*"]);
+        assert!(ok.jwks_uri.is_none(), "an empty field is not given");
+
+        let err = |pairs: &[(&str, &str)]| new_client(&form(pairs)).unwrap_err().message;
+        assert!(err(&[("name", " ")]).starts_with("name:"));
+        assert!(
+            err(&[("name", "x"), ("token_endpoint_auth_method", "magic")]).starts_with("token_endpoint_auth_method:")
+        );
+        assert!(err(&[("name", "x"), ("jwks", "{not json")]).starts_with("jwks: not JSON"));
+    }
+}

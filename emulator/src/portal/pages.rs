@@ -1,0 +1,254 @@
+//! The portal's HTML, server-rendered with maud (which escapes every value
+//! it interpolates). No JavaScript: forms and links do everything, so the
+//! pages work the same in a browser, in curl and in a test.
+
+use axum::http::StatusCode;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::certificates::AppCertificate;
+use crate::context::Ctx;
+use crate::inspector::EventView;
+use crate::oauth::client::{AuthMethod, Client};
+use crate::state::files;
+
+const STYLE: &str = "
+body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}
+header{background:#1d2430;color:#fff;padding:.8em 2em;display:flex;gap:2em;align-items:baseline}
+header a{color:#c9d7ff;text-decoration:none} header strong{font-size:1.1em}
+main{padding:1em 2em;max-width:80em}
+section{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:1em 1.5em;margin:1em 0}
+table{border-collapse:collapse;width:100%;font-size:.92em} th,td{text-align:left;padding:.35em .5em;border-bottom:1px solid #eceef2;vertical-align:top}
+code,pre{font:13px ui-monospace,monospace;background:#f1f3f6;padding:.1em .3em;border-radius:3px;word-break:break-all}
+pre{padding:.6em;white-space:pre-wrap}
+button,.button{font:inherit;padding:.35em .9em;border-radius:4px;border:1px solid #3b5bdb;background:#3b5bdb;color:#fff;cursor:pointer;text-decoration:none;display:inline-block}
+.secondary{background:#fff;color:#3b5bdb} .danger{background:#fff;color:#c92a2a;border-color:#c92a2a}
+.notice{background:#e6fcf5;border:1px solid #96f2d7;padding:.6em 1em;border-radius:4px}
+.refused{color:#c92a2a} .error{color:#e8590c} .ok{color:#2b8a3e} .muted{color:#6b7280}
+form.inline{display:inline} label{display:block;margin:.4em 0} input[type=text],select,textarea{font:inherit;width:32em;max-width:100%}
+";
+
+fn layout(title: &str, refresh: Option<u32>, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                @if let Some(seconds) = refresh { meta http-equiv="refresh" content=(seconds); }
+                title { (title) " · mtls-sandbox" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    strong { "mtls-sandbox developer portal" }
+                    a href="/portal" { "Application" }
+                    a href="/portal/inspect" { "Request inspector" }
+                }
+                main { (body) }
+            }
+        }
+    }
+    .into_string()
+}
+
+pub fn error(status: StatusCode, message: &str) -> String {
+    layout(
+        "Error",
+        None,
+        html! {
+            section {
+                h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
+                p id="error" { (message) }
+                p { a href="/portal" { "Back to the portal" } }
+            }
+        },
+    )
+}
+
+pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Option<&str>) -> String {
+    let info = &ctx.info;
+    let notice = match notice {
+        Some("revoked") => Some("Certificate revoked: the mtls host refuses it from the next handshake on."),
+        Some("client-created") => Some("Client created. Reveal its secret to use it."),
+        _ => None,
+    };
+    layout(
+        "Application",
+        None,
+        html! {
+            @if let Some(text) = notice { p.notice id="notice" { (text) } }
+            section id="application" {
+                h1 { "Application " code { (ctx.app.name) } }
+                table {
+                    tr { th { "App token (" code { "lean-app-token" } " header)" } td { code id="app-token" { (ctx.app.app_token) } } }
+                    tr { th { "Client ID" } td { code id="app-client-id" { (ctx.app.client_id) } } }
+                    tr { th { "Client secret" } td { "printed at startup and in " code { (files::SANDBOX_JSON) }
+                        span.muted { " (kept stable so scripts can read it; clients below rotate theirs here)" } } }
+                    tr { th { "Sandbox host" } td { code { (info.sandbox_url) } } }
+                    tr { th { "mTLS host" } td { code { (info.mtls_url) } } }
+                    tr { th { "Authorization server" } td { code { (info.auth_url) } } }
+                }
+            }
+            section id="certificates" {
+                h2 { "Certificates" }
+                p {
+                    form.inline method="post" action="/portal/certificates" {
+                        button id="generate-certificate" type="submit" { "Generate new certificate" }
+                    }
+                    " "
+                    a.button.secondary id="certificate-chain" href="/portal/chain.zip" { "Certificate chain" }
+                }
+                p.muted {
+                    "A new certificate comes as a zip with " code { (files::CLIENT_KEY) } " and " code { (files::CLIENT_CERT) }
+                    "; the sandbox keeps no copy of the key. Older certificates stay valid until you revoke them. "
+                    "Call the mTLS host with both files and the chain:"
+                }
+                pre { "curl --cacert " (files::CA_CHAIN) " --cert " (files::CLIENT_CERT) " --key " (files::CLIENT_KEY)
+                      " -H 'lean-app-token: " (ctx.app.app_token) "' " (info.mtls_url) "/banks/v1" }
+                table id="certificate-list" {
+                    tr { th { "Serial" } th { "Subject" } th { "Issued" } th { "Expires" } th { "From" } th { "Status" } th {} }
+                    @for cert in certs {
+                        tr id={ "cert-" (cert.serial_hex) } {
+                            td { code { (cert.serial_hex) } }
+                            td { (cert.subject) }
+                            td { (cert.issued_at) }
+                            td { (cert.not_after) }
+                            td { (cert.origin) }
+                            @if cert.revoked {
+                                td.refused.status { "revoked" } td {}
+                            } @else {
+                                td.ok.status { "valid" }
+                                td {
+                                    form.inline method="post" action={ "/portal/certificates/" (cert.serial_hex) "/revoke" } {
+                                        button.danger.revoke type="submit" { "Revoke certificate" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section id="clients" {
+                h2 { "OAuth clients" }
+                p.muted { "Token endpoint: " code { (info.token_endpoint) } " (mTLS alias " code { (info.mtls_token_endpoint) } ")" }
+                table id="client-list" {
+                    tr { th { "Name" } th { "Client ID" } th { "Authentication" } th { "Scopes" } th { "Secrets" } th {} }
+                    @for client in clients {
+                        tr id={ "client-" (client.client_id) } {
+                            td { (client.name) }
+                            td { code.client-id { (client.client_id) } }
+                            td { (client.auth_method.name()) }
+                            td { (client.scopes.join(" ")) }
+                            td { (client.secrets.len()) }
+                            td {
+                                @if client.static_client {
+                                    span.muted { "defined at start (config file or default application)" }
+                                } @else if uses_secret(client.auth_method) {
+                                    form.inline method="post" action={ "/portal/clients/" (client.client_id) "/reveal" } {
+                                        button.reveal type="submit" title="Shows a secret once; revealing again replaces it" { "Reveal secret" }
+                                    }
+                                    " "
+                                    form.inline method="post" action={ "/portal/clients/" (client.client_id) "/secrets" } {
+                                        button.secondary.add-secret type="submit" { "Add secret" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                h3 { "Create client" }
+                form id="create-client" method="post" action="/portal/clients" {
+                    label { "Name " input type="text" name="name" required; }
+                    label { "Authentication "
+                        select name="token_endpoint_auth_method" {
+                            @for method in AuthMethod::ALL { option value=(method.name()) { (method.name()) } }
+                        }
+                    }
+                    label { "Scopes (space-separated) " input type="text" name="scopes" value="api customer.*"; }
+                    label { "Certificate subject DN (tls_client_auth) " input type="text" name="tls_client_auth_subject_dn" placeholder="CN=my_app,OU=Sandbox applications,O=mtls-sandbox"; }
+                    label { "JWKS URI (private_key_jwt) " input type="text" name="jwks_uri"; }
+                    label { "JWKS (private_key_jwt, self_signed_tls_client_auth) " textarea name="jwks" rows="3" placeholder="{\"keys\": [...]}" {} }
+                    button type="submit" { "Create client" }
+                }
+            }
+        },
+    )
+}
+
+fn uses_secret(method: AuthMethod) -> bool {
+    matches!(
+        method,
+        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost | AuthMethod::ClientSecretJwt
+    )
+}
+
+pub fn secret(ctx: &Ctx, client_id: &str, clear: &str, rotated: bool) -> String {
+    let info = &ctx.info;
+    layout(
+        "Client secret",
+        None,
+        html! {
+            section {
+                h1 { "Client secret" }
+                p { "Client " code { (client_id) } ". Copy the secret now: it is stored hashed and cannot be shown again." }
+                @if rotated {
+                    p.refused { "Revealing again issues a new secret, and this one stops working." }
+                }
+                p { code id="client-secret" { (clear) } }
+                p { "Try it:" }
+                pre { "curl --cacert " (files::CA_CHAIN) " -u '" (client_id) ":" (clear) "' -d grant_type=client_credentials -d scope=api " (info.token_endpoint) }
+                p { a href="/portal" { "Back to the portal" } }
+            }
+        },
+    )
+}
+
+pub fn inspect(ctx: &Ctx, events: &[EventView], refresh: Option<u32>) -> String {
+    layout(
+        "Request inspector",
+        refresh,
+        html! {
+            section {
+                h1 { "Request inspector" }
+                p.muted {
+                    "The last " (ctx.inspector.capacity()) " requests and refused handshakes on all three hosts, newest first. "
+                    a href="/portal/inspect?refresh=2" { "Refresh every 2 s" } " · "
+                    a href="/portal/inspect.json" { "JSON" }
+                }
+                @if events.is_empty() { p id="no-events" { "Nothing yet: make a call to the sandbox." } }
+                table id="events" {
+                    tr { th { "Time" } th { "Host" } th { "Client" } th { "Request" } th { "Outcome" } th { "Certificate" } th { "Caller" } th { "Why" } }
+                    @for e in events {
+                        tr.event id={ "event-" (e.seq) } data-kind=(e.kind) {
+                            td { (e.time) }
+                            td { (e.listener) }
+                            td { (e.client_address.as_deref().unwrap_or("-")) }
+                            td { @if let Some(r) = &e.request { code { (r) } } @else { "TLS handshake" } }
+                            td class=(e.outcome) {
+                                (e.status.map(|s| s.to_string()).unwrap_or_else(|| e.outcome.to_owned()))
+                                @if let Some(code) = &e.error { br; code { (code) } }
+                            }
+                            td {
+                                @if let Some(c) = &e.certificate {
+                                    (c.subject)
+                                    @if !c.issuer.is_empty() { br; span.muted { "issuer " (c.issuer) } }
+                                    @if !c.thumbprint.is_empty() { br; span.muted { "x5t#S256 " code { (c.thumbprint) } } }
+                                } @else { span.muted { "none" } }
+                            }
+                            td {
+                                @if let Some(id) = &e.client_id { code { (id) } br; }
+                                @if let Some(m) = &e.auth_method { span.muted { (m) } }
+                                @if let Some(claims) = &e.token_claims {
+                                    details { summary { "token claims" } pre { (serde_json::to_string_pretty(claims).unwrap_or_default()) } }
+                                }
+                            }
+                            td {
+                                @if let Some(why) = &e.explanation { span.explanation { (why) } }
+                                @if let Some(fix) = &e.fix { br; strong { "Fix: " } span.fix { (fix) } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
