@@ -60,13 +60,13 @@ def repeat(n, fn):
 
 
 class Sandbox:
-    def __init__(self, work, name, config=""):
+    def __init__(self, work, name, config="", extra=()):
         self.dir = work / name
         cfg = work / f"{name}.toml"
         cfg.write_text(config)
         env = dict(os.environ, MTLS_SANDBOX_LOG="warn")  # nginx runs with access_log off too
         self.proc = subprocess.Popen(
-            [BIN, "up", "--state-dir", self.dir, "--config", cfg, "--sandbox-port", "0", "--mtls-port", "0", "--auth-port", "0"],
+            [BIN, "up", "--state-dir", self.dir, "--config", cfg, "--sandbox-port", "0", "--mtls-port", "0", "--auth-port", "0", *extra],
             stdout=subprocess.DEVNULL, stderr=open(work / f"{name}.log", "w"), env=env,
         )
         subprocess.run([BIN, "wait", "--state-dir", self.dir, "--timeout", "60s"], check=True, capture_output=True)
@@ -290,6 +290,14 @@ def main():
         es_url, es_hdr = es.info["mtls_url"] + "/banks/v1", ["-H", f"lean-app-token: {es.info['app_token']}"]
         R["keepalive"]["app_token_nonmatching_fault"] = repeat(a.reps, lambda: oha(es_url, a.secs, a.conns, *es.mtls_args(), *es_hdr))
         es.faults()
+        # The request inspector records every request; the same sandbox
+        # with it turned off is the reference.
+        off = Sandbox(work, "noinspect", '[oauth]\nsigning_alg = "PS256"\n' + mtls_client, ["--inspect", "0"])
+        procs.append(off)
+        off_url, off_hdr = off.info["mtls_url"] + "/banks/v1", ["-H", f"lean-app-token: {off.info['app_token']}"]
+        R["keepalive"]["app_token_inspector_off"] = repeat(a.reps, lambda: oha(off_url, a.secs, a.conns, *off.mtls_args(), *off_hdr))
+        off.stop()
+        procs.remove(off)
 
         log("2/5 full mTLS handshake per request ...")
         R["handshake"] = {
@@ -370,6 +378,8 @@ def report(R):
     row("keep-alive mTLS, app token (ref: nginx)", k["app_token"]["rps"], k["nginx"]["rps"], ">= 1.0x")
     row("keep-alive mTLS, bearer JWT (ref: nginx)", k["bearer_jwt"]["rps"], k["nginx"]["rps"], ">= 0.8x")
     row("  ... app token, a fault rule installed (ref: none)", k["app_token_nonmatching_fault"]["rps"], k["app_token"]["rps"], "~ 1.0x")
+    if "app_token_inspector_off" in k:
+        row("  ... app token, inspector on (ref: --inspect 0)", k["app_token"]["rps"], k["app_token_inspector_off"]["rps"], "~ 1.0x")
     row("full handshake per request (ref: nginx)", h["app_token"]["rps"], h["nginx"]["rps"], ">= 1.0x")
     g = R["gateway"]
     row("gateway, mTLS + cert header (ref: nginx)", g["mtls_only"]["rps"], g["nginx"]["rps"], "")

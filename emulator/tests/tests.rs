@@ -3,6 +3,7 @@
 //! down on small machines.
 
 mod api;
+mod browser;
 mod cli;
 mod corpus;
 mod crash;

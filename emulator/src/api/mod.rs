@@ -144,7 +144,7 @@ async fn access_log(State(observed): State<Observed>, mut req: Request, next: Ne
         .unwrap_or_else(|| "-".into());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let inspected = (inspector.capacity() > 0 && !path.starts_with(crate::portal::PREFIX)).then(|| {
+    let inspected = (inspector.capacity() > 0 && crate::portal::is_inspected(&path)).then(|| {
         let tls = req.extensions().get::<Arc<TlsInfo>>().cloned();
         let credentials = match req.headers().get(axum::http::header::AUTHORIZATION) {
             Some(value) => Credentials::Authorization(value.clone()),

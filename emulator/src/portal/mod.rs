@@ -32,8 +32,16 @@ use crate::state::files;
 use certificates::CertificateError;
 use download::Entry;
 
-/// Every portal path starts with this (the inspector does not record them).
+/// Every portal path starts with this.
 pub const PREFIX: &str = "/portal";
+
+/// Whether the inspector records a request for `path`: not the portal's own
+/// pages, nor the icon a browser asks for, which would crowd out the calls
+/// a user is debugging.
+pub fn is_inspected(path: &str) -> bool {
+    let portal = path == PREFIX || path.strip_prefix(PREFIX).is_some_and(|rest| rest.starts_with('/'));
+    !portal && path != "/favicon.ico"
+}
 const COOKIE: &str = "mtls_sandbox_portal";
 /// The name of the secret "Reveal secret" shows (and rotates).
 const REVEALED_SECRET: &str = "portal";
@@ -358,6 +366,13 @@ mod tests {
 
     fn form(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_portal_does_not_record_itself() {
+        assert!(!is_inspected("/portal") && !is_inspected("/portal/inspect.json"));
+        assert!(!is_inspected("/favicon.ico"));
+        assert!(is_inspected("/banks/v1") && is_inspected("/portals"));
     }
 
     #[test]

@@ -229,9 +229,13 @@ pub fn inspect(ctx: &Ctx, events: &[EventView], refresh: Option<u32>) -> String 
                             }
                             td {
                                 @if let Some(c) = &e.certificate {
-                                    (c.subject)
-                                    @if !c.issuer.is_empty() { br; span.muted { "issuer " (c.issuer) } }
-                                    @if !c.thumbprint.is_empty() { br; span.muted { "x5t#S256 " code { (c.thumbprint) } } }
+                                    details {
+                                        summary { (c.subject) }
+                                        span.muted { "issuer " (c.issuer) } br;
+                                        span.muted { "serial " code { (c.serial) } } br;
+                                        span.muted { "x5t#S256 " code { (c.thumbprint) } } br;
+                                        span.muted { "expires " (c.not_after) }
+                                    }
                                 } @else { span.muted { "none" } }
                             }
                             td {

@@ -1,0 +1,64 @@
+//! The developer portal in a real browser: Debian's headless Chromium driven
+//! by Playwright (`tests/browser/portal.mjs`). `.ci/run` installs Chromium
+//! and the npm package; without them this test fails and says how to
+//! install them. Screenshots land in `target/browser-screenshots/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::*;
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+#[test]
+fn a_user_downloads_a_certificate_uses_it_with_curl_revokes_it_and_rotates_a_secret() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: apt-get install chromium (or set CHROMIUM); .ci/run installs it"
+    );
+    assert!(
+        browser_dir().join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: npm ci --prefix emulator/tests/browser (.ci/run does it)"
+    );
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    let work = tempfile::tempdir().unwrap();
+
+    let emu = Emulator::start(&[]);
+    let out = Command::new("node")
+        .arg(browser_dir().join("portal.mjs"))
+        .env("CHROMIUM", &chromium)
+        .env("PORTAL_URL", emu.info.portal_url.as_deref().unwrap())
+        .env("MTLS_URL", &emu.info.mtls_url)
+        .env("TOKEN_ENDPOINT", &emu.info.token_endpoint)
+        .env("APP_TOKEN", &emu.info.app_token)
+        .env("WORK_DIR", work.path())
+        .env("SCREENSHOTS", &shots)
+        .output()
+        .expect("node must be installed (.ci/run installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the browser run failed ({}):\n{stdout}\n{stderr}\nsandbox log:\n{}",
+        out.status,
+        emu.log()
+    );
+    for check in [
+        "the revoked certificate is refused",
+        "the first secret stopped working",
+        "the inspector explains the refused handshake",
+    ] {
+        assert!(
+            stdout.contains(&format!("ok - {check}")),
+            "{check} was not checked:\n{stdout}"
+        );
+    }
+    for shot in ["1-portal.png", "2-certificates.png", "3-secret.png", "4-inspector.png"] {
+        let bytes = std::fs::read(shots.join(shot)).unwrap_or_default();
+        assert!(bytes.starts_with(b"\x89PNG"), "{shot} is not a PNG screenshot");
+    }
+}

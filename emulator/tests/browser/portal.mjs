@@ -1,0 +1,122 @@
+// Drives the developer portal in Debian's headless Chromium, as a user would:
+// download the chain and a new certificate, unzip them, call the mtls host
+// with curl, revoke the certificate, reveal a client secret twice.
+//
+// Run by the Rust test emulator/tests/browser.rs, which starts the sandbox and
+// passes its URLs in the environment. Exits non-zero on the first failure;
+// screenshots go to $SCREENSHOTS.
+
+import { chromium } from 'playwright-core';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set (run this through cargo test)`);
+  return value;
+};
+const portalUrl = env('PORTAL_URL');
+const mtlsUrl = env('MTLS_URL');
+const tokenEndpoint = env('TOKEN_ENDPOINT');
+const appToken = env('APP_TOKEN');
+const work = env('WORK_DIR');
+const shots = env('SCREENSHOTS');
+mkdirSync(shots, { recursive: true });
+
+const check = (ok, what) => {
+  if (!ok) throw new Error(`check failed: ${what}`);
+  console.log(`ok - ${what}`);
+};
+
+const file = (name) => join(work, name);
+
+/** curl against the sandbox, trusting the chain from the portal's zip. */
+function curl(args) {
+  const out = spawnSync('curl', ['-s', '--max-time', '10', '--cacert', file('lean_public_cert_chain.pem'),
+    '-o', '/dev/null', '-w', '%{http_code}', ...args], { encoding: 'utf8' });
+  return { code: out.status, http: out.stdout.trim() };
+}
+
+const banks = () => curl(['--cert', file('my_app_cert.crt'), '--key', file('my_app_private_key.pem'),
+  '-H', `lean-app-token: ${appToken}`, `${mtlsUrl}/banks/v1`]);
+
+const token = (id, secret) => curl(['-u', `${id}:${secret}`, '-d', 'grant_type=client_credentials', tokenEndpoint]);
+
+async function download(page, click) {
+  const [dl] = await Promise.all([page.waitForEvent('download'), click()]);
+  const path = file(dl.suggestedFilename());
+  await dl.saveAs(path);
+  execFileSync('unzip', ['-o', '-q', path, '-d', work]);
+  return dl.suggestedFilename();
+}
+
+async function reveal(page, clientId) {
+  await page.goto(new URL('/portal', portalUrl).href);
+  await page.click(`#client-${clientId} button.reveal`);
+  return (await page.textContent('#client-secret')).trim();
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+try {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true });
+  const page = await context.newPage();
+
+  // The link from the startup summary logs in and lands on the portal.
+  await page.goto(portalUrl);
+  check(new URL(page.url()).pathname === '/portal' && !page.url().includes('token='), 'the login link lands on /portal without the token in the address bar');
+  check((await page.textContent('h1')).includes('my_app'), 'the application is listed');
+  await page.screenshot({ path: join(shots, '1-portal.png'), fullPage: true });
+
+  // "Certificate chain" and "Generate new certificate" download zips.
+  check(await download(page, () => page.click('#certificate-chain')) === 'lean_public_cert_chain.zip', 'the chain downloads as a zip');
+  check(await download(page, () => page.click('#generate-certificate')) === 'my_app_certificate.zip', 'a new certificate downloads as a zip');
+  check((statSync(file('my_app_private_key.pem')).mode & 0o777) === 0o600, 'the unzipped key is owner-only');
+
+  let call = banks();
+  check(call.http === '200', `curl with the downloaded certificate gets 200 from the mtls host (got ${call.http})`);
+
+  // The new certificate is listed; revoke it and see the mtls host refuse it.
+  await page.reload();
+  const rows = page.locator('#certificate-list tr[id^="cert-"]');
+  check(await rows.count() === 2, 'two certificates are listed');
+  await page.screenshot({ path: join(shots, '2-certificates.png'), fullPage: true });
+  await rows.nth(1).locator('button.revoke').click();
+  check((await page.textContent('#notice')).includes('revoked'), 'the portal confirms the revocation');
+  check((await rows.nth(1).locator('.status').textContent()).trim() === 'revoked', 'the new certificate shows as revoked');
+  check((await rows.nth(0).locator('.status').textContent()).trim() === 'valid', 'the first certificate stays valid');
+  const deadline = Date.now() + 5000;
+  do {
+    call = banks();
+    if (call.http !== '200') break;
+    await new Promise((r) => setTimeout(r, 100));
+  } while (Date.now() < deadline);
+  check(call.http !== '200', `the revoked certificate is refused (curl exit ${call.code})`);
+
+  // Create a client, reveal its secret, reveal again: the first stops working.
+  await page.fill('#create-client input[name=name]', 'browser test client');
+  await page.selectOption('#create-client select[name=token_endpoint_auth_method]', 'client_secret_basic');
+  await page.click('#create-client button[type=submit]');
+  const clientId = new URL(page.url()).hash.replace('#client-', '');
+  check(/^[0-9a-f-]{36}$/.test(clientId), `the new client is shown (${clientId})`);
+  const first = await reveal(page, clientId);
+  await page.screenshot({ path: join(shots, '3-secret.png'), fullPage: true });
+  check(token(clientId, first).http === '200', 'the revealed secret gets a token');
+  const second = await reveal(page, clientId);
+  check(first !== second, 'revealing again shows a new secret');
+  check(token(clientId, first).http === '401', 'the first secret stopped working');
+  check(token(clientId, second).http === '200', 'the second secret works');
+
+  // The inspector shows the refused handshake with its explanation.
+  await page.goto(new URL('/portal/inspect', portalUrl).href);
+  const inspector = await page.textContent('#events');
+  check(inspector.includes('has been revoked'), 'the inspector explains the refused handshake');
+  check(inspector.includes('wrong client_secret'), 'the inspector shows the refused token request');
+  await page.screenshot({ path: join(shots, '4-inspector.png'), fullPage: true });
+} finally {
+  await browser.close();
+}
