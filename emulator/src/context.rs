@@ -29,6 +29,8 @@ pub struct Context {
     pub portal_token: String,
     /// URLs and file paths, as `sandbox.json` has them.
     pub info: SandboxInfo,
+    /// Poked after a revocation so the mtls host reloads its CRL at once.
+    pub crl_changed: Arc<tokio::sync::Notify>,
 }
 
 pub type Ctx = Arc<Context>;

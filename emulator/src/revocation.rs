@@ -7,11 +7,13 @@
 //! another terminal takes effect on the next handshake, without a restart.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rustls::pki_types::CertificateRevocationListDer;
 use rustls::pki_types::pem::PemObject;
 use time::OffsetDateTime;
+use tokio::sync::Notify;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::pki;
@@ -127,13 +129,18 @@ pub fn load_crl(state: &State) -> Option<CertificateRevocationListDer<'static>> 
 
 /// Watches the CRL file and calls `on_change` when it is rewritten.
 /// Polling a file's mtime twice a second costs nothing measurable and works
-/// everywhere, unlike inotify.
-pub async fn watch(path: PathBuf, mut on_change: impl FnMut() + Send + 'static) {
+/// everywhere, unlike inotify; it catches `mtls-sandbox revoke` from another
+/// process. A revocation inside the sandbox (portal, fault rule) pokes
+/// `poke` instead, so it applies before the next handshake.
+pub async fn watch(path: PathBuf, poke: Arc<Notify>, mut on_change: impl FnMut() + Send + 'static) {
     let mtime = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut last: Option<SystemTime> = mtime(&path);
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = poke.notified() => {}
+        }
         let now = mtime(&path);
         if now != last {
             last = now;

@@ -89,6 +89,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         inspector: inspector.clone(),
         portal_token,
         info: info.clone(),
+        crl_changed: Arc::default(),
     });
 
     let control = axum_server::Control::new();
@@ -121,7 +122,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let crl_watch = {
         let (mtls_config, state_dir) = (mtls_config.expect("mtls listener"), state.dir.clone());
         let ctx = ctx.clone();
-        tokio::spawn(revocation::watch(state.path(files::CRL), move || {
+        let poke = ctx.crl_changed.clone();
+        tokio::spawn(revocation::watch(state.path(files::CRL), poke, move || {
             let reloaded = State::load(&state_dir).map_err(anyhow::Error::from).and_then(|state| {
                 material.ca.crls = revocation::load_crl(&state).into_iter().collect();
                 ctx.oauth

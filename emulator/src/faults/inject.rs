@@ -77,6 +77,7 @@ async fn apply(ctx: &Ctx, effect: Effect, peer: Option<&[u8]>, req: Request, nex
         if let Err(e) = crate::revocation::revoke(&ctx.state, &ctx.records, &pem, "the client certificate", now) {
             return ApiError::internal(format!("fault revoke_certificate failed: {e}")).into_response();
         }
+        ctx.crl_changed.notify_one();
     }
     match effect.respond {
         None => next.run(req).await,

@@ -254,6 +254,7 @@ async fn revoke_certificate(
     Path(serial): Path<String>,
 ) -> Result<Redirect, PortalError> {
     let revoked = certificates::revoke(&ctx.state, &ctx.records, &serial, ctx.oauth.now())?;
+    ctx.crl_changed.notify_one();
     tracing::info!(target: "portal", "certificate {} ({}) revoked", revoked.serial_hex, revoked.subject);
     Ok(Redirect::to("/portal?notice=revoked"))
 }
