@@ -185,6 +185,18 @@ impl State {
         })
     }
 
+    /// Rewrites the manifest with new application credentials (the portal
+    /// rotating the client secret), durably: the next start uses them.
+    pub fn save_app(&self, app: &AppCredentials) -> Result<(), StateError> {
+        let manifest = Manifest {
+            version: MANIFEST_VERSION,
+            created_at: self.created_at,
+            app: app.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+        self.write(files::MANIFEST, &bytes, true)
+    }
+
     /// Writes a file into the state dir atomically and durably.
     pub fn write(&self, name: &str, bytes: &[u8], secret: bool) -> Result<(), StateError> {
         let path = self.path(name);

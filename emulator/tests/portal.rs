@@ -344,3 +344,45 @@ fn the_inspector_can_be_turned_off() {
     assert_eq!(json["capacity"], 0);
     assert_eq!(json["events"], Value::Array(vec![]));
 }
+
+#[test]
+fn revealing_the_application_secret_rotates_it_in_the_server_the_files_and_across_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("state");
+    let emu = Emulator::start_in(&dir, &[]);
+    let token_status = |emu: &Emulator, secret: &str| {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", emu.info.client_id.as_str()),
+            ("client_secret", secret),
+        ];
+        token_request(&plain(emu), &emu.info.token_endpoint, &form).0
+    };
+    let printed = emu.info.client_secret.clone();
+    assert_eq!(token_status(&emu, &printed), 200);
+
+    let page = portal_post(&emu, "/portal/application/secret", &[]).text();
+    let revealed = shown_secret(&page);
+    assert_ne!(revealed, printed);
+    assert!(
+        page.contains(&format!("-d client_secret={revealed}")),
+        "the example matches client_secret_post: {page}"
+    );
+    assert_eq!(token_status(&emu, &printed), 401, "the printed secret stops working");
+    assert_eq!(token_status(&emu, &revealed), 200);
+    let json = mtls_sandbox::info::SandboxInfo::read(&dir.join("sandbox.json")).unwrap();
+    assert_eq!(json.client_secret, revealed, "sandbox.json follows");
+    assert!(emu.read("sandbox.env").contains(&format!("CLIENT_SECRET={revealed}")));
+
+    let again = shown_secret(&portal_post(&emu, "/portal/application/secret", &[]).text());
+    assert_eq!(
+        token_status(&emu, &revealed),
+        401,
+        "revealing again invalidates the first reveal"
+    );
+    emu.stop();
+
+    let restarted = Emulator::start_in(&dir, &[]);
+    assert_eq!(restarted.info.client_secret, again, "state.json kept the rotation");
+    assert_eq!(token_status(&restarted, &again), 200);
+}

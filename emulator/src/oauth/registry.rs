@@ -5,6 +5,7 @@
 //! and secrets created with the CLI work in an already running sandbox.
 
 use std::collections::BTreeMap;
+use std::sync::RwLock;
 
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
@@ -54,18 +55,39 @@ pub struct NewClient {
 }
 
 pub struct Registry {
-    statics: BTreeMap<String, Client>,
+    /// Behind a lock only because the portal rotates the default
+    /// application's secret; everything else about them is fixed at start.
+    statics: RwLock<BTreeMap<String, Client>>,
 }
 
 impl Registry {
     pub fn new(statics: Vec<Client>) -> Self {
         Self {
-            statics: statics.into_iter().map(|c| (c.client_id.clone(), c)).collect(),
+            statics: RwLock::new(statics.into_iter().map(|c| (c.client_id.clone(), c)).collect()),
         }
     }
 
+    fn statics(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Client>> {
+        self.statics.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_static(&self, client_id: &str) -> bool {
+        self.statics().contains_key(client_id)
+    }
+
+    /// Replaces the secrets of a static client (the default application's,
+    /// whose secret the portal rotates and `state.json` keeps).
+    pub fn replace_static_secrets(&self, client_id: &str, secrets: Vec<SecretRecord>) -> Result<(), RegistryError> {
+        let mut statics = self.statics.write().unwrap_or_else(|p| p.into_inner());
+        let client = statics
+            .get_mut(client_id)
+            .ok_or_else(|| RegistryError::UnknownClient(client_id.into()))?;
+        client.secrets = secrets;
+        Ok(())
+    }
+
     pub fn get(&self, records: &Records, client_id: &str) -> Result<Option<Client>, RegistryError> {
-        if let Some(client) = self.statics.get(client_id) {
+        if let Some(client) = self.statics().get(client_id) {
             return Ok(Some(client.clone()));
         }
         Ok(records
@@ -82,7 +104,7 @@ impl Registry {
     }
 
     pub fn list(&self, records: &Records) -> Result<Vec<Client>, RegistryError> {
-        let mut clients: Vec<Client> = self.statics.values().cloned().collect();
+        let mut clients: Vec<Client> = self.statics().values().cloned().collect();
         let rows = records.with_conn(|conn| {
             let mut stmt = conn.prepare("SELECT registration FROM oauth_clients ORDER BY created_at")?;
             let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
@@ -147,7 +169,7 @@ impl Registry {
     }
 
     pub fn delete(&self, records: &Records, client_id: &str) -> Result<(), RegistryError> {
-        if self.statics.contains_key(client_id) {
+        if self.is_static(client_id) {
             return Err(RegistryError::StaticClient(client_id.into()));
         }
         let deleted = records
@@ -228,7 +250,7 @@ impl Registry {
         client_id: &str,
         change: impl FnOnce(&mut Client) -> Result<(), RegistryError>,
     ) -> Result<(), RegistryError> {
-        if self.statics.contains_key(client_id) {
+        if self.is_static(client_id) {
             return Err(RegistryError::StaticClient(client_id.into()));
         }
         let mut outcome = Ok(());

@@ -10,6 +10,7 @@
 //! Handlers are thin: the work is in [`certificates`], the OAuth registry
 //! and the inspector; [`pages`] renders HTML.
 
+pub mod application;
 pub mod certificates;
 pub mod download;
 mod pages;
@@ -54,6 +55,7 @@ pub fn routes(router: Router<Ctx>) -> Router<Ctx> {
         .route("/portal/certificates", post(generate_certificate))
         .route("/portal/certificates/{serial}/revoke", post(revoke_certificate))
         .route("/portal/chain.zip", get(chain))
+        .route("/portal/application/secret", post(reveal_app_secret))
         .route("/portal/clients", post(create_client))
         .route("/portal/clients/{id}/reveal", post(reveal_secret))
         .route("/portal/clients/{id}/secrets", post(add_secret))
@@ -307,11 +309,20 @@ fn new_client(form: &BTreeMap<String, String>) -> Result<NewClient, PortalError>
     })
 }
 
-/// "Reveal secret": shows a new secret once; the one shown before stops working.
+/// The application's "Reveal secret": rotates the default application's
+/// secret (state.json, sandbox.json, the running server).
+async fn reveal_app_secret(_: Session, State(ctx): State<Ctx>) -> Result<Response, PortalError> {
+    let clear = application::rotate_secret(&ctx).map_err(|e| internal(&e))?;
+    tracing::info!(target: "oauth", client_id = %ctx.app.client_id, "application secret revealed (rotated) in the portal");
+    secret_page(&ctx, &ctx.app.client_id, &clear, true)
+}
+
+/// A client's "Reveal secret": shows a new secret once; the one shown before
+/// stops working.
 async fn reveal_secret(_: Session, State(ctx): State<Ctx>, Path(id): Path<String>) -> Result<Response, PortalError> {
     let (_, clear) = ctx.oauth.registry.rotate_secret(&ctx.records, &id, REVEALED_SECRET)?;
     tracing::info!(target: "oauth", client_id = %id, "client secret revealed (rotated) in the portal");
-    Ok(no_store(Html(pages::secret(&ctx, &id, &clear, true)).into_response()))
+    secret_page(&ctx, &id, &clear, true)
 }
 
 /// "Add secret": one more secret; the others keep working.
@@ -321,7 +332,18 @@ async fn add_secret(_: Session, State(ctx): State<Ctx>, Path(id): Path<String>) 
         .registry
         .add_secret(&ctx.records, &id, "added in the portal")?;
     tracing::info!(target: "oauth", client_id = %id, secret_id = %record.id, "client secret added in the portal");
-    Ok(no_store(Html(pages::secret(&ctx, &id, &clear, false)).into_response()))
+    secret_page(&ctx, &id, &clear, false)
+}
+
+fn secret_page(ctx: &Ctx, client_id: &str, clear: &str, rotated: bool) -> Result<Response, PortalError> {
+    let client = ctx
+        .oauth
+        .registry
+        .get(&ctx.records, client_id)?
+        .ok_or_else(|| RegistryError::UnknownClient(client_id.into()))?;
+    Ok(no_store(
+        Html(pages::secret(ctx, &client, clear, rotated)).into_response(),
+    ))
 }
 
 #[derive(serde::Deserialize)]

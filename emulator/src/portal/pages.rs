@@ -81,8 +81,13 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
                 table {
                     tr { th { "App token (" code { "lean-app-token" } " header)" } td { code id="app-token" { (ctx.app.app_token) } } }
                     tr { th { "Client ID" } td { code id="app-client-id" { (ctx.app.client_id) } } }
-                    tr { th { "Client secret" } td { "printed at startup and in " code { (files::SANDBOX_JSON) }
-                        span.muted { " (kept stable so scripts can read it; clients below rotate theirs here)" } } }
+                    tr { th { "Client secret" } td {
+                        form.inline method="post" action="/portal/application/secret" {
+                            button.reveal id="reveal-app-secret" type="submit" { "Reveal secret" }
+                        }
+                        span.muted { " Issues a new secret and shows it once; the one printed at startup (and any shown before) stops working. "
+                            code { (files::SANDBOX_JSON) } " follows." }
+                    } }
                     tr { th { "Sandbox host" } td { code { (info.sandbox_url) } } }
                     tr { th { "mTLS host" } td { code { (info.mtls_url) } } }
                     tr { th { "Authorization server" } td { code { (info.auth_url) } } }
@@ -140,8 +145,10 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
                             td { (client.scopes.join(" ")) }
                             td { (client.secrets.len()) }
                             td {
-                                @if client.static_client {
-                                    span.muted { "defined at start (config file or default application)" }
+                                @if client.client_id == ctx.app.client_id {
+                                    span.muted { "the application's client: reveal its secret above" }
+                                } @else if client.static_client {
+                                    span.muted { "defined in the config file" }
                                 } @else if uses_secret(client.auth_method) {
                                     form.inline method="post" action={ "/portal/clients/" (client.client_id) "/reveal" } {
                                         button.reveal type="submit" title="Shows a secret once; revealing again replaces it" { "Reveal secret" }
@@ -181,8 +188,14 @@ fn uses_secret(method: AuthMethod) -> bool {
     )
 }
 
-pub fn secret(ctx: &Ctx, client_id: &str, clear: &str, rotated: bool) -> String {
-    let info = &ctx.info;
+pub fn secret(ctx: &Ctx, client: &Client, clear: &str, rotated: bool) -> String {
+    let (info, client_id) = (&ctx.info, client.client_id.as_str());
+    let credentials = match client.auth_method {
+        AuthMethod::ClientSecretBasic => Some(format!("-u '{client_id}:{clear}'")),
+        AuthMethod::ClientSecretPost => Some(format!("-d client_id={client_id} -d client_secret={clear}")),
+        _ => None,
+    };
+    let is_app = client_id == ctx.app.client_id;
     layout(
         "Client secret",
         None,
@@ -193,9 +206,16 @@ pub fn secret(ctx: &Ctx, client_id: &str, clear: &str, rotated: bool) -> String 
                 @if rotated {
                     p.refused { "Revealing again issues a new secret, and this one stops working." }
                 }
+                @if is_app {
+                    p { "The secret printed at startup no longer works; " code { (files::SANDBOX_JSON) } " and the state dir now hold this one." }
+                }
                 p { code id="client-secret" { (clear) } }
-                p { "Try it:" }
-                pre { "curl --cacert " (files::CA_CHAIN) " -u '" (client_id) ":" (clear) "' -d grant_type=client_credentials -d scope=api " (info.token_endpoint) }
+                @if let Some(credentials) = credentials {
+                    p { "Try it:" }
+                    pre { "curl --cacert " (files::CA_CHAIN) " " (credentials) " -d grant_type=client_credentials -d scope=api " (info.token_endpoint) }
+                } @else {
+                    p.muted { "A " (client.auth_method.name()) " client signs its client assertion (HS256) with this secret." }
+                }
                 p { a href="/portal" { "Back to the portal" } }
             }
         },
