@@ -25,9 +25,7 @@ pub struct Context {
     pub state: State,
     /// Recent requests and refused handshakes, for the portal.
     pub inspector: Arc<Inspector>,
-    /// The secret of the developer portal, new at every start.
-    pub portal_token: String,
-    /// URLs and file paths, as `sandbox.json` has them.
+    /// URLs, file paths and the portal token, as `sandbox.json` has them.
     pub info: SandboxInfo,
     /// Poked after a revocation so the mtls host reloads its CRL at once.
     pub crl_changed: Arc<tokio::sync::Notify>,

@@ -68,6 +68,14 @@ impl SandboxInfo {
         self
     }
 
+    /// Writes `sandbox.json` and `sandbox.env` into the state dir (owner-only:
+    /// they hold credentials): at start, and when the portal rotates the
+    /// application's secret.
+    pub fn publish(&self, state: &State) -> Result<(), crate::state::StateError> {
+        state.write_runtime(files::SANDBOX_JSON, self.to_json().as_bytes(), true)?;
+        state.write_runtime(files::SANDBOX_ENV, self.to_env().as_bytes(), true)
+    }
+
     /// Reads a `sandbox.json` written by a running sandbox.
     pub fn read(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;

@@ -74,8 +74,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     for (i, (_, listener)) in listeners.iter().enumerate() {
         ports[i] = listener.local_addr()?.port();
     }
-    let portal_token = config.entropy.alphanumeric(32);
-    let info = SandboxInfo::new(&state, &config.url_host(), ports).with_portal(&portal_token);
+    let info = SandboxInfo::new(&state, &config.url_host(), ports).with_portal(&config.entropy.alphanumeric(32));
     let inspector = Arc::new(Inspector::new(config.inspect_capacity));
     let oauth = authority(&state, &config, &info, tls::sandbox_ca_verifier(&material.ca, &opts)?)?;
     let ctx: Ctx = Arc::new(Context {
@@ -87,7 +86,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         faults: Faults::new(config.faults.clone(), config.entropy.fork()).map_err(anyhow::Error::msg)?,
         state: state.clone(),
         inspector: inspector.clone(),
-        portal_token,
         info: info.clone(),
         crl_changed: Arc::default(),
     });
@@ -140,8 +138,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }))
     };
 
-    state.write_runtime(files::SANDBOX_JSON, info.to_json().as_bytes(), true)?;
-    state.write_runtime(files::SANDBOX_ENV, info.to_env().as_bytes(), true)?;
+    info.publish(&state)?;
     Ok(Running {
         info,
         control,

@@ -188,13 +188,7 @@ impl State {
     /// Rewrites the manifest with new application credentials (the portal
     /// rotating the client secret), durably: the next start uses them.
     pub fn save_app(&self, app: &AppCredentials) -> Result<(), StateError> {
-        let manifest = Manifest {
-            version: MANIFEST_VERSION,
-            created_at: self.created_at,
-            app: app.clone(),
-        };
-        let bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-        self.write(files::MANIFEST, &bytes, true)
+        self.write(files::MANIFEST, &manifest_bytes(self.created_at, app), true)
     }
 
     /// Writes a file into the state dir atomically and durably.
@@ -219,6 +213,15 @@ impl State {
             source,
         })
     }
+}
+
+fn manifest_bytes(created_at: OffsetDateTime, app: &AppCredentials) -> Vec<u8> {
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        created_at,
+        app: app.clone(),
+    };
+    serde_json::to_vec_pretty(&manifest).expect("manifest serialises")
 }
 
 struct Reader<'a> {
@@ -307,12 +310,7 @@ fn populate(tmp: &Path, entropy: &Entropy) -> Result<(), StateError> {
     };
     let chain = [hierarchy.intermediate.cert_der()?, hierarchy.root.cert_der()?];
     let p12 = pki::pkcs12(&client, &chain, &app.p12_password, app_name)?;
-    let manifest = Manifest {
-        version: MANIFEST_VERSION,
-        created_at: now,
-        app,
-    };
-    let manifest = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+    let manifest = manifest_bytes(now, &app);
     let chain_pem = format!("{}{}", hierarchy.intermediate.cert_pem, hierarchy.root.cert_pem);
 
     let entries: [(&str, &[u8], u32); 9] = [

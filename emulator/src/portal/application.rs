@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use crate::context::Context;
 use crate::oauth::client::SecretRecord;
 use crate::oauth::registry::RegistryError;
-use crate::state::{AppCredentials, StateError, files};
+use crate::state::{AppCredentials, StateError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RotateError {
@@ -40,9 +40,6 @@ pub fn rotate_secret(ctx: &Context) -> Result<String, RotateError> {
         .replace_static_secrets(&ctx.app.client_id, vec![record])?;
     let mut info = ctx.info.clone();
     info.client_secret = clear.clone();
-    ctx.state
-        .write_runtime(files::SANDBOX_JSON, info.to_json().as_bytes(), true)?;
-    ctx.state
-        .write_runtime(files::SANDBOX_ENV, info.to_env().as_bytes(), true)?;
+    info.publish(&ctx.state)?;
     Ok(clear)
 }

@@ -44,26 +44,31 @@ pub struct AppCertificate {
     pub cert_pem: String,
 }
 
+impl AppCertificate {
+    fn new(issued: IssuedCertificate, origin: &'static str) -> Self {
+        Self {
+            serial_hex: issued.serial_hex,
+            subject: issued.subject,
+            not_after: issued.not_after,
+            issued_at: issued.issued_at,
+            origin,
+            revoked: false,
+            cert_pem: issued.cert_pem,
+        }
+    }
+}
+
 /// Every certificate of the default application, oldest first.
 pub fn list(state: &State, records: &Records) -> Result<Vec<AppCertificate>, CertificateError> {
     let revoked: Vec<String> = records.revoked_certificates()?.into_iter().map(|(s, _)| s).collect();
-    let first = describe(&state.client.cert_pem, files::CLIENT_CERT)?;
-    let mut out = vec![AppCertificate {
-        issued_at: rfc3339(state.created_at),
-        origin: files::CLIENT_CERT,
-        revoked: false,
-        cert_pem: state.client.cert_pem.clone(),
-        ..first
-    }];
-    out.extend(records.issued_certificates()?.into_iter().map(|c| AppCertificate {
-        serial_hex: c.serial_hex,
-        subject: c.subject,
-        not_after: c.not_after,
-        issued_at: c.issued_at,
-        origin: "portal",
-        revoked: false,
-        cert_pem: c.cert_pem,
-    }));
+    let first = describe(&state.client.cert_pem, files::CLIENT_CERT, state.created_at)?;
+    let mut out = vec![AppCertificate::new(first, files::CLIENT_CERT)];
+    out.extend(
+        records
+            .issued_certificates()?
+            .into_iter()
+            .map(|c| AppCertificate::new(c, "portal")),
+    );
     for cert in &mut out {
         cert.revoked = revoked.contains(&cert.serial_hex);
     }
@@ -82,14 +87,7 @@ pub fn generate(
         .issuing_ca()?
         .with_entropy(entropy)
         .issue_client(&ClientCertSpec::new(&state.app.name, now))?;
-    let described = describe(&issued.cert_pem, "the new certificate")?;
-    records.add_issued_certificate(&IssuedCertificate {
-        serial_hex: described.serial_hex,
-        subject: described.subject,
-        not_after: described.not_after,
-        cert_pem: issued.cert_pem.clone(),
-        issued_at: rfc3339(now),
-    })?;
+    records.add_issued_certificate(&describe(&issued.cert_pem, "the new certificate", now)?)?;
     Ok(issued)
 }
 
@@ -113,7 +111,8 @@ pub fn revoke(
     )?)
 }
 
-fn describe(cert_pem: &str, what: &str) -> Result<AppCertificate, CertificateError> {
+/// The record of `cert_pem` (named `what` in errors), issued at `issued_at`.
+fn describe(cert_pem: &str, what: &str, issued_at: OffsetDateTime) -> Result<IssuedCertificate, CertificateError> {
     let der = pki::first_cert_der(cert_pem, what)?;
     let (_, cert) = X509Certificate::from_der(&der).map_err(|e| {
         CertificateError::Revoke(RevokeError::NotACertificate {
@@ -121,14 +120,12 @@ fn describe(cert_pem: &str, what: &str) -> Result<AppCertificate, CertificateErr
             detail: e.to_string(),
         })
     })?;
-    Ok(AppCertificate {
+    Ok(IssuedCertificate {
         serial_hex: revocation::hex(cert.raw_serial()),
         subject: cert.subject().to_string(),
         not_after: rfc3339(cert.validity().not_after.to_datetime()),
-        issued_at: String::new(),
-        origin: "",
-        revoked: false,
         cert_pem: cert_pem.to_owned(),
+        issued_at: rfc3339(issued_at),
     })
 }
 
