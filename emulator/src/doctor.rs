@@ -127,19 +127,19 @@ pub fn read_credentials(cert_path: &Path, key_path: &Path) -> (Credentials, Vec<
 }
 
 fn parse_certs(bytes: &[u8], name: &str, findings: &mut Vec<Finding>) -> Vec<CertificateDer<'static>> {
-    if let Ok(text) = std::str::from_utf8(bytes) {
-        if text.contains("-----BEGIN") {
-            return match pki::certs_from_pem(text, name) {
-                Ok(certs) => certs,
-                Err(e) => {
-                    findings.push(Finding::fail(
-                        e.to_string(),
-                        format!("{name} must hold PEM certificates"),
-                    ));
-                    Vec::new()
-                }
-            };
-        }
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && text.contains("-----BEGIN")
+    {
+        return match pki::certs_from_pem(text, name) {
+            Ok(certs) => certs,
+            Err(e) => {
+                findings.push(Finding::fail(
+                    e.to_string(),
+                    format!("{name} must hold PEM certificates"),
+                ));
+                Vec::new()
+            }
+        };
     }
     if X509Certificate::from_der(bytes).is_ok() {
         findings.push(Finding::warn(

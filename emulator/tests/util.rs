@@ -56,10 +56,10 @@ impl Emulator {
         let json = state_dir.join("sandbox.json");
         let deadline = Instant::now() + Duration::from_secs(30);
         let info = loop {
-            if let Ok(info) = SandboxInfo::read(&json) {
-                if info.pid == child.id() {
-                    break info;
-                }
+            if let Ok(info) = SandboxInfo::read(&json)
+                && info.pid == child.id()
+            {
+                break info;
             }
             if let Some(status) = child.try_wait().unwrap() {
                 panic!(

@@ -37,11 +37,11 @@ impl Identity {
         if let Some(subject) = leaf.cert_der().ok().and_then(|der| subject_of(&der)) {
             vars.push((format!("{name}.subject"), subject.into()));
         }
-        if let Ok(key) = EncodingKey::from_ec_pem(leaf.key_pem.as_bytes()) {
-            if let Ok(jwk) = Jwk::from_encoding_key(&key, Algorithm::ES256) {
-                let jwks = serde_json::to_value(JwkSet { keys: vec![jwk] }).unwrap_or_default();
-                vars.push((format!("{name}.jwks"), jwks));
-            }
+        if let Ok(key) = EncodingKey::from_ec_pem(leaf.key_pem.as_bytes())
+            && let Ok(jwk) = Jwk::from_encoding_key(&key, Algorithm::ES256)
+        {
+            let jwks = serde_json::to_value(JwkSet { keys: vec![jwk] }).unwrap_or_default();
+            vars.push((format!("{name}.jwks"), jwks));
         }
         vars
     }

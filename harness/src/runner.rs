@@ -266,14 +266,14 @@ impl Runner {
         let text = response.text().await.unwrap_or_default();
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let excerpt = || text.chars().take(300).collect::<String>();
-        if let Some(want) = expect.status {
-            if status.as_u16() != want {
-                return Err(format!(
-                    "expected status {want}, got {}\n     body: {}",
-                    status.as_u16(),
-                    excerpt()
-                ));
-            }
+        if let Some(want) = expect.status
+            && status.as_u16() != want
+        {
+            return Err(format!(
+                "expected status {want}, got {}\n     body: {}",
+                status.as_u16(),
+                excerpt()
+            ));
         }
         for (pointer, want) in &expect.json {
             let want = self

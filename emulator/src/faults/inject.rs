@@ -58,10 +58,10 @@ async fn apply(ctx: &Ctx, effect: Effect, peer: Option<&[u8]>, req: Request, nex
     if let Some(delay) = effect.delay {
         tokio::time::sleep(delay).await;
     }
-    if effect.rotate_keys {
-        if let Err(e) = ctx.oauth.rotate_signing_key(&ctx.state, ctx.records.entropy()) {
-            return ApiError::internal(format!("fault rotate_keys failed: {e:#}")).into_response();
-        }
+    if effect.rotate_keys
+        && let Err(e) = ctx.oauth.rotate_signing_key(&ctx.state, ctx.records.entropy())
+    {
+        return ApiError::internal(format!("fault rotate_keys failed: {e:#}")).into_response();
     }
     if effect.revoke_certificate {
         let Some(der) = peer else {
