@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod hosts;
 pub mod info;
 pub mod inspector;
+pub mod instance;
 pub mod limits;
 pub mod oauth;
 pub mod pki;

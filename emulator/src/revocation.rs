@@ -127,6 +127,29 @@ pub fn load_crl(state: &State) -> Option<CertificateRevocationListDer<'static>> 
     CertificateRevocationListDer::from_pem_file(state.path(files::CRL)).ok()
 }
 
+/// A fingerprint of the CRL file as it is now (SHA-256, hex); `None` when
+/// there is none yet.
+pub fn crl_digest(state: &State) -> Option<String> {
+    let bytes = std::fs::read(state.path(files::CRL)).ok()?;
+    Some(hex(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes).as_ref()
+    ))
+}
+
+/// Records which CRL the running mtls host has loaded, so `revoke` in
+/// another process can return only once its revocation is in force.
+pub fn mark_loaded(state: &State) {
+    let digest = crl_digest(state).unwrap_or_default();
+    if let Err(e) = state.write_runtime(files::CRL_LOADED, digest.as_bytes(), false) {
+        tracing::warn!("{e}");
+    }
+}
+
+/// Whether the running sandbox has loaded the CRL as it is now.
+pub fn is_loaded(state: &State) -> bool {
+    std::fs::read_to_string(state.path(files::CRL_LOADED)).ok() == Some(crl_digest(state).unwrap_or_default())
+}
+
 /// Watches the CRL file and calls `on_change` when it is rewritten.
 /// Polling a file's mtime twice a second costs nothing measurable and works
 /// everywhere, unlike inotify; it catches `mtls-sandbox revoke` from another

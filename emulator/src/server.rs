@@ -21,10 +21,11 @@ use crate::gateway::Gateway;
 use crate::hosts::Host;
 use crate::info::SandboxInfo;
 use crate::inspector::Inspector;
+use crate::instance::InstanceLock;
 use crate::limits::{self, ConnectionLimit};
 use crate::oauth::Authority;
 use crate::oauth::authority::{Urls, load_signing_key};
-use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
+use crate::oauth::client::{Client, SecretRecord, TokenFormat};
 use crate::oauth::keys::KeySet;
 use crate::oauth::registry::Registry;
 use crate::pki;
@@ -43,15 +44,24 @@ pub struct Running {
     tasks: JoinSet<std::io::Result<()>>,
     state: State,
     crl_watch: tokio::task::JoinHandle<()>,
+    /// Held until [`Running::wait`] has cleaned up: one sandbox per state dir.
+    _lock: InstanceLock,
 }
+
+/// Files that describe a running sandbox; removed at start (left by a
+/// killed run) and at shutdown.
+const RUNTIME_FILES: [&str; 4] = [files::SANDBOX_JSON, files::SANDBOX_ENV, files::CLOCK, files::CRL_LOADED];
 
 /// Loads (or creates) the state, binds the listeners and serves. Returns
 /// once every listener accepts connections and `sandbox.json` is written.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     crate::oauth::signer::install();
     let state = State::load_or_create_with(&config.state_dir, &config.entropy)?;
-    // A stale sandbox.json from an earlier run must not look like readiness.
-    for name in [files::SANDBOX_JSON, files::SANDBOX_ENV] {
+    // A second sandbox on this state dir is refused here, before it touches
+    // any file the running one owns.
+    let lock = InstanceLock::acquire(&state.dir)?;
+    // A stale sandbox.json from a killed run must not look like readiness.
+    for name in RUNTIME_FILES {
         let _ = std::fs::remove_file(state.path(name));
     }
     let records = Records::open(&state.path(files::RECORDS))
@@ -65,16 +75,20 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         clock: config.clock.clone(),
     };
 
-    let listeners = [
-        (Host::Sandbox, bind(&config, Host::Sandbox, config.ports.sandbox)?),
-        (Host::Mtls, bind(&config, Host::Mtls, config.ports.mtls)?),
-        (Host::Auth, bind(&config, Host::Auth, config.ports.auth)?),
+    let hosts = [
+        (Host::Sandbox, config.ports.sandbox),
+        (Host::Mtls, config.ports.mtls),
+        (Host::Auth, config.ports.auth),
     ];
+    let mut listeners = Vec::new();
     let mut ports = [0u16; 3];
-    for (i, (_, listener)) in listeners.iter().enumerate() {
-        ports[i] = listener.local_addr()?.port();
+    for (i, (host, port)) in hosts.into_iter().enumerate() {
+        let bound = bind(&config, host, port)?;
+        ports[i] = bound[0].local_addr()?.port();
+        listeners.push((host, bound));
     }
-    let info = SandboxInfo::new(&state, &config.url_host(), ports).with_portal(&config.entropy.alphanumeric(32));
+    config.clock.publish_to(state.path(files::CLOCK));
+    let info = SandboxInfo::new(&state, &config, ports).with_portal(&config.entropy.alphanumeric(32));
     let inspector = Arc::new(Inspector::new(config.inspect_capacity));
     let oauth = authority(&state, &config, &info, tls::sandbox_ca_verifier(&material.ca, &opts)?)?;
     let ctx: Ctx = Arc::new(Context {
@@ -93,30 +107,34 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let control = axum_server::Control::new();
     let mut tasks = JoinSet::new();
     let mut mtls_config = None;
-    for (host, listener) in listeners {
+    for (host, bound) in listeners {
         let tls_config = RustlsConfig::from_config(tls::server_config(host, &material, &opts)?);
         if host == Host::Mtls {
             mtls_config = Some(tls_config.clone());
         }
-        let tls = RustlsAcceptor::new(tls_config).handshake_timeout(limits::TLS_HANDSHAKE_TIMEOUT);
-        let acceptor = ConnectionLimit::new(
-            ExplainingAcceptor::new(tls, host, inspector.clone()),
-            limits::MAX_CONNECTIONS,
-        );
-        let handle: Handle<SocketAddr> = Handle::with_control(control.clone());
-        let app = crate::api::router(ctx.clone(), host).into_make_service_with_connect_info::<SocketAddr>();
-        let mut server = axum_server::from_tcp(listener)?
-            .acceptor(acceptor)
-            .handle(handle.clone());
-        limits::configure(server.http_builder());
-        tasks.spawn(async move { server.serve(app).await });
-        handle
-            .listening()
-            .await
-            .with_context(|| format!("the {host} listener failed to start"))?;
+        for listener in bound {
+            let tls = RustlsAcceptor::new(tls_config.clone()).handshake_timeout(limits::TLS_HANDSHAKE_TIMEOUT);
+            let acceptor = ConnectionLimit::new(
+                ExplainingAcceptor::new(tls, host, inspector.clone()),
+                limits::MAX_CONNECTIONS,
+            );
+            let handle: Handle<SocketAddr> = Handle::with_control(control.clone());
+            let app = crate::api::router(ctx.clone(), host).into_make_service_with_connect_info::<SocketAddr>();
+            let mut server = axum_server::from_tcp(listener)?
+                .acceptor(acceptor)
+                .handle(handle.clone());
+            limits::configure(server.http_builder());
+            tasks.spawn(async move { server.serve(app).await });
+            handle
+                .listening()
+                .await
+                .with_context(|| format!("the {host} listener failed to start"))?;
+        }
     }
 
-    // Reload the CA verifiers when `mtls-sandbox revoke` rewrites the CRL.
+    // Reload the CA verifiers when `mtls-sandbox revoke` rewrites the CRL,
+    // and say which CRL is loaded (`revoke` waits for that).
+    revocation::mark_loaded(&state);
     let crl_watch = {
         let (mtls_config, state_dir) = (mtls_config.expect("mtls listener"), state.dir.clone());
         let ctx = ctx.clone();
@@ -131,6 +149,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             match reloaded {
                 Ok(config) => {
                     mtls_config.reload_from_config(config);
+                    if let Ok(state) = State::load(&state_dir) {
+                        revocation::mark_loaded(&state);
+                    }
                     tracing::info!("revocation list changed: mtls host reloaded");
                 }
                 Err(e) => tracing::error!("revocation list changed but could not be loaded: {e:#}"),
@@ -145,6 +166,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tasks,
         state,
         crl_watch,
+        _lock: lock,
     })
 }
 
@@ -168,7 +190,7 @@ impl Running {
             }
         }
         self.crl_watch.abort();
-        for name in [files::SANDBOX_JSON, files::SANDBOX_ENV] {
+        for name in RUNTIME_FILES {
             let _ = std::fs::remove_file(self.state.path(name));
         }
         result
@@ -188,7 +210,7 @@ pub fn authority(
     statics.push(Client {
         client_id: state.app.client_id.clone(),
         name: format!("{} (default application)", state.app.name),
-        auth_method: AuthMethod::ClientSecretPost,
+        auth_method: config.app_auth_method,
         scopes: vec!["api".into(), "customer.*".into()],
         secrets: vec![SecretRecord::new(
             "default",
@@ -217,14 +239,27 @@ pub fn authority(
     ))
 }
 
-fn bind(config: &Config, host: Host, port: u16) -> anyhow::Result<TcpListener> {
+/// Binds `host`'s listener on the configured address and, when that is
+/// 127.0.0.1, also on `[::1]` with the same port: the server certificate
+/// names both, and clients that resolve `localhost` to ::1 first must
+/// connect. A machine without IPv6 gets a warning, not an error.
+fn bind(config: &Config, host: Host, port: u16) -> anyhow::Result<Vec<TcpListener>> {
     let addr = SocketAddr::new(config.bind, port);
     let listener = TcpListener::bind(addr).map_err(|e| {
         let flag = format!("--{}-port", host.name());
         anyhow::anyhow!("cannot listen on {addr} for the {host} host: {e}. Stop whatever uses it, or pass {flag} 0 to pick a free port")
     })?;
     listener.set_nonblocking(true)?;
-    Ok(listener)
+    let port = listener.local_addr()?.port();
+    let mut bound = vec![listener];
+    if config.bind == std::net::IpAddr::from([127, 0, 0, 1]) {
+        let v6 = SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), port);
+        match TcpListener::bind(v6).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
+            Ok(listener) => bound.push(listener),
+            Err(e) => tracing::warn!("the {host} host listens on {addr} only: cannot also listen on {v6}: {e}"),
+        }
+    }
+    Ok(bound)
 }
 
 /// Issues a fresh server certificate for this start's host names (cheap:

@@ -38,6 +38,14 @@ pub mod files {
     pub const SERVER_KEY: &str = "server_key.pem";
     pub const SANDBOX_JSON: &str = "sandbox.json";
     pub const SANDBOX_ENV: &str = "sandbox.env";
+    /// Held by the running `up` (see `instance`).
+    pub const LOCK: &str = "sandbox.lock";
+    /// The running sandbox's clock when it is not the system clock.
+    pub const CLOCK: &str = "clock.json";
+    /// SHA-256 of the CRL the running mtls host has loaded.
+    pub const CRL_LOADED: &str = "revoked_certs.loaded";
+    /// System CA roots plus the sandbox chain, for `SSL_CERT_FILE` and friends.
+    pub const TRUST_BUNDLE: &str = "trust_bundle.pem";
 }
 
 const MANIFEST_VERSION: u32 = 1;

@@ -48,12 +48,15 @@ pub async fn delete_fault(
     }
 }
 
-/// `{"advance": "2h"}` (also "-30m") or `{"set": "<RFC 3339>"}`.
+/// `{"advance": "2h"}` (also "-30m"), `{"set": "<RFC 3339>"}`, or
+/// `{"reset": true}` (back to the machine's real time).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClockChange {
     advance: Option<String>,
     set: Option<String>,
+    #[serde(default)]
+    reset: bool,
 }
 
 pub async fn get_clock(_: Admin, State(ctx): State<Ctx>) -> Result<impl IntoResponse, ApiError> {
@@ -66,8 +69,9 @@ pub async fn change_clock(
     ApiJson(change): ApiJson<ClockChange>,
 ) -> Result<impl IntoResponse, ApiError> {
     let clock = &ctx.config.clock;
-    match (change.advance, change.set) {
-        (Some(span), None) => {
+    match (change.advance, change.set, change.reset) {
+        (None, None, true) => clock.reset(),
+        (Some(span), None, false) => {
             let (negative, rest) = match span.trim() {
                 s if s.starts_with('-') => (true, &s[1..]),
                 s => (false, s.trim_start_matches('+')),
@@ -76,7 +80,7 @@ pub async fn change_clock(
                 crate::clock::parse_span(rest).map_err(|e| ApiError::invalid_parameters(format!("advance: {e}")))?;
             clock.advance(if negative { -by } else { by });
         }
-        (None, Some(at)) => {
+        (None, Some(at), false) => {
             let at = OffsetDateTime::parse(&at, &Rfc3339).map_err(|e| {
                 ApiError::invalid_parameters(format!(
                     "set: '{at}' is not an RFC 3339 time like 2030-01-01T00:00:00Z: {e}"
@@ -86,19 +90,24 @@ pub async fn change_clock(
         }
         _ => {
             return Err(ApiError::invalid_parameters(
-                "give exactly one of {\"advance\": \"2h\"} or {\"set\": \"2030-01-01T00:00:00Z\"}",
+                "give exactly one of {\"advance\": \"2h\"}, {\"set\": \"2030-01-01T00:00:00Z\"} or {\"reset\": true}",
             ));
         }
     }
     now(&ctx)
 }
 
+/// The sandbox's "now", its setting, and how it differs from real time.
 fn now(ctx: &Ctx) -> Result<Json<serde_json::Value>, ApiError> {
-    let now = ctx
-        .config
-        .clock
+    let clock = &ctx.config.clock;
+    let now = clock
         .now()
         .format(&Rfc3339)
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Json(json!({ "data": { "now": now } })))
+    Ok(Json(json!({ "data": {
+        "now": now,
+        "setting": clock.mode(),
+        "real_time": clock.describe().is_none(),
+        "description": clock.describe().unwrap_or_else(|| "real time".into()),
+    } })))
 }
