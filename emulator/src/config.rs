@@ -44,6 +44,8 @@ pub enum ConfigError {
         index: usize,
         detail: String,
     },
+    #[error("config file {path}: [app] {detail}")]
+    App { path: PathBuf, detail: String },
     #[error("config file {path}: client '{client}': {detail}")]
     Client {
         path: PathBuf,
@@ -82,6 +84,9 @@ pub struct Config {
     /// Extra subject alternative names for the server certificate.
     pub extra_sans: Vec<String>,
     pub auth_mode: AuthMode,
+    /// How the default application's OAuth client authenticates at the
+    /// token endpoint (a secret-based method: the secret is in the state dir).
+    pub app_auth_method: AuthMethod,
     /// The banks served by `GET /banks/v1`, as a JSON array.
     pub banks: serde_json::Value,
     pub key_log: bool,
@@ -122,6 +127,7 @@ impl Config {
             public_host: None,
             extra_sans: Vec::new(),
             auth_mode: AuthMode::AppToken,
+            app_auth_method: AuthMethod::ClientSecretPost,
             banks: default_banks(),
             key_log: false,
             oauth: OAuthConfig::default(),
@@ -293,6 +299,8 @@ pub struct ServerSection {
 #[serde(deny_unknown_fields)]
 pub struct AppSection {
     pub auth_mode: Option<AuthMode>,
+    /// `client_secret_post` (default), `client_secret_basic` or `client_secret_jwt`.
+    pub client_auth_method: Option<AuthMethod>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -330,6 +338,23 @@ impl FileConfig {
         config.public_host = s.public_host.or(config.public_host.take());
         config.extra_sans.extend(s.sans);
         config.auth_mode = self.app.auth_mode.unwrap_or(config.auth_mode);
+        if let Some(method) = self.app.client_auth_method {
+            if !matches!(
+                method,
+                AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost | AuthMethod::ClientSecretJwt
+            ) {
+                return Err(ConfigError::App {
+                    path: file_path.to_path_buf(),
+                    detail: format!(
+                        "client_auth_method = \"{}\": the application's own client authenticates with its secret; \
+                         use client_secret_post, client_secret_basic or client_secret_jwt (register other methods \
+                         as [[clients]])",
+                        method.name()
+                    ),
+                });
+            }
+            config.app_auth_method = method;
+        }
         if let Some(banks) = self.data.banks {
             let path = file_path.parent().unwrap_or(Path::new(".")).join(banks);
             config.banks = load_banks(&path)?;
@@ -399,6 +424,24 @@ mod tests {
         assert!(config.lenient_chain);
         assert_eq!(config.extra_sans, vec!["ci-host"]);
         assert_eq!(config.auth_mode, AuthMode::Oauth);
+        assert_eq!(config.app_auth_method, AuthMethod::ClientSecretPost);
+    }
+
+    #[test]
+    fn the_application_client_method_is_settable_among_secret_methods() {
+        let path = Path::new("app.toml");
+        let mut config = Config::new(".sandbox");
+        FileConfig::parse("[app]\nclient_auth_method = \"client_secret_basic\"\n", path)
+            .unwrap()
+            .apply(&mut config, path)
+            .unwrap();
+        assert_eq!(config.app_auth_method, AuthMethod::ClientSecretBasic);
+        let err = FileConfig::parse("[app]\nclient_auth_method = \"private_key_jwt\"\n", path)
+            .unwrap()
+            .apply(&mut config, path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("app.toml") && err.contains("client_auth_method"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::api::APP_TOKEN_HEADER;
+use crate::config::Config;
 use crate::state::{State, files};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -19,6 +20,10 @@ pub struct SandboxInfo {
     pub app_token: String,
     pub client_id: String,
     pub client_secret: String,
+    /// How the default application's client must authenticate at the token
+    /// endpoint (RFC 7591 name); other methods are refused.
+    #[serde(default = "default_auth_method")]
+    pub token_endpoint_auth_method: String,
     pub ca_chain: PathBuf,
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
@@ -26,6 +31,12 @@ pub struct SandboxInfo {
     pub p12_password: String,
     pub pid: u32,
     pub state_dir: PathBuf,
+    /// `--lenient-chain`: the mtls host accepts a leaf sent without its chain.
+    #[serde(default)]
+    pub lenient_chain: bool,
+    /// The sandbox clock when it is not real time ("shifted +2h from real time").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<String>,
     /// The developer portal, with its login token (new at every start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub portal_url: Option<String>,
@@ -36,9 +47,10 @@ pub struct SandboxInfo {
 }
 
 impl SandboxInfo {
-    /// Describes a sandbox for `state` reachable at `host` on `ports`
+    /// Describes a sandbox for `state`, configured by `config`, on `ports`
     /// (sandbox, mtls, auth).
-    pub fn new(state: &State, host: &str, ports: [u16; 3]) -> Self {
+    pub fn new(state: &State, config: &Config, ports: [u16; 3]) -> Self {
+        let host = config.url_host();
         let url = |port: u16| format!("https://{host}:{port}");
         Self {
             sandbox_url: url(ports[0]),
@@ -49,6 +61,7 @@ impl SandboxInfo {
             app_token: state.app.app_token.clone(),
             client_id: state.app.client_id.clone(),
             client_secret: state.app.client_secret.clone(),
+            token_endpoint_auth_method: config.app_auth_method.name().to_owned(),
             ca_chain: state.path(files::CA_CHAIN),
             client_cert: state.path(files::CLIENT_CERT),
             client_key: state.path(files::CLIENT_KEY),
@@ -56,6 +69,8 @@ impl SandboxInfo {
             p12_password: state.app.p12_password.clone(),
             pid: std::process::id(),
             state_dir: state.dir.clone(),
+            lenient_chain: config.lenient_chain,
+            clock: config.clock.describe(),
             portal_url: None,
             portal_token: None,
         }
@@ -86,75 +101,99 @@ impl SandboxInfo {
         serde_json::to_string_pretty(self).expect("SandboxInfo serialises")
     }
 
-    /// `KEY='value'` lines (the JSON keys upper-cased), for `source`-ing in
-    /// shell scripts and `--env-file` in container tools.
+    /// `export KEY='value'` lines (the JSON keys upper-cased), for `source`-ing
+    /// in shell scripts: `source .sandbox/sandbox.env` then makes them visible
+    /// to the processes the script starts (python-dotenv reads them too).
     pub fn to_env(&self) -> String {
+        self.env_lines(true)
+    }
+
+    fn env_lines(&self, with_pid: bool) -> String {
         let value = serde_json::to_value(self).expect("SandboxInfo serialises");
         let mut out = String::new();
         for (key, v) in value.as_object().expect("an object") {
+            if key == "pid" && !with_pid {
+                continue;
+            }
             let v = match v {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            out.push_str(&format!("{}={}\n", key.to_uppercase(), shell_quote(&v)));
+            out.push_str(&format!("export {}={}\n", key.to_uppercase(), shell_quote(&v)));
         }
         out
     }
 
-    /// `export` lines that point common HTTP clients at the sandbox CA.
-    pub fn to_exports(&self) -> String {
-        let ca = self.ca_chain.display().to_string();
-        let mut out = String::from("# Trust the sandbox CA in common clients (eval \"$(mtls-sandbox env)\")\n");
-        for key in [
-            "SSL_CERT_FILE",
-            "REQUESTS_CA_BUNDLE",
-            "NODE_EXTRA_CA_CERTS",
-            "CURL_CA_BUNDLE",
-        ] {
-            out.push_str(&format!("export {key}={}\n", shell_quote(&ca)));
+    /// What `mtls-sandbox env` prints: trust-store variables pointing at
+    /// `bundle` (the system roots plus the sandbox chain, so `pip install`
+    /// and every other HTTPS client keep working), then the sandbox's URLs
+    /// and credentials. `running` false: described as `up` would start it,
+    /// without a pid.
+    pub fn to_exports(&self, bundle: &Path, running: bool) -> String {
+        let bundle = shell_quote(&bundle.display().to_string());
+        let chain = shell_quote(&self.ca_chain.display().to_string());
+        let mut out = String::from("# Trust the system CAs plus the sandbox CA (eval \"$(mtls-sandbox env)\")\n");
+        for key in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"] {
+            out.push_str(&format!("export {key}={bundle}\n"));
+        }
+        out.push_str(&format!("export NODE_EXTRA_CA_CERTS={chain}\n"));
+        if !running {
+            out.push_str("# No sandbox is running for this state dir: start one with `mtls-sandbox up`.\n");
         }
         out.push_str("# Sandbox URLs and credentials\n");
-        for line in self.to_env().lines() {
-            out.push_str(&format!("export {line}\n"));
-        }
+        out.push_str(&self.env_lines(running));
         out
     }
 
-    /// The human summary printed once all listeners accept connections.
-    pub fn summary(&self) -> String {
+    /// The human summary printed once all listeners accept connections;
+    /// `bold` marks the headings (a terminal without `NO_COLOR`).
+    pub fn summary(&self, bold: bool) -> String {
+        let h = |title: &str| {
+            if bold {
+                format!("\x1b[1m{title}\x1b[0m")
+            } else {
+                title.to_owned()
+            }
+        };
         let q = |p: &Path| shell_quote(&p.display().to_string());
         let (ca, cert, key) = (q(&self.ca_chain), q(&self.client_cert), q(&self.client_key));
         let token = format!("-H '{APP_TOKEN_HEADER}: {}'", self.app_token);
-        format!(
+        let chain_rule = if self.lenient_chain {
+            "mutual TLS: client certificate required; a leaf without its chain is accepted (--lenient-chain)"
+        } else {
+            "mutual TLS: client certificate + chain required"
+        };
+        let mut out = format!(
             "mtls-sandbox is ready (state: {state})\n\
              \n\
-             Hosts\n  \
+             {hosts}\n  \
                sandbox  {sandbox}   HTTPS; authenticate with the {APP_TOKEN_HEADER} header\n  \
-               mtls     {mtls}   mutual TLS: client certificate + chain required\n  \
+               mtls     {mtls}   {chain_rule}\n  \
                auth     {auth}   OAuth 2.0 authorization server\n\
              \n\
-             Files (trust lean_public_cert_chain.pem as your CA)\n  \
+             {files}\n  \
                CA chain     {ca_path}\n  \
                client cert  {cert_path}\n  \
                client key   {key_path}\n  \
                PKCS#12      {p12_path} (password {p12_pw})\n\
              \n\
-             Credentials (sandbox only; also in {state}/sandbox.json)\n  \
+             {credentials}\n  \
                app token      {app_token}\n  \
                client id      {client_id}\n  \
-               client secret  {client_secret}\n\
+               client secret  {client_secret}\n  \
+               client auth    {method} at {token_endpoint} (other methods are refused)\n\
              \n\
-             Try it\n  \
+             {try_it}\n  \
                curl --cacert {ca} {token} {sandbox}/banks/v1\n  \
                curl --cacert {ca} --cert {cert} --key {key} {token} {mtls}/banks/v1\n  \
-               curl --cacert {ca} {auth}/health\n{portal}",
-            portal = self
-                .portal_url
-                .as_ref()
-                .map(|url| format!(
-                    "\nPortal (applications, certificates, secrets, request inspector; the link logs you in)\n  {url}\n"
-                ))
-                .unwrap_or_default(),
+               curl --cacert {ca} {auth}/health\n",
+            hosts = h("Hosts"),
+            files = h("Files (trust lean_public_cert_chain.pem as your CA)"),
+            credentials = h(&format!(
+                "Credentials (sandbox only; also in {}/sandbox.json)",
+                self.state_dir.display()
+            )),
+            try_it = h("Try it"),
             state = self.state_dir.display(),
             sandbox = self.sandbox_url,
             mtls = self.mtls_url,
@@ -167,8 +206,65 @@ impl SandboxInfo {
             app_token = self.app_token,
             client_id = self.client_id,
             client_secret = self.client_secret,
-        )
+            method = self.token_endpoint_auth_method,
+            token_endpoint = self.token_endpoint,
+        );
+        if let Some(clock) = &self.clock {
+            out.push_str(&format!(
+                "\n{}\n  {clock} (`mtls-sandbox clock reset` returns to real time)\n",
+                h("Clock")
+            ));
+        }
+        if let Some(url) = &self.portal_url {
+            out.push_str(&format!(
+                "\n{}\n  {url}\n",
+                h("Portal (applications, certificates, secrets, request inspector; the link logs you in)")
+            ));
+        }
+        out
     }
+}
+
+fn default_auth_method() -> String {
+    crate::oauth::client::AuthMethod::ClientSecretPost.name().to_owned()
+}
+
+/// Where the system's CA roots usually are (Debian/Ubuntu, Fedora/RHEL,
+/// Alpine/macOS, SUSE).
+const SYSTEM_BUNDLES: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/ca-bundle.pem",
+];
+
+/// Writes `trust_bundle.pem` into the state dir: the roots the user trusts
+/// today (their own `SSL_CERT_FILE`, else the system bundle) followed by the
+/// sandbox chain. Pointing `SSL_CERT_FILE` at the sandbox chain alone would
+/// break every other HTTPS call in that shell (`pip install`, `git`).
+pub fn write_trust_bundle(state: &State) -> Result<PathBuf, crate::state::StateError> {
+    let path = state.path(files::TRUST_BUNDLE);
+    let own = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .filter(|p| p != &path && p.is_file());
+    let system = own
+        .into_iter()
+        .chain(SYSTEM_BUNDLES.iter().map(PathBuf::from))
+        .find_map(|p| std::fs::read_to_string(&p).ok().map(|text| (p, text)));
+    let mut bundle = String::new();
+    match system {
+        Some((from, text)) => {
+            bundle.push_str(&format!("# System roots from {}\n", from.display()));
+            bundle.push_str(text.trim_end());
+            bundle.push('\n');
+        }
+        None => bundle.push_str("# No system CA bundle found: only the sandbox chain is trusted here.\n"),
+    }
+    bundle.push_str("# mtls-sandbox CA chain (test only)\n");
+    bundle.push_str(&state.intermediate.cert_pem);
+    bundle.push_str(&state.root.cert_pem);
+    state.write_runtime(files::TRUST_BUNDLE, bundle.as_bytes(), false)?;
+    Ok(path)
 }
 
 /// Quotes `s` for POSIX shells when it needs quoting.

@@ -3,16 +3,12 @@
 //! these commands talk HTTPS to it (found through `sandbox.json`), with an
 //! admin token minted from the state dir's signing key.
 
-use clap::{Args, Subcommand};
-use serde_json::Value;
-
+use super::admin::AdminClient;
+use super::output::out;
 use super::{Failure, GlobalArgs, usage};
 use crate::faults::rule::{EffectSpec, MatchSpec};
 use crate::faults::{Rule, RuleSpec};
-use crate::info::SandboxInfo;
-use crate::oauth::authority::AUDIENCE;
-use crate::oauth::token::{self, AccessClaims};
-use crate::state::files;
+use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
 pub enum FaultsCommand {
@@ -105,7 +101,7 @@ impl AddArgs {
 
 pub async fn faults(global: &GlobalArgs, command: FaultsCommand) -> Result<(), Failure> {
     let admin = AdminClient::connect(global)?;
-    let url = format!("{}/admin/faults", admin.info.auth_url);
+    let url = admin.url("/admin/faults");
     let reply = match command {
         FaultsCommand::Add(args) => {
             let spec = (*args).into_spec().map_err(|e| usage(anyhow::anyhow!(e)))?;
@@ -117,60 +113,6 @@ pub async fn faults(global: &GlobalArgs, command: FaultsCommand) -> Result<(), F
         FaultsCommand::Clear { id: Some(id) } => admin.send(admin.http.delete(format!("{url}/{id}"))).await?,
         FaultsCommand::Clear { id: None } => admin.send(admin.http.delete(&url)).await?,
     };
-    println!("{}", serde_json::to_string_pretty(&reply).unwrap_or_default());
+    out!("{}", serde_json::to_string_pretty(&reply).unwrap_or_default());
     Ok(())
-}
-
-/// HTTPS to the running sandbox's admin API.
-struct AdminClient {
-    info: SandboxInfo,
-    http: reqwest::Client,
-    token: String,
-}
-
-impl AdminClient {
-    fn connect(global: &GlobalArgs) -> Result<Self, Failure> {
-        let json = global.state_dir.join(files::SANDBOX_JSON);
-        let info = SandboxInfo::read(&json).map_err(|e| {
-            anyhow::anyhow!(
-                "no running sandbox in {}: {e}. Start one with `mtls-sandbox up`",
-                global.state_dir.display()
-            )
-        })?;
-        let (oauth, _) = super::oauth::offline(global)?;
-        let claims = AccessClaims::new(oauth.issuer(), AUDIENCE, "mtls-sandbox-cli", "admin", None, oauth.now());
-        let token = token::issue(&claims, &oauth.keys().active)?;
-        let ca = std::fs::read(&info.ca_chain)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", info.ca_chain.display()))?;
-        let http = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
-            .timeout(std::time::Duration::from_secs(10))
-            .build()?;
-        Ok(Self { info, http, token })
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
-        let response = request.bearer_auth(&self.token).send().await.map_err(|e| {
-            anyhow::anyhow!(
-                "the sandbox at {} did not answer: {e}. Is it running?",
-                self.info.auth_url
-            )
-        })?;
-        let status = response.status();
-        let body: Value = if status == reqwest::StatusCode::NO_CONTENT {
-            serde_json::json!({ "data": { "deleted": true } })
-        } else {
-            response.json().await.unwrap_or(Value::Null)
-        };
-        if !status.is_success() {
-            let message = body["message"].as_str().unwrap_or("no message").to_owned();
-            let error = anyhow::anyhow!("the sandbox refused: {status} {message}");
-            return Err(if status.is_client_error() {
-                usage(error)
-            } else {
-                error.into()
-            });
-        }
-        Ok(body)
-    }
 }

@@ -1,13 +1,21 @@
 //! OAuth subcommands: `clients`, `secrets` and `token`. They work on the
 //! state dir directly, so they also work while a sandbox runs (dynamic
-//! clients live in records.db, read on every token request).
+//! clients live in records.db, read on every token request), and they use
+//! the running sandbox's clock, so a token minted here is valid there.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Subcommand;
+use serde_json::json;
 
-use super::{Failure, GlobalArgs, resolve_config};
+use super::output::out;
+use super::{Failure, GlobalArgs, resolve_config, usage};
+use crate::clock::Clock;
 use crate::info::SandboxInfo;
+use crate::instance;
 use crate::oauth::Authority;
-use crate::oauth::client::AuthMethod;
+use crate::oauth::client::{AuthMethod, Client};
 use crate::oauth::client_auth::Authenticated;
 use crate::oauth::registry::NewClient;
 use crate::records::Records;
@@ -17,31 +25,81 @@ use crate::tls::{self, TlsOptions};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
-    /// Register a client (prints its id; add a secret with `secrets create`).
+    /// Register a client (prints its id; secret-based clients then need `secrets create`).
+    #[command(after_help = "Examples:\n  \
+        mtls-sandbox clients create billing --json\n  \
+        mtls-sandbox clients create signer --auth-method private_key_jwt --jwks jwks.json\n  \
+        mtls-sandbox clients create partner --auth-method tls_client_auth --subject-dn 'CN=my_app,O=Sandbox'\n  \
+        mtls-sandbox clients create selfie --auth-method self_signed_tls_client_auth --certificate client.pem")]
     Create {
+        /// A name for humans (shown in lists and the portal).
         name: String,
         /// token_endpoint_auth_method [default: client_secret_post]
-        #[arg(long, value_parser = parse_method)]
+        #[arg(long, value_parser = parse_method, value_name = "METHOD")]
         auth_method: Option<AuthMethod>,
         /// Scopes it may request (repeatable) [default: api customer.*]
-        #[arg(long = "scope")]
+        #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
         /// tls_client_auth: the subject DN its certificate must carry.
-        #[arg(long)]
+        #[arg(long, value_name = "DN")]
         subject_dn: Option<String>,
+        /// private_key_jwt / self_signed_tls_client_auth: a JSON file with its public keys ({"keys": [...]}).
+        #[arg(long, value_name = "FILE")]
+        jwks: Option<PathBuf>,
+        /// private_key_jwt: where its public keys are published (fetched and cached by the sandbox).
+        #[arg(long, value_name = "URL")]
+        jwks_uri: Option<String>,
+        /// self_signed_tls_client_auth: the PEM certificate it presents.
+        #[arg(long, value_name = "FILE")]
+        certificate: Option<PathBuf>,
+        /// Print the registration as JSON.
+        #[arg(long)]
+        json: bool,
     },
-    /// List every client (static and dynamic).
-    List,
-    /// Delete a dynamic client.
-    Delete { id: String },
+    /// List every client (static and dynamic) with its authentication method.
+    #[command(
+        after_help = "Examples:\n  mtls-sandbox clients list\n  mtls-sandbox clients list --json | jq -r '.[].client_id'"
+    )]
+    List {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a dynamic client (its tokens stay valid until they expire).
+    #[command(after_help = "Example:\n  mtls-sandbox clients delete 0b9e4c1e-6d1c-4bb7-9a55-1f0c6f5f9d7e")]
+    Delete {
+        /// The client_id to delete (see `clients list`).
+        #[arg(value_name = "CLIENT_ID")]
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SecretsCommand {
     /// Add a secret to a client; the clear secret is shown this once.
-    Create { client_id: String, name: Option<String> },
+    #[command(after_help = "Examples:\n  mtls-sandbox secrets create CLIENT_ID\n  \
+        SECRET=$(mtls-sandbox secrets create CLIENT_ID ci --json | jq -r .secret)")]
+    Create {
+        /// The client that gets the secret (see `clients list`).
+        #[arg(value_name = "CLIENT_ID")]
+        client_id: String,
+        /// A label for the secret [default: default].
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
+        /// Print {id, name, secret} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete one secret; the client's other secrets keep working.
-    Delete { client_id: String, secret_id: String },
+    #[command(after_help = "Example:\n  mtls-sandbox secrets delete CLIENT_ID SECRET_ID")]
+    Delete {
+        /// The client that holds the secret.
+        #[arg(value_name = "CLIENT_ID")]
+        client_id: String,
+        /// The secret's id, as `secrets create` printed it.
+        #[arg(value_name = "SECRET_ID")]
+        secret_id: String,
+    },
 }
 
 /// `--auth-method`: the names of RFC 7591 (`client_secret_basic`, ...).
@@ -53,13 +111,18 @@ fn parse_method(s: &str) -> Result<AuthMethod, String> {
 }
 
 /// The authorization server of the sandbox in the state dir, without
-/// serving: URLs from the running sandbox if there is one.
-pub(super) fn offline(global: &GlobalArgs) -> Result<(Authority, Records), Failure> {
-    let config = resolve_config(global).map_err(super::usage)?;
-    let state = State::load_or_create(&global.state_dir)?;
-    let info = SandboxInfo::read(&state.path(files::SANDBOX_JSON)).unwrap_or_else(|_| {
+/// serving: URLs and clock from the running sandbox if there is one.
+pub(super) fn offline(global: &GlobalArgs) -> Result<(Authority, Records, State), Failure> {
+    let dir = global.state_dir()?;
+    let mut config = resolve_config(global, &dir).map_err(usage)?;
+    let state = State::load(&dir)?;
+    let running = instance::probe(&dir).and_then(|r| r.info);
+    if running.is_some() {
+        config.clock = Arc::new(Clock::load(&state.path(files::CLOCK)).map_err(anyhow::Error::msg)?);
+    }
+    let info = running.unwrap_or_else(|| {
         let ports = [config.ports.sandbox, config.ports.mtls, config.ports.auth];
-        SandboxInfo::new(&state, &config.url_host(), ports)
+        SandboxInfo::new(&state, &config, ports)
     });
     let opts = TlsOptions {
         clock: config.clock.clone(),
@@ -67,37 +130,59 @@ pub(super) fn offline(global: &GlobalArgs) -> Result<(Authority, Records), Failu
     };
     let verifier = tls::sandbox_ca_verifier(&server::ca_material(&state)?, &opts)?;
     let records = Records::open(&state.path(files::RECORDS))?;
-    Ok((server::authority(&state, &config, &info, verifier)?, records))
+    Ok((server::authority(&state, &config, &info, verifier)?, records, state))
 }
 
 pub fn clients(global: &GlobalArgs, command: ClientsCommand) -> Result<(), Failure> {
-    let (oauth, records) = offline(global)?;
+    let (oauth, records, _) = offline(global)?;
     match command {
         ClientsCommand::Create {
             name,
             auth_method,
             scopes,
             subject_dn,
+            jwks,
+            jwks_uri,
+            certificate,
+            json,
         } => {
             let new = NewClient {
                 name,
                 token_endpoint_auth_method: auth_method,
                 scopes: (!scopes.is_empty()).then_some(scopes),
                 tls_client_auth_subject_dn: subject_dn,
+                jwks: jwks.as_deref().map(read_jwks).transpose()?,
+                jwks_uri,
+                certificates: certificate.as_deref().map(read_certificates).transpose()?,
                 ..Default::default()
             };
-            let client = oauth.registry.create(&records, new, oauth.now())?;
-            println!("Created client '{}'", client.name);
-            println!("  id      {}", client.client_id);
-            println!("  method  {}", client.auth_method.name());
-            println!("  scopes  {}", client.scopes.join(" "));
-            println!("Add a secret: mtls-sandbox secrets create {} default", client.client_id);
+            let client = oauth
+                .registry
+                .create(&records, new, oauth.now())
+                .map_err(|e| usage(anyhow::anyhow!("{e}. See `mtls-sandbox clients create --help`")))?;
+            if json {
+                out!("{}", serde_json::to_string_pretty(&describe(&client)).expect("JSON"));
+                return Ok(());
+            }
+            out!("Created client '{}'", client.name);
+            out!("  id      {}", client.client_id);
+            out!("  method  {}", client.auth_method.name());
+            out!("  scopes  {}", client.scopes.join(" "));
+            if client.auth_method.uses_secret() {
+                out!("Add a secret: mtls-sandbox secrets create {} default", client.client_id);
+            }
         }
-        ClientsCommand::List => {
-            println!("{:<38} {:<28} {:<24} secrets  name", "id", "method", "scopes");
-            for c in oauth.registry.list(&records)? {
+        ClientsCommand::List { json } => {
+            let clients = oauth.registry.list(&records)?;
+            if json {
+                let list: Vec<_> = clients.iter().map(describe).collect();
+                out!("{}", serde_json::to_string_pretty(&list).expect("JSON"));
+                return Ok(());
+            }
+            out!("{:<38} {:<28} {:<24} secrets  name", "id", "auth method", "scopes");
+            for c in clients {
                 let kind = if c.static_client { " (static)" } else { "" };
-                println!(
+                out!(
                     "{:<38} {:<28} {:<24} {:<8} {}{kind}",
                     c.client_id,
                     c.auth_method.name(),
@@ -109,28 +194,70 @@ pub fn clients(global: &GlobalArgs, command: ClientsCommand) -> Result<(), Failu
         }
         ClientsCommand::Delete { id } => {
             oauth.registry.delete(&records, &id)?;
-            println!("Deleted client {id}; its tokens stay valid until they expire.");
+            out!("Deleted client {id}; its tokens stay valid until they expire.");
         }
     }
     Ok(())
 }
 
+/// A client as scripts read it: no secret hashes, no key material.
+fn describe(c: &Client) -> serde_json::Value {
+    json!({
+        "client_id": c.client_id,
+        "name": c.name,
+        "token_endpoint_auth_method": c.auth_method.name(),
+        "scopes": c.scopes,
+        "secrets": c.secrets.len(),
+        "tls_client_auth_subject_dn": c.tls_subject_dn,
+        "jwks_uri": c.jwks_uri,
+        "static": c.static_client,
+    })
+}
+
+fn read_jwks(path: &Path) -> Result<serde_json::Value, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(anyhow::anyhow!("--jwks {}: cannot read it: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        usage(anyhow::anyhow!(
+            "--jwks {}: not JSON ({e}); it must hold a JWK set like {{\"keys\": [...]}}",
+            path.display()
+        ))
+    })
+}
+
+fn read_certificates(path: &Path) -> Result<Vec<String>, Failure> {
+    use base64::Engine;
+    let what = path.display().to_string();
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| usage(anyhow::anyhow!("--certificate {what}: cannot read it: {e}")))?;
+    let ders = crate::pki::certs_from_pem(&pem, &what).map_err(|e| usage(anyhow::anyhow!("--certificate {e}")))?;
+    Ok(ders
+        .iter()
+        .map(|der| base64::engine::general_purpose::STANDARD.encode(der))
+        .collect())
+}
+
 pub fn secrets(global: &GlobalArgs, command: SecretsCommand) -> Result<(), Failure> {
-    let (oauth, records) = offline(global)?;
+    let (oauth, records, _) = offline(global)?;
     match command {
-        SecretsCommand::Create { client_id, name } => {
+        SecretsCommand::Create { client_id, name, json } => {
             let (record, clear) =
                 oauth
                     .registry
                     .add_secret(&records, &client_id, name.as_deref().unwrap_or("default"))?;
-            println!("ID     {}", record.id);
-            println!("Name   {}", record.name);
-            println!("Clear  {clear}");
-            println!("The clear secret is shown only now; the sandbox stores it hashed.");
+            if json {
+                let doc = json!({ "client_id": client_id, "id": record.id, "name": record.name, "secret": clear });
+                out!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
+                return Ok(());
+            }
+            out!("ID     {}", record.id);
+            out!("Name   {}", record.name);
+            out!("Clear  {clear}");
+            out!("The clear secret is shown only now; the sandbox stores it hashed.");
         }
         SecretsCommand::Delete { client_id, secret_id } => {
             oauth.registry.delete_secret(&records, &client_id, &secret_id)?;
-            println!("Deleted secret {secret_id}; the client's other secrets keep working.");
+            out!("Deleted secret {secret_id}; the client's other secrets keep working.");
         }
     }
     Ok(())
@@ -138,22 +265,22 @@ pub fn secrets(global: &GlobalArgs, command: SecretsCommand) -> Result<(), Failu
 
 /// Prints an access token for the default application (or `client_id`).
 pub fn token(global: &GlobalArgs, scope: Option<String>, client_id: Option<String>) -> Result<(), Failure> {
-    let (oauth, records) = offline(global)?;
-    let state = State::load(&global.state_dir)?;
+    let (oauth, records, state) = offline(global)?;
     let id = client_id.unwrap_or(state.app.client_id);
-    let client = oauth
-        .registry
-        .get(&records, &id)?
-        .ok_or_else(|| anyhow::anyhow!("no client with id '{id}' (see `mtls-sandbox clients list`)"))?;
+    let client = oauth.registry.get(&records, &id)?.ok_or_else(|| {
+        usage(anyhow::anyhow!(
+            "no client with id '{id}' (see `mtls-sandbox clients list`)"
+        ))
+    })?;
     let scope = oauth
         .grant_scope(&records, &client, scope.as_deref())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| usage(anyhow::anyhow!("{e}")))?;
     let who = Authenticated {
         method: client.auth_method,
         client,
         thumbprint: None,
     };
     let grant = oauth.grant(&records, &who, scope).map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!("{}", grant.access_token);
+    out!("{}", grant.access_token);
     Ok(())
 }

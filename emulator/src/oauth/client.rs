@@ -45,6 +45,14 @@ impl AuthMethod {
             AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
         }
     }
+
+    /// Whether the client proves itself with a shared secret.
+    pub fn uses_secret(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost | AuthMethod::ClientSecretJwt
+        )
+    }
 }
 
 /// JWT access tokens, or opaque references resolved by introspection

@@ -52,6 +52,10 @@ pub struct NewClient {
     pub jwks_uri: Option<String>,
     #[serde(default)]
     pub token_format: Option<TokenFormat>,
+    /// self_signed_tls_client_auth: the registered certificates (base64 DER),
+    /// as an alternative to a JWKS holding their keys.
+    #[serde(default)]
+    pub certificates: Option<Vec<String>>,
 }
 
 pub struct Registry {
@@ -118,7 +122,9 @@ impl Registry {
         let method = new.token_endpoint_auth_method.unwrap_or(AuthMethod::ClientSecretPost);
         let missing = match method {
             AuthMethod::PrivateKeyJwt if new.jwks.is_none() && new.jwks_uri.is_none() => Some("jwks or jwks_uri"),
-            AuthMethod::SelfSignedTlsClientAuth if new.jwks.is_none() => Some("jwks (the key of its certificate)"),
+            AuthMethod::SelfSignedTlsClientAuth if new.jwks.is_none() && new.certificates.is_none() => {
+                Some("jwks (the key of its certificate) or its certificate")
+            }
             AuthMethod::TlsClientAuth if new.tls_client_auth_subject_dn.is_none() => Some("tls_client_auth_subject_dn"),
             _ => None,
         };
@@ -150,7 +156,7 @@ impl Registry {
             tls_subject_dn: new.tls_client_auth_subject_dn,
             jwks: new.jwks,
             jwks_uri: new.jwks_uri,
-            certificates: Vec::new(),
+            certificates: new.certificates.unwrap_or_default(),
             token_format: new.token_format.unwrap_or_default(),
             static_client: false,
         };

@@ -1,0 +1,128 @@
+//! `mtls-sandbox up`: resolve the configuration, start the sandbox, print
+//! the summary, serve until Ctrl-C or SIGTERM (`mtls-sandbox down`).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::output;
+use super::{Failure, GlobalArgs, resolve_config, usage};
+use crate::clock::Clock;
+use crate::entropy::Entropy;
+use crate::gateway::Route;
+use crate::oauth::keys::SigningAlg;
+use crate::server;
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Address to listen on; 0.0.0.0 for every interface [default: 127.0.0.1, and ::1 beside it].
+    #[arg(long, value_name = "IP")]
+    pub bind: Option<IpAddr>,
+    /// Port of the plain HTTPS host (0 picks a free port) [default: 4443].
+    #[arg(long, value_name = "PORT")]
+    pub sandbox_port: Option<u16>,
+    /// Port of the mutual-TLS host (0 picks a free port) [default: 4444].
+    #[arg(long, value_name = "PORT")]
+    pub mtls_port: Option<u16>,
+    /// Port of the OAuth authorization server (0 picks a free port) [default: 4445].
+    #[arg(long, value_name = "PORT")]
+    pub auth_port: Option<u16>,
+    /// Accept a client certificate sent without its intermediate CA (the real host refuses it).
+    #[arg(long)]
+    pub lenient_chain: bool,
+    /// Host name clients use to reach the sandbox when it is not 127.0.0.1 (a CI service name).
+    #[arg(long, value_name = "NAME")]
+    pub public_host: Option<String>,
+    /// Extra host name or IP for the server certificate (repeatable).
+    #[arg(long = "san", value_name = "NAME")]
+    pub sans: Vec<String>,
+    /// The sandbox's "now": an RFC 3339 instant (frozen) or an offset like +2h or -30d (shifted).
+    #[arg(long, value_name = "TIME|OFFSET", value_parser = parse_clock, allow_hyphen_values = true)]
+    pub clock: Option<Arc<Clock>>,
+    /// INSECURE, for snapshot tests and handouts: derive keys, serials, ids, secrets and
+    /// token ids of a new state dir and of this run from SEED, so two fresh runs match.
+    #[arg(long, value_name = "SEED")]
+    pub deterministic: Option<String>,
+    /// Gateway mode: forward mtls-host requests no emulated endpoint answers to
+    /// this http:// URL, after the handshake and a bearer-token check.
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// Keep the last N requests and refused handshakes for the portal's request
+    /// inspector (0 turns it off) [default: 200].
+    #[arg(long, value_name = "N")]
+    pub inspect: Option<usize>,
+    /// Print the sandbox.json document instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
+    let mut config = resolve_config(global, &global.state_dir_or_new()).map_err(usage)?;
+    config.bind = args.bind.unwrap_or(config.bind);
+    config.ports.sandbox = args.sandbox_port.unwrap_or(config.ports.sandbox);
+    config.ports.mtls = args.mtls_port.unwrap_or(config.ports.mtls);
+    config.ports.auth = args.auth_port.unwrap_or(config.ports.auth);
+    config.lenient_chain |= args.lenient_chain;
+    config.inspect_capacity = args.inspect.unwrap_or(config.inspect_capacity);
+    config.public_host = args.public_host.or(config.public_host);
+    config.extra_sans.extend(args.sans);
+    if let Some(clock) = args.clock {
+        config.clock = clock;
+    }
+    if let Some(seed) = &args.deterministic {
+        config.entropy = Arc::new(Entropy::from_seed(seed));
+        tracing::warn!("deterministic mode: keys, ids and secrets derive from the seed; never use it outside tests");
+        if config.oauth.signing_alg == SigningAlg::PS256 {
+            tracing::warn!(
+                "deterministic mode: the PS256 signing key stays random (aws-lc cannot derive RSA keys from a seed); set [oauth] signing_alg = \"ES256\" for a derived key"
+            );
+        }
+    }
+    if let Some(url) = &args.upstream {
+        let route = Route::catch_all(url).map_err(|e| usage(anyhow::anyhow!("--upstream: {e}")))?;
+        config.gateway.push(route);
+    }
+
+    let routes = config.gateway.clone();
+    let running = server::start(config).await?;
+    // Nobody reading stdout any more (`up | head`) must not stop the server.
+    if args.json {
+        output::write_lossy(&format!("{}\n", running.info.to_json()));
+    } else {
+        let mut text = running.info.summary(output::colour_stdout());
+        if !routes.is_empty() {
+            text.push_str("\nGateway (mtls host → your API)\n");
+            for route in &routes {
+                text.push_str(&format!("  {}{}\n", running.info.mtls_url, route.describe()));
+            }
+        }
+        text.push_str("\nPress Ctrl-C to stop (or run `mtls-sandbox down`).\n");
+        output::write_lossy(&text);
+    }
+    tracing::info!(
+        "ready: sandbox {}, mtls {}, auth {}",
+        running.info.sandbox_url,
+        running.info.mtls_url,
+        running.info.auth_url
+    );
+    shutdown_signal().await?;
+    tracing::info!("shutting down: finishing in-flight requests");
+    running.shutdown();
+    running.wait().await?;
+    Ok(())
+}
+
+async fn shutdown_signal() -> Result<(), Failure> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+fn parse_clock(s: &str) -> Result<Arc<Clock>, String> {
+    Clock::parse(s).map(Arc::new)
+}
