@@ -21,6 +21,7 @@ use x509_parser::public_key::PublicKey;
 use super::client::{AuthMethod, Client};
 use super::error::OAuthError;
 use super::token::x5t_s256;
+use crate::tls::CertProblem;
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Longest client-assertion lifetime accepted.
@@ -305,11 +306,17 @@ fn check_pki_cert(
         let unix_now = rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
             cx.now.unix_timestamp().max(0) as u64,
         ));
-        cx.ca_verifier.verify_client_cert(&ee, &intermediates, unix_now).map_err(|e| {
-            OAuthError::invalid_client(format!(
-                "tls_client_auth: the client certificate does not chain to the sandbox CA ({e}); send my_app_cert.crt with its chain"
-            ))
-        })?;
+        cx.ca_verifier
+            .verify_client_cert(&ee, &intermediates, unix_now)
+            .map_err(|e| {
+                let self_signed = X509Certificate::from_der(leaf)
+                    .is_ok_and(|(_, cert)| cert.issuer().as_raw() == cert.subject().as_raw());
+                OAuthError::invalid_client(format!(
+                    "tls_client_auth: the client certificate \"{}\" {}",
+                    subject_of(leaf).unwrap_or_default(),
+                    CertProblem::from_tls_error(&e, self_signed)
+                ))
+            })?;
     }
     let subject = subject_of(leaf)?;
     let registered = client.tls_subject_dn.as_deref().unwrap_or("");

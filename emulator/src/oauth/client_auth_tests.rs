@@ -208,6 +208,22 @@ fn tls_client_auth_needs_the_sandbox_ca_and_the_registered_subject() {
         ..Default::default()
     };
     assert!(code(f.run(&bare, &c)).contains("does not chain to the sandbox CA"));
+    // `openssl req -x509`'s default: self-signed with CA:TRUE, refused by
+    // webpki through rustls' `Other(OtherError(..))`.
+    let mut params = rcgen::CertificateParams::new(vec!["partner".into()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let self_signed_ca = Presented {
+        client_id: Some("c1".into()),
+        peer_chain: vec![params.self_signed(&key).unwrap().der().to_vec()],
+        ..Default::default()
+    };
+    let refused = code(f.run(&self_signed_ca, &c));
+    assert!(
+        refused.contains("is a CA certificate") && refused.contains(" Fix: "),
+        "{refused}"
+    );
+    assert!(!refused.contains("OtherError"), "{refused}");
     // On the mtls host the handshake has verified the chain already.
     let verified = Presented {
         chain_verified: true,
