@@ -242,6 +242,11 @@ fn verify_assertion(assertion: &str, client: &Client, cx: &AuthContext<'_>) -> R
                 .clone()
                 .and_then(|v| serde_json::from_value(v).ok())
                 .ok_or_else(|| invalid(format!("client '{}' has no usable registered JWKS", client.client_id)))?;
+            if let Some(kid) = &header.kid {
+                if !jwks.keys.iter().any(|k| k.common.key_id.as_ref() == Some(kid)) {
+                    return Err(invalid(unknown_kid(kid, &jwks, &client.client_id)));
+                }
+            }
             jwks.keys
                 .iter()
                 .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
@@ -291,6 +296,26 @@ fn verify_assertion(assertion: &str, client: &Client, cx: &AuthContext<'_>) -> R
         return Err(invalid(format!("jti '{jti}' was already used (replay)")));
     }
     Ok(())
+}
+
+/// Names the kids a private_key_jwt client has registered: a kid that
+/// matches none of them is a different mistake (a new or test key) from a
+/// signature that does not verify, and deserves its own answer.
+fn unknown_kid(kid: &str, jwks: &JwkSet, client_id: &str) -> String {
+    let kids: Vec<String> = jwks
+        .keys
+        .iter()
+        .filter_map(|k| k.common.key_id.as_deref())
+        .map(|k| format!("'{k}'"))
+        .collect();
+    let registered = match kids.as_slice() {
+        [] => "its registered keys have no kid".to_owned(),
+        kids => format!("its registered kids are {}", kids.join(", ")),
+    };
+    format!(
+        "the JWT header's kid '{kid}' matches no key registered for client '{client_id}' ({registered}). \
+         Fix: sign with a registered key and put its kid in the header, or register this key's public JWK for the client"
+    )
 }
 
 fn check_pki_cert(

@@ -178,6 +178,22 @@ fn private_key_jwt_uses_the_registered_jwks() {
     assert!(
         code(f.run(&assertion(&stranger, header, claims(AUD, 60, "p2")), &c)).contains("signature does not verify")
     );
+    let mut unknown = Header::new(Algorithm::ES256);
+    unknown.kid = Some("k9".into());
+    let refused = code(f.run(&assertion(&key, unknown, claims(AUD, 60, "p4")), &c));
+    assert!(
+        refused.contains("kid 'k9' matches no key registered for client 'c1' (its registered kids are 'k1')"),
+        "{refused}"
+    );
+    assert!(!refused.contains("signature does not verify"), "{refused}");
+    let mut no_kids = c.clone();
+    let mut kidless = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap();
+    kidless.common.key_id = None;
+    no_kids.jwks = Some(serde_json::to_value(JwkSet { keys: vec![kidless] }).unwrap());
+    let mut k1 = Header::new(Algorithm::ES256);
+    k1.kid = Some("k1".into());
+    let refused = code(f.run(&assertion(&key, k1, claims(AUD, 60, "p5")), &no_kids));
+    assert!(refused.contains("its registered keys have no kid"), "{refused}");
     let hs = assertion(
         &EncodingKey::from_secret(b"x"),
         Header::new(Algorithm::HS256),
