@@ -24,17 +24,29 @@ pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// connection may sit idle between requests.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest request head (request line and headers), and most headers.
+/// A request over either gets a 431 with a JSON body (`api::head`).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 pub const MAX_HEADERS: usize = 100;
+/// Where hyper itself stops reading a head. Above the documented limits so
+/// that a head over them reaches `api::head` and is refused with an
+/// explanation; hyper's own refusal (a 431 with no body) is left for heads
+/// over twice the limit.
+pub const HYPER_HEAD_BYTES: usize = 2 * MAX_HEAD_BYTES;
+pub const HYPER_HEADERS: usize = 2 * MAX_HEADERS;
 
-/// Applies the HTTP/1 limits to a listener's server.
+/// Applies the connection-level limits to a listener's server.
 pub fn configure(builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>) {
     builder
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .max_headers(MAX_HEADERS);
+        .max_buf_size(HYPER_HEAD_BYTES)
+        .max_headers(HYPER_HEADERS);
+    // h2 counts 32 bytes of overhead per field; its default (16 KiB) would
+    // refuse heads the documented limit allows.
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(HYPER_HEAD_BYTES).unwrap_or(u32::MAX));
 }
 
 /// An acceptor that admits at most `max` connections at a time.

@@ -67,13 +67,20 @@ fn token_errors_dropped_connections_delays_and_custom_bodies() {
     ];
     let (status, body, headers) = token_request(&http, &emu.info.token_endpoint, &form);
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
-    assert!(headers.contains_key("www-authenticate"));
+    assert!(
+        !headers.contains_key("www-authenticate"),
+        "form credentials: no challenge (RFC 6749 §5.2)"
+    );
     let basic = send(
         http.post(&emu.info.token_endpoint)
             .basic_auth("testing", Some("testing"))
             .form(&[("grant_type", "client_credentials")]),
     );
     assert_eq!(basic.0, 401, "the Basic user is the client id too");
+    assert!(
+        basic.2.contains_key("www-authenticate"),
+        "Basic credentials: challenged"
+    );
     app_token(&emu, "api"); // other clients are unaffected
 
     let list = format!("{}/admin/faults", emu.info.auth_url);

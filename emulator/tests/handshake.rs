@@ -5,7 +5,7 @@ use mtls_sandbox::pki::{self, ClientCertSpec};
 use mtls_sandbox::state::State;
 use time::{Duration, OffsetDateTime};
 
-use crate::util::{Emulator, Identity, app_identity, block_on, client, curl};
+use crate::util::{Emulator, Identity, app_identity, block_on, client, curl, portal_get};
 
 const CHAIN: &str = "lean_public_cert_chain.pem";
 
@@ -101,6 +101,58 @@ fn foreign_self_signed_expired_and_server_certificates_are_refused_with_reasons(
     };
     assert!(mtls_health(&emu, Identity::Chain(server, chain)).is_err());
     assert!(emu.log_line("CN=mtls-sandbox server").contains("lacks clientAuth"));
+}
+
+/// What `openssl req -x509` makes by default: self-signed, and a CA
+/// (basicConstraints CA:TRUE). webpki refuses it as `CaUsedAsEndEntity`,
+/// which rustls passes on as `Other(OtherError(..))`.
+#[test]
+fn a_self_signed_ca_certificate_is_explained_without_library_text() {
+    let emu = Emulator::start(&[]);
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "openssl-default");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let identity = pki::CertAndKey {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    };
+    assert!(mtls_health(&emu, Identity::Leaf(identity)).is_err());
+
+    let line = emu.log_line("CN=openssl-default");
+    assert!(
+        line.contains("is a CA certificate (basicConstraints CA:TRUE)"),
+        "{line}"
+    );
+    assert!(
+        line.contains("openssl req -x509") && line.contains("Fix: use my_app_cert.crt"),
+        "{line}"
+    );
+    assert!(
+        !line.contains("OtherError") && !line.contains("CaUsedAsEndEntity"),
+        "{line}"
+    );
+
+    let (status, json, _) = portal_get(&emu, "/portal/inspect.json");
+    assert_eq!(status, 200);
+    let refused = &json["events"][0];
+    assert_eq!(
+        (refused["kind"].as_str(), refused["listener"].as_str()),
+        (Some("handshake"), Some("mtls"))
+    );
+    let (explanation, fix) = (
+        refused["explanation"].as_str().unwrap(),
+        refused["fix"].as_str().unwrap(),
+    );
+    assert!(explanation.contains("is a CA certificate"), "{explanation}");
+    assert!(
+        fix.starts_with("use my_app_cert.crt and my_app_private_key.pem"),
+        "{fix}"
+    );
+    assert!(!explanation.contains("Other"), "{explanation}");
 }
 
 #[test]

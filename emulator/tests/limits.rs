@@ -1,5 +1,6 @@
 //! Slowloris: 1,000 connections held open without finishing anything must
-//! not stop a new client from being served.
+//! not stop a new client from being served. Oversized request heads are
+//! refused at the documented limits, with a JSON body that says which.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,7 +8,9 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::util::{Emulator, block_on, plain, with_app_cert};
+use mtls_sandbox::limits::{MAX_HEAD_BYTES, MAX_HEADERS};
+
+use crate::util::{Emulator, block_on, plain, send, with_app_cert};
 
 fn port(url: &str) -> u16 {
     url.rsplit(':').next().unwrap().parse().unwrap()
@@ -96,4 +99,39 @@ fn a_thousand_idle_connections_do_not_starve_a_new_client() {
     drop(held);
     drop(rt);
     assert!(!emu.log().contains("panicked"));
+}
+
+#[test]
+fn oversized_request_heads_get_431_with_a_json_explanation() {
+    let emu = Emulator::start(&[]);
+    let http = plain(&emu);
+    for base in [&emu.info.sandbox_url, &emu.info.auth_url] {
+        let health = format!("{base}/health");
+        let fits = send(http.get(&health).header("x-big", "a".repeat(MAX_HEAD_BYTES - 1024)));
+        assert_eq!(fits.0, 200, "a head under the limit is served");
+
+        let (status, body, _) = send(http.get(&health).header("x-big", "a".repeat(MAX_HEAD_BYTES + 1024)));
+        assert_eq!(status, 431);
+        assert_eq!(body["status"], "REQUEST_HEADER_FIELDS_TOO_LARGE", "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(&format!("at most {MAX_HEAD_BYTES}")), "{message}");
+
+        let mut many = http.get(&health);
+        for i in 0..=MAX_HEADERS {
+            many = many.header(format!("x-h{i}"), "v");
+        }
+        let (status, body, _) = send(many);
+        assert_eq!(status, 431);
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("at most {MAX_HEADERS}")),
+            "{body}"
+        );
+    }
+    assert!(
+        emu.log().contains("GET /health -> 431"),
+        "refusals are in the access log"
+    );
 }

@@ -47,7 +47,7 @@ fn token_endpoint_answers_like_the_provider_and_errors_follow_rfc_6749() {
             .basic_auth(id, Some(secret))
             .form(&[("grant_type", "client_credentials")]),
     );
-    assert!(basic.2.contains_key("www-authenticate"));
+    assert_eq!(basic.2["www-authenticate"], "Basic realm=\"mtls-sandbox\"");
     assert_eq!(err(basic), (401, "invalid_client".into()));
     assert_eq!(
         err(token_request(
@@ -76,10 +76,11 @@ fn token_endpoint_answers_like_the_provider_and_errors_follow_rfc_6749() {
         ("client_id", "nobody"),
         ("client_secret", "x"),
     ];
-    assert_eq!(
-        err(token_request(&http, &url, &stranger)),
-        (401, "invalid_client".into())
-    );
+    // RFC 6749 §5.2: a challenge only for a client that used the
+    // Authorization header; form credentials get the JSON body alone.
+    let refused = token_request(&http, &url, &stranger);
+    assert!(!refused.2.contains_key("www-authenticate"), "{:?}", refused.2);
+    assert_eq!(err(refused), (401, "invalid_client".into()));
     let admin = [
         ("grant_type", "client_credentials"),
         ("client_id", id),

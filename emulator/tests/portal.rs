@@ -20,16 +20,6 @@ fn no_redirects(emu: &Emulator) -> reqwest::Client {
         .unwrap()
 }
 
-/// A GET with the portal token as a bearer token.
-fn portal_get(emu: &Emulator, path: &str) -> Reply {
-    let token = emu.info.portal_token.as_deref().expect("portal_token in sandbox.json");
-    send(
-        plain(emu)
-            .get(format!("{}{path}", emu.info.sandbox_url))
-            .bearer_auth(token),
-    )
-}
-
 /// What a portal form post answered (redirects not followed).
 struct Posted {
     status: u16,

@@ -257,6 +257,16 @@ pub fn send(req: reqwest::RequestBuilder) -> Reply {
     })
 }
 
+/// A GET on the sandbox host with the portal token as a bearer token.
+pub fn portal_get(emu: &Emulator, path: &str) -> Reply {
+    let token = emu.info.portal_token.as_deref().expect("portal_token in sandbox.json");
+    send(
+        plain(emu)
+            .get(format!("{}{path}", emu.info.sandbox_url))
+            .bearer_auth(token),
+    )
+}
+
 pub fn plain(emu: &Emulator) -> reqwest::Client {
     client(&emu.read("lean_public_cert_chain.pem"), Identity::None)
 }

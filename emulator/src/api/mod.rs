@@ -9,6 +9,7 @@ mod banks;
 pub mod body;
 mod customers;
 pub mod error;
+mod head;
 mod transactions;
 
 use std::net::SocketAddr;
@@ -90,6 +91,7 @@ pub fn router(ctx: Ctx, host: Host) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(ctx.clone(), faults::inject))
+        .layer(middleware::from_fn(head::enforce_limits))
         .layer(middleware::from_fn_with_state(
             Observed {
                 host,

@@ -81,7 +81,9 @@ async fn apply(ctx: &Ctx, effect: Effect, peer: Option<&[u8]>, req: Request, nex
     }
     match effect.respond {
         None => next.run(req).await,
-        Some(Respond::OAuth(code)) => OAuthError::from_code(&code, "fault injected by a sandbox rule").into_response(),
+        Some(Respond::OAuth(code)) => OAuthError::from_code(&code, "fault injected by a sandbox rule")
+            .challenging(req.headers())
+            .into_response(),
         Some(Respond::Status {
             status,
             body,

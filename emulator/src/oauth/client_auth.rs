@@ -21,6 +21,7 @@ use x509_parser::public_key::PublicKey;
 use super::client::{AuthMethod, Client};
 use super::error::OAuthError;
 use super::token::x5t_s256;
+use crate::tls::CertProblem;
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Longest client-assertion lifetime accepted.
@@ -241,6 +242,11 @@ fn verify_assertion(assertion: &str, client: &Client, cx: &AuthContext<'_>) -> R
                 .clone()
                 .and_then(|v| serde_json::from_value(v).ok())
                 .ok_or_else(|| invalid(format!("client '{}' has no usable registered JWKS", client.client_id)))?;
+            if let Some(kid) = &header.kid {
+                if !jwks.keys.iter().any(|k| k.common.key_id.as_ref() == Some(kid)) {
+                    return Err(invalid(unknown_kid(kid, &jwks, &client.client_id)));
+                }
+            }
             jwks.keys
                 .iter()
                 .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
@@ -292,6 +298,26 @@ fn verify_assertion(assertion: &str, client: &Client, cx: &AuthContext<'_>) -> R
     Ok(())
 }
 
+/// Names the kids a private_key_jwt client has registered: a kid that
+/// matches none of them is a different mistake (a new or test key) from a
+/// signature that does not verify, and deserves its own answer.
+fn unknown_kid(kid: &str, jwks: &JwkSet, client_id: &str) -> String {
+    let kids: Vec<String> = jwks
+        .keys
+        .iter()
+        .filter_map(|k| k.common.key_id.as_deref())
+        .map(|k| format!("'{k}'"))
+        .collect();
+    let registered = match kids.as_slice() {
+        [] => "its registered keys have no kid".to_owned(),
+        kids => format!("its registered kids are {}", kids.join(", ")),
+    };
+    format!(
+        "the JWT header's kid '{kid}' matches no key registered for client '{client_id}' ({registered}). \
+         Fix: sign with a registered key and put its kid in the header, or register this key's public JWK for the client"
+    )
+}
+
 fn check_pki_cert(
     leaf: &[u8],
     rest: &[Vec<u8>],
@@ -305,11 +331,17 @@ fn check_pki_cert(
         let unix_now = rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
             cx.now.unix_timestamp().max(0) as u64,
         ));
-        cx.ca_verifier.verify_client_cert(&ee, &intermediates, unix_now).map_err(|e| {
-            OAuthError::invalid_client(format!(
-                "tls_client_auth: the client certificate does not chain to the sandbox CA ({e}); send my_app_cert.crt with its chain"
-            ))
-        })?;
+        cx.ca_verifier
+            .verify_client_cert(&ee, &intermediates, unix_now)
+            .map_err(|e| {
+                let self_signed = X509Certificate::from_der(leaf)
+                    .is_ok_and(|(_, cert)| cert.issuer().as_raw() == cert.subject().as_raw());
+                OAuthError::invalid_client(format!(
+                    "tls_client_auth: the client certificate \"{}\" {}",
+                    subject_of(leaf).unwrap_or_default(),
+                    CertProblem::from_tls_error(&e, self_signed)
+                ))
+            })?;
     }
     let subject = subject_of(leaf)?;
     let registered = client.tls_subject_dn.as_deref().unwrap_or("");

@@ -178,6 +178,22 @@ fn private_key_jwt_uses_the_registered_jwks() {
     assert!(
         code(f.run(&assertion(&stranger, header, claims(AUD, 60, "p2")), &c)).contains("signature does not verify")
     );
+    let mut unknown = Header::new(Algorithm::ES256);
+    unknown.kid = Some("k9".into());
+    let refused = code(f.run(&assertion(&key, unknown, claims(AUD, 60, "p4")), &c));
+    assert!(
+        refused.contains("kid 'k9' matches no key registered for client 'c1' (its registered kids are 'k1')"),
+        "{refused}"
+    );
+    assert!(!refused.contains("signature does not verify"), "{refused}");
+    let mut no_kids = c.clone();
+    let mut kidless = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap();
+    kidless.common.key_id = None;
+    no_kids.jwks = Some(serde_json::to_value(JwkSet { keys: vec![kidless] }).unwrap());
+    let mut k1 = Header::new(Algorithm::ES256);
+    k1.kid = Some("k1".into());
+    let refused = code(f.run(&assertion(&key, k1, claims(AUD, 60, "p5")), &no_kids));
+    assert!(refused.contains("its registered keys have no kid"), "{refused}");
     let hs = assertion(
         &EncodingKey::from_secret(b"x"),
         Header::new(Algorithm::HS256),
@@ -208,6 +224,22 @@ fn tls_client_auth_needs_the_sandbox_ca_and_the_registered_subject() {
         ..Default::default()
     };
     assert!(code(f.run(&bare, &c)).contains("does not chain to the sandbox CA"));
+    // `openssl req -x509`'s default: self-signed with CA:TRUE, refused by
+    // webpki through rustls' `Other(OtherError(..))`.
+    let mut params = rcgen::CertificateParams::new(vec!["partner".into()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let self_signed_ca = Presented {
+        client_id: Some("c1".into()),
+        peer_chain: vec![params.self_signed(&key).unwrap().der().to_vec()],
+        ..Default::default()
+    };
+    let refused = code(f.run(&self_signed_ca, &c));
+    assert!(
+        refused.contains("is a CA certificate") && refused.contains(" Fix: "),
+        "{refused}"
+    );
+    assert!(!refused.contains("OtherError"), "{refused}");
     // On the mtls host the handshake has verified the chain already.
     let verified = Presented {
         chain_verified: true,

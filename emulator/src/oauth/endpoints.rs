@@ -96,10 +96,11 @@ fn presented(headers: &HeaderMap, form: &Form, peer: &Peer) -> Result<Presented,
 }
 
 async fn authenticate(ctx: &Ctx, headers: &HeaderMap, form: &Form, peer: &Peer) -> Result<Authenticated, OAuthError> {
-    let who = ctx
-        .oauth
-        .authenticate(&ctx.records, &presented(headers, form, peer)?)
-        .await;
+    let who = match presented(headers, form, peer) {
+        Ok(presented) => ctx.oauth.authenticate(&ctx.records, &presented).await,
+        Err(e) => Err(e),
+    }
+    .map_err(|e| e.challenging(headers));
     match &who {
         Ok(who) => {
             tracing::info!(target: "oauth", client_id = %who.client.client_id, method = who.method.name(), "client authenticated")

@@ -1,8 +1,12 @@
 //! OAuth errors as RFC 6749 §5.2 defines them: `{"error", "error_description"}`
-//! with the right status, and `WWW-Authenticate` on 401s.
+//! with the right status, and `WWW-Authenticate: Basic` on a 401 only when
+//! the client authenticated with the `Authorization` header. A challenge
+//! sent to a client that posted its credentials in the form makes
+//! openid-client and oauth4webapi raise a generic "challenge" error and
+//! hide the body that says what is wrong.
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -11,6 +15,9 @@ pub struct OAuthError {
     pub code: &'static str,
     pub description: String,
     pub status: StatusCode,
+    /// The request carried an `Authorization` header, so a 401 names the
+    /// scheme to use there (see [`OAuthError::challenging`]).
+    pub basic_challenge: bool,
 }
 
 impl OAuthError {
@@ -19,7 +26,18 @@ impl OAuthError {
             code,
             description: description.into(),
             status,
+            basic_challenge: false,
         }
+    }
+
+    /// Marks the error as the answer to a request with these headers: if
+    /// the client used the `Authorization` header, a 401 carries
+    /// `WWW-Authenticate: Basic` (RFC 6749 §5.2 — Basic being the only
+    /// scheme the token endpoint takes there, it is also the answer to a
+    /// client that tried another one).
+    pub fn challenging(mut self, headers: &HeaderMap) -> Self {
+        self.basic_challenge = headers.contains_key(header::AUTHORIZATION);
+        self
     }
 
     pub fn invalid_request(d: impl Into<String>) -> Self {
@@ -90,9 +108,7 @@ impl IntoResponse for OAuthError {
         });
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.status == StatusCode::UNAUTHORIZED {
-            // RFC 6749 §5.2: a 401 for invalid_client names the scheme the
-            // client may authenticate with.
+        if self.status == StatusCode::UNAUTHORIZED && self.basic_challenge {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"mtls-sandbox\""),

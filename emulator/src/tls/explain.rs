@@ -12,29 +12,62 @@ use std::fmt;
 use std::io;
 
 use rustls::pki_types::CertificateDer;
-use rustls::{AlertDescription, CertificateError, Error as TlsError};
+use rustls::{AlertDescription, Error as TlsError};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use super::cert_problem::CertProblem;
 use crate::state::files;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum HandshakeFailure {
     NoCertificate,
-    MissingIntermediate { subject: String },
-    ForeignIssuer { subject: String, issuer: String },
-    SelfSigned { subject: String },
-    Expired { subject: String, not_after: String },
-    NotYetValid { subject: String, not_before: String },
-    Revoked { subject: String },
-    NotClientAuth { subject: String },
-    KeyMismatch { subject: String },
-    ClientDistrustsServer { alert: String },
-    ClientAborted { alert: String },
+    MissingIntermediate {
+        subject: String,
+    },
+    ForeignIssuer {
+        subject: String,
+        issuer: String,
+    },
+    SelfSigned {
+        subject: String,
+    },
+    Expired {
+        subject: String,
+        not_after: String,
+    },
+    NotYetValid {
+        subject: String,
+        not_before: String,
+    },
+    Revoked {
+        subject: String,
+    },
+    NotClientAuth {
+        subject: String,
+    },
+    KeyMismatch {
+        subject: String,
+    },
+    /// Any other reason the verifier refused the certificate.
+    Refused {
+        subject: String,
+        problem: CertProblem,
+    },
+    ClientDistrustsServer {
+        alert: String,
+    },
+    ClientAborted {
+        alert: String,
+    },
     NotTls,
-    NoCommonProtocol { detail: String },
+    NoCommonProtocol {
+        detail: String,
+    },
     Timeout,
     ClosedEarly,
-    Other { detail: String },
+    Other {
+        detail: String,
+    },
 }
 
 impl HandshakeFailure {
@@ -49,7 +82,8 @@ impl HandshakeFailure {
             | NotYetValid { subject, .. }
             | Revoked { subject }
             | NotClientAuth { subject }
-            | KeyMismatch { subject } => Some(subject),
+            | KeyMismatch { subject }
+            | Refused { subject, .. } => Some(subject),
             _ => None,
         }
     }
@@ -69,47 +103,43 @@ impl HandshakeFailure {
         end_entity: &CertificateDer<'_>,
         intermediate_subject: &[u8],
     ) -> HandshakeFailure {
-        let Ok((_, cert)) = X509Certificate::from_der(end_entity) else {
-            return HandshakeFailure::Other {
-                detail: format!("the client certificate could not be parsed ({err})"),
+        let parsed = X509Certificate::from_der(end_entity).ok().map(|(_, cert)| cert);
+        let self_signed = parsed
+            .as_ref()
+            .is_some_and(|cert| cert.issuer().as_raw() == cert.subject().as_raw());
+        let problem = CertProblem::from_tls_error(err, self_signed);
+        if problem == CertProblem::Unrecognised {
+            // Kept out of the explanation (it is the library's Debug text),
+            // but not lost.
+            tracing::debug!(target: "handshake", "unrecognised certificate error: {err:?}");
+        }
+        let Some(cert) = parsed else {
+            return HandshakeFailure::Refused {
+                subject: "(unparseable)".into(),
+                problem,
             };
         };
         let subject = cert.subject().to_string();
-        let TlsError::InvalidCertificate(cert_err) = err else {
-            return HandshakeFailure::Other {
-                detail: format!("certificate \"{subject}\" was refused: {err}"),
-            };
-        };
-        match cert_err {
-            CertificateError::UnknownIssuer => {
-                if cert.issuer().as_raw() == cert.subject().as_raw() {
-                    HandshakeFailure::SelfSigned { subject }
-                } else if cert.issuer().as_raw() == intermediate_subject {
-                    HandshakeFailure::MissingIntermediate { subject }
-                } else {
-                    HandshakeFailure::ForeignIssuer {
-                        issuer: cert.issuer().to_string(),
-                        subject,
-                    }
-                }
+        match problem {
+            CertProblem::UnknownIssuer if self_signed => HandshakeFailure::SelfSigned { subject },
+            CertProblem::UnknownIssuer if cert.issuer().as_raw() == intermediate_subject => {
+                HandshakeFailure::MissingIntermediate { subject }
             }
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => HandshakeFailure::Expired {
+            CertProblem::UnknownIssuer => HandshakeFailure::ForeignIssuer {
+                issuer: cert.issuer().to_string(),
+                subject,
+            },
+            CertProblem::Expired => HandshakeFailure::Expired {
                 not_after: cert.validity().not_after.to_string(),
                 subject,
             },
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                HandshakeFailure::NotYetValid {
-                    not_before: cert.validity().not_before.to_string(),
-                    subject,
-                }
-            }
-            CertificateError::Revoked => HandshakeFailure::Revoked { subject },
-            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
-                HandshakeFailure::NotClientAuth { subject }
-            }
-            other => HandshakeFailure::Other {
-                detail: format!("certificate \"{subject}\" was refused: {other:?}"),
+            CertProblem::NotYetValid => HandshakeFailure::NotYetValid {
+                not_before: cert.validity().not_before.to_string(),
+                subject,
             },
+            CertProblem::Revoked => HandshakeFailure::Revoked { subject },
+            CertProblem::NotClientAuth => HandshakeFailure::NotClientAuth { subject },
+            problem => HandshakeFailure::Refused { subject, problem },
         }
     }
 
@@ -226,6 +256,7 @@ impl fmt::Display for HandshakeFailure {
                 "the client's private key does not match its certificate \"{subject}\". Fix: pass the key that \
                  belongs to the certificate ({key} with {cert})"
             ),
+            Refused { subject, problem } => write!(f, "the client certificate \"{subject}\" {problem}"),
             ClientDistrustsServer { alert } => write!(
                 f,
                 "the client rejected the sandbox's server certificate (alert {alert}). Fix: make the client \
@@ -253,6 +284,7 @@ impl fmt::Display for HandshakeFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::CertificateError;
 
     #[test]
     fn alert_names_match_tls_spelling() {

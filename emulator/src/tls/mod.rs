@@ -6,6 +6,7 @@
 //! benchmark, with the fastest RSA/ECDSA on x86_64 among the options.
 
 mod acceptor;
+mod cert_problem;
 mod explain;
 mod verifier;
 
@@ -18,6 +19,7 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
 pub use acceptor::ExplainingAcceptor;
+pub use cert_problem::CertProblem;
 pub use explain::HandshakeFailure;
 pub use verifier::{AcceptAnyCert, ExplainingVerifier};
 
