@@ -1,17 +1,19 @@
-# mtls-sandbox tasks. `just --list` shows them all.
+# mtls-sandbox tasks. `just --list` shows them all. Get just: cargo install just
+# Every recipe is a plain command you can also type without just.
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Start the sandbox on the default ports (4443 sandbox, 4444 mtls, 4445 auth).
 up *ARGS:
-    cargo run --release -p mtls-sandbox -- up {{ARGS}}
+    cargo run --release -- up {{ARGS}}
 
-# Run every test (unit, end-to-end with real TLS clients, harness scenarios).
+# Run every test (unit, end-to-end with real TLS clients, harness scenarios),
+# installing the tools the tests drive when missing.
 test *ARGS:
-    cargo test --workspace {{ARGS}}
+    scripts/test {{ARGS}}
 
 # Play the scenario files as workshop transcripts against a fresh sandbox.
 demo *FILES="fixtures/scenarios/*.toml":
-    cargo run -q -p harness -- run {{FILES}}
+    cargo run --release -q -p harness -- run {{FILES}}
 
 # Format the code.
 fmt:

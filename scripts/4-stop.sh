@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Step 4: stop the background sandbox (graceful: in-flight requests finish).
+# Step 4: stop the background sandbox (graceful: in-flight requests finish)
+# and wait until its ports are free.
 source "$(dirname "$0")/common.sh"
-if [ -f "$state.pid" ]; then
-    kill -TERM "$(cat "$state.pid")" && say "Sandbox stopped."
-    rm -f "$state.pid"
-fi
+"$MTLS_SANDBOX" down
+rm -f "$state.pid"

@@ -1,6 +1,6 @@
 //! The developer portal in a real browser: Debian's headless Chromium driven
-//! by Playwright (`tests/browser/portal.mjs`). `.ci/run` installs Chromium
-//! and the npm package; without them this test fails and says how to
+//! by Playwright (`tests/browser/portal.mjs`). `scripts/test` installs
+//! Chromium and the npm package; without them this test fails and says how to
 //! install them. Screenshots land in `target/browser-screenshots/`.
 
 use std::path::{Path, PathBuf};
@@ -17,11 +17,11 @@ fn a_user_downloads_a_certificate_uses_it_with_curl_revokes_it_and_rotates_a_sec
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         Path::new(&chromium).exists(),
-        "{chromium} is missing: apt-get install chromium (or set CHROMIUM); .ci/run installs it"
+        "{chromium} is missing: apt-get install chromium (or set CHROMIUM); scripts/test installs it"
     );
     assert!(
         browser_dir().join("node_modules/playwright-core").exists(),
-        "playwright-core is missing: npm ci --prefix emulator/tests/browser (.ci/run does it)"
+        "playwright-core is missing: npm ci --prefix emulator/tests/browser (scripts/test does it)"
     );
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
@@ -38,7 +38,7 @@ fn a_user_downloads_a_certificate_uses_it_with_curl_revokes_it_and_rotates_a_sec
         .env("WORK_DIR", work.path())
         .env("SCREENSHOTS", &shots)
         .output()
-        .expect("node must be installed (.ci/run installs it)");
+        .expect("node must be installed (scripts/test installs it)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

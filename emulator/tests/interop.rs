@@ -26,7 +26,7 @@ except requests.exceptions.RequestException:
         .arg(script)
         .arg(emu.file("sandbox.json"))
         .output()
-        .expect("python3 with requests must be installed (.ci/run installs it)");
+        .expect("python3 with requests must be installed (scripts/test installs it)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout, "200 LEANMB1\nno-cert: refused\n");
@@ -42,11 +42,11 @@ fn fixture(name: &str) -> std::path::PathBuf {
 fn run(cmd: &mut Command) -> String {
     let out = cmd
         .output()
-        .unwrap_or_else(|e| panic!("{cmd:?} could not run ({e}); .ci/run installs it"));
+        .unwrap_or_else(|e| panic!("{cmd:?} could not run ({e}); scripts/test installs it"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "{cmd:?} failed:\n{stdout}{}",
+        "{cmd:?} failed (a missing tool or module? scripts/test installs them):\n{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
     stdout

@@ -278,9 +278,13 @@ print(jwt.get_unverified_header(token)["alg"], claims["client_id"] == info["clie
             .arg(&token)
             .arg(alg)
             .output()
-            .expect("python3 with pyjwt[crypto] (installed by .ci/run)");
+            .expect("python3 with pyjwt[crypto] (scripts/test installs it)");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "PyJWT check failed (a missing module? scripts/test installs pyjwt[crypto]):\n{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(stdout, format!("{alg} True api\n"));
     }
 }

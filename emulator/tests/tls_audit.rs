@@ -1,4 +1,4 @@
-//! TLS audit with sslyze (PyPI; .ci/run installs it) on all three
+//! TLS audit with sslyze (PyPI; scripts/test installs it) on all three
 //! listeners: no SSL 2/3, TLS 1.0 or 1.1; TLS 1.2 only with ECDHE and AEAD
 //! suites; TLS 1.3 offered.
 
@@ -31,9 +31,9 @@ fn listeners_offer_only_modern_protocols_and_cipher_suites() {
         .arg(emu.file("my_app_private_key.pem"))
         .args(&targets)
         .status()
-        .expect("python3 must be installed (.ci/run installs it)");
+        .expect("python3 must be installed (scripts/test installs it)");
     let report: Value = serde_json::from_slice(
-        &std::fs::read(&out).unwrap_or_else(|e| panic!("sslyze wrote no report ({status}; pip install sslyze): {e}")),
+        &std::fs::read(&out).unwrap_or_else(|e| panic!("sslyze wrote no report ({status}; scripts/test installs sslyze): {e}")),
     )
     .unwrap();
     let servers = report["server_scan_results"].as_array().unwrap();

@@ -225,7 +225,7 @@ pub fn curl(args: &[&str]) -> (i32, String) {
         .args(["-sS", "--max-time", "10"])
         .args(args)
         .output()
-        .expect("curl must be installed (.ci/run installs it)");
+        .expect("curl must be installed (scripts/test installs it)");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -67,6 +67,10 @@ pub async fn revoke(global: &GlobalArgs, cert: Option<PathBuf>) -> Result<(), Fa
     };
     let deadline = Instant::now() + RELOAD_TIMEOUT;
     while !crate::revocation::is_loaded(&state) {
+        if instance::probe(&state.dir).is_none() {
+            out!("The sandbox stopped meanwhile; the next one started on it refuses the certificate.");
+            return Ok(());
+        }
         if Instant::now() >= deadline {
             return Err(anyhow::anyhow!(
                 "the revocation is recorded, but the running sandbox did not reload its CRL within {RELOAD_TIMEOUT:?}; \
