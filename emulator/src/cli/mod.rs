@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
+mod doctor;
 mod faults;
 mod oauth;
 
@@ -80,7 +81,7 @@ pub enum Command {
         client_id: Option<String>,
     },
     /// Check your own certificate and key files and say what to change.
-    Doctor(DoctorArgs),
+    Doctor(doctor::DoctorArgs),
     /// Make the running sandbox misbehave on purpose: rate limits, 5xx, delays,
     /// dropped connections, token errors, key rotation (also POST /admin/faults).
     #[command(subcommand)]
@@ -91,22 +92,6 @@ pub enum Command {
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         timeout: Duration,
     },
-}
-
-#[derive(Debug, Args)]
-pub struct DoctorArgs {
-    /// Your client certificate file (PEM or DER) [default: my_app_cert.crt in the state dir].
-    #[arg(long, value_name = "FILE")]
-    pub cert: Option<PathBuf>,
-    /// Your private key file (PEM) [default: my_app_private_key.pem in the state dir].
-    #[arg(long, value_name = "FILE")]
-    pub key: Option<PathBuf>,
-    /// The CA file your client trusts (should be lean_public_cert_chain.pem).
-    #[arg(long, value_name = "FILE")]
-    pub ca: Option<PathBuf>,
-    /// Also try a real handshake against this mtls URL [default: the running sandbox's mtls host].
-    #[arg(long)]
-    pub url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -181,7 +166,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Env => env(&cli.global),
         Command::Wait { timeout } => wait(&cli.global, timeout).await,
         Command::Revoke { cert } => revoke(&cli.global, cert),
-        Command::Doctor(args) => doctor(&cli.global, args).await,
+        Command::Doctor(args) => doctor::run(&cli.global, args).await,
         Command::Clients(c) => oauth::clients(&cli.global, c),
         Command::Secrets(c) => oauth::secrets(&cli.global, c),
         Command::Token { scope, client_id } => oauth::token(&cli.global, scope, client_id),
@@ -289,67 +274,6 @@ fn env(global: &GlobalArgs) -> Result<(), Failure> {
         SandboxInfo::new(&state, &config.url_host(), ports)
     };
     print!("{}", info.to_exports());
-    Ok(())
-}
-
-async fn doctor(global: &GlobalArgs, args: DoctorArgs) -> Result<(), Failure> {
-    use crate::doctor::{self, Level};
-    let state = State::load(&global.state_dir).ok();
-    let default = |name: &str| {
-        state
-            .as_ref()
-            .map(|s| s.path(name))
-            .unwrap_or_else(|| PathBuf::from(name))
-    };
-    let cert = args.cert.unwrap_or_else(|| default(files::CLIENT_CERT));
-    let key = args.key.unwrap_or_else(|| default(files::CLIENT_KEY));
-    match &state {
-        Some(s) => println!(
-            "Checking {} and {} against the sandbox in {}\n",
-            cert.display(),
-            key.display(),
-            s.dir.display()
-        ),
-        None => println!(
-            "Checking {} and {} (no sandbox state in {}: cannot tell whether they were issued by it)\n",
-            cert.display(),
-            key.display(),
-            global.state_dir.display()
-        ),
-    }
-    let (creds, mut findings) = doctor::read_credentials(&cert, &key);
-    let records = state
-        .as_ref()
-        .and_then(|s| crate::records::Records::open(&s.path(files::RECORDS)).ok());
-    let revoked: Vec<String> = records
-        .as_ref()
-        .and_then(|r| r.revoked_certificates().ok())
-        .map(|list| list.into_iter().map(|(serial, _)| serial).collect())
-        .unwrap_or_default();
-    let now = time::OffsetDateTime::now_utc();
-    findings.extend(doctor::check(&creds, state.as_ref(), now, &|serial| {
-        revoked.iter().any(|r| r == serial)
-    }));
-    if let (Some(ca), Some(state)) = (&args.ca, &state) {
-        findings.push(doctor::check_ca_file(ca, state));
-    }
-    let running = SandboxInfo::read(&global.state_dir.join(files::SANDBOX_JSON)).ok();
-    if let Some(url) = args.url.or(running.map(|info| info.mtls_url)) {
-        let roots = state
-            .as_ref()
-            .and_then(|s| s.root.cert_der().ok())
-            .into_iter()
-            .collect::<Vec<_>>();
-        findings.push(doctor::probe(&url, &creds, &roots).await);
-    }
-    for finding in &findings {
-        println!("{finding}");
-    }
-    let failed = findings.iter().filter(|f| f.level == Level::Fail).count();
-    if failed > 0 {
-        return Err(anyhow::anyhow!("{failed} problem(s) found; each has its fix above").into());
-    }
-    println!("\nNo problems found.");
     Ok(())
 }
 
