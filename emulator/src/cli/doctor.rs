@@ -1,12 +1,18 @@
-//! `mtls-sandbox doctor`: resolves which files to check, runs the checks of
-//! [`crate::doctor`] and turns failures into exit code 1.
+//! `mtls-sandbox doctor`: resolves which files to check, runs the offline
+//! checks of [`crate::doctor`], then the live handshakes — or says plainly
+//! why they were skipped — and turns failures into exit code 1.
+//!
+//! Warnings (a file that works for some client families only, as providers
+//! hand it out) do not fail the command.
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::{Failure, GlobalArgs};
+use crate::doctor::{self, Credentials, Finding, Level, probe};
 use crate::info::SandboxInfo;
+use crate::pki;
 use crate::state::{State, files};
 
 #[derive(Debug, Args)]
@@ -26,7 +32,6 @@ pub struct DoctorArgs {
 }
 
 pub async fn run(global: &GlobalArgs, args: DoctorArgs) -> Result<(), Failure> {
-    use crate::doctor::{self, Level};
     let state = State::load(&global.state_dir).ok();
     let default = |name: &str| {
         state
@@ -34,8 +39,8 @@ pub async fn run(global: &GlobalArgs, args: DoctorArgs) -> Result<(), Failure> {
             .map(|s| s.path(name))
             .unwrap_or_else(|| PathBuf::from(name))
     };
-    let cert = args.cert.unwrap_or_else(|| default(files::CLIENT_CERT));
-    let key = args.key.unwrap_or_else(|| default(files::CLIENT_KEY));
+    let cert = args.cert.clone().unwrap_or_else(|| default(files::CLIENT_CERT));
+    let key = args.key.clone().unwrap_or_else(|| default(files::CLIENT_KEY));
     match &state {
         Some(s) => println!(
             "Checking {} and {} against the sandbox in {}\n",
@@ -51,37 +56,84 @@ pub async fn run(global: &GlobalArgs, args: DoctorArgs) -> Result<(), Failure> {
         ),
     }
     let (creds, mut findings) = doctor::read_credentials(&cert, &key);
-    let records = state
-        .as_ref()
-        .and_then(|s| crate::records::Records::open(&s.path(files::RECORDS)).ok());
-    let revoked: Vec<String> = records
-        .as_ref()
-        .and_then(|r| r.revoked_certificates().ok())
-        .map(|list| list.into_iter().map(|(serial, _)| serial).collect())
-        .unwrap_or_default();
     let now = time::OffsetDateTime::now_utc();
+    let revoked = revoked_serials(state.as_ref());
     findings.extend(doctor::check(&creds, state.as_ref(), now, &|serial| {
         revoked.iter().any(|r| r == serial)
     }));
     if let (Some(ca), Some(state)) = (&args.ca, &state) {
         findings.push(doctor::check_ca_file(ca, state));
     }
-    let running = SandboxInfo::read(&global.state_dir.join(files::SANDBOX_JSON)).ok();
-    if let Some(url) = args.url.or(running.map(|info| info.mtls_url)) {
-        let roots = state
-            .as_ref()
-            .and_then(|s| s.root.cert_der().ok())
-            .into_iter()
-            .collect::<Vec<_>>();
-        findings.push(doctor::probe(&url, &creds, &roots).await);
-    }
+    findings.extend(handshakes(global, &args, state.as_ref(), &creds).await);
+
     for finding in &findings {
         println!("{finding}");
     }
-    let failed = findings.iter().filter(|f| f.level == Level::Fail).count();
+    let count = |level| findings.iter().filter(|f| f.level == level).count();
+    let failed = count(Level::Fail);
     if failed > 0 {
         return Err(anyhow::anyhow!("{failed} problem(s) found; each has its fix above").into());
     }
-    println!("\nNo problems found.");
+    match count(Level::Warn) {
+        0 => println!("\nNo problems found."),
+        n => println!("\nNo problems found; {n} warning(s) above concern some clients only."),
+    }
     Ok(())
+}
+
+fn revoked_serials(state: Option<&State>) -> Vec<String> {
+    state
+        .and_then(|s| crate::records::Records::open(&s.path(files::RECORDS)).ok())
+        .and_then(|r| r.revoked_certificates().ok())
+        .map(|list| list.into_iter().map(|(serial, _)| serial).collect())
+        .unwrap_or_default()
+}
+
+/// The live handshakes, or one sentence saying why there are none.
+async fn handshakes(
+    global: &GlobalArgs,
+    args: &DoctorArgs,
+    state: Option<&State>,
+    creds: &Credentials,
+) -> Vec<Finding> {
+    if let Some(reason) = doctor::handshake_blocker(creds) {
+        return vec![Finding::skipped(format!(
+            "handshake check skipped: {reason}, so no client gets as far as a handshake. Fix the file and re-run"
+        ))];
+    }
+    let running = super::ready(&global.state_dir.join(files::SANDBOX_JSON)).map(|info: SandboxInfo| info.mtls_url);
+    let Some(url) = args.url.clone().or(running) else {
+        return vec![Finding::skipped(format!(
+            "handshake check skipped: no sandbox is running on {dir} (no live sandbox.json there) and no --url was \
+             given. Start one with `mtls-sandbox up --state-dir {dir}` and re-run, or pass --url https://HOST:PORT",
+            dir = global.state_dir.display()
+        ))];
+    };
+    let roots = match trusted_roots(args, state) {
+        Ok(roots) => roots,
+        Err(reason) => return vec![Finding::skipped(format!("handshake check skipped: {reason}"))],
+    };
+    let intermediate = state.and_then(|s| s.intermediate.cert_der().ok());
+    probe::probe_families(&url, creds, intermediate, &roots).await
+}
+
+/// The CAs the probe trusts for the server: the --ca file when given (it is
+/// what the user's client trusts), else the sandbox root.
+fn trusted_roots(
+    args: &DoctorArgs,
+    state: Option<&State>,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    if let Some(ca) = &args.ca {
+        let name = ca.display().to_string();
+        let text = std::fs::read_to_string(ca).map_err(|e| format!("cannot read {name}: {e}"))?;
+        return pki::certs_from_pem(&text, &name).map_err(|e| e.to_string());
+    }
+    match state.map(|s| s.root.cert_der()) {
+        Some(Ok(root)) => Ok(vec![root]),
+        _ => Err(
+            "no sandbox state to trust the server's certificate by, and no --ca given (pass --ca with the CA file \
+             your client trusts)"
+                .into(),
+        ),
+    }
 }
