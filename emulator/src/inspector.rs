@@ -157,6 +157,7 @@ pub struct CertificateView {
     pub serial: String,
     /// `x5t#S256`, as in a bound token's `cnf` claim.
     pub thumbprint: String,
+    /// RFC 3339, UTC, like the event's `time`.
     pub not_after: String,
 }
 
@@ -168,7 +169,7 @@ impl CertificateView {
             issuer: cert.issuer().to_string(),
             serial: crate::revocation::hex(cert.raw_serial()),
             thumbprint: x5t_s256(der),
-            not_after: cert.validity().not_after.to_string(),
+            not_after: crate::records::rfc3339(cert.validity().not_after.to_datetime()),
         })
     }
 }

@@ -256,7 +256,7 @@ pub fn certs_from_pem(pem: &str, what: &str) -> Result<Vec<CertificateDer<'stati
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| PkiError::Pem {
             what: what.into(),
-            detail: e.to_string(),
+            detail: pem_problem(&e),
         })?;
     if certs.is_empty() {
         return Err(PkiError::Pem {
@@ -276,8 +276,26 @@ pub fn first_cert_der(pem: &str, what: &str) -> Result<CertificateDer<'static>, 
 pub fn key_from_pem(pem: &str, what: &str) -> Result<PrivateKeyDer<'static>, PkiError> {
     PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| PkiError::Pem {
         what: what.into(),
-        detail: e.to_string(),
+        detail: pem_problem(&e),
     })
+}
+
+/// A PEM parse error in words: the parser's own `Display` prints the marker
+/// it missed as a list of byte values, which tells a person nothing.
+fn pem_problem(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error;
+    match e {
+        Error::MissingSectionEnd { end_marker } => format!(
+            "cut off (no END line): the file ends before \"-----END {}-----\", probably truncated when copied",
+            String::from_utf8_lossy(end_marker).trim()
+        ),
+        Error::IllegalSectionStart { line } => format!(
+            "the line \"{}\" starts a PEM block but is not a valid BEGIN line",
+            String::from_utf8_lossy(line).trim()
+        ),
+        Error::NoItemsFound => "no PEM block of the expected kind found".into(),
+        other => other.to_string(),
+    }
 }
 
 /// Whether `key_pem` is the private key of the certificate `cert_der`.
@@ -381,6 +399,21 @@ mod tests {
 
     fn now() -> OffsetDateTime {
         OffsetDateTime::now_utc()
+    }
+
+    #[test]
+    fn a_truncated_pem_is_called_cut_off_not_a_byte_list() {
+        let h = create_hierarchy("tester@host", now()).unwrap();
+        let half = &h.root.cert_pem[..h.root.cert_pem.len() / 2];
+        let err = certs_from_pem(half, "my_app_cert.crt").unwrap_err().to_string();
+        assert!(
+            err.starts_with("my_app_cert.crt is not valid PEM: cut off (no END line)")
+                && err.contains("\"-----END CERTIFICATE-----\""),
+            "{err}"
+        );
+        let half = &h.root.key_pem[..h.root.key_pem.len() / 2];
+        let err = key_from_pem(half, "key.pem").unwrap_err().to_string();
+        assert!(err.contains("cut off (no END line)") && !err.contains('['), "{err}");
     }
 
     #[test]

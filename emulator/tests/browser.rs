@@ -51,13 +51,26 @@ fn a_user_downloads_a_certificate_uses_it_with_curl_revokes_it_and_rotates_a_sec
         "the revoked certificate is refused",
         "the first secret stopped working",
         "the inspector explains the refused handshake",
+        "the 401 page has no link leading to a 401",
+        "the inspector shows times to the second",
+        "the certificate list shows no fractional or raw RFC 3339 timestamps",
+        "at 400 px no table cell on the portal breaks a word",
+        "at 400 px no table cell on the inspector breaks a word",
     ] {
         assert!(
             stdout.contains(&format!("ok - {check}")),
             "{check} was not checked:\n{stdout}"
         );
     }
-    for shot in ["1-portal.png", "2-certificates.png", "3-secret.png", "4-inspector.png"] {
+    for shot in [
+        "0-login-required.png",
+        "1-portal.png",
+        "2-certificates.png",
+        "3-secret.png",
+        "4-inspector.png",
+        "5-narrow-portal.png",
+        "6-narrow-inspector.png",
+    ] {
         let bytes = std::fs::read(shots.join(shot)).unwrap_or_default();
         assert!(bytes.starts_with(b"\x89PNG"), "{shot} is not a PNG screenshot");
     }

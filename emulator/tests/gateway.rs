@@ -8,8 +8,8 @@ use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::util::{
-    Emulator, app_identity, app_token, jwt_claims, other_identity_client, plain, send, token_request, up_usage_error,
-    with_app_cert,
+    Emulator, app_identity, app_token, curl, jwt_claims, other_identity_client, plain, send, token_request,
+    up_usage_error, with_app_cert,
 };
 
 /// A wiremock upstream answering every request, on its own runtime (the
@@ -198,7 +198,13 @@ fn upstream_flag_forwards_with_token_check_and_failures_are_502_and_504() {
     let emu = Emulator::start(&["--upstream", &upstream.server.uri()]);
     let mtls = with_app_cert(&emu);
     let url = format!("{}/my/api", emu.info.mtls_url);
-    assert_eq!(send(mtls.get(&url)).0, 401);
+    let (status, body, _) = send(mtls.get(&url));
+    assert_eq!(status, 401);
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("GET /my/api needs Authorization: Bearer") && message.contains("gateway route /"),
+        "the refusal names the requested path: {message}"
+    );
     let jwt = app_token(&emu, "api");
     assert_eq!(send(mtls.get(&url).bearer_auth(&jwt)).0, 204);
     let got = upstream.received();
@@ -234,6 +240,51 @@ fn upstream_flag_forwards_with_token_check_and_failures_are_502_and_504() {
     let (status, body, _) = send(mtls.get(format!("{}/slow/x", emu.info.mtls_url)));
     assert_eq!((status, &body["status"]), (504, &json!("GATEWAY_TIMEOUT")));
     assert!(body["message"].as_str().unwrap().contains("300 ms"), "{body}");
+}
+
+#[test]
+fn over_http2_the_upstream_gets_x_forwarded_host_from_the_authority() {
+    let upstream = Upstream::start(ResponseTemplate::new(204));
+    let emu = Emulator::start(&["--upstream", &upstream.server.uri()]);
+    let (ca, cert, key) = (
+        emu.file("lean_public_cert_chain.pem"),
+        emu.file("my_app_cert.crt"),
+        emu.file("my_app_private_key.pem"),
+    );
+    let url = format!("{}/h2/path?q=1", emu.info.mtls_url);
+    // curl (OpenSSL) adds the intermediate from --cacert; HTTP/2 via ALPN.
+    let call = |extra: &[&str]| {
+        let mut args = vec![
+            "--http2",
+            "--cacert",
+            ca.to_str().unwrap(),
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "-w",
+            "\n%{http_version} %{http_code}",
+        ];
+        args.extend_from_slice(extra);
+        args.push(&url);
+        let (code, out) = curl(&args);
+        assert_eq!(code, 0, "curl failed: {out}");
+        out
+    };
+    let refused = call(&[]);
+    assert!(refused.ends_with("\n2 401"), "{refused}");
+    assert!(refused.contains("GET /h2/path needs Authorization"), "{refused}");
+
+    let bearer = format!("Authorization: Bearer {}", app_token(&emu, "api"));
+    let answered = call(&["-H", &bearer]);
+    assert!(answered.ends_with("\n2 204"), "{answered}");
+    let got = upstream.received();
+    assert_eq!(got.len(), 1, "the refused call must not reach the upstream");
+    assert_eq!(
+        header(&got[0], "x-forwarded-host"),
+        emu.info.mtls_url.trim_start_matches("https://")
+    );
+    assert_eq!(got[0].url.path(), "/h2/path");
 }
 
 #[test]

@@ -89,7 +89,7 @@ fn the_portal_needs_the_token_from_startup_and_logs_in_with_a_strict_cookie() {
 
     let (status, body, _) = send(http.get(format!("{}/portal", emu.info.sandbox_url)));
     assert_eq!(status, 401);
-    assert!(body.as_str().unwrap().contains("portal_url in sandbox.json"), "{body}");
+    assert!(body.as_str().unwrap().contains("<code>portal_url</code>"), "{body}");
     let (status, _, _) = send(http.get(format!("{}/portal?token=wrong", emu.info.sandbox_url)));
     assert_eq!(status, 401);
 
@@ -120,6 +120,116 @@ fn the_portal_needs_the_token_from_startup_and_logs_in_with_a_strict_cookie() {
     let token = emu.info.portal_token.clone().unwrap();
     let on_auth = http.get(format!("{}/portal", emu.info.auth_url)).bearer_auth(token);
     assert_eq!(send(on_auth).0, 404);
+}
+
+#[test]
+fn the_401_page_says_where_the_login_link_is_and_links_to_nothing_that_needs_it() {
+    let emu = Emulator::start(&[]);
+    let http = plain(&emu);
+    let sandbox_json = emu.file("sandbox.json").display().to_string();
+    for path in ["/portal", "/portal/inspect", "/portal?token=from-an-earlier-start"] {
+        let (status, body, _) = send(http.get(format!("{}{path}", emu.info.sandbox_url)));
+        let page = body.as_str().unwrap();
+        assert_eq!(status, 401, "{path}");
+        // Every portal page needs the login: a link to one only leads to another 401.
+        assert!(!page.contains("href="), "{path} links somewhere:\n{page}");
+        for hint in [
+            "<code>mtls-sandbox up</code>",
+            "<code>portal_url</code>",
+            &format!("<code>jq -r .portal_url {sandbox_json}</code>"),
+            "<code>mtls-sandbox status</code>",
+        ] {
+            assert!(page.contains(hint), "{path}: no {hint}:\n{page}");
+        }
+    }
+    let (_, body, _) = send(http.get(format!("{}/portal?token=old", emu.info.sandbox_url)));
+    assert!(body.as_str().unwrap().contains("changes at every start"), "{body}");
+}
+
+/// The text of every `<time>` element of `page`, and the page without
+/// them and their `datetime` attributes (which keep the exact instant).
+fn times(page: &str) -> (Vec<String>, String) {
+    let (mut found, mut rest, mut left) = (Vec::new(), String::new(), page);
+    while let Some(start) = left.find("<time ") {
+        rest.push_str(&left[..start]);
+        let open_end = start + left[start..].find('>').unwrap() + 1;
+        let close = open_end + left[open_end..].find("</time>").unwrap();
+        found.push(text_of(&left[open_end..close]));
+        left = &left[close + "</time>".len()..];
+    }
+    rest.push_str(left);
+    (found, rest)
+}
+
+/// `html` without its tags.
+fn text_of(html: &str) -> String {
+    let mut text = String::new();
+    for (i, part) in html.split('<').enumerate() {
+        text.push_str(if i == 0 {
+            part
+        } else {
+            part.split_once('>').map_or("", |(_, t)| t)
+        });
+    }
+    text
+}
+
+/// `2026-11-29 20:41:07 UTC`: to the second, no fraction, no `T`.
+fn is_readable_time(text: &str) -> bool {
+    let b = text.as_bytes();
+    text.len() == 23
+        && text.ends_with(" UTC")
+        && [4, 7].iter().all(|&i| b[i] == b'-')
+        && b[10] == b' '
+        && [13, 16].iter().all(|&i| b[i] == b':')
+        && [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+            .iter()
+            .all(|&i| b[i].is_ascii_digit())
+}
+
+/// Whether `text` holds an RFC 3339 time (`…29T20:41…`) or a time with a
+/// fraction of a second (`20:41:07.123`).
+fn has_raw_timestamp(text: &str) -> bool {
+    let digit = |b: &u8| b.is_ascii_digit();
+    text.as_bytes().windows(6).any(|w| {
+        let rfc3339 = digit(&w[0]) && w[1] == b'T' && digit(&w[2]) && digit(&w[3]) && w[4] == b':';
+        let fraction = digit(&w[0]) && digit(&w[1]) && w[2] == b':' && digit(&w[3]) && digit(&w[4]) && w[5] == b'.';
+        rfc3339 || fraction
+    })
+}
+
+#[test]
+fn portal_times_show_seconds_in_utc_and_every_client_its_authentication_method() {
+    let emu = Emulator::start(&[]);
+    // Something for the inspector: a request with the app's certificate.
+    assert_eq!(banks_status(&emu, &app_identity(&emu)), Some(200));
+    for path in ["/portal", "/portal/inspect"] {
+        let (status, body, _) = portal_get(&emu, path);
+        assert_eq!(status, 200, "{path}");
+        let (found, rest) = times(body.as_str().unwrap());
+        let least = if path == "/portal" { 2 } else { 1 };
+        assert!(found.len() >= least, "{path}: too few <time> elements: {found:?}");
+        assert!(found.iter().all(|t| is_readable_time(t)), "{path}: {found:?}");
+        assert!(!has_raw_timestamp(&rest), "{path} shows a raw timestamp:\n{rest}");
+    }
+
+    let (_, body, _) = portal_get(&emu, "/portal");
+    let page = body.as_str().unwrap();
+    assert!(
+        page.contains("<code id=\"app-auth-method\">client_secret_post</code>"),
+        "the application shows its token_endpoint_auth_method:\n{page}"
+    );
+    let row = page
+        .split(&format!("<tr id=\"client-{}\">", emu.info.client_id))
+        .nth(1)
+        .expect("the application's client is listed")
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(
+        row.contains("<code class=\"auth-method\">client_secret_post</code>"),
+        "{row}"
+    );
 }
 
 #[test]
@@ -186,7 +296,7 @@ fn revealing_a_secret_again_rotates_it_and_added_secrets_stay() {
     let emu = Emulator::start(&[]);
     let listed = || {
         let (_, listing, _) = portal_get(&emu, "/portal");
-        listing.as_str().unwrap().matches("class=\"client-id\"").count()
+        listing.as_str().unwrap().matches("class=\"client-id ").count()
     };
     let before = listed();
     let created = portal_post(

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod corpus;
 mod crash;
+mod doctor;
 mod faults;
 mod gateway;
 mod handshake;

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod admin;
 mod clock;
+mod doctor;
 mod faults;
 mod files_cmd;
 mod locate;
@@ -19,8 +20,6 @@ mod running;
 mod up;
 
 use crate::config::{Config, ConfigError, FileConfig};
-use crate::state::{State, files};
-use output::out;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -123,27 +122,11 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  mtls-sandbox doctor\n  mtls-sandbox doctor --cert client.pem --key client.key --ca lean_public_cert_chain.pem"
     )]
-    Doctor(DoctorArgs),
+    Doctor(doctor::DoctorArgs),
     /// Make the running sandbox misbehave on purpose: rate limits, 5xx, delays,
     /// dropped connections, token errors, key rotation (also POST /admin/faults).
     #[command(subcommand)]
     Faults(faults::FaultsCommand),
-}
-
-#[derive(Debug, Args)]
-pub struct DoctorArgs {
-    /// Your client certificate file (PEM or DER) [default: my_app_cert.crt in the state dir].
-    #[arg(long, value_name = "FILE")]
-    pub cert: Option<PathBuf>,
-    /// Your private key file (PEM) [default: my_app_private_key.pem in the state dir].
-    #[arg(long, value_name = "FILE")]
-    pub key: Option<PathBuf>,
-    /// The CA file your client trusts (should be lean_public_cert_chain.pem).
-    #[arg(long, value_name = "FILE")]
-    pub ca: Option<PathBuf>,
-    /// Also try a real handshake against this mtls URL [default: the running sandbox's mtls host].
-    #[arg(long)]
-    pub url: Option<String>,
 }
 
 /// An error with the exit code it deserves.
@@ -178,7 +161,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Wait { timeout } => running::wait(global, timeout).await,
         Command::Env => files_cmd::env(global),
         Command::Revoke { cert } => files_cmd::revoke(global, cert).await,
-        Command::Doctor(args) => doctor(global, args).await,
+        Command::Doctor(args) => doctor::run(global, args).await,
         Command::Clients(c) => oauth::clients(global, c),
         Command::Secrets(c) => oauth::secrets(global, c),
         Command::Token { scope, client_id } => oauth::token(global, scope, client_id),
@@ -195,68 +178,6 @@ pub(crate) fn resolve_config(global: &GlobalArgs, state_dir: &Path) -> Result<Co
     }
     config.key_log = std::env::var_os("SSLKEYLOGFILE").is_some();
     Ok(config)
-}
-
-async fn doctor(global: &GlobalArgs, args: DoctorArgs) -> Result<(), Failure> {
-    use crate::doctor::{self, Level};
-    let state_dir = global.state_dir()?;
-    let state = State::load(&state_dir).ok();
-    let default = |name: &str| {
-        state
-            .as_ref()
-            .map(|s| s.path(name))
-            .unwrap_or_else(|| PathBuf::from(name))
-    };
-    let cert = args.cert.unwrap_or_else(|| default(files::CLIENT_CERT));
-    let key = args.key.unwrap_or_else(|| default(files::CLIENT_KEY));
-    match &state {
-        Some(s) => out!(
-            "Checking {} and {} against the sandbox in {}\n",
-            cert.display(),
-            key.display(),
-            s.dir.display()
-        ),
-        None => out!(
-            "Checking {} and {} (no sandbox state in {}: cannot tell whether they were issued by it)\n",
-            cert.display(),
-            key.display(),
-            state_dir.display()
-        ),
-    }
-    let (creds, mut findings) = doctor::read_credentials(&cert, &key);
-    let records = state
-        .as_ref()
-        .and_then(|s| crate::records::Records::open(&s.path(files::RECORDS)).ok());
-    let revoked: Vec<String> = records
-        .as_ref()
-        .and_then(|r| r.revoked_certificates().ok())
-        .map(|list| list.into_iter().map(|(serial, _)| serial).collect())
-        .unwrap_or_default();
-    let now = time::OffsetDateTime::now_utc();
-    findings.extend(doctor::check(&creds, state.as_ref(), now, &|serial| {
-        revoked.iter().any(|r| r == serial)
-    }));
-    if let (Some(ca), Some(state)) = (&args.ca, &state) {
-        findings.push(doctor::check_ca_file(ca, state));
-    }
-    let running = crate::instance::probe(&state_dir).and_then(|r| r.info);
-    if let Some(url) = args.url.or(running.map(|info| info.mtls_url)) {
-        let roots = state
-            .as_ref()
-            .and_then(|s| s.root.cert_der().ok())
-            .into_iter()
-            .collect::<Vec<_>>();
-        findings.push(doctor::probe(&url, &creds, &roots).await);
-    }
-    for finding in &findings {
-        out!("{finding}");
-    }
-    let failed = findings.iter().filter(|f| f.level == Level::Fail).count();
-    if failed > 0 {
-        return Err(anyhow::anyhow!("{failed} problem(s) found; each has its fix above").into());
-    }
-    out!("\nNo problems found.");
-    Ok(())
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

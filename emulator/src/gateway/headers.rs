@@ -34,6 +34,10 @@ const HOP_BY_HOP: [&str; 7] = [
 /// What the gateway knows about the caller.
 pub struct Caller<'a> {
     pub ip: Option<IpAddr>,
+    /// The authority of the request URI. HTTP/2 names the host in the
+    /// `:authority` pseudo-header instead of `Host`, and hyper puts it in
+    /// the URI, not in the header map.
+    pub authority: Option<&'a str>,
     /// The client certificate (leaf, DER) the handshake verified.
     pub certificate: Option<&'a [u8]>,
     /// The JWT to forward in place of the presented (opaque) token.
@@ -50,7 +54,10 @@ pub fn for_upstream(route: &Route, headers: &mut HeaderMap, caller: &Caller) {
     }
     headers.remove(XFCC_HEADER);
 
-    if let Some(host) = headers.remove(header::HOST) {
+    let host = headers
+        .remove(header::HOST)
+        .or_else(|| caller.authority.and_then(|a| HeaderValue::from_str(a).ok()));
+    if let Some(host) = host {
         headers.insert("x-forwarded-host", host);
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
@@ -163,6 +170,7 @@ mod tests {
         ]);
         let caller = Caller {
             ip: Some([127, 0, 0, 1].into()),
+            authority: None,
             certificate: Some(&der),
             phantom_jwt: Some("a.b.c"),
         };
@@ -197,12 +205,34 @@ mod tests {
         let mut h = headers(&[("x-client-cert", "forged"), ("x-client-cert-thumbprint", "forged")]);
         let caller = Caller {
             ip: None,
+            authority: None,
             certificate: None,
             phantom_jwt: None,
         };
         for_upstream(&route, &mut h, &caller);
         assert!(h.get("x-client-cert").is_none() && h.get("x-client-cert-thumbprint").is_none());
         assert!(h.get("x-forwarded-for").is_none());
+    }
+
+    #[test]
+    fn forwarded_host_comes_from_host_or_from_the_http2_authority() {
+        let route = Route::catch_all("http://127.0.0.1:1").unwrap();
+        let caller = |authority| Caller {
+            ip: None,
+            authority,
+            certificate: None,
+            phantom_jwt: None,
+        };
+        let mut h2 = headers(&[("accept", "*/*")]);
+        for_upstream(&route, &mut h2, &caller(Some("mtls.sandbox.localhost:4444")));
+        assert_eq!(h2["x-forwarded-host"], "mtls.sandbox.localhost:4444");
+        // A Host header wins (HTTP/1.1; HTTP/2 clients that send both must match).
+        let mut h1 = headers(&[("host", "127.0.0.1:4444")]);
+        for_upstream(&route, &mut h1, &caller(Some("other:1")));
+        assert_eq!(h1["x-forwarded-host"], "127.0.0.1:4444");
+        let mut none = headers(&[]);
+        for_upstream(&route, &mut none, &caller(None));
+        assert!(none.get("x-forwarded-host").is_none());
     }
 
     #[test]

@@ -72,6 +72,7 @@ pub async fn proxy(State(ctx): State<Ctx>, req: Request) -> Response {
         .and_then(|tls| tls.peer_certificates.first().cloned());
     let caller = headers::Caller {
         ip: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+        authority: parts.uri.authority().map(|a| a.as_str()),
         certificate: certificate.as_deref(),
         phantom_jwt: phantom_jwt.as_deref(),
     };
@@ -125,8 +126,13 @@ fn authorize(ctx: &Ctx, route: &Route, parts: &axum::http::request::Parts) -> Re
         return Ok(None);
     }
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        // Name what the caller asked for; the route prefix ("/") alone reads
+        // as if another path had been called.
         return Err(ApiError::unauthorized(format!(
-            "{} needs Authorization: Bearer <access token> (get one from POST /oauth2/token)",
+            "{} {} needs Authorization: Bearer <access token>: the gateway route {} requires one \
+             (get one from POST /oauth2/token)",
+            parts.method,
+            parts.uri.path(),
             route.prefix
         ))
         .with_www_authenticate("Bearer".into()));

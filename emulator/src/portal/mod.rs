@@ -78,10 +78,9 @@ impl FromRequestParts<Ctx> for Session {
             .map(str::to_owned);
         let presented = bearer.or_else(|| session_cookie(parts));
         if !presented.is_some_and(|t| is_portal_token(ctx, &t)) {
-            return Err(PortalError::new(
-                StatusCode::UNAUTHORIZED,
-                "This page needs the portal token. Open the portal link the sandbox printed at startup \
-                 (portal_url in sandbox.json); it changes at every start.",
+            return Err(PortalError::login_required(
+                ctx,
+                "You are not logged in to the portal, or the sandbox restarted since you were.",
             )
             .into_response());
         }
@@ -120,6 +119,9 @@ fn is_portal_token(ctx: &Ctx, presented: &str) -> bool {
 pub struct PortalError {
     status: StatusCode,
     message: String,
+    /// For a 401: where to find the login link (`sandbox.json`'s path). A
+    /// link back to the portal would only lead to another 401.
+    login_help: Option<String>,
 }
 
 impl PortalError {
@@ -127,13 +129,25 @@ impl PortalError {
         Self {
             status,
             message: message.into(),
+            login_help: None,
+        }
+    }
+
+    fn login_required(ctx: &Ctx, message: &str) -> Self {
+        Self {
+            login_help: Some(ctx.state.path(files::SANDBOX_JSON).display().to_string()),
+            ..Self::new(StatusCode::UNAUTHORIZED, message)
         }
     }
 }
 
 impl IntoResponse for PortalError {
     fn into_response(self) -> Response {
-        (self.status, Html(pages::error(self.status, &self.message))).into_response()
+        let page = match &self.login_help {
+            Some(sandbox_json) => pages::login_required(&self.message, sandbox_json),
+            None => pages::error(self.status, &self.message),
+        };
+        (self.status, Html(page)).into_response()
     }
 }
 
@@ -186,10 +200,10 @@ async fn index(
 ) -> Response {
     if let Some(token) = &query.token {
         if !is_portal_token(&ctx, token) {
-            return PortalError::new(
-                StatusCode::UNAUTHORIZED,
-                "This portal link is not valid (it changes at every start). Use the link the running \
-                 sandbox printed, or portal_url from its sandbox.json.",
+            return PortalError::login_required(
+                &ctx,
+                "This portal link is not valid: its token changes at every start, so a link from an earlier \
+                 start no longer works.",
             )
             .into_response();
         }

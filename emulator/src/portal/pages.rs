@@ -11,23 +11,37 @@ use crate::inspector::EventView;
 use crate::oauth::client::{AuthMethod, Client};
 use crate::state::files;
 
+/// Tables sit in a `.scroll` box: at a narrow width they scroll sideways
+/// instead of squashing words into columns of single letters. Text wraps
+/// between words only; opaque tokens (serials, thumbprints, ids) may break
+/// anywhere, but in tables not below 18 characters a line; commands in
+/// `pre` keep their line and scroll.
 const STYLE: &str = "
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}
-header{background:#1d2430;color:#fff;padding:.8em 2em;display:flex;gap:2em;align-items:baseline}
+header{background:#1d2430;color:#fff;padding:.8em 2em;display:flex;flex-wrap:wrap;gap:.4em 2em;align-items:baseline}
 header a{color:#c9d7ff;text-decoration:none} header strong{font-size:1.1em}
 main{padding:1em 2em;max-width:80em}
 section{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:1em 1.5em;margin:1em 0}
-table{border-collapse:collapse;width:100%;font-size:.92em} th,td{text-align:left;padding:.35em .5em;border-bottom:1px solid #eceef2;vertical-align:top}
-code,pre{font:13px ui-monospace,monospace;background:#f1f3f6;padding:.1em .3em;border-radius:3px;word-break:break-all}
-pre{padding:.6em;white-space:pre-wrap}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-size:.92em} table.list{min-width:48em}
+th,td{text-align:left;padding:.35em .5em;border-bottom:1px solid #eceef2;vertical-align:top;word-break:normal;overflow-wrap:normal}
+code,pre{font:13px ui-monospace,monospace;background:#f1f3f6;padding:.1em .3em;border-radius:3px}
+code{overflow-wrap:anywhere} th code,td code{overflow-wrap:normal}
+code.token{overflow-wrap:anywhere} td code.token{display:inline-block;min-width:18ch}
+pre{padding:.6em;white-space:pre;overflow-x:auto}
+td pre{white-space:pre-wrap;overflow-wrap:anywhere}
+time span{white-space:nowrap}
 button,.button{font:inherit;padding:.35em .9em;border-radius:4px;border:1px solid #3b5bdb;background:#3b5bdb;color:#fff;cursor:pointer;text-decoration:none;display:inline-block}
 .secondary{background:#fff;color:#3b5bdb} .danger{background:#fff;color:#c92a2a;border-color:#c92a2a}
 .notice{background:#e6fcf5;border:1px solid #96f2d7;padding:.6em 1em;border-radius:4px}
 .refused{color:#c92a2a} .error{color:#e8590c} .ok{color:#2b8a3e} .muted{color:#6b7280}
-form.inline{display:inline} label{display:block;margin:.4em 0} input[type=text],select,textarea{font:inherit;width:32em;max-width:100%}
+form.inline{display:inline} label{display:block;margin:.4em 0} input[type=text],select,textarea{font:inherit;width:32em;max-width:100%;box-sizing:border-box}
+@media (max-width:40em){header{padding:.6em 1em} main{padding:.5em} section{padding:.6em .8em}}
 ";
 
-fn layout(title: &str, refresh: Option<u32>, body: Markup) -> String {
+/// The page frame. `nav` is false on the login page, where every portal
+/// link would answer 401.
+fn layout(title: &str, refresh: Option<u32>, nav: bool, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -40,8 +54,10 @@ fn layout(title: &str, refresh: Option<u32>, body: Markup) -> String {
             body {
                 header {
                     strong { "mtls-sandbox developer portal" }
-                    a href="/portal" { "Application" }
-                    a href="/portal/inspect" { "Request inspector" }
+                    @if nav {
+                        a href="/portal" { "Application" }
+                        a href="/portal/inspect" { "Request inspector" }
+                    }
                 }
                 main { (body) }
             }
@@ -54,6 +70,7 @@ pub fn error(status: StatusCode, message: &str) -> String {
     layout(
         "Error",
         None,
+        true,
         html! {
             section {
                 h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
@@ -64,6 +81,51 @@ pub fn error(status: StatusCode, message: &str) -> String {
     )
 }
 
+/// The 401 page: where to find the login link. It links nowhere, since
+/// every portal page needs the login first.
+pub fn login_required(message: &str, sandbox_json: &str) -> String {
+    layout(
+        "Log in",
+        None,
+        false,
+        html! {
+            section {
+                h1 { "401 Unauthorized" }
+                p id="error" { (message) }
+                p { "Open the portal login link of the running sandbox; it carries a token that changes at every start. You find it:" }
+                ul id="login-help" {
+                    li { "in the output of " code { "mtls-sandbox up" } ", under \"Portal\";" }
+                    li { "as " code { "portal_url" } " in " code { (sandbox_json) } ": " code { "jq -r .portal_url " (sandbox_json) } ";" }
+                    li { "from " code { "mtls-sandbox status" } "." }
+                }
+            }
+        },
+    )
+}
+
+/// An RFC 3339 instant as people read it, to the second:
+/// `2026-11-29 20:41:07 UTC`. Anything else is shown as it is.
+fn when(rfc3339: &str) -> String {
+    use time::format_description::well_known::Rfc3339;
+    use time::macros::format_description;
+    time::OffsetDateTime::parse(rfc3339, &Rfc3339)
+        .ok()
+        .and_then(|t| {
+            t.to_offset(time::UtcOffset::UTC)
+                .format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"))
+                .ok()
+        })
+        .unwrap_or_else(|| rfc3339.to_owned())
+}
+
+/// A `<time>` element: readable text, the exact instant in `datetime`. It
+/// may wrap between the date and the time of day, never inside either.
+fn time_element(rfc3339: &str) -> Markup {
+    let text = when(rfc3339);
+    let (date, clock) = text.split_once(' ').unwrap_or((&text, ""));
+    html! { time datetime=(rfc3339) { span { (date) } " " span { (clock) } } }
+}
+
 pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Option<&str>) -> String {
     let info = &ctx.info;
     let notice = match notice {
@@ -71,16 +133,24 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
         Some("client-created") => Some("Client created. Reveal its secret to use it."),
         _ => None,
     };
+    let app_method = clients
+        .iter()
+        .find(|c| c.client_id == ctx.app.client_id)
+        .map(|c| c.auth_method.name());
     layout(
         "Application",
         None,
+        true,
         html! {
             @if let Some(text) = notice { p.notice id="notice" { (text) } }
             section id="application" {
                 h1 { "Application " code { (ctx.app.name) } }
-                table {
-                    tr { th { "App token (" code { "lean-app-token" } " header)" } td { code id="app-token" { (ctx.app.app_token) } } }
-                    tr { th { "Client ID" } td { code id="app-client-id" { (ctx.app.client_id) } } }
+                div.scroll { table {
+                    tr { th { "App token (" code { "lean-app-token" } " header)" } td { code.token id="app-token" { (ctx.app.app_token) } } }
+                    tr { th { "Client ID" } td { code.token id="app-client-id" { (ctx.app.client_id) } } }
+                    @if let Some(method) = app_method {
+                        tr { th { "Authentication (" code { "token_endpoint_auth_method" } ")" } td { code id="app-auth-method" { (method) } } }
+                    }
                     tr { th { "Client secret" } td {
                         form.inline method="post" action="/portal/application/secret" {
                             button.reveal id="reveal-app-secret" type="submit" { "Reveal secret" }
@@ -91,7 +161,7 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
                     tr { th { "Sandbox host" } td { code { (info.sandbox_url) } } }
                     tr { th { "mTLS host" } td { code { (info.mtls_url) } } }
                     tr { th { "Authorization server" } td { code { (info.auth_url) } } }
-                }
+                } }
             }
             section id="certificates" {
                 h2 { "Certificates" }
@@ -109,14 +179,14 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
                 }
                 pre { "curl --cacert " (files::CA_CHAIN) " --cert " (files::CLIENT_CERT) " --key " (files::CLIENT_KEY)
                       " -H 'lean-app-token: " (ctx.app.app_token) "' " (info.mtls_url) "/banks/v1" }
-                table id="certificate-list" {
+                div.scroll { table.list id="certificate-list" {
                     tr { th { "Serial" } th { "Subject" } th { "Issued" } th { "Expires" } th { "From" } th { "Status" } th {} }
                     @for cert in certs {
                         tr id={ "cert-" (cert.serial_hex) } {
-                            td { code { (cert.serial_hex) } }
+                            td { code.token { (cert.serial_hex) } }
                             td { (cert.subject) }
-                            td { (cert.issued_at) }
-                            td { (cert.not_after) }
+                            td { (time_element(&cert.issued_at)) }
+                            td { (time_element(&cert.not_after)) }
                             td { (cert.origin) }
                             @if cert.revoked {
                                 td.refused.status { "revoked" } td {}
@@ -130,18 +200,18 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
                             }
                         }
                     }
-                }
+                } }
             }
             section id="clients" {
                 h2 { "OAuth clients" }
                 p.muted { "Token endpoint: " code { (info.token_endpoint) } " (mTLS alias " code { (info.mtls_token_endpoint) } ")" }
-                table id="client-list" {
-                    tr { th { "Name" } th { "Client ID" } th { "Authentication" } th { "Scopes" } th { "Secrets" } th {} }
+                div.scroll { table.list id="client-list" {
+                    tr { th { "Name" } th { "Client ID" } th { "Authentication (" code { "token_endpoint_auth_method" } ")" } th { "Scopes" } th { "Secrets" } th {} }
                     @for client in clients {
                         tr id={ "client-" (client.client_id) } {
                             td { (client.name) }
-                            td { code.client-id { (client.client_id) } }
-                            td { (client.auth_method.name()) }
+                            td { code.client-id.token { (client.client_id) } }
+                            td { code.auth-method { (client.auth_method.name()) } }
                             td { (client.scopes.join(" ")) }
                             td { (client.secrets.len()) }
                             td {
@@ -161,7 +231,7 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
                             }
                         }
                     }
-                }
+                } }
                 h3 { "Create client" }
                 form id="create-client" method="post" action="/portal/clients" {
                     label { "Name " input type="text" name="name" required; }
@@ -199,6 +269,7 @@ pub fn secret(ctx: &Ctx, client: &Client, clear: &str, rotated: bool) -> String 
     layout(
         "Client secret",
         None,
+        true,
         html! {
             section {
                 h1 { "Client secret" }
@@ -209,7 +280,7 @@ pub fn secret(ctx: &Ctx, client: &Client, clear: &str, rotated: bool) -> String 
                 @if is_app {
                     p { "The secret printed at startup no longer works; " code { (files::SANDBOX_JSON) } " and the state dir now hold this one." }
                 }
-                p { code id="client-secret" { (clear) } }
+                p { code.token id="client-secret" { (clear) } }
                 @if let Some(credentials) = credentials {
                     p { "Try it:" }
                     pre { "curl --cacert " (files::CA_CHAIN) " " (credentials) " -d grant_type=client_credentials -d scope=api " (info.token_endpoint) }
@@ -226,6 +297,7 @@ pub fn inspect(ctx: &Ctx, events: &[EventView], refresh: Option<u32>) -> String 
     layout(
         "Request inspector",
         refresh,
+        true,
         html! {
             section {
                 h1 { "Request inspector" }
@@ -235,11 +307,11 @@ pub fn inspect(ctx: &Ctx, events: &[EventView], refresh: Option<u32>) -> String 
                     a href="/portal/inspect.json" { "JSON" }
                 }
                 @if events.is_empty() { p id="no-events" { "Nothing yet: make a call to the sandbox." } }
-                table id="events" {
+                div.scroll { table.list id="events" {
                     tr { th { "Time" } th { "Host" } th { "Client" } th { "Request" } th { "Outcome" } th { "Certificate" } th { "Caller" } th { "Why" } }
                     @for e in events {
                         tr.event id={ "event-" (e.seq) } data-kind=(e.kind) {
-                            td { (e.time) }
+                            td { (time_element(&e.time)) }
                             td { (e.listener) }
                             td { (e.client_address.as_deref().unwrap_or("-")) }
                             td { @if let Some(r) = &e.request { code { (r) } } @else { "TLS handshake" } }
@@ -252,14 +324,14 @@ pub fn inspect(ctx: &Ctx, events: &[EventView], refresh: Option<u32>) -> String 
                                     details {
                                         summary { (c.subject) }
                                         span.muted { "issuer " (c.issuer) } br;
-                                        span.muted { "serial " code { (c.serial) } } br;
-                                        span.muted { "x5t#S256 " code { (c.thumbprint) } } br;
-                                        span.muted { "expires " (c.not_after) }
+                                        span.muted { "serial " code.token { (c.serial) } } br;
+                                        span.muted { "x5t#S256 " code.token { (c.thumbprint) } } br;
+                                        span.muted { "expires " (time_element(&c.not_after)) }
                                     }
                                 } @else { span.muted { "none" } }
                             }
                             td {
-                                @if let Some(id) = &e.client_id { code { (id) } br; }
+                                @if let Some(id) = &e.client_id { code.token { (id) } br; }
                                 @if let Some(m) = &e.auth_method { span.muted { (m) } }
                                 @if let Some(claims) = &e.token_claims {
                                     details { summary { "token claims" } pre { (serde_json::to_string_pretty(claims).unwrap_or_default()) } }
@@ -271,8 +343,34 @@ pub fn inspect(ctx: &Ctx, events: &[EventView], refresh: Option<u32>) -> String 
                             }
                         }
                     }
-                }
+                } }
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_show_to_the_second_in_utc() {
+        assert_eq!(when("2026-11-29T20:41:07.123456789Z"), "2026-11-29 20:41:07 UTC");
+        assert_eq!(when("2026-11-29T22:41:07+02:00"), "2026-11-29 20:41:07 UTC");
+        assert_eq!(when("not a time"), "not a time");
+    }
+
+    #[test]
+    fn the_login_page_links_nowhere_and_says_where_the_link_is() {
+        let page = login_required("This page needs the portal login link.", "/tmp/s/sandbox.json");
+        assert!(!page.contains("href="), "{page}");
+        for hint in [
+            "mtls-sandbox up",
+            "portal_url",
+            "/tmp/s/sandbox.json",
+            "mtls-sandbox status",
+        ] {
+            assert!(page.contains(hint), "{hint}: {page}");
+        }
+    }
 }

@@ -1,6 +1,8 @@
 // Drives the developer portal in Debian's headless Chromium, as a user would:
-// download the chain and a new certificate, unzip them, call the mtls host
-// with curl, revoke the certificate, reveal a client secret twice.
+// find the way in from the 401 page, download the chain and a new
+// certificate, unzip them, call the mtls host with curl, revoke the
+// certificate, reveal a client secret twice, then read the pages in a
+// 400 px wide window.
 //
 // Run by the Rust test emulator/tests/browser.rs, which starts the sandbox and
 // passes its URLs in the environment. Exits non-zero on the first failure;
@@ -51,6 +53,52 @@ async function download(page, click) {
   return dl.suggestedFilename();
 }
 
+/** Readable times: `2026-11-29 20:41:07 UTC`, never a fraction of a second. */
+async function checkTimes(page, where) {
+  const times = await page.locator('time').allTextContents();
+  check(times.length > 0 && times.every((t) => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/.test(t)),
+    `${where} shows times to the second (${times.slice(0, 2).join(', ')})`);
+  const text = await page.locator('main').innerText();
+  check(!/\d\d:\d\d:\d\d\.\d/.test(text) && !/\dT\d\d:/.test(text), `${where} shows no fractional or raw RFC 3339 timestamps`);
+}
+
+/**
+ * Table words that the layout split across lines. Words are runs of letters
+ * and digits in visible table text; opaque tokens (`.token`: serials,
+ * thumbprints, ids) may break anywhere and are left out.
+ */
+function brokenWords() {
+  const broken = [];
+  for (const cell of document.querySelectorAll('td, th')) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.parentElement.closest('.token')) continue;
+      for (const m of node.data.matchAll(/[\p{L}\p{N}_]+/gu)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const lines = new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top)));
+        if (lines.size > 1) broken.push(m[0]);
+      }
+    }
+  }
+  return broken;
+}
+
+/** At 400 px: no word broken in a table, tables scroll instead of squashing, the page itself fits. */
+async function checkNarrow(page, where, shot) {
+  const broken = await page.evaluate(brokenWords);
+  check(broken.length === 0, `at 400 px no table cell on ${where} breaks a word (${broken.slice(0, 5).join(', ')})`);
+  const layout = await page.evaluate(() => ({
+    page: document.documentElement.scrollWidth,
+    window: window.innerWidth,
+    scrolling: [...document.querySelectorAll('.scroll')].filter((d) => d.scrollWidth > d.clientWidth).length,
+  }));
+  check(layout.page <= layout.window, `at 400 px ${where} fits the window (${layout.page} px wide)`);
+  check(layout.scrolling > 0, `at 400 px the tables on ${where} scroll sideways (${layout.scrolling})`);
+  await page.screenshot({ path: join(shots, shot), fullPage: true });
+}
+
 async function reveal(page, clientId) {
   await page.goto(new URL('/portal', portalUrl).href);
   await page.click(`#client-${clientId} button.reveal`);
@@ -63,6 +111,19 @@ const browser = await chromium.launch({
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 try {
+  // Without the login, the 401 page says where the link is and offers no
+  // link that would only answer 401 again.
+  const stranger = await browser.newContext({ ignoreHTTPSErrors: true });
+  const lost = await stranger.newPage();
+  const refused = await lost.goto(new URL('/portal/inspect', portalUrl).href);
+  check(refused.status() === 401, 'the portal without the login link answers 401');
+  check((await lost.textContent('#login-help')).includes('portal_url'), 'the 401 page says where the login link is');
+  const links = await lost.locator('a[href]').evaluateAll((as) => as.map((a) => a.href));
+  const statuses = await Promise.all(links.map(async (href) => (await stranger.request.get(href)).status()));
+  check(statuses.every((s) => s !== 401), `the 401 page has no link leading to a 401 (${links.length} links)`);
+  await lost.screenshot({ path: join(shots, '0-login-required.png'), fullPage: true });
+  await stranger.close();
+
   const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true });
   const page = await context.newPage();
 
@@ -116,7 +177,16 @@ try {
   const inspector = await page.textContent('#events');
   check(inspector.includes('has been revoked'), 'the inspector explains the refused handshake');
   check(inspector.includes('wrong client_secret'), 'the inspector shows the refused token request');
+  await checkTimes(page, 'the inspector');
   await page.screenshot({ path: join(shots, '4-inspector.png'), fullPage: true });
+  await page.goto(new URL('/portal', portalUrl).href);
+  await checkTimes(page, 'the certificate list');
+
+  // A narrow window (a phone, a side-by-side editor).
+  await page.setViewportSize({ width: 400, height: 800 });
+  await checkNarrow(page, 'the portal', '5-narrow-portal.png');
+  await page.goto(new URL('/portal/inspect', portalUrl).href);
+  await checkNarrow(page, 'the inspector', '6-narrow-inspector.png');
 } finally {
   await browser.close();
 }

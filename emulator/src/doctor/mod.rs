@@ -3,7 +3,12 @@
 //! to change, with the command that does it.
 //!
 //! The checks are pure functions over the files' bytes and the sandbox
-//! state; the optional live handshake lives in the CLI layer.
+//! state; the live handshakes are in [`probe`]. Every finding that concerns
+//! only some clients names the client family: OpenSSL-based clients build
+//! the chain they send from their CA file, Go, Java and rustls send exactly
+//! the certificate file — the same file can work for one and not the other.
+
+pub mod probe;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,8 +23,11 @@ use crate::state::{State, files};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Ok,
+    /// Works for some clients or only here; not a failure.
     Warn,
     Fail,
+    /// A check that did not run; the message says why.
+    Skipped,
 }
 
 /// One line of the report.
@@ -55,6 +63,14 @@ impl Finding {
             fix: Some(fix.into()),
         }
     }
+
+    pub fn skipped(message: impl Into<String>) -> Self {
+        Self {
+            level: Level::Skipped,
+            message: message.into(),
+            fix: None,
+        }
+    }
 }
 
 impl fmt::Display for Finding {
@@ -63,6 +79,7 @@ impl fmt::Display for Finding {
             Level::Ok => "✓",
             Level::Warn => "!",
             Level::Fail => "✗",
+            Level::Skipped => "–",
         };
         write!(f, "{mark} {}", self.message)?;
         if let Some(fix) = &self.fix {
@@ -135,7 +152,10 @@ fn parse_certs(bytes: &[u8], name: &str, findings: &mut Vec<Finding>) -> Vec<Cer
             Err(e) => {
                 findings.push(Finding::fail(
                     e.to_string(),
-                    format!("{name} must hold PEM certificates"),
+                    format!(
+                        "{name} must hold whole PEM certificates, each from its -----BEGIN CERTIFICATE----- to \
+                         its -----END CERTIFICATE----- line: copy or download it again"
+                    ),
                 ));
                 Vec::new()
             }
@@ -300,90 +320,55 @@ fn check_issuer(leaf: &X509Certificate<'_>, count: usize, state: &State, cert_na
         return;
     }
     out.push(Finding::ok("issued by this sandbox's intermediate CA"));
-    if count == 1 {
-        out.push(Finding::warn(
+    out.extend(family_verdicts(count, cert_name, state));
+}
+
+/// Whether each client family can use the certificate file as it is. The
+/// mtls host needs the intermediate CA; OpenSSL-based clients find it in
+/// the CA file they trust and send it along, the others send only the file.
+fn family_verdicts(count: usize, cert_name: &str, state: &State) -> Vec<Finding> {
+    if count > 1 {
+        return vec![Finding::ok(format!(
+            "{cert_name} includes the intermediate CA: every client (OpenSSL-based, Go, Java, rustls) sends the full chain"
+        ))];
+    }
+    vec![
+        Finding::ok(format!(
+            "OpenSSL-based clients (curl, Python, Node, Ruby) with --cacert {}: will work (they find the intermediate \
+             in that file and send it along)",
+            files::CA_CHAIN
+        )),
+        Finding::warn(
             format!(
-                "{cert_name} holds only the leaf certificate. curl, Python, Node and Ruby add the intermediate themselves when \
-                 given {} as CA file; Go, rustls and Java keystores send only what the file holds, and the mtls host then refuses it",
-                files::CA_CHAIN
+                "Go / Java / rustls clients: will be refused by the mtls host (TLS alert UnknownCA) — {cert_name} holds only the leaf \
+                 certificate and these clients send only what the file holds. Providers hand the file out this way"
             ),
-            format!("cat {cert_name} {} > my_app_fullchain.pem  # and use my_app_fullchain.pem", state.path(files::CA_CHAIN).display()),
-        ));
-    } else {
-        out.push(Finding::ok(
-            "the file includes the intermediate CA: every client can send the full chain",
-        ));
-    }
+            format!(
+                "append the intermediate and give those clients the result: cat {cert_name} {} > my_app_fullchain.pem",
+                state.path(files::INTERMEDIATE_CERT).display()
+            ),
+        ),
+    ]
 }
 
-/// Tries a real handshake and `GET /health` against `url` (an https URL of
-/// the mtls host), presenting the certificate file exactly as it is — as Go
-/// or rustls would — and trusting `roots`.
-pub async fn probe(url: &str, creds: &Credentials, roots: &[CertificateDer<'static>]) -> Finding {
-    match try_probe(url, creds, roots).await {
-        Ok(status) if status == "200" => Finding::ok(format!("{url}: handshake accepted, GET /health answered 200")),
-        Ok(status) => Finding::fail(
-            format!("{url}: handshake accepted, but GET /health answered {status}"),
-            "check the URL",
-        ),
-        Err(e) => Finding::fail(
-            format!("{url}: the connection failed: {e}"),
-            "see the failures above; the sandbox's log line for this connection says exactly why it refused it",
-        ),
-    }
-}
-
-async fn try_probe(url: &str, creds: &Credentials, roots: &[CertificateDer<'static>]) -> Result<String, String> {
-    use std::sync::Arc;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let authority = url
-        .strip_prefix("https://")
-        .ok_or_else(|| format!("{url} is not an https:// URL"))?
-        .trim_end_matches('/');
-    let host = match authority.rsplit_once(':') {
-        Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
-        None => authority,
+/// Why a live handshake would prove nothing, if so: without a readable
+/// certificate and its own key, every client fails before the server has a
+/// say.
+pub fn handshake_blocker(creds: &Credentials) -> Option<String> {
+    let Some(leaf) = creds.certs.first() else {
+        return Some(format!("{} holds no usable certificate", creds.cert_path.display()));
     };
-    let mut store = rustls::RootCertStore::empty();
-    for root in roots {
-        store
-            .add(root.clone())
-            .map_err(|e| format!("unusable CA certificate: {e}"))?;
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(store);
-    let config = match &creds.key_pem {
-        Some(key) if !creds.certs.is_empty() => {
-            let key = pki::key_from_pem(key, "key").map_err(|e| e.to_string())?;
-            builder
-                .with_client_auth_cert(creds.certs.clone(), key)
-                .map_err(|e| e.to_string())?
-        }
-        _ => builder.with_no_client_auth(),
+    let Some(key_pem) = &creds.key_pem else {
+        return Some(format!("{} holds no usable private key", creds.key_path.display()));
     };
-    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
-    let tcp = tokio::net::TcpStream::connect(if authority.contains(':') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:443")
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let mut tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
-    // Under TLS 1.3 a refused certificate only shows when reading.
-    let request = format!("GET /health HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
-    tls.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
-    let mut response = Vec::new();
-    tls.read_to_end(&mut response).await.map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&response);
-    text.split_whitespace()
-        .nth(1)
-        .map(str::to_owned)
-        .ok_or_else(|| "no HTTP response".into())
+    match pki::key_matches_cert(leaf, key_pem) {
+        Ok(true) => None,
+        _ => Some(format!(
+            "{} is not the private key of the certificate in {}",
+            creds.key_path.display(),
+            creds.cert_path.display()
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -423,10 +408,21 @@ mod tests {
         assert!(!leaf_only.iter().any(|f| f.level == Level::Fail), "{leaf_only:?}");
         let warn = leaf_only.iter().find(|f| f.level == Level::Warn).unwrap();
         assert!(
+            warn.message.starts_with("Go / Java / rustls clients: will be refused"),
+            "{warn}"
+        );
+        assert!(
             warn.fix
                 .as_ref()
                 .unwrap()
-                .contains("lean_public_cert_chain.pem > my_app_fullchain.pem")
+                .ends_with("intermediate_ca.pem > my_app_fullchain.pem"),
+            "{warn}"
+        );
+        assert!(
+            leaf_only.iter().any(|f| f.level == Level::Ok
+                && f.message
+                    .starts_with("OpenSSL-based clients (curl, Python, Node, Ruby)")),
+            "{leaf_only:?}"
         );
 
         let chain = std::fs::read_to_string(state.path(files::CA_CHAIN)).unwrap();
@@ -507,5 +503,27 @@ mod tests {
         assert!(creds.certs.is_empty() && creds.key_pem.is_none());
         assert_eq!(levels(&findings), vec![Level::Fail, Level::Fail]);
         assert!(findings[0].message.contains("junk.pem") && findings[1].message.contains("missing.pem"));
+        assert!(
+            handshake_blocker(&creds)
+                .unwrap()
+                .ends_with("junk.pem holds no usable certificate")
+        );
+    }
+
+    #[test]
+    fn a_handshake_runs_only_with_a_certificate_and_its_own_key() {
+        let (_tmp, state) = sandbox();
+        let own = creds(&state.client.cert_pem, &state.client.key_pem);
+        assert_eq!(handshake_blocker(&own), None);
+        let wrong = creds(&state.client.cert_pem, &state.root.key_pem);
+        assert_eq!(
+            handshake_blocker(&wrong).unwrap(),
+            "key.pem is not the private key of the certificate in cert.pem"
+        );
+        let keyless = Credentials { key_pem: None, ..own };
+        assert_eq!(
+            handshake_blocker(&keyless).unwrap(),
+            "key.pem holds no usable private key"
+        );
     }
 }
