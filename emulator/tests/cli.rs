@@ -220,14 +220,18 @@ fn env_and_wait_describe_a_running_sandbox() {
     let out = cmd().args(["env", "--state-dir"]).arg(&emu.state_dir).output().unwrap();
     let exports = String::from_utf8_lossy(&out.stdout);
     let ca = emu.file("lean_public_cert_chain.pem").display().to_string();
-    for var in [
-        "SSL_CERT_FILE",
-        "REQUESTS_CA_BUNDLE",
-        "NODE_EXTRA_CA_CERTS",
-        "CURL_CA_BUNDLE",
-    ] {
-        assert!(exports.contains(&format!("export {var}={ca}")), "{exports}");
+    let bundle = emu.file("trust_bundle.pem").display().to_string();
+    for var in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"] {
+        assert!(exports.contains(&format!("export {var}={bundle}")), "{exports}");
     }
+    assert!(
+        exports.contains(&format!("export NODE_EXTRA_CA_CERTS={ca}")),
+        "{exports}"
+    );
+    assert!(
+        exports.contains(&format!("export PID={}", emu.info.pid)),
+        "a running sandbox's pid: {exports}"
+    );
     assert!(
         exports.contains(&format!("export MTLS_URL={}", emu.info.mtls_url)),
         "{exports}"

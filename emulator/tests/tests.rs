@@ -9,6 +9,7 @@ mod corpus;
 mod crash;
 mod doctor;
 mod faults;
+mod first_hour;
 mod gateway;
 mod handshake;
 mod interop;

@@ -33,7 +33,8 @@ fn listeners_offer_only_modern_protocols_and_cipher_suites() {
         .status()
         .expect("python3 must be installed (scripts/test installs it)");
     let report: Value = serde_json::from_slice(
-        &std::fs::read(&out).unwrap_or_else(|e| panic!("sslyze wrote no report ({status}; scripts/test installs sslyze): {e}")),
+        &std::fs::read(&out)
+            .unwrap_or_else(|e| panic!("sslyze wrote no report ({status}; scripts/test installs sslyze): {e}")),
     )
     .unwrap();
     let servers = report["server_scan_results"].as_array().unwrap();

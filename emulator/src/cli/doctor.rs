@@ -95,11 +95,7 @@ fn revoked_serials(state: Option<&State>) -> Vec<String> {
 }
 
 /// The live handshakes, or one sentence saying why there are none.
-async fn handshakes(
-    args: &DoctorArgs,
-    state: Option<&State>,
-    creds: &Credentials,
-) -> Vec<Finding> {
+async fn handshakes(args: &DoctorArgs, state: Option<&State>, creds: &Credentials) -> Vec<Finding> {
     if let Some(reason) = doctor::handshake_blocker(creds) {
         return vec![Finding::skipped(format!(
             "handshake check skipped: {reason}, so no client gets as far as a handshake. Fix the file and re-run"
@@ -110,7 +106,9 @@ async fn handshakes(
         .and_then(|r| r.info)
         .map(|info| info.mtls_url);
     let Some(url) = args.url.clone().or(running) else {
-        let dir = state.map(|s| s.dir.display().to_string()).unwrap_or_else(|| "DIR".into());
+        let dir = state
+            .map(|s| s.dir.display().to_string())
+            .unwrap_or_else(|| "DIR".into());
         return vec![Finding::skipped(format!(
             "handshake check skipped: no sandbox is running on {dir} and no --url was given. Start one with \
              `mtls-sandbox up --state-dir {dir}` and re-run, or pass --url https://HOST:PORT"

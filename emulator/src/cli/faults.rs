@@ -13,10 +13,15 @@ use clap::{Args, Subcommand};
 #[derive(Debug, Subcommand)]
 pub enum FaultsCommand {
     /// Install a rule in the running sandbox and print it (with its id).
+    #[command(after_help = "Examples:\n  \
+        mtls-sandbox faults add --path '/banks/*' --status 429 --count 2\n  \
+        mtls-sandbox faults add --host auth --oauth-error invalid_client --duration 30s")]
     Add(Box<AddArgs>),
     /// Print the installed rules as JSON.
+    #[command(after_help = "Example:\n  mtls-sandbox faults list | jq '.data[].id'")]
     List,
     /// Remove the rule with this id, or every rule.
+    #[command(after_help = "Examples:\n  mtls-sandbox faults clear\n  mtls-sandbox faults clear RULE_ID")]
     Clear {
         /// A rule id from `faults list` [default: all rules].
         id: Option<String>,
@@ -29,11 +34,13 @@ pub struct AddArgs {
     /// Match the listener: sandbox, mtls or auth.
     #[arg(long, help_heading = "Match")]
     pub host: Option<String>,
+    /// Match the HTTP method, e.g. POST.
     #[arg(long, help_heading = "Match")]
     pub method: Option<String>,
     /// Path glob, e.g. '/banks/*' or '/oauth2/token'.
     #[arg(long, help_heading = "Match")]
     pub path: Option<String>,
+    /// Match the OAuth client (form, Basic user, assertion sub or bearer token).
     #[arg(long, help_heading = "Match")]
     pub client_id: Option<String>,
     /// Substring of the client certificate's subject, e.g. CN=my_app.
@@ -45,8 +52,10 @@ pub struct AddArgs {
     /// JSON body for --status [default: the provider's error body].
     #[arg(long, value_name = "JSON", help_heading = "Effect")]
     pub body: Option<String>,
+    /// Retry-After header for --status, in seconds [default: 1 for 429 and 503].
     #[arg(long, value_name = "SECONDS", help_heading = "Effect")]
     pub retry_after: Option<u64>,
+    /// Wait this long before answering (combines with the other effects).
     #[arg(long, value_name = "MS", help_heading = "Effect")]
     pub delay_ms: Option<u64>,
     /// Send half the response, then close the connection.

@@ -198,6 +198,43 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
 
+    /// Every argument of every command has a description, and every command
+    /// a user runs ends its help with an example.
+    #[test]
+    fn help_describes_every_argument_and_shows_an_example() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, problems: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    problems.push(format!("{path}: argument {id} has no description"));
+                }
+            }
+            let leaves: Vec<_> = cmd.get_subcommands().filter(|c| c.get_name() != "help").collect();
+            if leaves.is_empty() {
+                let after = cmd.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+                if !after.contains("Example") {
+                    problems.push(format!("{path}: no example at the end of its help"));
+                }
+            }
+            for sub in leaves {
+                walk(sub, &path, problems);
+            }
+        }
+        let mut problems = Vec::new();
+        for sub in Cli::command().get_subcommands() {
+            walk(sub, "mtls-sandbox", &mut problems);
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        let up = Cli::command()
+            .find_subcommand_mut("up")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(up.contains("default: 127.0.0.1"), "{up}");
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));

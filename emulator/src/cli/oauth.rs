@@ -117,8 +117,12 @@ pub(super) fn offline(global: &GlobalArgs) -> Result<(Authority, Records, State)
     let mut config = resolve_config(global, &dir).map_err(usage)?;
     let state = State::load(&dir)?;
     let running = instance::probe(&dir).and_then(|r| r.info);
-    if running.is_some() {
+    if let Some(info) = &running {
         config.clock = Arc::new(Clock::load(&state.path(files::CLOCK)).map_err(anyhow::Error::msg)?);
+        // The running sandbox may have been started with another config file.
+        if let Ok(method) = parse_method(&info.token_endpoint_auth_method) {
+            config.app_auth_method = method;
+        }
     }
     let info = running.unwrap_or_else(|| {
         let ports = [config.ports.sandbox, config.ports.mtls, config.ports.auth];

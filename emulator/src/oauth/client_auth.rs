@@ -242,10 +242,10 @@ fn verify_assertion(assertion: &str, client: &Client, cx: &AuthContext<'_>) -> R
                 .clone()
                 .and_then(|v| serde_json::from_value(v).ok())
                 .ok_or_else(|| invalid(format!("client '{}' has no usable registered JWKS", client.client_id)))?;
-            if let Some(kid) = &header.kid {
-                if !jwks.keys.iter().any(|k| k.common.key_id.as_ref() == Some(kid)) {
-                    return Err(invalid(unknown_kid(kid, &jwks, &client.client_id)));
-                }
+            if let Some(kid) = &header.kid
+                && !jwks.keys.iter().any(|k| k.common.key_id.as_ref() == Some(kid))
+            {
+                return Err(invalid(unknown_kid(kid, &jwks, &client.client_id)));
             }
             jwks.keys
                 .iter()
