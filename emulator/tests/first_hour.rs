@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::util::*;
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
+    assert_cmd::Command::new(bin())
         .args(args)
         .current_dir(dir)
         .env_remove("MTLS_SANDBOX_STATE_DIR")
