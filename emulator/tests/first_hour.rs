@@ -29,6 +29,12 @@ fn on(emu: &Emulator, args: &[&str]) -> Output {
     run(Path::new("/"), &all)
 }
 
+/// `args` against the emulator's state dir, succeeding with JSON on stdout.
+fn json_on(emu: &Emulator, args: &[&str]) -> Value {
+    let out = ok(&on(emu, args));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {out}"))
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -74,7 +80,7 @@ fn a_second_up_is_refused_at_once_and_damages_nothing() {
 #[test]
 fn status_reports_and_down_stops_and_frees_the_ports() {
     let emu = Emulator::start(&[]);
-    let status: Value = serde_json::from_str(&ok(&on(&emu, &["status", "--json"]))).unwrap();
+    let status: Value = json_on(&emu, &["status", "--json"]);
     assert_eq!(status["running"], true);
     assert_eq!(status["pid"], emu.info.pid);
     assert_eq!(status["mtls_url"], emu.info.mtls_url.as_str());
@@ -158,7 +164,7 @@ fn tokens_and_admin_calls_follow_the_running_sandbox_clock() {
     assert_eq!(status, 200, "the server accepts the CLI's token: {body}");
     ok(&on(&emu, &["faults", "list"]));
 
-    let json: Value = serde_json::from_str(&ok(&on(&emu, &["clock", "reset", "--json"]))).unwrap();
+    let json: Value = json_on(&emu, &["clock", "reset", "--json"]);
     assert_eq!(json["data"]["real_time"], true, "{json}");
     assert!(!emu.file("clock.json").exists());
     let bad = on(&emu, &["clock", "advance", "soon"]);
@@ -298,7 +304,7 @@ fn client_authentication_is_discoverable_and_configurable() {
     let (status, body, _) = token_request(&http, &emu.info.token_endpoint, &post);
     assert_eq!(status, 401, "registered for Basic only: {body}");
 
-    let list: Value = serde_json::from_str(&ok(&on(&emu, &["clients", "list", "--json"]))).unwrap();
+    let list: Value = json_on(&emu, &["clients", "list", "--json"]);
     let app = list
         .as_array()
         .unwrap()
@@ -324,9 +330,7 @@ fn clients_create_takes_what_each_method_needs_and_scripts_read_json() {
     .unwrap();
     let jwks = emu.state_dir.with_extension("jwks.json");
     std::fs::write(&jwks, serde_json::json!({ "keys": [jwk] }).to_string()).unwrap();
-    let created: Value = serde_json::from_str(&ok(&on(
-        &emu,
-        &[
+    let created: Value = json_on(&emu, &[
             "clients",
             "create",
             "signer",
@@ -335,17 +339,13 @@ fn clients_create_takes_what_each_method_needs_and_scripts_read_json() {
             "--jwks",
             &jwks.display().to_string(),
             "--json",
-        ],
-    )))
-    .unwrap();
+        ]);
     assert_eq!(created["token_endpoint_auth_method"], "private_key_jwt");
 
     let cert = emu.state_dir.with_extension("self.pem");
     let params = rcgen::CertificateParams::new(vec!["selfie".into()]).unwrap();
     std::fs::write(&cert, params.self_signed(&key).unwrap().pem()).unwrap();
-    let selfie: Value = serde_json::from_str(&ok(&on(
-        &emu,
-        &[
+    let selfie: Value = json_on(&emu, &[
             "clients",
             "create",
             "selfie",
@@ -354,9 +354,7 @@ fn clients_create_takes_what_each_method_needs_and_scripts_read_json() {
             "--certificate",
             &cert.display().to_string(),
             "--json",
-        ],
-    )))
-    .unwrap();
+        ]);
     assert_eq!(selfie["token_endpoint_auth_method"], "self_signed_tls_client_auth");
 
     let missing = on(&emu, &["clients", "create", "x", "--auth-method", "private_key_jwt"]);
@@ -367,9 +365,9 @@ fn clients_create_takes_what_each_method_needs_and_scripts_read_json() {
         text(&missing.stderr)
     );
 
-    let plain_client: Value = serde_json::from_str(&ok(&on(&emu, &["clients", "create", "ci", "--json"]))).unwrap();
+    let plain_client: Value = json_on(&emu, &["clients", "create", "ci", "--json"]);
     let id = plain_client["client_id"].as_str().unwrap();
-    let secret: Value = serde_json::from_str(&ok(&on(&emu, &["secrets", "create", id, "ci", "--json"]))).unwrap();
+    let secret: Value = json_on(&emu, &["secrets", "create", id, "ci", "--json"]);
     assert!(secret["secret"].as_str().is_some_and(|s| s.len() >= 16), "{secret}");
     assert_eq!(secret["name"], "ci");
 }
