@@ -274,6 +274,62 @@ fn admin_clock_moves_time_past_a_token_expiry() {
     assert_eq!(send(http.get(&clock).bearer_auth(&api)).0, 403, "admin scope only");
 }
 
+/// Issue #18 item 2: a clock pushed past the representable dates made every
+/// later clock read panic, so the admin API could not even set it back.
+#[test]
+fn the_clock_cannot_be_pushed_out_of_range() {
+    let emu = Emulator::start(&[]);
+    let admin = admin_token(&emu);
+    let http = plain(&emu);
+    let clock = format!("{}/admin/clock", emu.info.auth_url);
+    for (bad, field) in [
+        (json!({"advance": "100000000d"}), "advance:"),
+        (json!({"advance": "-36600d"}), "advance:"),
+        (json!({"advance": "999999999999999d"}), "advance:"),
+        (json!({"set": "9999-12-31T23:59:59Z"}), "set:"),
+        (json!({"set": "0001-01-01T00:00:00Z"}), "set:"),
+    ] {
+        let (status, body, _) = send(http.post(&clock).bearer_auth(&admin).json(&bad));
+        let message = body["message"].as_str().unwrap_or_default();
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (400, Some("INVALID_PARAMETERS")),
+            "{bad}: {body}"
+        );
+        assert!(message.starts_with(field), "{bad}: {body}");
+        assert!(
+            message.contains("100 years") || message.contains("too long"),
+            "names the allowed range: {body}"
+        );
+    }
+    let (status, body, _) = send(http.get(&clock).bearer_auth(&admin));
+    assert_eq!(
+        (status, body["data"]["real_time"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    assert_eq!(
+        banks(&with_app_cert(&emu), &emu.info.mtls_url, &emu).0,
+        200,
+        "handshakes and the API still work"
+    );
+    assert_eq!(app_token(&emu, "api").split('.').count(), 3);
+
+    let cli = std::process::Command::new(bin())
+        .args(["clock", "set", "9999-12-31T23:59:59Z", "--state-dir"])
+        .arg(&emu.state_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&cli.stderr);
+    assert!(stderr.contains("100 years"), "{stderr}");
+    assert_ne!(cli.status.code(), Some(0), "{stderr}");
+
+    for spec in ["+100000000d", "9999-12-31T23:59:59Z"] {
+        let stderr = up_usage_error(&["--clock", spec]);
+        assert!(stderr.contains("100 years"), "{spec}: {stderr}");
+    }
+}
+
 #[test]
 fn cli_and_config_file_install_rules() {
     let tmp = tempfile::tempdir().unwrap();
