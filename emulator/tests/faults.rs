@@ -385,8 +385,9 @@ fn cli_and_config_file_install_rules() {
 }
 
 /// `--deterministic SEED`: two fresh runs on the same state path and ports
-/// give the same sandbox.json (but for `pid`, which SPEC §3 requires), the
-/// same keys, serials, ids, secrets and token ids.
+/// give the same sandbox.json (but for `pid`, which SPEC §3 requires, and the
+/// portal token, which must stay unguessable: issue #18 item 17), the same
+/// keys, serials, ids, secrets and token ids.
 #[test]
 fn deterministic_runs_repeat_keys_ids_and_secrets() {
     let tmp = tempfile::tempdir().unwrap();
@@ -437,15 +438,22 @@ fn deterministic_runs_repeat_keys_ids_and_secrets() {
             .raw_serial()
             .to_vec();
         let mut sandbox_json = sandbox_json;
-        sandbox_json.as_object_mut().unwrap().remove("pid");
+        let fields = sandbox_json.as_object_mut().unwrap();
+        fields.remove("pid");
+        fields.remove("portal_url");
+        let portal_token = fields.remove("portal_token").unwrap();
         drop(emu);
-        json!({"sandbox.json": sandbox_json, "jti": jti, "customer": customer, "client": client, "secret": secret,
-               "kid": kid, "files": files, "serial": serial})
+        (
+            json!({"sandbox.json": sandbox_json, "jti": jti, "customer": customer, "client": client, "secret": secret,
+                   "kid": kid, "files": files, "serial": serial}),
+            portal_token,
+        )
     };
-    let first = run("workshop");
-    let second = run("workshop");
+    let (first, first_portal) = run("workshop");
+    let (second, second_portal) = run("workshop");
     assert_eq!(first, second);
-    let other = run("another seed");
+    assert_ne!(first_portal, second_portal, "the portal token is random in every mode");
+    let (other, _) = run("another seed");
     assert_ne!(first["sandbox.json"]["app_token"], other["sandbox.json"]["app_token"]);
     assert_ne!(first["files"], other["files"]);
 }
