@@ -30,6 +30,46 @@ pub enum Mode {
 
 impl Mode {
     const SYSTEM: Mode = Mode::Offset { seconds: 0 };
+
+    /// How far this setting is from real time.
+    fn skew(self) -> Duration {
+        match self {
+            Mode::Offset { seconds } => Duration::seconds(seconds),
+            Mode::Frozen { at } => at - OffsetDateTime::now_utc(),
+        }
+    }
+
+    /// Refuses a setting further than [`MAX_SKEW`] from real time: beyond it,
+    /// "now" plus a token lifetime or a certificate's validity could leave the
+    /// range of dates the sandbox can represent, and every clock read would fail.
+    fn within_range(self) -> Result<Self, OutOfRange> {
+        if self.skew().abs() <= MAX_SKEW {
+            Ok(self)
+        } else {
+            Err(OutOfRange)
+        }
+    }
+}
+
+/// How far the clock may move from real time, either way.
+pub const MAX_SKEW: Duration = Duration::days(MAX_SKEW_YEARS * 36_525 / 100);
+const MAX_SKEW_YEARS: i64 = 100;
+
+/// A clock setting further than [`MAX_SKEW`] from real time (or a span too
+/// large to compute with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the clock must stay within {} years of real time (between {} and {})",
+    MAX_SKEW_YEARS,
+    allowed_bound(-1),
+    allowed_bound(1)
+)]
+pub struct OutOfRange;
+
+/// The earliest (`-1`) or latest (`1`) instant the clock accepts right now.
+fn allowed_bound(sign: i32) -> String {
+    let bound = OffsetDateTime::now_utc().saturating_add(MAX_SKEW * sign);
+    bound.format(&Rfc3339).unwrap_or_else(|_| bound.to_string())
 }
 
 #[derive(Debug)]
@@ -61,7 +101,9 @@ impl Clock {
     /// there is no such file (the sandbox runs on real time).
     pub fn load(path: &Path) -> Result<Self, String> {
         match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text)
+            Ok(text) => serde_json::from_str::<Mode>(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|mode| mode.within_range().map_err(|e| e.to_string()))
                 .map(Self::with_mode)
                 .map_err(|e| format!("{} is not a valid clock file: {e}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::system()),
@@ -119,11 +161,11 @@ impl Clock {
         let spec = spec.trim();
         let mode = if let Some(rest) = spec.strip_prefix('+') {
             Mode::Offset {
-                seconds: parse_span(rest)?.whole_seconds(),
+                seconds: parse_span(rest).map_err(|e| format!("--clock: {e}"))?.whole_seconds(),
             }
         } else if let Some(rest) = spec.strip_prefix('-') {
             Mode::Offset {
-                seconds: -parse_span(rest)?.whole_seconds(),
+                seconds: -parse_span(rest).map_err(|e| format!("--clock: {e}"))?.whole_seconds(),
             }
         } else {
             let at = OffsetDateTime::parse(spec, &Rfc3339).map_err(|e| {
@@ -133,12 +175,15 @@ impl Clock {
             })?;
             Mode::Frozen { at }
         };
+        let mode = mode.within_range().map_err(|e| format!("--clock '{spec}': {e}"))?;
         Ok(Self::with_mode(mode))
     }
 
+    /// Never panics: every setting is within [`MAX_SKEW`] of real time, and the
+    /// addition saturates should the machine's own clock be absurd.
     pub fn now(&self) -> OffsetDateTime {
         match self.mode() {
-            Mode::Offset { seconds } => OffsetDateTime::now_utc() + Duration::seconds(seconds),
+            Mode::Offset { seconds } => OffsetDateTime::now_utc().saturating_add(Duration::seconds(seconds)),
             Mode::Frozen { at } => at,
         }
     }
@@ -148,34 +193,45 @@ impl Clock {
         UnixTime::since_unix_epoch(std::time::Duration::from_secs(self.now().unix_timestamp().max(0) as u64))
     }
 
-    /// Jumps to `at`. A frozen clock stays frozen; a running one keeps running from there.
-    pub fn set(&self, at: OffsetDateTime) {
+    /// Jumps to `at`. A frozen clock stays frozen; a running one keeps running
+    /// from there. Refused (and the clock left alone) beyond [`MAX_SKEW`].
+    pub fn set(&self, at: OffsetDateTime) -> Result<(), OutOfRange> {
         self.change(|mode| match mode {
-            Mode::Frozen { .. } => Mode::Frozen { at },
-            Mode::Offset { .. } => Mode::Offset {
-                seconds: (at - OffsetDateTime::now_utc()).whole_seconds(),
-            },
-        });
+            Mode::Frozen { .. } => Some(Mode::Frozen { at }),
+            Mode::Offset { .. } => Some(Mode::Offset {
+                seconds: at
+                    .unix_timestamp()
+                    .checked_sub(OffsetDateTime::now_utc().unix_timestamp())?,
+            }),
+        })
     }
 
-    pub fn advance(&self, by: Duration) {
+    /// Moves the clock by `by` (negative goes back). Refused (and the clock
+    /// left alone) beyond [`MAX_SKEW`].
+    pub fn advance(&self, by: Duration) -> Result<(), OutOfRange> {
         self.change(|mode| match mode {
-            Mode::Frozen { at } => Mode::Frozen { at: at + by },
-            Mode::Offset { seconds } => Mode::Offset {
-                seconds: seconds + by.whole_seconds(),
-            },
-        });
+            Mode::Frozen { at } => Some(Mode::Frozen {
+                at: at.checked_add(by)?,
+            }),
+            Mode::Offset { seconds } => Some(Mode::Offset {
+                seconds: seconds.checked_add(by.whole_seconds())?,
+            }),
+        })
     }
 
     /// Back to the machine's real time, running.
     pub fn reset(&self) {
-        self.change(|_| Mode::SYSTEM);
+        let mut mode = self.mode.write().unwrap_or_else(|p| p.into_inner());
+        *mode = Mode::SYSTEM;
+        self.publish(*mode);
     }
 
-    fn change(&self, f: impl FnOnce(Mode) -> Mode) {
+    /// Applies `f` unless it overflows or leaves the allowed range.
+    fn change(&self, f: impl FnOnce(Mode) -> Option<Mode>) -> Result<(), OutOfRange> {
         let mut mode = self.mode.write().unwrap_or_else(|p| p.into_inner());
-        *mode = f(*mode);
+        *mode = f(*mode).ok_or(OutOfRange)?.within_range()?;
         self.publish(*mode);
+        Ok(())
     }
 }
 
@@ -201,13 +257,16 @@ pub fn parse_span(s: &str) -> Result<Duration, String> {
     let n: i64 = num
         .parse()
         .map_err(|_| format!("'{s}' is not a duration like 90s, 30m, 2h or 7d"))?;
-    match unit {
-        "s" => Ok(Duration::seconds(n)),
-        "m" => Ok(Duration::minutes(n)),
-        "h" => Ok(Duration::hours(n)),
-        "d" => Ok(Duration::days(n)),
-        _ => Err(format!("'{s}': unknown unit '{unit}' (use s, m, h or d)")),
-    }
+    let unit_seconds: i64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (use s, m, h or d)")),
+    };
+    n.checked_mul(unit_seconds)
+        .map(Duration::seconds)
+        .ok_or_else(|| format!("'{s}' is too long to compute with"))
 }
 
 #[cfg(test)]
@@ -224,7 +283,7 @@ mod tests {
 
         let fixed = Clock::parse("2030-01-01T00:00:00Z").unwrap();
         assert_eq!(fixed.now().year(), 2030);
-        fixed.advance(Duration::hours(1));
+        fixed.advance(Duration::hours(1)).unwrap();
         assert_eq!(fixed.now().hour(), 1);
         assert_eq!(fixed.unix_time().as_secs() as i64, fixed.now().unix_timestamp());
     }
@@ -232,10 +291,10 @@ mod tests {
     #[test]
     fn set_and_advance_a_running_clock() {
         let clock = Clock::system();
-        clock.advance(Duration::days(400));
+        clock.advance(Duration::days(400)).unwrap();
         assert!(clock.now() > OffsetDateTime::now_utc() + Duration::days(399));
         let target = OffsetDateTime::now_utc() - Duration::days(3);
-        clock.set(target);
+        clock.set(target).unwrap();
         assert!((clock.now() - target).abs() < Duration::seconds(5));
     }
 
@@ -246,11 +305,11 @@ mod tests {
         let clock = Clock::system();
         clock.publish_to(path.clone());
         assert!(!path.exists(), "real time is the absence of the file");
-        clock.advance(Duration::hours(2));
+        clock.advance(Duration::hours(2)).unwrap();
         let seen = Clock::load(&path).unwrap();
         assert_eq!(seen.mode(), Mode::Offset { seconds: 7200 });
         assert_eq!(seen.describe().unwrap(), "shifted +2h from real time");
-        clock.set(OffsetDateTime::now_utc() - Duration::days(1));
+        clock.set(OffsetDateTime::now_utc() - Duration::days(1)).unwrap();
         assert!(Clock::load(&path).unwrap().now() < OffsetDateTime::now_utc() - Duration::hours(23));
         clock.reset();
         assert!(!path.exists());
@@ -269,5 +328,44 @@ mod tests {
     fn bad_specs_say_what_is_expected() {
         assert!(Clock::parse("tomorrow").unwrap_err().contains("RFC 3339"));
         assert!(Clock::parse("+2y").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn the_clock_refuses_to_leave_a_hundred_years_of_real_time() {
+        for spec in [
+            "+100000000d",
+            "-36600d",
+            "9999-12-31T23:59:59Z",
+            "0001-01-01T00:00:00Z",
+            "+9223372036854775807s",
+        ] {
+            let err = Clock::parse(spec).map(|_| ()).unwrap_err();
+            assert!(
+                err.contains("--clock") && (err.contains("100 years") || err.contains("too long")),
+                "{spec}: {err}"
+            );
+        }
+        assert!(parse_span("9999999999999999d").unwrap_err().contains("too long"));
+
+        let clock = Clock::system();
+        assert_eq!(clock.advance(Duration::days(100_000_000)), Err(OutOfRange));
+        assert_eq!(clock.advance(Duration::MAX), Err(OutOfRange));
+        assert_eq!(
+            clock.set(OffsetDateTime::new_utc(time::Date::MAX, time::Time::MIDNIGHT)),
+            Err(OutOfRange)
+        );
+        assert_eq!(clock.mode(), Mode::SYSTEM, "a refused change leaves the clock alone");
+        clock.advance(Duration::days(365 * 99)).unwrap();
+        assert_eq!(clock.advance(Duration::days(365 * 2)), Err(OutOfRange), "steps add up");
+
+        let frozen = Clock::parse("2030-01-01T00:00:00Z").unwrap();
+        assert_eq!(frozen.advance(Duration::MAX), Err(OutOfRange));
+        assert_eq!(frozen.now().year(), 2030);
+        assert!(OutOfRange.to_string().contains("between"), "{OutOfRange}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clock.json");
+        std::fs::write(&path, r#"{"mode":"frozen","at":"9999-12-31T23:59:59Z"}"#).unwrap();
+        assert!(Clock::load(&path).unwrap_err().contains("100 years"));
     }
 }

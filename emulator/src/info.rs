@@ -146,8 +146,10 @@ impl SandboxInfo {
     }
 
     /// The human summary printed once all listeners accept connections;
-    /// `bold` marks the headings (a terminal without `NO_COLOR`).
-    pub fn summary(&self, bold: bool) -> String {
+    /// `bold` marks the headings (a terminal without `NO_COLOR`); `secrets`
+    /// says whether the client secret, the PKCS#12 password and the portal
+    /// login link may appear.
+    pub fn summary(&self, bold: bool, secrets: Secrets) -> String {
         let h = |title: &str| {
             if bold {
                 format!("\x1b[1m{title}\x1b[0m")
@@ -162,6 +164,10 @@ impl SandboxInfo {
             "mutual TLS: client certificate required; a leaf without its chain is accepted (--lenient-chain)"
         } else {
             "mutual TLS: client certificate + chain required"
+        };
+        let secret = |value: &str, key: &str| match secrets {
+            Secrets::Shown => value.to_owned(),
+            Secrets::Withheld => format!("(not printed: \"{key}\" in sandbox.json)"),
         };
         let mut out = format!(
             "mtls-sandbox is ready (state: {state})\n\
@@ -202,10 +208,10 @@ impl SandboxInfo {
             cert_path = self.client_cert.display(),
             key_path = self.client_key.display(),
             p12_path = self.client_p12.display(),
-            p12_pw = self.p12_password,
+            p12_pw = secret(&self.p12_password, "p12_password"),
             app_token = self.app_token,
             client_id = self.client_id,
-            client_secret = self.client_secret,
+            client_secret = secret(&self.client_secret, "client_secret"),
             method = self.token_endpoint_auth_method,
             token_endpoint = self.token_endpoint,
         );
@@ -216,13 +222,27 @@ impl SandboxInfo {
             ));
         }
         if let Some(url) = &self.portal_url {
+            let link = match secrets {
+                Secrets::Shown => url.clone(),
+                Secrets::Withheld => format!("{}/portal ({})", self.sandbox_url, secret(url, "portal_url")),
+            };
             out.push_str(&format!(
-                "\n{}\n  {url}\n",
+                "\n{}\n  {link}\n",
                 h("Portal (applications, certificates, secrets, request inspector; the link logs you in)")
             ));
         }
         out
     }
+}
+
+/// Whether the startup summary may print credentials. On a terminal they are
+/// seen and scroll away; redirected (`up > sandbox.log` in CI) they would be
+/// stored in a world-readable file, so the summary points to the owner-only
+/// `sandbox.json` instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    Shown,
+    Withheld,
 }
 
 fn default_auth_method() -> String {
@@ -285,5 +305,38 @@ mod tests {
         assert_eq!(shell_quote("/tmp/a.pem"), "/tmp/a.pem");
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    /// Issue #18 item 9: the summary redirected to a file carried every secret.
+    #[test]
+    fn a_summary_for_a_file_withholds_the_secrets_and_says_where_they_are() {
+        let info: SandboxInfo = serde_json::from_value(serde_json::json!({
+            "sandbox_url": "https://127.0.0.1:4443", "mtls_url": "https://127.0.0.1:4444",
+            "auth_url": "https://127.0.0.1:4445", "token_endpoint": "https://127.0.0.1:4445/oauth2/token",
+            "mtls_token_endpoint": "https://127.0.0.1:4444/oauth2/token", "app_token": "APPTOKEN",
+            "client_id": "CLIENTID", "client_secret": "CLIENTSECRET", "ca_chain": "/s/chain.pem",
+            "client_cert": "/s/c.crt", "client_key": "/s/c.key", "client_p12": "/s/c.p12",
+            "p12_password": "P12PASSWORD", "pid": 1, "state_dir": "/s",
+        }))
+        .unwrap();
+        let info = info.with_portal("PORTALTOKEN");
+        let shown = info.summary(false, Secrets::Shown);
+        for secret in ["CLIENTSECRET", "P12PASSWORD", "PORTALTOKEN"] {
+            assert!(shown.contains(secret), "a terminal shows {secret}: {shown}");
+        }
+        let withheld = info.summary(false, Secrets::Withheld);
+        for (secret, key) in [
+            ("CLIENTSECRET", "client_secret"),
+            ("P12PASSWORD", "p12_password"),
+            ("PORTALTOKEN", "portal_url"),
+        ] {
+            assert!(!withheld.contains(secret), "{secret} leaked: {withheld}");
+            assert!(withheld.contains(&format!("\"{key}\" in sandbox.json")), "{withheld}");
+        }
+        assert!(withheld.contains("https://127.0.0.1:4443/portal ("), "{withheld}");
+        assert!(
+            withheld.contains("CLIENTID") && withheld.contains("APPTOKEN"),
+            "{withheld}"
+        );
     }
 }

@@ -64,6 +64,7 @@ impl InstanceLock {
             path: path.clone(),
             source,
         };
+        crate::fsutil::refuse_symlink(&path).map_err(io)?;
         let mut file = open(&path).map_err(io)?;
         let deadline = Instant::now() + PROBE_GRACE;
         loop {
@@ -91,8 +92,9 @@ impl InstanceLock {
     }
 }
 
+/// Never through a symlink: the holder truncates the file and writes its pid.
 fn open(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
+    crate::fsutil::no_follow(&mut OpenOptions::new())
         .read(true)
         .write(true)
         .create(true)
@@ -113,7 +115,9 @@ pub struct Instance {
 /// The sandbox running on `state_dir`, if any (the lock is held).
 pub fn probe(state_dir: &Path) -> Option<Instance> {
     let path = state_dir.join(files::LOCK);
-    let mut file = File::open(&path).ok()?;
+    let mut file = crate::fsutil::no_follow(OpenOptions::new().read(true))
+        .open(&path)
+        .ok()?;
     match file.try_lock_shared() {
         // Nobody holds it: not running (our shared lock drops with `file`).
         Ok(()) => return None,
@@ -148,5 +152,20 @@ mod tests {
         drop(first);
         assert!(probe(dir.path()).is_none(), "released: not running");
         let _again = InstanceLock::acquire(dir.path()).expect("a released lock is taken over");
+    }
+
+    /// Issue #18 item 8: the lock was opened through a planted link, then
+    /// truncated and overwritten with the pid.
+    #[test]
+    fn a_symlinked_lock_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.txt");
+        std::fs::write(&outside, "precious").unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        std::os::unix::fs::symlink(&outside, state.join(files::LOCK)).unwrap();
+        let err = InstanceLock::acquire(&state).unwrap_err().to_string();
+        assert!(err.contains("symbolic link") && err.contains("Remove it"), "{err}");
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious");
     }
 }

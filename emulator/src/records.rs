@@ -8,11 +8,10 @@
 //! This module owns the schema and the queries; it knows nothing of HTTP.
 
 use crate::entropy::Entropy;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -21,6 +20,8 @@ use time::format_description::well_known::Rfc3339;
 pub enum RecordsError {
     #[error("records database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("records database: {0}")]
+    Io(#[from] std::io::Error),
     #[error("a customer with app_user_id '{app_user_id}' already exists (customer_id {customer_id})")]
     DuplicateAppUser { app_user_id: String, customer_id: String },
 }
@@ -107,9 +108,18 @@ impl Records {
     /// Opens (creating if needed) the database at `path` and applies any
     /// pending migrations. The file is made owner-only: it will hold hashed
     /// client secrets.
+    ///
+    /// A symlink in place of the database (or its WAL files) is refused:
+    /// following it would store secrets, and chmod a file, outside the state dir.
     pub fn open(path: &Path) -> Result<Self, RecordsError> {
-        let conn = Connection::open(path)?;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            crate::fsutil::refuse_symlink(Path::new(&file))?;
+        }
+        let flags = OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let conn = Connection::open_with_flags(path, flags)?;
+        crate::fsutil::set_mode_no_follow(path, crate::fsutil::SECRET_MODE)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL is durable against process crashes (kill -9) in WAL mode;
         // only an OS crash could lose the last transactions.
@@ -326,5 +336,25 @@ mod tests {
         let path = dir.path().join("records.db");
         std::fs::write(&path, vec![b'x'; 4096]).unwrap();
         assert!(Records::open(&path).is_err());
+    }
+
+    /// Issue #18 item 8: a `records.db` link made the sandbox chmod (and
+    /// write into) its target.
+    #[test]
+    fn a_symlinked_database_is_refused_and_its_target_untouched() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.db");
+        std::fs::write(&outside, "").unwrap();
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o644)).unwrap();
+        for name in ["records.db", "records.db-wal"] {
+            let state = dir.path().join(format!("state-{name}"));
+            std::fs::create_dir(&state).unwrap();
+            std::os::unix::fs::symlink(&outside, state.join(name)).unwrap();
+            let err = Records::open(&state.join("records.db")).err().unwrap().to_string();
+            assert!(err.contains("symbolic link"), "{name}: {err}");
+        }
+        assert_eq!(std::fs::metadata(&outside).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(std::fs::metadata(&outside).unwrap().len(), 0);
     }
 }

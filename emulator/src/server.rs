@@ -88,7 +88,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         listeners.push((host, bound));
     }
     config.clock.publish_to(state.path(files::CLOCK));
-    let info = SandboxInfo::new(&state, &config, ports).with_portal(&config.entropy.alphanumeric(32));
+    // The portal token guards the portal's secrets and actions: random even
+    // under --deterministic, where everything else repeats from the seed.
+    let portal_token = crate::entropy::Entropy::SYSTEM.alphanumeric(32);
+    let info = SandboxInfo::new(&state, &config, ports).with_portal(&portal_token);
     let inspector = Arc::new(Inspector::new(config.inspect_capacity));
     let oauth = authority(&state, &config, &info, tls::sandbox_ca_verifier(&material.ca, &opts)?)?;
     let ctx: Ctx = Arc::new(Context {

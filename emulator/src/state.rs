@@ -11,6 +11,7 @@
 //!   the old certificates without telling anyone.
 
 use std::fs;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -290,8 +291,14 @@ fn create(dir: &Path, entropy: &Entropy) -> Result<(), StateError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = parent.join(format!(".{name}.creating-{}", std::process::id()));
+    // remove_dir_all removes a planted link itself, not what it points to;
+    // the builder then creates a fresh dir or fails, and 0700 (not the
+    // umask's default) keeps other users from listing or planting files.
     let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir(&tmp).map_err(io("create", &tmp))?;
+    fs::DirBuilder::new()
+        .mode(crate::fsutil::DIR_MODE)
+        .create(&tmp)
+        .map_err(io("create", &tmp))?;
     let result = populate(&tmp, entropy).and_then(|()| {
         // rename(2) may replace an empty directory, which covers a state
         // dir the user made beforehand.
@@ -413,6 +420,8 @@ mod tests {
         }
         // Only the state dir itself: no temp dirs left next to it.
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+        let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "owner-only whatever the umask (issue #18 item 8)");
     }
 
     #[test]

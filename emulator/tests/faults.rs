@@ -274,6 +274,62 @@ fn admin_clock_moves_time_past_a_token_expiry() {
     assert_eq!(send(http.get(&clock).bearer_auth(&api)).0, 403, "admin scope only");
 }
 
+/// Issue #18 item 2: a clock pushed past the representable dates made every
+/// later clock read panic, so the admin API could not even set it back.
+#[test]
+fn the_clock_cannot_be_pushed_out_of_range() {
+    let emu = Emulator::start(&[]);
+    let admin = admin_token(&emu);
+    let http = plain(&emu);
+    let clock = format!("{}/admin/clock", emu.info.auth_url);
+    for (bad, field) in [
+        (json!({"advance": "100000000d"}), "advance:"),
+        (json!({"advance": "-36600d"}), "advance:"),
+        (json!({"advance": "999999999999999d"}), "advance:"),
+        (json!({"set": "9999-12-31T23:59:59Z"}), "set:"),
+        (json!({"set": "0001-01-01T00:00:00Z"}), "set:"),
+    ] {
+        let (status, body, _) = send(http.post(&clock).bearer_auth(&admin).json(&bad));
+        let message = body["message"].as_str().unwrap_or_default();
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (400, Some("INVALID_PARAMETERS")),
+            "{bad}: {body}"
+        );
+        assert!(message.starts_with(field), "{bad}: {body}");
+        assert!(
+            message.contains("100 years") || message.contains("too long"),
+            "names the allowed range: {body}"
+        );
+    }
+    let (status, body, _) = send(http.get(&clock).bearer_auth(&admin));
+    assert_eq!(
+        (status, body["data"]["real_time"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    assert_eq!(
+        banks(&with_app_cert(&emu), &emu.info.mtls_url, &emu).0,
+        200,
+        "handshakes and the API still work"
+    );
+    assert_eq!(app_token(&emu, "api").split('.').count(), 3);
+
+    let cli = std::process::Command::new(bin())
+        .args(["clock", "set", "9999-12-31T23:59:59Z", "--state-dir"])
+        .arg(&emu.state_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&cli.stderr);
+    assert!(stderr.contains("100 years"), "{stderr}");
+    assert_ne!(cli.status.code(), Some(0), "{stderr}");
+
+    for spec in ["+100000000d", "9999-12-31T23:59:59Z"] {
+        let stderr = up_usage_error(&["--clock", spec]);
+        assert!(stderr.contains("100 years"), "{spec}: {stderr}");
+    }
+}
+
 #[test]
 fn cli_and_config_file_install_rules() {
     let tmp = tempfile::tempdir().unwrap();
@@ -329,8 +385,9 @@ fn cli_and_config_file_install_rules() {
 }
 
 /// `--deterministic SEED`: two fresh runs on the same state path and ports
-/// give the same sandbox.json (but for `pid`, which SPEC §3 requires), the
-/// same keys, serials, ids, secrets and token ids.
+/// give the same sandbox.json (but for `pid`, which SPEC §3 requires, and the
+/// portal token, which must stay unguessable: issue #18 item 17), the same
+/// keys, serials, ids, secrets and token ids.
 #[test]
 fn deterministic_runs_repeat_keys_ids_and_secrets() {
     let tmp = tempfile::tempdir().unwrap();
@@ -381,15 +438,22 @@ fn deterministic_runs_repeat_keys_ids_and_secrets() {
             .raw_serial()
             .to_vec();
         let mut sandbox_json = sandbox_json;
-        sandbox_json.as_object_mut().unwrap().remove("pid");
+        let fields = sandbox_json.as_object_mut().unwrap();
+        fields.remove("pid");
+        fields.remove("portal_url");
+        let portal_token = fields.remove("portal_token").unwrap();
         drop(emu);
-        json!({"sandbox.json": sandbox_json, "jti": jti, "customer": customer, "client": client, "secret": secret,
-               "kid": kid, "files": files, "serial": serial})
+        (
+            json!({"sandbox.json": sandbox_json, "jti": jti, "customer": customer, "client": client, "secret": secret,
+                   "kid": kid, "files": files, "serial": serial}),
+            portal_token,
+        )
     };
-    let first = run("workshop");
-    let second = run("workshop");
+    let (first, first_portal) = run("workshop");
+    let (second, second_portal) = run("workshop");
     assert_eq!(first, second);
-    let other = run("another seed");
+    assert_ne!(first_portal, second_portal, "the portal token is random in every mode");
+    let (other, _) = run("another seed");
     assert_ne!(first["sandbox.json"]["app_token"], other["sandbox.json"]["app_token"]);
     assert_ne!(first["files"], other["files"]);
 }

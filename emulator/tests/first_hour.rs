@@ -404,4 +404,12 @@ fn the_summary_states_the_chain_rule_and_the_clock_in_force() {
     assert!(summary.contains("shifted +2h from real time"), "{summary}");
     assert!(summary.contains("client auth    client_secret_post"), "{summary}");
     assert!(!summary.contains('\x1b'), "no colour into a file");
+    // Issue #18 item 9: a file (a CI log) gets no credentials, only where they are.
+    let info = mtls_sandbox::info::SandboxInfo::read(&state.join("sandbox.json")).unwrap();
+    let portal_token = info.portal_token.unwrap();
+    for secret in [&info.client_secret, &info.p12_password, &portal_token] {
+        assert!(!summary.contains(secret.as_str()), "{secret} in {summary}");
+    }
+    assert!(summary.contains("\"client_secret\" in sandbox.json"), "{summary}");
+    assert!(summary.contains(&info.client_id), "{summary}");
 }

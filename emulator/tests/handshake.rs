@@ -278,3 +278,44 @@ fn a_key_that_does_not_match_the_certificate_is_explained() {
         "{line}"
     );
 }
+
+/// Issue #18 item 14: a client certificate's subject reaches the log before
+/// any authentication; a newline in it forged whole log lines.
+#[test]
+fn a_newline_in_a_certificate_subject_cannot_forge_a_log_line() {
+    let emu = Emulator::start(&[]);
+    let forged = "2030-01-01T00:00:00.000000Z  INFO request: FORGED admin login ok";
+    let cn = format!("evil\n{forged}\r\u{1b}[2K");
+
+    // Refused at the handshake: the explanation names the subject.
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn.as_str());
+    let key = rcgen::KeyPair::generate().unwrap();
+    let identity = pki::CertAndKey {
+        cert_pem: params.self_signed(&key).unwrap().pem(),
+        key_pem: key.serialize_pem(),
+    };
+    assert!(mtls_health(&emu, Identity::Leaf(identity)).is_err());
+    let refused = emu.log_line("handshake refused");
+    assert!(refused.contains("CN=evil\\n2030-01-01"), "{refused}");
+
+    // Accepted (a certificate of the sandbox CA): the request line names it.
+    let ca = State::load(&emu.state_dir).unwrap().issuing_ca().unwrap();
+    let issued = ca
+        .issue_client(&ClientCertSpec::new(&cn, OffsetDateTime::now_utc()))
+        .unwrap();
+    assert_eq!(mtls_health(&emu, Identity::Chain(issued, emu.read(CHAIN))), Ok(200));
+    emu.log_line("GET /health");
+
+    let log = emu.log();
+    for line in log.lines() {
+        assert!(
+            !line.contains("FORGED") || line.contains("CN=evil\\n"),
+            "a forged line:\n{line}\nin\n{log}"
+        );
+        assert!(
+            !line.contains('\r') && !line.contains('\u{1b}'),
+            "raw control characters: {line:?}"
+        );
+    }
+}

@@ -14,6 +14,7 @@ mod doctor;
 mod faults;
 mod files_cmd;
 mod locate;
+pub mod logging;
 mod oauth;
 pub mod output;
 mod running;

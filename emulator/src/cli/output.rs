@@ -33,9 +33,14 @@ pub fn write_lossy(text: &str) {
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }
 
+/// Whether stdout is a terminal (a person reading), not a file or a pipe.
+pub fn stdout_is_terminal() -> bool {
+    io::stdout().is_terminal()
+}
+
 /// Whether to colour what goes to stdout (<https://no-color.org>).
 pub fn colour_stdout() -> bool {
-    io::stdout().is_terminal() && no_color_unset()
+    stdout_is_terminal() && no_color_unset()
 }
 
 /// Whether to colour what goes to stderr (log lines, `error:`).

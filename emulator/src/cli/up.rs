@@ -11,6 +11,7 @@ use super::{Failure, GlobalArgs, resolve_config, usage};
 use crate::clock::Clock;
 use crate::entropy::Entropy;
 use crate::gateway::Route;
+use crate::info::Secrets;
 use crate::oauth::keys::SigningAlg;
 use crate::server;
 
@@ -90,7 +91,14 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
     if args.json {
         output::write_lossy(&format!("{}\n", running.info.to_json()));
     } else {
-        let mut text = running.info.summary(output::colour_stdout());
+        // Credentials go to a terminal only; a redirected summary (a CI log)
+        // points to the owner-only sandbox.json instead.
+        let secrets = if output::stdout_is_terminal() {
+            Secrets::Shown
+        } else {
+            Secrets::Withheld
+        };
+        let mut text = running.info.summary(output::colour_stdout(), secrets);
         if !routes.is_empty() {
             text.push_str("\nGateway (mtls host → your API)\n");
             for route in &routes {

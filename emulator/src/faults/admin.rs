@@ -78,15 +78,19 @@ pub async fn change_clock(
             };
             let by =
                 crate::clock::parse_span(rest).map_err(|e| ApiError::invalid_parameters(format!("advance: {e}")))?;
-            clock.advance(if negative { -by } else { by });
+            clock
+                .advance(if negative { -by } else { by })
+                .map_err(|e| ApiError::invalid_parameters(format!("advance: '{span}' refused: {e}")))?;
         }
-        (None, Some(at), false) => {
-            let at = OffsetDateTime::parse(&at, &Rfc3339).map_err(|e| {
+        (None, Some(text), false) => {
+            let at = OffsetDateTime::parse(&text, &Rfc3339).map_err(|e| {
                 ApiError::invalid_parameters(format!(
-                    "set: '{at}' is not an RFC 3339 time like 2030-01-01T00:00:00Z: {e}"
+                    "set: '{text}' is not an RFC 3339 time like 2030-01-01T00:00:00Z: {e}"
                 ))
             })?;
-            clock.set(at);
+            clock
+                .set(at)
+                .map_err(|e| ApiError::invalid_parameters(format!("set: '{text}' refused: {e}")))?;
         }
         _ => {
             return Err(ApiError::invalid_parameters(

@@ -1,0 +1,103 @@
+//! How the binary writes its log: one event, one line on stderr.
+//!
+//! Log lines carry text the sandbox does not control — a client
+//! certificate's subject (sent before any authentication), request paths,
+//! error details. A newline in such text would start a line of the
+//! attacker's choosing that reads like the sandbox's own, so every field
+//! value, the message included, is written with its control characters
+//! escaped (`\n`, `\r`, `\u{1b}`).
+
+use std::fmt;
+
+use tracing::field::Field;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::MakeExt;
+use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::format::{Writer, debug_fn};
+
+/// Installs the global subscriber: level from `MTLS_SANDBOX_LOG` (default
+/// `info`), colour on a terminal without `NO_COLOR`.
+pub fn init() {
+    let filter = EnvFilter::try_from_env("MTLS_SANDBOX_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .fmt_fields(fields())
+        .with_writer(std::io::stderr)
+        .with_ansi(super::output::colour_stderr())
+        .init();
+}
+
+/// The field formatter: the default layout (the message bare, then
+/// `name=value` separated by spaces) with control characters escaped.
+pub fn fields() -> impl for<'w> FormatFields<'w> + Send + Sync + 'static {
+    debug_fn(|writer: &mut Writer<'_>, field: &Field, value: &dyn fmt::Debug| {
+        let value = escape_controls(&format!("{value:?}"));
+        match field.name() {
+            "message" => writer.write_str(&value),
+            name => write!(writer, "{}={value}", name.trim_start_matches("r#")),
+        }
+    })
+    .delimited(" ")
+}
+
+/// `text` with every control character written as its Rust escape.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        assert_eq!(
+            escape_controls("CN=a\nb\r\u{1b}[31m\tc é"),
+            "CN=a\\nb\\r\\u{1b}[31m\\tc é"
+        );
+    }
+
+    /// Every field goes through the escaping formatter, the message (built
+    /// with `format!` arguments, so not quoted by `Debug`) included.
+    #[test]
+    fn an_event_with_a_newline_stays_on_one_line() {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(fields())
+            .with_ansi(false)
+            .with_writer(move || Writer(sink.clone()))
+            .finish();
+        let subject = "CN=x\nFORGED line";
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(listener = %"mtls", subject = %subject, "handshake refused: {subject}");
+        });
+        let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains("handshake refused: CN=x\\nFORGED line listener=mtls subject=CN=x\\nFORGED line"),
+            "{text}"
+        );
+    }
+
+    struct Writer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Writer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+}
