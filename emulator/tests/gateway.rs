@@ -40,6 +40,32 @@ fn start_with_config(config: &str) -> (Emulator, tempfile::TempDir) {
     (emu, tmp)
 }
 
+/// curl with the app's certificate: stdout, then a line with the HTTP
+/// version and status. curl (OpenSSL) adds the intermediate from --cacert,
+/// and unlike reqwest it can send a path as it is (`--path-as-is`).
+fn app_curl(emu: &Emulator, extra: &[&str], url: &str) -> String {
+    let (ca, cert, key) = (
+        emu.file("lean_public_cert_chain.pem"),
+        emu.file("my_app_cert.crt"),
+        emu.file("my_app_private_key.pem"),
+    );
+    let mut args = vec![
+        "--cacert",
+        ca.to_str().unwrap(),
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "-w",
+        "\n%{http_version} %{http_code}",
+    ];
+    args.extend_from_slice(extra);
+    args.push(url);
+    let (code, out) = curl(&args);
+    assert_eq!(code, 0, "curl failed: {out}");
+    out
+}
+
 fn header<'a>(req: &'a Request, name: &str) -> &'a str {
     req.headers
         .get(name)
@@ -246,31 +272,8 @@ fn upstream_flag_forwards_with_token_check_and_failures_are_502_and_504() {
 fn over_http2_the_upstream_gets_x_forwarded_host_from_the_authority() {
     let upstream = Upstream::start(ResponseTemplate::new(204));
     let emu = Emulator::start(&["--upstream", &upstream.server.uri()]);
-    let (ca, cert, key) = (
-        emu.file("lean_public_cert_chain.pem"),
-        emu.file("my_app_cert.crt"),
-        emu.file("my_app_private_key.pem"),
-    );
     let url = format!("{}/h2/path?q=1", emu.info.mtls_url);
-    // curl (OpenSSL) adds the intermediate from --cacert; HTTP/2 via ALPN.
-    let call = |extra: &[&str]| {
-        let mut args = vec![
-            "--http2",
-            "--cacert",
-            ca.to_str().unwrap(),
-            "--cert",
-            cert.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-            "-w",
-            "\n%{http_version} %{http_code}",
-        ];
-        args.extend_from_slice(extra);
-        args.push(&url);
-        let (code, out) = curl(&args);
-        assert_eq!(code, 0, "curl failed: {out}");
-        out
-    };
+    let call = |extra: &[&str]| app_curl(&emu, &[&["--http2"], extra].concat(), &url);
     let refused = call(&[]);
     assert!(refused.ends_with("\n2 401"), "{refused}");
     assert!(refused.contains("GET /h2/path needs Authorization"), "{refused}");
@@ -302,4 +305,60 @@ fn invalid_gateway_settings_are_usage_errors_naming_the_field() {
     let stderr = up_usage_error(&["--config", file.to_str().unwrap()]);
     let named = ["bad.toml", "route '/p'", "client_cert_header"];
     assert!(named.iter().all(|n| stderr.contains(n)), "{stderr}");
+}
+
+#[test]
+fn routes_match_the_normalised_path_and_ambiguous_paths_are_refused() {
+    let upstream = Upstream::start(ResponseTemplate::new(204));
+    let (emu, _tmp) = start_with_config(&format!(
+        "[[gateway]]\nprefix = \"/public/\"\nupstream = \"{0}\"\nrequire_token = false\n\
+         [[gateway]]\nprefix = \"/admin/\"\nupstream = \"{0}\"\nscopes = [\"admin\"]\n\
+         [[gateway]]\nprefix = \"/partner/\"\nupstream = \"{0}/base\"\nstrip_prefix = true\nrequire_token = false\n",
+        upstream.server.uri()
+    ));
+    let bearer = format!("Authorization: Bearer {}", app_token(&emu, "api"));
+    let call = |path: &str| {
+        let out = app_curl(
+            &emu,
+            &["--path-as-is", "-H", &bearer],
+            &format!("{}{path}", emu.info.mtls_url),
+        );
+        let (body, status) = out.rsplit_once('\n').unwrap();
+        (
+            status.split(' ').nth(1).unwrap().parse::<u16>().unwrap(),
+            body.to_owned(),
+        )
+    };
+    // Each of these is /admin/secret to the upstream: the admin route's
+    // scope check applies (the token has only `api`).
+    for path in [
+        "/public/../admin/secret",
+        "//admin/secret",
+        "/%61dmin/secret",
+        "/./admin/secret",
+    ] {
+        let (status, body) = call(path);
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(body.contains("INSUFFICIENT_ACCESS_LEVEL"), "{path}: {body}");
+    }
+    // Out of the route's base path: no route matches /internal.
+    let (status, body) = call("/partner/../internal");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("/internal"), "{body}");
+    let (status, body) = call("/public%2F..%2Fadmin/secret");
+    assert_eq!(status, 400, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["status"], "INVALID_PARAMETERS");
+    assert!(
+        body["message"].as_str().unwrap().contains("encoded separator"),
+        "{body}"
+    );
+    assert!(upstream.received().is_empty(), "nothing ambiguous reaches the upstream");
+
+    // What passes is forwarded in its normal form.
+    assert_eq!(call("/public/./a//b/../c%7e?q=%2F").0, 204);
+    assert_eq!(call("/partner/x/../tx").0, 204);
+    let got = upstream.received();
+    let paths: Vec<_> = got.iter().map(|r| (r.url.path(), r.url.query())).collect();
+    assert_eq!(paths, [("/public/a/c~", Some("q=%2F")), ("/base/tx", None)]);
 }
