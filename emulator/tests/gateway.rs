@@ -279,7 +279,19 @@ fn over_http2_the_upstream_gets_x_forwarded_host_from_the_authority() {
     assert!(refused.contains("GET /h2/path needs Authorization"), "{refused}");
 
     let bearer = format!("Authorization: Bearer {}", app_token(&emu, "api"));
-    let answered = call(&["-H", &bearer]);
+    // Headers only the gateway may set are dropped when a client sends them.
+    let forged = [
+        "X-Forwarded-Host: evil.example",
+        "Forwarded: for=10.6.6.6;host=evil.example",
+        "X-Real-IP: 10.6.6.6",
+        "X-Forwarded-For: 10.6.6.6",
+        "X-SSL-Client-Verify: SUCCESS",
+    ];
+    let mut args = vec!["-H", &bearer];
+    for h in &forged {
+        args.extend(["-H", h]);
+    }
+    let answered = call(&args);
     assert!(answered.ends_with("\n2 204"), "{answered}");
     let got = upstream.received();
     assert_eq!(got.len(), 1, "the refused call must not reach the upstream");
@@ -287,6 +299,14 @@ fn over_http2_the_upstream_gets_x_forwarded_host_from_the_authority() {
         header(&got[0], "x-forwarded-host"),
         emu.info.mtls_url.trim_start_matches("https://")
     );
+    assert_eq!(header(&got[0], "x-forwarded-for"), "127.0.0.1");
+    for name in ["forwarded", "x-real-ip", "x-ssl-client-verify"] {
+        assert!(
+            got[0].headers.get(name).is_none(),
+            "{name} was forwarded: {:?}",
+            got[0].headers
+        );
+    }
     assert_eq!(got[0].url.path(), "/h2/path");
 }
 

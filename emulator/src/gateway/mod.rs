@@ -34,6 +34,7 @@ use crate::context::Ctx;
 /// The routes and a pooled HTTP/1.1 client for the upstreams.
 pub struct Gateway {
     routes: Vec<Route>,
+    owned: headers::Owned,
     client: Client<HttpConnector, Body>,
 }
 
@@ -44,6 +45,7 @@ impl Gateway {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         Self {
+            owned: headers::Owned::of(&routes),
             routes,
             client: Client::builder(TokioExecutor::new()).build(connector),
         }
@@ -82,7 +84,7 @@ pub async fn proxy(State(ctx): State<Ctx>, req: Request) -> Response {
         certificate: certificate.as_deref(),
         phantom_jwt: phantom_jwt.as_deref(),
     };
-    headers::for_upstream(route, &mut parts.headers, &caller);
+    headers::for_upstream(route, &ctx.gateway.owned, &mut parts.headers, &caller);
     let path_and_query = match parts.uri.query() {
         Some(query) => format!("{path}?{query}"),
         None => path,
