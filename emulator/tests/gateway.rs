@@ -382,3 +382,35 @@ fn routes_match_the_normalised_path_and_ambiguous_paths_are_refused() {
     let paths: Vec<_> = got.iter().map(|r| (r.url.path(), r.url.query())).collect();
     assert_eq!(paths, [("/public/a/c~", Some("q=%2F")), ("/base/tx", None)]);
 }
+
+#[test]
+fn a_fault_rule_on_client_id_leaves_large_form_bodies_whole() {
+    let upstream = Upstream::start(ResponseTemplate::new(200));
+    let (emu, _tmp) = start_with_config(&format!(
+        "[[gateway]]\nprefix = \"/open/\"\nupstream = \"{}\"\nrequire_token = false\ntimeout_ms = 5000\n",
+        upstream.server.uri()
+    ));
+    // Any rule on client_id makes the sandbox read form bodies to match it.
+    let rule = json!({"match": {"client_id": "someone-else"}, "effect": {"status": 503}});
+    let admin = crate::util::admin_token(&emu);
+    let url = format!("{}/admin/faults", emu.info.auth_url);
+    assert_eq!(send(plain(&emu).post(url).bearer_auth(&admin).json(&rule)).0, 201);
+
+    let mtls = with_app_cert(&emu);
+    let upload = format!("{}/open/upload", emu.info.mtls_url);
+    let small = "client_id=me&data=x".to_owned();
+    let large = format!("client_id=me&data={}", "x".repeat(100 * 1024));
+    for form in [&small, &large] {
+        let (status, body, _) = send(
+            mtls.post(&upload)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form.clone()),
+        );
+        assert_eq!(status, 200, "{} bytes: {body}", form.len());
+    }
+    let got = upstream.received();
+    let sizes: Vec<usize> = got.iter().map(|r| r.body.len()).collect();
+    assert_eq!(sizes, [small.len(), large.len()]);
+    assert_eq!(got[1].body, large.as_bytes());
+    assert_eq!(header(&got[1], "content-length"), large.len().to_string());
+}
