@@ -40,6 +40,32 @@ fn start_with_config(config: &str) -> (Emulator, tempfile::TempDir) {
     (emu, tmp)
 }
 
+/// curl with the app's certificate: stdout, then a line with the HTTP
+/// version and status. curl (OpenSSL) adds the intermediate from --cacert,
+/// and unlike reqwest it can send a path as it is (`--path-as-is`).
+fn app_curl(emu: &Emulator, extra: &[&str], url: &str) -> String {
+    let (ca, cert, key) = (
+        emu.file("lean_public_cert_chain.pem"),
+        emu.file("my_app_cert.crt"),
+        emu.file("my_app_private_key.pem"),
+    );
+    let mut args = vec![
+        "--cacert",
+        ca.to_str().unwrap(),
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "-w",
+        "\n%{http_version} %{http_code}",
+    ];
+    args.extend_from_slice(extra);
+    args.push(url);
+    let (code, out) = curl(&args);
+    assert_eq!(code, 0, "curl failed: {out}");
+    out
+}
+
 fn header<'a>(req: &'a Request, name: &str) -> &'a str {
     req.headers
         .get(name)
@@ -246,37 +272,26 @@ fn upstream_flag_forwards_with_token_check_and_failures_are_502_and_504() {
 fn over_http2_the_upstream_gets_x_forwarded_host_from_the_authority() {
     let upstream = Upstream::start(ResponseTemplate::new(204));
     let emu = Emulator::start(&["--upstream", &upstream.server.uri()]);
-    let (ca, cert, key) = (
-        emu.file("lean_public_cert_chain.pem"),
-        emu.file("my_app_cert.crt"),
-        emu.file("my_app_private_key.pem"),
-    );
     let url = format!("{}/h2/path?q=1", emu.info.mtls_url);
-    // curl (OpenSSL) adds the intermediate from --cacert; HTTP/2 via ALPN.
-    let call = |extra: &[&str]| {
-        let mut args = vec![
-            "--http2",
-            "--cacert",
-            ca.to_str().unwrap(),
-            "--cert",
-            cert.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-            "-w",
-            "\n%{http_version} %{http_code}",
-        ];
-        args.extend_from_slice(extra);
-        args.push(&url);
-        let (code, out) = curl(&args);
-        assert_eq!(code, 0, "curl failed: {out}");
-        out
-    };
+    let call = |extra: &[&str]| app_curl(&emu, &[&["--http2"], extra].concat(), &url);
     let refused = call(&[]);
     assert!(refused.ends_with("\n2 401"), "{refused}");
     assert!(refused.contains("GET /h2/path needs Authorization"), "{refused}");
 
     let bearer = format!("Authorization: Bearer {}", app_token(&emu, "api"));
-    let answered = call(&["-H", &bearer]);
+    // Headers only the gateway may set are dropped when a client sends them.
+    let forged = [
+        "X-Forwarded-Host: evil.example",
+        "Forwarded: for=10.6.6.6;host=evil.example",
+        "X-Real-IP: 10.6.6.6",
+        "X-Forwarded-For: 10.6.6.6",
+        "X-SSL-Client-Verify: SUCCESS",
+    ];
+    let mut args = vec!["-H", &bearer];
+    for h in &forged {
+        args.extend(["-H", h]);
+    }
+    let answered = call(&args);
     assert!(answered.ends_with("\n2 204"), "{answered}");
     let got = upstream.received();
     assert_eq!(got.len(), 1, "the refused call must not reach the upstream");
@@ -284,6 +299,14 @@ fn over_http2_the_upstream_gets_x_forwarded_host_from_the_authority() {
         header(&got[0], "x-forwarded-host"),
         emu.info.mtls_url.trim_start_matches("https://")
     );
+    assert_eq!(header(&got[0], "x-forwarded-for"), "127.0.0.1");
+    for name in ["forwarded", "x-real-ip", "x-ssl-client-verify"] {
+        assert!(
+            got[0].headers.get(name).is_none(),
+            "{name} was forwarded: {:?}",
+            got[0].headers
+        );
+    }
     assert_eq!(got[0].url.path(), "/h2/path");
 }
 
@@ -302,4 +325,92 @@ fn invalid_gateway_settings_are_usage_errors_naming_the_field() {
     let stderr = up_usage_error(&["--config", file.to_str().unwrap()]);
     let named = ["bad.toml", "route '/p'", "client_cert_header"];
     assert!(named.iter().all(|n| stderr.contains(n)), "{stderr}");
+}
+
+#[test]
+fn routes_match_the_normalised_path_and_ambiguous_paths_are_refused() {
+    let upstream = Upstream::start(ResponseTemplate::new(204));
+    let (emu, _tmp) = start_with_config(&format!(
+        "[[gateway]]\nprefix = \"/public/\"\nupstream = \"{0}\"\nrequire_token = false\n\
+         [[gateway]]\nprefix = \"/admin/\"\nupstream = \"{0}\"\nscopes = [\"admin\"]\n\
+         [[gateway]]\nprefix = \"/partner/\"\nupstream = \"{0}/base\"\nstrip_prefix = true\nrequire_token = false\n",
+        upstream.server.uri()
+    ));
+    let bearer = format!("Authorization: Bearer {}", app_token(&emu, "api"));
+    let call = |path: &str| {
+        let out = app_curl(
+            &emu,
+            &["--path-as-is", "-H", &bearer],
+            &format!("{}{path}", emu.info.mtls_url),
+        );
+        let (body, status) = out.rsplit_once('\n').unwrap();
+        (
+            status.split(' ').nth(1).unwrap().parse::<u16>().unwrap(),
+            body.to_owned(),
+        )
+    };
+    // Each of these is /admin/secret to the upstream: the admin route's
+    // scope check applies (the token has only `api`).
+    for path in [
+        "/public/../admin/secret",
+        "//admin/secret",
+        "/%61dmin/secret",
+        "/./admin/secret",
+    ] {
+        let (status, body) = call(path);
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(body.contains("INSUFFICIENT_ACCESS_LEVEL"), "{path}: {body}");
+    }
+    // Out of the route's base path: no route matches /internal.
+    let (status, body) = call("/partner/../internal");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("/internal"), "{body}");
+    let (status, body) = call("/public%2F..%2Fadmin/secret");
+    assert_eq!(status, 400, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["status"], "INVALID_PARAMETERS");
+    assert!(
+        body["message"].as_str().unwrap().contains("encoded separator"),
+        "{body}"
+    );
+    assert!(upstream.received().is_empty(), "nothing ambiguous reaches the upstream");
+
+    // What passes is forwarded in its normal form.
+    assert_eq!(call("/public/./a//b/../c%7e?q=%2F").0, 204);
+    assert_eq!(call("/partner/x/../tx").0, 204);
+    let got = upstream.received();
+    let paths: Vec<_> = got.iter().map(|r| (r.url.path(), r.url.query())).collect();
+    assert_eq!(paths, [("/public/a/c~", Some("q=%2F")), ("/base/tx", None)]);
+}
+
+#[test]
+fn a_fault_rule_on_client_id_leaves_large_form_bodies_whole() {
+    let upstream = Upstream::start(ResponseTemplate::new(200));
+    let (emu, _tmp) = start_with_config(&format!(
+        "[[gateway]]\nprefix = \"/open/\"\nupstream = \"{}\"\nrequire_token = false\ntimeout_ms = 5000\n",
+        upstream.server.uri()
+    ));
+    // Any rule on client_id makes the sandbox read form bodies to match it.
+    let rule = json!({"match": {"client_id": "someone-else"}, "effect": {"status": 503}});
+    let admin = crate::util::admin_token(&emu);
+    let url = format!("{}/admin/faults", emu.info.auth_url);
+    assert_eq!(send(plain(&emu).post(url).bearer_auth(&admin).json(&rule)).0, 201);
+
+    let mtls = with_app_cert(&emu);
+    let upload = format!("{}/open/upload", emu.info.mtls_url);
+    let small = "client_id=me&data=x".to_owned();
+    let large = format!("client_id=me&data={}", "x".repeat(100 * 1024));
+    for form in [&small, &large] {
+        let (status, body, _) = send(
+            mtls.post(&upload)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form.clone()),
+        );
+        assert_eq!(status, 200, "{} bytes: {body}", form.len());
+    }
+    let got = upstream.received();
+    let sizes: Vec<usize> = got.iter().map(|r| r.body.len()).collect();
+    assert_eq!(sizes, [small.len(), large.len()]);
+    assert_eq!(got[1].body, large.as_bytes());
+    assert_eq!(header(&got[1], "content-length"), large.len().to_string());
 }

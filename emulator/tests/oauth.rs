@@ -203,6 +203,39 @@ fn curity_partner_flow_binds_opaque_tokens_to_the_certificate() {
 }
 
 #[test]
+fn introspection_shows_a_client_only_its_own_tokens_unless_it_may_introspect() {
+    let emu = Emulator::start(&[]);
+    let http = plain(&emu);
+    let introspect = format!("{}/oauth2/introspect", emu.info.auth_url);
+    let form = [("grant_type", "client_credentials"), ("client_id", "partner-client")];
+    let (_, body, _) = token_request(&with_app_cert(&emu), &emu.info.mtls_token_endpoint, &form);
+    let opaque = body["access_token"].as_str().unwrap().to_owned();
+    let admin = crate::util::admin_token(&emu);
+    let own = app_token(&emu, "api");
+    // The default app's client has scopes api and customer.* only.
+    let ask = |id: &str, secret: &str, token: &str, accept: &str| {
+        let form = [("client_id", id), ("client_secret", secret), ("token", token)];
+        send(http.post(&introspect).header("accept", accept).form(&form))
+    };
+    let (id, secret) = (emu.info.client_id.as_str(), emu.info.client_secret.as_str());
+    let (status, body, _) = ask(id, secret, &own, "application/json");
+    assert_eq!((status, &body["active"]), (200, &json!(true)), "{body}");
+    for token in [&admin, &opaque] {
+        for accept in ["application/json", "application/jwt"] {
+            let (status, body, _) = ask(id, secret, token, accept);
+            assert_eq!(
+                (status, body),
+                (200, json!({"active": false})),
+                "another client's token looks inactive ({accept})"
+            );
+        }
+    }
+    // A client registered with `admin` (the phantom-token gateway) sees all.
+    let (_, body, _) = ask("testing", "testing", &opaque, "application/json");
+    assert_eq!(body["client_id"], "partner-client", "{body}");
+}
+
+#[test]
 fn expired_tokens_are_inactive_and_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("state");

@@ -214,9 +214,12 @@ async fn client_id_of(ctx: &Ctx, req: Request) -> (Request, Option<String>) {
         return (req, None);
     }
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        // Too large or broken: the endpoint will say so; nothing to match.
-        return (Request::from_parts(parts, Body::empty()), None);
+    let bytes = match peek(body, MAX_BODY_BYTES).await {
+        Peeked::Whole(bytes) => bytes,
+        // Too large or broken: nothing to match; the request goes on with
+        // its body intact (a gateway route may take large forms, and an
+        // endpoint names its own limit).
+        Peeked::Partial(body) => return (Request::from_parts(parts, body), None),
     };
     let mut id = None;
     for (key, value) in form_urlencoded::parse(&bytes) {
@@ -227,6 +230,38 @@ async fn client_id_of(ctx: &Ctx, req: Request) -> (Request, Option<String>) {
         }
     }
     (Request::from_parts(parts, Body::from(bytes)), id)
+}
+
+/// A body read up to a limit, for matching.
+enum Peeked {
+    /// All of it, within the limit.
+    Whole(Bytes),
+    /// Over the limit or failed: the bytes read so far followed by the
+    /// rest (or the error), so the receiver gets exactly what was sent.
+    Partial(Body),
+}
+
+async fn peek(body: Body, limit: usize) -> Peeked {
+    let mut stream = body.into_data_stream();
+    let mut read: Vec<Bytes> = Vec::new();
+    let mut len = 0;
+    while let Some(chunk) = stream.next().await {
+        let failed = match chunk {
+            Ok(chunk) => {
+                len += chunk.len();
+                read.push(chunk);
+                if len <= limit {
+                    continue;
+                }
+                None
+            }
+            Err(e) => Some(e),
+        };
+        let replay = futures_util::stream::iter(read.into_iter().map(Ok::<_, axum::Error>));
+        let rest = futures_util::stream::iter(failed.map(Err)).chain(stream);
+        return Peeked::Partial(Body::from_stream(replay.chain(rest)));
+    }
+    Peeked::Whole(read.concat().into())
 }
 
 /// The `sub` of a client assertion, unverified: only for matching rules.

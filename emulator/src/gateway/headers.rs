@@ -31,6 +31,51 @@ const HOP_BY_HOP: [&str; 7] = [
     "proxy-authorization",
 ];
 
+/// Headers a TLS-terminating proxy sets about the client and the
+/// connection. The gateway is the client's first hop, so whatever a client
+/// sends under these names is a forgery the upstream would trust: all are
+/// removed from every request, whether or not this route sets them.
+const OWNED: [&str; 8] = [
+    "forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "x-client-verify",
+    "x-arr-clientcert",
+    "ssl-client-cert",
+    XFCC_HEADER,
+];
+
+/// Name prefixes of the same kind: X-Forwarded-For/-Host/-Proto/-Port/-Prefix
+/// and Traefik's X-Forwarded-Tls-Client-Cert, our `X-Client-Cert*`,
+/// nginx/Apache conventions (`X-SSL-Client-Verify`, `-DN`, `-Cert`) and
+/// AWS ALB's `X-Amzn-Mtls-*`.
+const OWNED_PREFIXES: [&str; 4] = ["x-forwarded-", "x-client-cert", "x-ssl-", "x-amzn-mtls-"];
+
+/// The certificate header names of every route: a name one route sets is
+/// one its upstream may trust on a request arriving through another route.
+#[derive(Debug, Default)]
+pub struct Owned(Vec<HeaderName>);
+
+impl Owned {
+    pub fn of(routes: &[Route]) -> Self {
+        let names = routes
+            .iter()
+            .flat_map(|r| [&r.cert_header, &r.thumbprint_header])
+            .flatten()
+            .cloned()
+            .collect();
+        Self(names)
+    }
+
+    fn contains(&self, name: &HeaderName) -> bool {
+        let name = name.as_str();
+        OWNED.contains(&name)
+            || OWNED_PREFIXES.iter().any(|p| name.starts_with(p))
+            || self.0.iter().any(|n| n.as_str() == name)
+    }
+}
+
 /// What the gateway knows about the caller.
 pub struct Caller<'a> {
     pub ip: Option<IpAddr>,
@@ -44,15 +89,16 @@ pub struct Caller<'a> {
     pub phantom_jwt: Option<&'a str>,
 }
 
-/// Rewrites `headers` of a request on its way to the upstream of `route`.
-pub fn for_upstream(route: &Route, headers: &mut HeaderMap, caller: &Caller) {
+/// Rewrites `headers` of a request on its way to the upstream of `route`;
+/// `owned` names every route's certificate headers.
+pub fn for_upstream(route: &Route, owned: &Owned, headers: &mut HeaderMap, caller: &Caller) {
     remove_hop_by_hop(headers);
-    // A client must not be able to pose as another certificate: the
-    // upstream trusts these headers because only the gateway sets them.
-    for name in [&route.cert_header, &route.thumbprint_header].into_iter().flatten() {
+    // A client must not be able to pose as another certificate or address:
+    // the upstream trusts these headers because only the gateway sets them.
+    let forged: Vec<HeaderName> = headers.keys().filter(|n| owned.contains(n)).cloned().collect();
+    for name in forged {
         headers.remove(name);
     }
-    headers.remove(XFCC_HEADER);
 
     let host = headers
         .remove(header::HOST)
@@ -61,12 +107,10 @@ pub fn for_upstream(route: &Route, headers: &mut HeaderMap, caller: &Caller) {
         headers.insert("x-forwarded-host", host);
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+    // The first hop: the address chain starts here (a client-sent one is
+    // not appended to, it is dropped above).
     if let Some(ip) = caller.ip {
-        let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(earlier) => format!("{earlier}, {ip}"),
-            None => ip.to_string(),
-        };
-        insert(headers, HeaderName::from_static("x-forwarded-for"), &chain);
+        insert(headers, HeaderName::from_static("x-forwarded-for"), &ip.to_string());
     }
     if let Some(der) = caller.certificate {
         let escaped = escaped_pem(der);
@@ -148,6 +192,11 @@ mod tests {
         client.cert_der().unwrap().to_vec()
     }
 
+    /// `for_upstream` on a gateway with `route` as its only route.
+    fn alone(route: &Route, h: &mut HeaderMap, caller: &Caller) {
+        for_upstream(route, &Owned::of(std::slice::from_ref(route)), h, caller);
+    }
+
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         pairs
             .iter()
@@ -174,12 +223,12 @@ mod tests {
             certificate: Some(&der),
             phantom_jwt: Some("a.b.c"),
         };
-        for_upstream(&route, &mut h, &caller);
+        alone(&route, &mut h, &caller);
 
         assert_eq!(h["x-forwarded-host"], "127.0.0.1:4444");
         assert!(h.get("host").is_none(), "the client sets the upstream's Host");
         assert_eq!(h["x-forwarded-proto"], "https");
-        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        assert_eq!(h["x-forwarded-for"], "127.0.0.1", "the first hop starts the chain");
         assert_eq!(h["authorization"], "Bearer a.b.c");
         assert_eq!(h["accept"], "application/json");
         assert_eq!(h["x-client-cert-thumbprint"], x5t_s256(&der).as_str());
@@ -209,9 +258,52 @@ mod tests {
             certificate: None,
             phantom_jwt: None,
         };
-        for_upstream(&route, &mut h, &caller);
+        alone(&route, &mut h, &caller);
         assert!(h.get("x-client-cert").is_none() && h.get("x-client-cert-thumbprint").is_none());
         assert!(h.get("x-forwarded-for").is_none());
+    }
+
+    #[test]
+    fn every_header_the_gateway_could_set_is_dropped_even_where_it_sets_none() {
+        let mut quiet = Route::catch_all("http://127.0.0.1:1").unwrap();
+        (quiet.cert_header, quiet.thumbprint_header) = (None, None);
+        let mut custom = quiet.clone();
+        custom.cert_header = Some(HeaderName::from_static("x-mtls-cert"));
+        let owned = Owned::of(&[quiet.clone(), custom]);
+        let forged = [
+            "forwarded",
+            "x-forwarded-host",
+            "x-forwarded-port",
+            "x-forwarded-prefix",
+            "x-forwarded-tls-client-cert",
+            "x-real-ip",
+            "x-ssl-client-verify",
+            "x-ssl-client-dn",
+            "x-client-cert",
+            "x-client-cert-thumbprint",
+            "x-forwarded-client-cert",
+            "x-amzn-mtls-clientcert",
+            "x-mtls-cert",
+        ];
+        let mut h = headers(&forged.map(|name| (name, "forged")));
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        let caller = Caller {
+            ip: None,
+            authority: Some("mtls.sandbox.localhost:4444"),
+            certificate: None,
+            phantom_jwt: None,
+        };
+        for_upstream(&quiet, &owned, &mut h, &caller);
+        let mut left: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap())).collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ("accept", "*/*"),
+                ("x-forwarded-host", "mtls.sandbox.localhost:4444"),
+                ("x-forwarded-proto", "https")
+            ]
+        );
     }
 
     #[test]
@@ -224,14 +316,14 @@ mod tests {
             phantom_jwt: None,
         };
         let mut h2 = headers(&[("accept", "*/*")]);
-        for_upstream(&route, &mut h2, &caller(Some("mtls.sandbox.localhost:4444")));
+        alone(&route, &mut h2, &caller(Some("mtls.sandbox.localhost:4444")));
         assert_eq!(h2["x-forwarded-host"], "mtls.sandbox.localhost:4444");
         // A Host header wins (HTTP/1.1; HTTP/2 clients that send both must match).
         let mut h1 = headers(&[("host", "127.0.0.1:4444")]);
-        for_upstream(&route, &mut h1, &caller(Some("other:1")));
+        alone(&route, &mut h1, &caller(Some("other:1")));
         assert_eq!(h1["x-forwarded-host"], "127.0.0.1:4444");
         let mut none = headers(&[]);
-        for_upstream(&route, &mut none, &caller(None));
+        alone(&route, &mut none, &caller(None));
         assert!(none.get("x-forwarded-host").is_none());
     }
 

@@ -6,9 +6,11 @@
 //! scopes, certificate binding) and refuse it before anything reaches the
 //! upstream; then it is forwarded with the client certificate, its
 //! thumbprint, the JWT in place of an opaque token (phantom token) and the
-//! X-Forwarded-* headers. Bodies stream both ways.
+//! X-Forwarded-* headers. Bodies stream both ways. Routing and
+//! forwarding use the normalised path ([`path`]), never the raw one.
 
 mod headers;
+pub mod path;
 pub mod route;
 
 use std::net::SocketAddr;
@@ -32,6 +34,7 @@ use crate::context::Ctx;
 /// The routes and a pooled HTTP/1.1 client for the upstreams.
 pub struct Gateway {
     routes: Vec<Route>,
+    owned: headers::Owned,
     client: Client<HttpConnector, Body>,
 }
 
@@ -42,6 +45,7 @@ impl Gateway {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         Self {
+            owned: headers::Owned::of(&routes),
             routes,
             client: Client::builder(TokioExecutor::new()).build(connector),
         }
@@ -58,8 +62,12 @@ impl Gateway {
 
 /// The mtls host's fallback: forwards to the matching route, else 404.
 pub async fn proxy(State(ctx): State<Ctx>, req: Request) -> Response {
-    let Some(route) = ctx.gateway.route_for(req.uri().path()) else {
-        return ApiError::not_found(format!("no such endpoint: {} {}", req.method(), req.uri().path())).into_response();
+    let path = match path::normalize(req.uri().path()) {
+        Ok(path) => path,
+        Err(e) => return ApiError::invalid_parameters(e.to_string()).into_response(),
+    };
+    let Some(route) = ctx.gateway.route_for(&path) else {
+        return ApiError::not_found(format!("no such endpoint: {} {path}", req.method())).into_response();
     };
     let (mut parts, body) = req.into_parts();
     let phantom_jwt = match authorize(&ctx, route, &parts) {
@@ -76,9 +84,12 @@ pub async fn proxy(State(ctx): State<Ctx>, req: Request) -> Response {
         certificate: certificate.as_deref(),
         phantom_jwt: phantom_jwt.as_deref(),
     };
-    headers::for_upstream(route, &mut parts.headers, &caller);
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    parts.uri = match route.target(path).parse::<Uri>() {
+    headers::for_upstream(route, &ctx.gateway.owned, &mut parts.headers, &caller);
+    let path_and_query = match parts.uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    parts.uri = match route.target(&path_and_query).parse::<Uri>() {
         Ok(uri) => uri,
         Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, "INVALID_PARAMETERS", e.to_string()).into_response(),
     };

@@ -201,6 +201,9 @@ pub fn validate_jwks_uri(uri: &str) -> Result<(), String> {
     }
 }
 
+/// Registered scopes that let a client introspect any client's tokens.
+pub const INTROSPECTION_SCOPES: [&str; 2] = ["introspect", "admin"];
+
 /// A registered client.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Client {
@@ -239,6 +242,17 @@ impl Client {
         } else {
             self.scopes.first().map(String::as_str).unwrap_or("")
         }
+    }
+
+    /// Whether this client may learn about a token issued to
+    /// `token_client_id` at the introspection endpoint. RFC 7662 §4 asks
+    /// the server to limit who may introspect: a token's own client may,
+    /// and so may a resource server or gateway registered with one of
+    /// [`INTROSPECTION_SCOPES`] (the built-in `testing` client has
+    /// `admin`). For anyone else the token is reported inactive, so the
+    /// answer says nothing about whether it exists.
+    pub fn may_introspect(&self, token_client_id: &str) -> bool {
+        self.client_id == token_client_id || self.scopes.iter().any(|s| INTROSPECTION_SCOPES.contains(&s.as_str()))
     }
 
     pub fn secret_matches(&self, presented: &str) -> bool {
@@ -287,6 +301,29 @@ mod tests {
         assert!(record.clear.is_none() && !record.hash.contains(&clear));
         let other = SecretRecord::new("ci", &clear, false, &Entropy::SYSTEM);
         assert_ne!(record.hash, other.hash, "salted");
+    }
+
+    #[test]
+    fn only_the_own_client_or_an_introspect_or_admin_client_may_introspect() {
+        let with_scopes = |id: &str, scopes: &[&str]| Client {
+            client_id: id.into(),
+            name: id.into(),
+            auth_method: AuthMethod::ClientSecretPost,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            secrets: vec![],
+            tls_subject_dn: None,
+            jwks: None,
+            jwks_uri: None,
+            certificates: vec![],
+            token_format: TokenFormat::Jwt,
+            static_client: false,
+        };
+        let customer_only = with_scopes("app", &["api", "customer.*"]);
+        assert!(customer_only.may_introspect("app"));
+        assert!(!customer_only.may_introspect("testing"));
+        assert!(!customer_only.may_introspect("partner-client"));
+        assert!(with_scopes("gateway", &["introspect"]).may_introspect("partner-client"));
+        assert!(with_scopes("testing", &["api", "admin"]).may_introspect("app"));
     }
 
     #[test]

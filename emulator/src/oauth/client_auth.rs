@@ -9,7 +9,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use rustls::pki_types::CertificateDer;
 use rustls::server::danger::ClientCertVerifier;
@@ -26,6 +26,9 @@ use crate::tls::CertProblem;
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Longest client-assertion lifetime accepted.
 const MAX_ASSERTION_LIFETIME: i64 = 3600;
+/// Seconds the client's clock may be ahead of or behind ours when `exp`,
+/// `nbf` and `iat` are judged (RFC 7523 §3 allows "some small leeway").
+pub const CLOCK_SKEW: i64 = 60;
 
 /// Credentials as presented on one request.
 #[derive(Debug, Default)]
@@ -184,12 +187,15 @@ pub fn authenticate(p: &Presented, client: &Client, cx: &AuthContext<'_>) -> Res
     })
 }
 
+/// The claims of a client assertion, each checked with a message naming it.
 #[derive(Deserialize)]
 struct AssertionClaims {
-    iss: String,
-    sub: String,
-    aud: Audience,
-    exp: i64,
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<Audience>,
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    iat: Option<i64>,
     jti: Option<String>,
 }
 
@@ -247,9 +253,32 @@ fn verify_assertion(assertion: &str, client: &Client, cx: &AuthContext<'_>) -> R
             {
                 return Err(invalid(unknown_kid(kid, &jwks, &client.client_id)));
             }
-            jwks.keys
+            let named: Vec<&Jwk> = jwks
+                .keys
                 .iter()
                 .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
+                .collect();
+            // RFC 7517 §4.4: a key registered with an `alg` is for that
+            // algorithm only (an RS256 key must not verify PS256).
+            let alg = format!("{:?}", header.alg);
+            let allowed: Vec<&Jwk> = named
+                .iter()
+                .copied()
+                .filter(|k| k.common.key_algorithm.is_none_or(|a| a.to_string() == alg))
+                .collect();
+            if allowed.is_empty() && !named.is_empty() {
+                let registered: Vec<String> = named
+                    .iter()
+                    .filter_map(|k| k.common.key_algorithm.map(|a| a.to_string()))
+                    .collect();
+                return Err(invalid(format!(
+                    "the JWT header's alg {alg} is not the alg registered with the client's key ({}); \
+                     sign with the registered alg or register the key without one",
+                    registered.join(", ")
+                )));
+            }
+            allowed
+                .into_iter()
                 .filter_map(|k| DecodingKey::from_jwk(k).ok())
                 .collect()
         }
@@ -259,43 +288,84 @@ fn verify_assertion(assertion: &str, client: &Client, cx: &AuthContext<'_>) -> R
     validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    let claims = keys
+    // Verify the signature over any JSON payload, then judge each claim:
+    // a missing claim is not a bad signature.
+    let payload = keys
         .iter()
-        .find_map(|key| jsonwebtoken::decode::<AssertionClaims>(assertion, key, &validation).ok())
+        .find_map(|key| jsonwebtoken::decode::<serde_json::Value>(assertion, key, &validation).ok())
         .ok_or_else(|| invalid("the signature does not verify with the client's registered key or secret".into()))?
         .claims;
-    if claims.iss != client.client_id || claims.sub != client.client_id {
-        return Err(invalid(format!(
-            "iss and sub must both be the client_id '{}'",
-            client.client_id
-        )));
-    }
-    let auds = match claims.aud {
-        Audience::One(a) => vec![a],
-        Audience::Many(a) => a,
-    };
-    if !auds.iter().any(|a| cx.audiences.contains(a)) {
-        return Err(invalid(format!(
-            "aud {auds:?} must contain the token endpoint URL (one of {:?})",
-            cx.audiences
-        )));
-    }
-    let now = cx.now.unix_timestamp();
-    if claims.exp <= now {
-        return Err(invalid("it has expired (exp is in the past)".into()));
-    }
-    if claims.exp > now + MAX_ASSERTION_LIFETIME {
-        return Err(invalid(format!(
-            "exp is more than {MAX_ASSERTION_LIFETIME} seconds ahead"
-        )));
-    }
-    let jti = claims
-        .jti
-        .ok_or_else(|| invalid("it has no jti (needed to prevent replay)".into()))?;
-    if !(cx.first_use)(&client.client_id, &jti, claims.exp)? {
+    let claims: AssertionClaims =
+        serde_json::from_value(payload).map_err(|e| invalid(format!("its claims have the wrong types: {e}")))?;
+    let (jti, exp) = check_claims(claims, client, cx).map_err(invalid)?;
+    if !(cx.first_use)(&client.client_id, &jti, exp)? {
         return Err(invalid(format!("jti '{jti}' was already used (replay)")));
     }
     Ok(())
+}
+
+/// RFC 7523 §3: `iss` and `sub` are the client, `aud` names this server,
+/// `exp` is present and near, `nbf` and `iat` (when present) are not in
+/// the future; plus a non-empty `jti` against replay. Returns (jti, exp).
+fn check_claims(claims: AssertionClaims, client: &Client, cx: &AuthContext<'_>) -> Result<(String, i64), String> {
+    let id = &client.client_id;
+    let missing = |claim: &str, what: String| format!("it has no {claim} claim ({what})");
+    let iss = claims
+        .iss
+        .ok_or_else(|| missing("iss", format!("it must be the client_id '{id}'")))?;
+    let sub = claims
+        .sub
+        .ok_or_else(|| missing("sub", format!("it must be the client_id '{id}'")))?;
+    if iss != *id || sub != *id {
+        return Err(format!("iss and sub must both be the client_id '{id}'"));
+    }
+    let auds = match claims.aud {
+        None => {
+            return Err(missing(
+                "aud",
+                format!("use the token endpoint URL, one of {:?}", cx.audiences),
+            ));
+        }
+        Some(Audience::One(a)) => vec![a],
+        Some(Audience::Many(a)) => a,
+    };
+    if !auds.iter().any(|a| cx.audiences.contains(a)) {
+        return Err(format!(
+            "aud {auds:?} must contain the token endpoint URL (one of {:?})",
+            cx.audiences
+        ));
+    }
+    let now = cx.now.unix_timestamp();
+    let exp = claims
+        .exp
+        .ok_or_else(|| missing("exp", format!("set it at most {MAX_ASSERTION_LIFETIME} seconds ahead")))?;
+    if exp + CLOCK_SKEW <= now {
+        return Err(format!(
+            "it has expired (exp is {} seconds in the past; {CLOCK_SKEW} s of clock skew allowed)",
+            now - exp
+        ));
+    }
+    if exp > now + MAX_ASSERTION_LIFETIME + CLOCK_SKEW {
+        return Err(format!("exp is more than {MAX_ASSERTION_LIFETIME} seconds ahead"));
+    }
+    for (claim, value) in [("nbf", claims.nbf), ("iat", claims.iat)] {
+        if let Some(at) = value
+            && at > now + CLOCK_SKEW
+        {
+            return Err(format!(
+                "{claim} is {} seconds in the future (more than the {CLOCK_SKEW} s of clock skew allowed); \
+                 check the client's clock",
+                at - now
+            ));
+        }
+    }
+    let jti = claims
+        .jti
+        .ok_or_else(|| missing("jti", "needed to prevent replay".into()))?;
+    if jti.trim().is_empty() {
+        return Err("jti is empty; send a unique value per assertion (needed to prevent replay)".into());
+    }
+    Ok((jti, exp))
 }
 
 /// Names the kids a private_key_jwt client has registered: a kid that

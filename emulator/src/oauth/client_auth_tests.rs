@@ -139,7 +139,7 @@ fn client_secret_jwt_checks_signature_audience_expiry_and_replay() {
         code(f.run(&assertion(&key, hs(), claims("https://elsewhere", 60, "a2")), &c))
             .contains("must contain the token endpoint")
     );
-    assert!(code(f.run(&assertion(&key, hs(), claims(AUD, -5, "a3")), &c)).contains("expired"));
+    assert!(code(f.run(&assertion(&key, hs(), claims(AUD, -CLOCK_SKEW - 5, "a3")), &c)).contains("expired"));
     assert!(code(f.run(&assertion(&key, hs(), claims(AUD, 7200, "a4")), &c)).contains("seconds ahead"));
     let wrong = EncodingKey::from_secret(b"other");
     assert!(code(f.run(&assertion(&wrong, hs(), claims(AUD, 60, "a5")), &c)).contains("signature does not verify"));
@@ -151,6 +151,81 @@ fn client_secret_jwt_checks_signature_audience_expiry_and_replay() {
     let mut p = assertion(&key, hs(), claims(AUD, 60, "a7"));
     p.assertion_type = Some("urn:other".into());
     assert!(code(f.run(&p, &c)).starts_with("invalid_request"));
+}
+
+#[test]
+fn each_assertion_claim_is_checked_and_named_within_the_clock_skew() {
+    let f = Fixture::new();
+    let c = client(AuthMethod::ClientSecretJwt);
+    let key = EncodingKey::from_secret(b"s3cret");
+    let run = |claims: serde_json::Value| code(f.run(&assertion(&key, Header::new(Algorithm::HS256), claims), &c));
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let with = |jti: &str, claim: &str, value: serde_json::Value| {
+        let mut c = claims(AUD, 60, jti);
+        c[claim] = value;
+        c
+    };
+    let without = |jti: &str, claim: &str| {
+        let mut c = claims(AUD, 60, jti);
+        c.as_object_mut().unwrap().remove(claim);
+        c
+    };
+    let refusals = [
+        (
+            with("n1", "nbf", json!(now + 3000)),
+            "nbf is 3000 seconds in the future",
+        ),
+        (
+            with("n2", "iat", json!(now + 86_400)),
+            "iat is 86400 seconds in the future",
+        ),
+        (with("n3", "jti", json!("")), "jti is empty"),
+        (with("n4", "exp", json!("soon")), "wrong types"),
+        (without("n5", "exp"), "no exp claim"),
+        (without("n6", "aud"), "no aud claim"),
+        (without("n7", "iss"), "no iss claim"),
+        (without("n8", "sub"), "no sub claim"),
+    ];
+    for (claims, needle) in refusals {
+        let refused = run(claims.clone());
+        assert!(
+            refused.starts_with("invalid_client: client_assertion refused: ") && refused.contains(needle),
+            "{claims}: {refused}"
+        );
+        assert!(!refused.contains("signature"), "{refused}");
+    }
+    // A client clock a little off is tolerated.
+    let skewed = with("s1", "nbf", json!(now + CLOCK_SKEW - 10));
+    assert_eq!(run(skewed), "ok");
+    assert_eq!(run(with("s2", "iat", json!(now + CLOCK_SKEW - 10))), "ok");
+    assert_eq!(run(with("s3", "exp", json!(now - CLOCK_SKEW + 10))), "ok");
+}
+
+#[test]
+fn a_jwk_registered_with_an_alg_verifies_only_that_alg() {
+    let f = Fixture::new();
+    let pem = crate::oauth::keys::SigningAlg::PS256.generate_pem().unwrap();
+    let key = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+    let registered = |alg: Algorithm| {
+        let mut c = client(AuthMethod::PrivateKeyJwt);
+        let jwk = Jwk::from_encoding_key(&key, alg).unwrap();
+        c.jwks = Some(serde_json::to_value(JwkSet { keys: vec![jwk] }).unwrap());
+        c
+    };
+    let rs256 = registered(Algorithm::RS256);
+    let signed = |alg: Algorithm, jti: &str| assertion(&key, Header::new(alg), claims(AUD, 60, jti));
+    assert_eq!(code(f.run(&signed(Algorithm::RS256, "r1"), &rs256)), "ok");
+    let refused = code(f.run(&signed(Algorithm::PS256, "r2"), &rs256));
+    assert!(
+        refused.contains("alg PS256 is not the alg registered with the client's key (RS256)"),
+        "{refused}"
+    );
+    let mut any_alg = rs256.clone();
+    any_alg.jwks.as_mut().unwrap()["keys"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("alg");
+    assert_eq!(code(f.run(&signed(Algorithm::PS256, "r3"), &any_alg)), "ok");
 }
 
 #[test]

@@ -210,22 +210,33 @@ async fn authenticated_token_param(
 }
 
 /// `POST /oauth2/introspect` (RFC 7662). With `Accept: application/jwt`
-/// an active token is answered with its JWT (phantom-token pattern).
+/// an active token is answered with its JWT (phantom-token pattern). Only
+/// the token's own client or an introspecting client sees it active
+/// ([`Client::may_introspect`](super::client::Client::may_introspect)).
 pub async fn introspect(
     State(ctx): State<Ctx>,
     peer: Peer,
     headers: HeaderMap,
     FormBody(body): FormBody,
 ) -> Result<Response, OAuthError> {
-    let (_, presented) = authenticated_token_param(&ctx, peer, &headers, &body).await?;
+    let (who, presented) = authenticated_token_param(&ctx, peer, &headers, &body).await?;
     let presented = presented.as_str();
     let wants_jwt = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/jwt"));
+    let inactive = || Ok(no_store(Json(json!({ "active": false })).into_response()));
     let Ok((jwt, claims)) = ctx.oauth.verify(&ctx.records, presented) else {
-        return Ok(no_store(Json(json!({ "active": false })).into_response()));
+        return inactive();
     };
+    if !who.client.may_introspect(&claims.client_id) {
+        tracing::info!(
+            target: "oauth",
+            client_id = %who.client.client_id,
+            "introspection of another client's token answered inactive (register the caller with scope introspect)"
+        );
+        return inactive();
+    }
     if wants_jwt {
         let mut response = (StatusCode::OK, jwt).into_response();
         response
