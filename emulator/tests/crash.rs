@@ -126,7 +126,15 @@ fn a_hundred_kill_9_cycles_lose_nothing_acknowledged() {
             emu.info.app_token.clone(),
             acked.clone(),
         ));
-        // Random points: 0-150 ms into the writes (pseudo-random from the cycle).
+        // Random points: 0-150 ms (pseudo-random from the cycle) after the
+        // cycle's first acknowledged write, so that a slow or busy machine
+        // still kills mid-writes rather than before any (the totals below
+        // would then mean nothing).
+        let before = acked.lock().unwrap().customers.len();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while acked.lock().unwrap().customers.len() == before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         std::thread::sleep(Duration::from_millis((cycle * 37) % 151));
         if cycle % 2 == 0 {
             let _ = revoke.kill();

@@ -330,7 +330,9 @@ fn clients_create_takes_what_each_method_needs_and_scripts_read_json() {
     .unwrap();
     let jwks = emu.state_dir.with_extension("jwks.json");
     std::fs::write(&jwks, serde_json::json!({ "keys": [jwk] }).to_string()).unwrap();
-    let created: Value = json_on(&emu, &[
+    let created: Value = json_on(
+        &emu,
+        &[
             "clients",
             "create",
             "signer",
@@ -339,13 +341,16 @@ fn clients_create_takes_what_each_method_needs_and_scripts_read_json() {
             "--jwks",
             &jwks.display().to_string(),
             "--json",
-        ]);
+        ],
+    );
     assert_eq!(created["token_endpoint_auth_method"], "private_key_jwt");
 
     let cert = emu.state_dir.with_extension("self.pem");
     let params = rcgen::CertificateParams::new(vec!["selfie".into()]).unwrap();
     std::fs::write(&cert, params.self_signed(&key).unwrap().pem()).unwrap();
-    let selfie: Value = json_on(&emu, &[
+    let selfie: Value = json_on(
+        &emu,
+        &[
             "clients",
             "create",
             "selfie",
@@ -354,7 +359,8 @@ fn clients_create_takes_what_each_method_needs_and_scripts_read_json() {
             "--certificate",
             &cert.display().to_string(),
             "--json",
-        ]);
+        ],
+    );
     assert_eq!(selfie["token_endpoint_auth_method"], "self_signed_tls_client_auth");
 
     let missing = on(&emu, &["clients", "create", "x", "--auth-method", "private_key_jwt"]);
