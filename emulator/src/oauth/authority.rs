@@ -137,7 +137,11 @@ impl Authority {
         let mut client = client;
         if let (None, Some(uri), Some(assertion)) = (&client.jwks, &client.jwks_uri, &presented.assertion) {
             let kid = jsonwebtoken::decode_header(assertion).ok().and_then(|h| h.kid);
-            client.jwks = Some(self.jwks_fetcher.get(uri, kid.as_deref()).await?);
+            client.jwks = Some(
+                self.jwks_fetcher
+                    .get(&client.client_id, uri, kid.as_deref(), self.now())
+                    .await?,
+            );
         }
         let verifier = self.ca_verifier.read().unwrap_or_else(|p| p.into_inner()).clone();
         let audiences = self.assertion_audiences();
