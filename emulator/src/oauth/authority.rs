@@ -143,6 +143,10 @@ impl Authority {
                     .await?,
             );
         }
+        let secret_verdict = match client_auth::presented_secret(presented, &client) {
+            Some(secret) => Some(client.secret_matches_off_workers(secret).await),
+            None => None,
+        };
         let verifier = self.ca_verifier.read().unwrap_or_else(|p| p.into_inner()).clone();
         let audiences = self.assertion_audiences();
         let first_use = |client: &str, jti: &str, exp: i64| {
@@ -154,6 +158,7 @@ impl Authority {
             audiences: &audiences,
             now: self.now(),
             first_use: &first_use,
+            secret_verdict,
         };
         client_auth::authenticate(presented, &client, &cx)
     }

@@ -63,6 +63,7 @@ impl Fixture {
             audiences: &self.audiences,
             now: OffsetDateTime::now_utc(),
             first_use: &first_use,
+            secret_verdict: None,
         };
         authenticate(p, c, &cx)
     }
