@@ -15,6 +15,7 @@ use crate::entropy::Entropy;
 use crate::faults::{Rule, RuleSpec};
 use crate::gateway::{Route, RouteSection};
 use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
+use crate::oauth::dn::Dn;
 use crate::oauth::keys::SigningAlg;
 
 pub const DEFAULT_STATE_DIR: &str = ".sandbox";
@@ -209,6 +210,9 @@ impl ClientSection {
         }
         if auth_method == AuthMethod::TlsClientAuth && self.tls_subject_dn.is_none() {
             return Err(err("auth_method tls_client_auth needs tls_subject_dn".into()));
+        }
+        if let Some(dn) = &self.tls_subject_dn {
+            Dn::parse(dn).map_err(|why| err(format!("tls_subject_dn: {why}")))?;
         }
         let jwks = match &self.jwks {
             Some(text) => {

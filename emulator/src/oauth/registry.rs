@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use super::client::{
     AuthMethod, Client, MAX_SECRETS_PER_CLIENT, SecretRecord, TokenFormat, validate_jwks, validate_jwks_uri,
 };
+use super::dn::Dn;
 use crate::records::{Records, RecordsError, rfc3339};
 
 #[derive(Debug, thiserror::Error)]
@@ -147,12 +148,8 @@ impl Registry {
         if let Some(uri) = &new.jwks_uri {
             validate_jwks_uri(uri).map_err(RegistryError::Invalid)?;
         }
-        if new
-            .tls_client_auth_subject_dn
-            .as_deref()
-            .is_some_and(|dn| dn.trim().is_empty())
-        {
-            return Err(RegistryError::Invalid("tls_client_auth_subject_dn is empty".into()));
+        if let Some(dn) = &new.tls_client_auth_subject_dn {
+            Dn::parse(dn).map_err(|why| RegistryError::Invalid(format!("tls_client_auth_subject_dn: {why}")))?;
         }
         let client = Client {
             client_id: records.entropy().uuid(),
