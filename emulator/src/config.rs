@@ -15,6 +15,7 @@ use crate::entropy::Entropy;
 use crate::faults::{Rule, RuleSpec};
 use crate::gateway::{Route, RouteSection};
 use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
+use crate::oauth::dn::Dn;
 use crate::oauth::keys::SigningAlg;
 
 pub const DEFAULT_STATE_DIR: &str = ".sandbox";
@@ -103,6 +104,9 @@ pub struct Config {
     pub entropy: Arc<Entropy>,
     /// How many recent requests and handshakes the inspector keeps.
     pub inspect_capacity: usize,
+    /// The user accepts that the built-in `testing`/`testing` admin client
+    /// is reachable on a non-loopback bind (`--allow-shared-admin`).
+    pub allow_shared_admin: bool,
 }
 
 impl Config {
@@ -137,6 +141,7 @@ impl Config {
             faults: Vec::new(),
             entropy: Arc::new(Entropy::SYSTEM),
             inspect_capacity: crate::inspector::DEFAULT_CAPACITY,
+            allow_shared_admin: false,
         }
     }
 
@@ -206,6 +211,9 @@ impl ClientSection {
         if auth_method == AuthMethod::TlsClientAuth && self.tls_subject_dn.is_none() {
             return Err(err("auth_method tls_client_auth needs tls_subject_dn".into()));
         }
+        if let Some(dn) = &self.tls_subject_dn {
+            Dn::parse(dn).map_err(|why| err(format!("tls_subject_dn: {why}")))?;
+        }
         let jwks = match &self.jwks {
             Some(text) => {
                 let jwks: serde_json::Value =
@@ -260,6 +268,42 @@ impl ClientSection {
     }
 }
 
+/// The built-in admin client: everyone knows its secret.
+const SHARED_ADMIN: (&str, &str) = ("testing", "testing");
+
+impl Config {
+    /// Whether the built-in `testing`/`testing` client, with scope `admin`
+    /// (clients, fault rules, the clock, key rotation, certificate
+    /// revocation), is registered and listens beyond this machine.
+    pub fn shares_admin(&self) -> bool {
+        !self.bind.is_loopback() && self.has_shared_admin_client()
+    }
+
+    fn has_shared_admin_client(&self) -> bool {
+        let (id, secret) = SHARED_ADMIN;
+        self.clients
+            .iter()
+            .any(|c| c.client_id == id && c.scopes.iter().any(|s| s == "admin") && c.secret_matches(secret))
+    }
+
+    /// Refuses to expose the built-in admin client to the network unless the
+    /// user asked for it: on a laptop it is a convenience, on a LAN it hands
+    /// the sandbox to anyone who has read the README.
+    pub fn check_shared_admin(&self) -> Result<(), String> {
+        if !self.shares_admin() || self.allow_shared_admin {
+            return Ok(());
+        }
+        Err(format!(
+            "--bind {} would make the built-in client testing/testing (scope admin: clients, fault rules, the clock, \
+             key rotation, certificate revocation) reachable from the network, and everyone knows its secret. \
+             Drop it with your own [[clients]] (or `clients = []`) in a config file, bind to 127.0.0.1, or pass \
+             --allow-shared-admin ([server] allow_shared_admin = true) if everyone who can reach this machine may \
+             administer the sandbox",
+            self.bind
+        ))
+    }
+}
+
 /// The config file, as written by users. Every field is optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -293,6 +337,7 @@ pub struct ServerSection {
     pub public_host: Option<String>,
     #[serde(default)]
     pub sans: Vec<String>,
+    pub allow_shared_admin: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -337,6 +382,7 @@ impl FileConfig {
         config.lenient_chain = s.lenient_chain.unwrap_or(config.lenient_chain);
         config.public_host = s.public_host.or(config.public_host.take());
         config.extra_sans.extend(s.sans);
+        config.allow_shared_admin = s.allow_shared_admin.unwrap_or(config.allow_shared_admin);
         config.auth_mode = self.app.auth_mode.unwrap_or(config.auth_mode);
         if let Some(method) = self.app.client_auth_method {
             if !matches!(
@@ -463,6 +509,32 @@ mod tests {
         assert!(config.clients[0].secret_matches("testing"));
         assert_eq!(config.clients[1].auth_method, AuthMethod::TlsClientAuth);
         assert_eq!(config.oauth.signing_alg, SigningAlg::PS256);
+    }
+
+    /// #18 item 7: the well-known admin client must not reach the LAN unasked.
+    #[test]
+    fn a_network_bind_refuses_the_built_in_admin_client_unless_allowed() {
+        let mut config = Config::new("/tmp/x");
+        assert!(
+            config.check_shared_admin().is_ok() && !config.shares_admin(),
+            "loopback"
+        );
+        config.bind = IpAddr::from([0, 0, 0, 0]);
+        let refused = config.check_shared_admin().unwrap_err();
+        assert!(
+            refused.contains("--bind 0.0.0.0") && refused.contains("--allow-shared-admin"),
+            "{refused}"
+        );
+        config.allow_shared_admin = true;
+        assert!(config.check_shared_admin().is_ok() && config.shares_admin());
+        config.allow_shared_admin = false;
+        config.clients.retain(|c| c.client_id != "testing");
+        assert!(config.check_shared_admin().is_ok() && !config.shares_admin());
+        let path = Path::new("lan.toml");
+        let file = FileConfig::parse("[server]\nbind = \"0.0.0.0\"\nallow_shared_admin = true\n", path).unwrap();
+        let mut config = Config::new("/tmp/x");
+        file.apply(&mut config, path).unwrap();
+        assert!(config.allow_shared_admin && config.check_shared_admin().is_ok());
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub struct SandboxInfo {
     /// `/portal/inspect.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub portal_token: Option<String>,
+    /// The built-in `testing`/`testing` admin client listens beyond
+    /// loopback (`--allow-shared-admin`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared_admin: bool,
 }
 
 impl SandboxInfo {
@@ -73,6 +77,7 @@ impl SandboxInfo {
             clock: config.clock.describe(),
             portal_url: None,
             portal_token: None,
+            shared_admin: config.shares_admin(),
         }
     }
 
@@ -215,6 +220,15 @@ impl SandboxInfo {
             method = self.token_endpoint_auth_method,
             token_endpoint = self.token_endpoint,
         );
+        if self.shared_admin {
+            out.push_str(&format!(
+                "\n{}\n  the built-in admin client testing/testing is reachable from the network \
+                 (--allow-shared-admin): anyone who can reach {} can manage clients, faults, the clock, \
+                 keys and certificates\n",
+                h("Warning"),
+                self.auth_url
+            ));
+        }
         if let Some(clock) = &self.clock {
             out.push_str(&format!(
                 "\n{}\n  {clock} (`mtls-sandbox clock reset` returns to real time)\n",
@@ -337,6 +351,16 @@ mod tests {
         assert!(
             withheld.contains("CLIENTID") && withheld.contains("APPTOKEN"),
             "{withheld}"
+        );
+        assert!(!shown.contains("reachable from the network"));
+        let shared = SandboxInfo {
+            shared_admin: true,
+            ..info
+        };
+        assert!(
+            shared
+                .summary(false, Secrets::Withheld)
+                .contains("Warning\n  the built-in admin client testing/testing is reachable from the network")
         );
     }
 }

@@ -371,6 +371,25 @@ fn clients_create_takes_what_each_method_needs_and_scripts_read_json() {
         text(&missing.stderr)
     );
 
+    // #18 item 11: a malformed subject DN is refused at registration.
+    let tls = [
+        "clients",
+        "create",
+        "p",
+        "--auth-method",
+        "tls_client_auth",
+        "--subject-dn",
+    ];
+    for bad in ["CN=my_app,garbage", "CN=my_app,,,"] {
+        let refused = on(&emu, &[&tls[..], &[bad]].concat());
+        assert_eq!(refused.status.code(), Some(2), "{bad}");
+        assert!(
+            text(&refused.stderr).contains("tls_client_auth_subject_dn: "),
+            "{}",
+            text(&refused.stderr)
+        );
+    }
+
     let plain_client: Value = json_on(&emu, &["clients", "create", "ci", "--json"]);
     let id = plain_client["client_id"].as_str().unwrap();
     let secret: Value = json_on(&emu, &["secrets", "create", id, "ci", "--json"]);

@@ -115,3 +115,25 @@ fn sslkeylogfile_records_tls_secrets_for_wireshark() {
         "{log}"
     );
 }
+
+/// #18 item 7: `--bind 0.0.0.0` handed the built-in testing/testing admin
+/// client to everyone on the network.
+#[test]
+fn a_network_bind_with_the_built_in_admin_client_needs_an_explicit_opt_in() {
+    let stderr = crate::util::up_usage_error(&["--bind", "0.0.0.0"]);
+    assert!(
+        stderr.contains("testing/testing") && stderr.contains("--allow-shared-admin"),
+        "{stderr}"
+    );
+
+    let emu = Emulator::start(&["--bind", "0.0.0.0", "--allow-shared-admin"]);
+    assert!(emu.info.shared_admin, "sandbox.json says so");
+    emu.log_line("reachable from the network");
+    crate::util::admin_token(&emu);
+
+    let without_admin = tempfile::tempdir().unwrap();
+    let config = without_admin.path().join("c.toml");
+    std::fs::write(&config, "clients = []\n").unwrap();
+    let emu = Emulator::start(&["--bind", "0.0.0.0", "--config", config.to_str().unwrap()]);
+    assert!(!emu.info.shared_admin, "no built-in admin client, nothing to refuse");
+}

@@ -602,7 +602,8 @@ fn private_key_jwt_with_a_jwks_uri_served_by_wiremock() {
 
     let tmp = tempfile::tempdir().unwrap();
     let config = format!(
-        "[[clients]]\nid = \"published\"\nauth_method = \"private_key_jwt\"\njwks_uri = \"{}/jwks.json\"\n",
+        "[[clients]]\nid = \"published\"\nauth_method = \"private_key_jwt\"\njwks_uri = \"{}/jwks.json\"\n\
+         [[clients]]\nid = \"clockmaster\"\nsecrets = [\"s\"]\nscopes = [\"admin\"]\n",
         jwks_host.uri()
     );
     std::fs::write(tmp.path().join("c.toml"), config).unwrap();
@@ -638,13 +639,32 @@ fn private_key_jwt_with_a_jwks_uri_served_by_wiremock() {
     serve(vec![old_jwk, rotated_jwk], 1);
     assert_eq!(
         request(&rotated_key, "rotated", "3").0,
+        401,
+        "an unknown kid within 30 s of the last fetch does not refetch (#18 item 4)"
+    );
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "clockmaster"),
+        ("client_secret", "s"),
+        ("scope", "admin"),
+    ];
+    let (status, body, _) = token_request(&http, &url, &form);
+    assert_eq!(status, 200, "{body}");
+    let admin = body["access_token"].as_str().unwrap();
+    let clock = format!("{}/admin/clock", emu.info.auth_url);
+    let (status, body, _) = send(http.post(&clock).bearer_auth(admin).json(&json!({"advance": "31s"})));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        request(&rotated_key, "rotated", "3b").0,
         200,
-        "an unknown kid triggers a refetch"
+        "an unknown kid triggers a refetch once the interval has passed"
     );
     let requests = rt.block_on(jwks_host.received_requests()).unwrap();
     assert_eq!(requests.len(), 2);
 
     rt.block_on(jwks_host.reset());
+    let (status, body, _) = send(http.post(&clock).bearer_auth(admin).json(&json!({"advance": "31s"})));
+    assert_eq!(status, 200, "{body}");
     let (status, body, _) = request(&new_key("other").0, "other", "4");
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
     assert!(

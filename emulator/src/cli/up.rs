@@ -53,6 +53,10 @@ pub struct UpArgs {
     /// inspector (0 turns it off) [default: 200].
     #[arg(long, value_name = "N")]
     pub inspect: Option<usize>,
+    /// Let the built-in testing/testing admin client be reachable on a
+    /// non-loopback --bind (refused otherwise: anyone on the network could use it).
+    #[arg(long)]
+    pub allow_shared_admin: bool,
     /// Print the sandbox.json document instead of the human summary.
     #[arg(long)]
     pub json: bool,
@@ -65,6 +69,7 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
     config.ports.mtls = args.mtls_port.unwrap_or(config.ports.mtls);
     config.ports.auth = args.auth_port.unwrap_or(config.ports.auth);
     config.lenient_chain |= args.lenient_chain;
+    config.allow_shared_admin |= args.allow_shared_admin;
     config.inspect_capacity = args.inspect.unwrap_or(config.inspect_capacity);
     config.public_host = args.public_host.or(config.public_host);
     config.extra_sans.extend(args.sans);
@@ -83,6 +88,13 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
     if let Some(url) = &args.upstream {
         let route = Route::catch_all(url).map_err(|e| usage(anyhow::anyhow!("--upstream: {e}")))?;
         config.gateway.push(route);
+    }
+
+    config.check_shared_admin().map_err(|e| usage(anyhow::anyhow!(e)))?;
+    if config.shares_admin() {
+        tracing::warn!(
+            "the built-in admin client testing/testing is reachable from the network (--allow-shared-admin)"
+        );
     }
 
     let routes = config.gateway.clone();

@@ -19,7 +19,7 @@ impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
         match e {
             RegistryError::UnknownClient(_) | RegistryError::UnknownSecret { .. } => ApiError::not_found(e.to_string()),
-            RegistryError::StaticClient(_) | RegistryError::Exists(_) => {
+            RegistryError::StaticClient(_) | RegistryError::Exists(_) | RegistryError::TooManySecrets(_) => {
                 ApiError::new(StatusCode::CONFLICT, "CONFLICT", e.to_string())
             }
             RegistryError::Invalid(why) => ApiError::invalid_parameters(why),

@@ -137,8 +137,16 @@ impl Authority {
         let mut client = client;
         if let (None, Some(uri), Some(assertion)) = (&client.jwks, &client.jwks_uri, &presented.assertion) {
             let kid = jsonwebtoken::decode_header(assertion).ok().and_then(|h| h.kid);
-            client.jwks = Some(self.jwks_fetcher.get(uri, kid.as_deref()).await?);
+            client.jwks = Some(
+                self.jwks_fetcher
+                    .get(&client.client_id, uri, kid.as_deref(), self.now())
+                    .await?,
+            );
         }
+        let secret_verdict = match client_auth::presented_secret(presented, &client) {
+            Some(secret) => Some(client.secret_matches_off_workers(secret).await),
+            None => None,
+        };
         let verifier = self.ca_verifier.read().unwrap_or_else(|p| p.into_inner()).clone();
         let audiences = self.assertion_audiences();
         let first_use = |client: &str, jti: &str, exp: i64| {
@@ -150,6 +158,7 @@ impl Authority {
             audiences: &audiences,
             now: self.now(),
             first_use: &first_use,
+            secret_verdict,
         };
         client_auth::authenticate(presented, &client, &cx)
     }

@@ -81,6 +81,12 @@ pub struct SecretRecord {
     /// the HMAC key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clear: Option<String>,
+    /// The secret begins with `<id>.` (every secret the sandbox issues
+    /// since #18 item 5), so a presented secret names the one record to
+    /// hash it against. False for config-file secrets and older records,
+    /// which are tried in turn.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identified: bool,
 }
 
 impl SecretRecord {
@@ -89,15 +95,32 @@ impl SecretRecord {
     /// clients from the config file, `client_secret_jwt` keys), where a slow
     /// hash would only slow every start down.
     pub fn new(name: &str, clear: &str, keep_clear: bool, entropy: &Entropy) -> Self {
+        Self::with_id(entropy.uuid(), name, clear, keep_clear, entropy)
+    }
+
+    /// A fresh random secret (returned in clear, to be shown once) that
+    /// carries its record's id: `<id>.<256 random bits, base64url>`.
+    pub fn generate(name: &str, keep_clear: bool, entropy: &Entropy) -> (Self, String) {
+        let id = entropy.uuid();
+        let clear = format!("{id}{ID_SEPARATOR}{}", generate_secret(entropy));
+        let record = Self {
+            identified: true,
+            ..Self::with_id(id, name, &clear, keep_clear, entropy)
+        };
+        (record, clear)
+    }
+
+    fn with_id(id: String, name: &str, clear: &str, keep_clear: bool, entropy: &Entropy) -> Self {
         let salt = URL_SAFE_NO_PAD.encode(entropy.array::<16>());
         let iterations = if keep_clear { 0 } else { PBKDF2_ITERATIONS };
         Self {
-            id: entropy.uuid(),
+            id,
             name: name.into(),
             hash: hash(&salt, clear, iterations),
             salt,
             iterations,
             clear: keep_clear.then(|| clear.to_owned()),
+            identified: false,
         }
     }
 
@@ -119,6 +142,8 @@ impl SecretRecord {
         let Some(iterations) = std::num::NonZeroU32::new(self.iterations) else {
             return false;
         };
+        #[cfg(test)]
+        hook::record(&self.salt);
         let ok = aws_lc_rs::pbkdf2::verify(
             aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256,
             iterations,
@@ -137,6 +162,14 @@ impl SecretRecord {
         ok
     }
 }
+
+/// Separates a record id from the random part of an issued secret; not in
+/// the base64url alphabet, so no secret of the older, id-less shape has it.
+const ID_SEPARATOR: char = '.';
+
+/// Most secrets one client may hold: verification tries every secret
+/// without an id, and rotation seldom needs more than two or three.
+pub const MAX_SECRETS_PER_CLIENT: usize = 20;
 
 /// PBKDF2-HMAC-SHA256 iterations for stored client secrets (OWASP's 2023
 /// figure is 600,000 for passwords; generated secrets carry 256 bits of
@@ -255,9 +288,34 @@ impl Client {
         self.client_id == token_client_id || self.scopes.iter().any(|s| INTROSPECTION_SCOPES.contains(&s.as_str()))
     }
 
+    /// Whether `presented` is one of the client's secrets. A secret that
+    /// names its record (`<id>.…`) is hashed against that record only, so
+    /// the cost does not grow with the number of secrets; anything else is
+    /// tried against every record without an id (config-file and older
+    /// secrets). Slow (PBKDF2) on first use: call it through
+    /// [`Client::secret_matches_off_workers`] from async code.
     pub fn secret_matches(&self, presented: &str) -> bool {
-        // Check every secret (no early exit) so timing says nothing about which.
-        self.secrets.iter().fold(false, |found, s| s.matches(presented) | found)
+        if let Some((id, _)) = presented.split_once(ID_SEPARATOR)
+            && let Some(record) = self.secrets.iter().find(|s| s.identified && s.id == id)
+        {
+            return record.matches(presented);
+        }
+        // Check every candidate (no early exit) so timing says nothing about which.
+        self.secrets
+            .iter()
+            .filter(|s| !s.identified)
+            .fold(false, |found, s| s.matches(presented) | found)
+    }
+
+    /// [`Client::secret_matches`] on tokio's blocking pool: a PBKDF2 run
+    /// takes ~10 ms, and wrong guesses are never cached, so on an async
+    /// worker a burst of them would stall every other request (`/health`
+    /// included).
+    pub async fn secret_matches_off_workers(&self, presented: &str) -> bool {
+        let (client, presented) = (self.clone(), presented.to_owned());
+        tokio::task::spawn_blocking(move || client.secret_matches(&presented))
+            .await
+            .unwrap_or(false)
     }
 
     /// The view shown by the management API (never secrets' hashes).
@@ -274,9 +332,93 @@ impl Client {
     }
 }
 
+/// Test hook: which thread ran each PBKDF2 verification, by record salt.
+#[cfg(test)]
+pub(crate) mod hook {
+    use std::sync::Mutex;
+    use std::thread::ThreadId;
+
+    static RUNS: Mutex<Vec<(String, ThreadId)>> = Mutex::new(Vec::new());
+
+    pub fn record(salt: &str) {
+        let mut runs = RUNS.lock().unwrap_or_else(|p| p.into_inner());
+        runs.push((salt.to_owned(), std::thread::current().id()));
+    }
+
+    /// The threads that ran PBKDF2 for any of these records.
+    pub fn runs_for(records: &[super::SecretRecord]) -> Vec<ThreadId> {
+        let runs = RUNS.lock().unwrap_or_else(|p| p.into_inner());
+        runs.iter()
+            .filter(|(salt, _)| records.iter().any(|r| r.salt == *salt))
+            .map(|(_, thread)| *thread)
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn client_with(secrets: Vec<SecretRecord>) -> Client {
+        Client {
+            client_id: "many".into(),
+            name: "many".into(),
+            auth_method: AuthMethod::ClientSecretPost,
+            scopes: vec!["api".into()],
+            secrets,
+            tls_subject_dn: None,
+            jwks: None,
+            jwks_uri: None,
+            certificates: vec![],
+            token_format: TokenFormat::Jwt,
+            static_client: false,
+        }
+    }
+
+    /// #18 item 5: with 50 secrets every request ran 50 PBKDF2 hashes.
+    #[test]
+    fn an_issued_secret_is_hashed_against_its_own_record_only() {
+        let issued: Vec<(SecretRecord, String)> = (0..MAX_SECRETS_PER_CLIENT)
+            .map(|i| SecretRecord::generate(&format!("s{i}"), false, &Entropy::SYSTEM))
+            .collect();
+        let records: Vec<SecretRecord> = issued.iter().map(|(r, _)| r.clone()).collect();
+        let client = client_with(records.clone());
+        let (last, clear) = issued.last().unwrap();
+        assert!(clear.starts_with(&format!("{}.", last.id)) && last.identified);
+        assert!(client.secret_matches(clear));
+        assert_eq!(hook::runs_for(&records).len(), 1, "one PBKDF2 run, not one per secret");
+        let wrong = format!("{}.guess", issued[3].0.id);
+        assert!(!client.secret_matches(&wrong) && !client.secret_matches("no-id-at-all"));
+        assert_eq!(hook::runs_for(&records).len(), 2, "a wrong guess: at most one run");
+    }
+
+    #[test]
+    fn config_and_older_secrets_without_an_id_still_verify() {
+        let config = SecretRecord::new("config", "testing", true, &Entropy::SYSTEM);
+        let older = SecretRecord::new("old", "an-older-generated-secret", false, &Entropy::SYSTEM);
+        let (issued, clear) = SecretRecord::generate("new", false, &Entropy::SYSTEM);
+        let client = client_with(vec![config, older, issued]);
+        assert!(client.secret_matches("testing"));
+        assert!(client.secret_matches("an-older-generated-secret"));
+        assert!(client.secret_matches(&clear));
+        assert!(!client.secret_matches("testing.x"));
+    }
+
+    /// Wrong guesses are not cached, so their PBKDF2 run must not hold an
+    /// async worker: on a current-thread runtime, it runs on another thread.
+    #[tokio::test]
+    async fn the_hash_runs_on_the_blocking_pool() {
+        let (record, clear) = SecretRecord::generate("s", false, &Entropy::SYSTEM);
+        let client = client_with(vec![record.clone()]);
+        assert!(!client.secret_matches_off_workers(&format!("{}.wrong", record.id)).await);
+        assert!(client.secret_matches_off_workers(&clear).await);
+        let threads = hook::runs_for(&[record]);
+        assert_eq!(threads.len(), 2);
+        assert!(
+            !threads.contains(&std::thread::current().id()),
+            "not on the async worker"
+        );
+    }
 
     #[test]
     fn secrets_verify_only_against_their_clear_text() {

@@ -19,6 +19,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
 use super::client::{AuthMethod, Client};
+use super::dn::Dn;
 use super::error::OAuthError;
 use super::token::x5t_s256;
 use crate::tls::CertProblem;
@@ -85,6 +86,20 @@ pub struct AuthContext<'a> {
     pub now: OffsetDateTime,
     /// Records an assertion id; false when it was already used.
     pub first_use: &'a dyn Fn(&str, &str, i64) -> Result<bool, OAuthError>,
+    /// Whether [`presented_secret`] matched, when the caller already
+    /// checked it off the async workers ([`Client::secret_matches_off_workers`]);
+    /// `None` checks it here.
+    pub secret_verdict: Option<bool>,
+}
+
+/// The client secret the request presented the way `client` is registered
+/// to present it (HTTP Basic or the form), if any.
+pub fn presented_secret<'a>(p: &'a Presented, client: &Client) -> Option<&'a str> {
+    match (client.auth_method, &p.basic, &p.client_secret) {
+        (AuthMethod::ClientSecretBasic, Some((_, s)), _) => Some(s),
+        (AuthMethod::ClientSecretPost, None, Some(s)) => Some(s),
+        _ => None,
+    }
 }
 
 /// The client id the request claims, before any check.
@@ -140,12 +155,8 @@ pub fn authenticate(p: &Presented, client: &Client, cx: &AuthContext<'_>) -> Res
     };
     match client.auth_method {
         AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {
-            let secret = match (client.auth_method, &p.basic, &p.client_secret) {
-                (AuthMethod::ClientSecretBasic, Some((_, s)), _) => s,
-                (AuthMethod::ClientSecretPost, None, Some(s)) => s,
-                _ => return Err(wrong_method(used)),
-            };
-            if !client.secret_matches(secret) {
+            let secret = presented_secret(p, client).ok_or_else(|| wrong_method(used))?;
+            if !cx.secret_verdict.unwrap_or_else(|| client.secret_matches(secret)) {
                 return Err(OAuthError::invalid_client(format!(
                     "wrong client_secret for client '{}' (deleted secrets stop working at once)",
                     client.client_id
@@ -413,11 +424,25 @@ fn check_pki_cert(
                 ))
             })?;
     }
-    let subject = subject_of(leaf)?;
+    let (_, cert) = X509Certificate::from_der(leaf)
+        .map_err(|_| OAuthError::invalid_client("the client certificate cannot be parsed"))?;
+    let subject = Dn::from_x509(cert.subject());
     let registered = client.tls_subject_dn.as_deref().unwrap_or("");
-    if normalize_dn(&subject) != normalize_dn(registered) {
+    let expected = Dn::parse(registered).map_err(|why| {
+        OAuthError::invalid_client(format!(
+            "tls_client_auth: the subject DN registered for client '{}' (\"{registered}\") is malformed: {why}; \
+             register the client again with a valid one",
+            client.client_id
+        ))
+    })?;
+    if subject != expected {
+        let hint = if subject.same_rdns_in_another_order(&expected) {
+            " — the same attributes in another order: an RFC 4514 DN lists the most specific RDN (usually CN) first"
+        } else {
+            ""
+        };
         return Err(OAuthError::invalid_client(format!(
-            "tls_client_auth: certificate subject \"{subject}\" is not the one registered for client '{}' (\"{registered}\")",
+            "tls_client_auth: certificate subject \"{subject}\" is not the one registered for client '{}' (\"{registered}\"){hint}",
             client.client_id
         )));
     }
@@ -473,18 +498,6 @@ fn subject_of(der: &[u8]) -> Result<String, OAuthError> {
     X509Certificate::from_der(der)
         .map(|(_, c)| c.subject().to_string())
         .map_err(|_| OAuthError::invalid_client("the client certificate cannot be parsed"))
-}
-
-/// A DN as a sorted list of `type=value` parts, so "CN=a, O=b" equals
-/// "O=b,CN=a". Values containing commas are not supported (no escapes).
-pub fn normalize_dn(dn: &str) -> Vec<String> {
-    let mut parts: Vec<String> = dn
-        .split(',')
-        .filter_map(|part| part.split_once('='))
-        .map(|(k, v)| format!("{}={}", k.trim().to_ascii_lowercase(), v.trim()))
-        .collect();
-    parts.sort();
-    parts
 }
 
 #[cfg(test)]

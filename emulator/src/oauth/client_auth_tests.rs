@@ -63,6 +63,7 @@ impl Fixture {
             audiences: &self.audiences,
             now: OffsetDateTime::now_utc(),
             first_use: &first_use,
+            secret_verdict: None,
         };
         authenticate(p, c, &cx)
     }
@@ -330,6 +331,19 @@ fn tls_client_auth_needs_the_sandbox_ca_and_the_registered_subject() {
     };
     assert!(code(f.run(&other, &c)).contains("is not the one registered"));
 
+    // #18 item 11: RDN order counts, values compare case-insensitively.
+    let der_order = subject.clone();
+    let mut reordered = c.clone();
+    reordered.tls_subject_dn = Some(der_order);
+    let refused = code(f.run(&verified, &reordered));
+    assert!(refused.contains("in another order"), "{refused}");
+    let mut shouted = c.clone();
+    shouted.tls_subject_dn = Some(c.tls_subject_dn.clone().unwrap().to_uppercase().replace("CN=", "cn="));
+    assert_eq!(code(f.run(&verified, &shouted)), "ok");
+    let mut garbage = c.clone();
+    garbage.tls_subject_dn = Some(format!("{},garbage", c.tls_subject_dn.clone().unwrap()));
+    assert!(code(f.run(&verified, &garbage)).contains("is malformed"));
+
     let none = Presented {
         client_id: Some("c1".into()),
         ..Default::default()
@@ -393,5 +407,4 @@ fn basic_header_parsing_and_claimed_ids() {
         claimed_client_id(&Presented::default()).unwrap_err().code,
         "invalid_client"
     );
-    assert_eq!(normalize_dn("CN=a, O=b"), normalize_dn("o=b,cn=a"));
 }

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod authority;
 pub mod client;
 pub mod client_auth;
+pub mod dn;
 pub mod endpoints;
 pub mod error;
 pub mod jwks_fetch;

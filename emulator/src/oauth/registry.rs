@@ -10,7 +10,10 @@ use std::sync::RwLock;
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
-use super::client::{AuthMethod, Client, SecretRecord, TokenFormat, generate_secret, validate_jwks, validate_jwks_uri};
+use super::client::{
+    AuthMethod, Client, MAX_SECRETS_PER_CLIENT, SecretRecord, TokenFormat, validate_jwks, validate_jwks_uri,
+};
+use super::dn::Dn;
 use crate::records::{Records, RecordsError, rfc3339};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +26,11 @@ pub enum RegistryError {
     UnknownSecret { client: String, secret: String },
     #[error("a client with id '{0}' already exists")]
     Exists(String),
+    #[error(
+        "client '{0}' already has {MAX_SECRETS_PER_CLIENT} secrets, the most one client may hold; \
+         delete one it no longer uses first"
+    )]
+    TooManySecrets(String),
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -140,12 +148,8 @@ impl Registry {
         if let Some(uri) = &new.jwks_uri {
             validate_jwks_uri(uri).map_err(RegistryError::Invalid)?;
         }
-        if new
-            .tls_client_auth_subject_dn
-            .as_deref()
-            .is_some_and(|dn| dn.trim().is_empty())
-        {
-            return Err(RegistryError::Invalid("tls_client_auth_subject_dn is empty".into()));
+        if let Some(dn) = &new.tls_client_auth_subject_dn {
+            Dn::parse(dn).map_err(|why| RegistryError::Invalid(format!("tls_client_auth_subject_dn: {why}")))?;
         }
         let client = Client {
             client_id: records.entropy().uuid(),
@@ -219,19 +223,21 @@ impl Registry {
         name: &str,
         replace: bool,
     ) -> Result<(SecretRecord, String), RegistryError> {
-        let clear = generate_secret(records.entropy());
         let mut added = None;
         self.update(records, client_id, |client| {
             let keep_clear = client.auth_method == AuthMethod::ClientSecretJwt;
-            let record = SecretRecord::new(name, &clear, keep_clear, records.entropy());
             if replace {
                 client.secrets.retain(|s| s.name != name);
             }
+            if client.secrets.len() >= MAX_SECRETS_PER_CLIENT {
+                return Err(RegistryError::TooManySecrets(client_id.into()));
+            }
+            let (record, clear) = SecretRecord::generate(name, keep_clear, records.entropy());
             client.secrets.push(record.clone());
-            added = Some(record);
+            added = Some((record, clear));
             Ok(())
         })?;
-        Ok((added.expect("set by a successful update"), clear))
+        Ok(added.expect("set by a successful update"))
     }
 
     pub fn delete_secret(&self, records: &Records, client_id: &str, secret_id: &str) -> Result<(), RegistryError> {
@@ -372,6 +378,31 @@ mod tests {
             registry.delete(&records, &client.client_id),
             Err(RegistryError::UnknownClient(_))
         ));
+    }
+
+    /// #18 item 5: secrets without a limit made every token request slower.
+    #[test]
+    fn a_client_holds_at_most_the_secret_limit() {
+        let (_dir, records, registry) = setup();
+        let new = NewClient {
+            name: "hoarder".into(),
+            ..Default::default()
+        };
+        let id = registry
+            .create(&records, new, OffsetDateTime::now_utc())
+            .unwrap()
+            .client_id;
+        for i in 0..MAX_SECRETS_PER_CLIENT {
+            registry.add_secret(&records, &id, &format!("s{i}")).unwrap();
+        }
+        let refused = registry.add_secret(&records, &id, "one too many").unwrap_err();
+        assert!(matches!(refused, RegistryError::TooManySecrets(_)));
+        assert!(refused.to_string().contains("20 secrets") && refused.to_string().contains("delete one"));
+        registry
+            .rotate_secret(&records, &id, "s0")
+            .expect("rotating replaces, so it stays within the limit");
+        let client = registry.get(&records, &id).unwrap().unwrap();
+        assert_eq!(client.secrets.len(), MAX_SECRETS_PER_CLIENT);
     }
 
     #[test]
