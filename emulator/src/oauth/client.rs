@@ -1,11 +1,14 @@
 //! OAuth client registrations: how each client authenticates at the token
 //! endpoint, what it may ask for, and its secrets.
 //!
-//! Secrets are stored as salted SHA-256, not argon2: every secret this
-//! sandbox generates is 256 bits of randomness, which no password hash
-//! would make stronger, while a deliberately slow hash would cap token
-//! issuance at a few dozen per second per core — the thing CI suites hammer.
-//! (Static secrets from the config file are in clear in that file anyway.)
+//! Secrets created over the API, CLI or portal are stored as salted
+//! PBKDF2-HMAC-SHA256 (100k iterations): a stolen records.db must not hand
+//! out working secrets. Each such secret carries its record id
+//! (`<id>.<random>`), so a token request costs one PBKDF2 run however many
+//! secrets the client has, and a verified secret is remembered in memory so
+//! token throughput — what CI suites hammer — does not pay it again. Older
+//! salted SHA-256 records still verify; static secrets from the config file
+//! are in clear in that file anyway.
 
 use crate::entropy::Entropy;
 use aws_lc_rs::constant_time::verify_slices_are_equal;
