@@ -27,6 +27,10 @@ pub struct Context {
     pub inspector: Arc<Inspector>,
     /// URLs, file paths and the portal token, as `sandbox.json` has them.
     pub info: SandboxInfo,
+    /// The portal's browser session path segment (`/portal/<this>/`): new
+    /// at every start and, unlike the token, in no file (see
+    /// `portal::session`).
+    pub portal_session: String,
     /// Poked after a revocation so the mtls host reloads its CRL at once.
     pub crl_changed: Arc<tokio::sync::Notify>,
 }

@@ -91,6 +91,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // The portal token guards the portal's secrets and actions: random even
     // under --deterministic, where everything else repeats from the seed.
     let portal_token = crate::entropy::Entropy::SYSTEM.alphanumeric(32);
+    let portal_session = crate::entropy::Entropy::SYSTEM.alphanumeric(32);
     let info = SandboxInfo::new(&state, &config, ports).with_portal(&portal_token);
     let inspector = Arc::new(Inspector::new(config.inspect_capacity));
     let oauth = authority(&state, &config, &info, tls::sandbox_ca_verifier(&material.ca, &opts)?)?;
@@ -104,6 +105,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         state: state.clone(),
         inspector: inspector.clone(),
         info: info.clone(),
+        portal_session,
         crl_changed: Arc::default(),
     });
 

@@ -1,7 +1,9 @@
 //! The developer portal in a real browser: Debian's headless Chromium driven
 //! by Playwright (`tests/browser/portal.mjs`). `scripts/test` installs
 //! Chromium and the npm package; without them this test fails and says how to
-//! install them. Screenshots land in `target/browser-screenshots/`.
+//! install them. Screenshots land in `target/browser-screenshots/`. The run
+//! ends with pages on two other local origins (`browser/second_origin.mjs`)
+//! trying to reach the logged-in portal.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -56,6 +58,16 @@ fn a_user_downloads_a_certificate_uses_it_with_curl_revokes_it_and_rotates_a_sec
         "the certificate list shows no fractional or raw RFC 3339 timestamps",
         "at 400 px no table cell on the portal breaks a word",
         "at 400 px no table cell on the inspector breaks a word",
+        "the login link lands on the session's own path without the token in the address bar",
+        "a page on another http port receives no portal cookie",
+        "a page on another https port receives no portal cookie",
+        "a form on another http port cannot post to /portal/clients",
+        "a form on another http port cannot post to <session>/clients",
+        "a form on another https port cannot post to /portal/clients",
+        "a form on another https port cannot post to <session>/clients",
+        "a page on another http port cannot frame the portal",
+        "a page on another https port cannot frame the portal",
+        "no other origin created a client",
     ] {
         assert!(
             stdout.contains(&format!("ok - {check}")),

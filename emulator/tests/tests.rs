@@ -17,6 +17,7 @@ mod lifecycle;
 mod limits;
 mod oauth;
 mod portal;
+mod portal_session;
 mod scripts;
 mod secrets;
 mod tls_audit;

@@ -80,7 +80,7 @@ pub fn router(ctx: Ctx, host: Host) -> Router {
             .route("/api/transactions", post(transactions::create));
     }
     if host == Host::Sandbox {
-        router = crate::portal::routes(router);
+        router = crate::portal::routes(router, &ctx);
     }
     if host == Host::Mtls && !ctx.gateway.is_empty() {
         router = router.fallback(crate::gateway::proxy);

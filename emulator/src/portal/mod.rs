@@ -4,8 +4,9 @@
 //!
 //! It is still a server on a port, so every page needs the portal token,
 //! new at every start and printed in the startup summary as a link. The
-//! link sets a `SameSite=Strict` cookie, which keeps other sites' forms out;
-//! `Authorization: Bearer <token>` works too, for scripts.
+//! link opens a browser session under a per-start path, walled off from the
+//! other local ports a browser shares cookies with ([`session`] says how);
+//! `Authorization: Bearer <token>` works on every portal path, for scripts.
 //!
 //! Handlers are thin: the work is in [`certificates`], the OAuth registry
 //! and the inspector; [`pages`] renders HTML.
@@ -14,14 +15,15 @@ pub mod application;
 pub mod certificates;
 pub mod download;
 mod pages;
+pub mod session;
 
 use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::extract::{Form, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -32,6 +34,7 @@ use crate::oauth::registry::{NewClient, RegistryError};
 use crate::state::files;
 use certificates::CertificateError;
 use download::Entry;
+use session::{Session, is_portal_token};
 
 /// Every portal path starts with this.
 pub const PREFIX: &str = "/portal";
@@ -43,85 +46,74 @@ pub fn is_inspected(path: &str) -> bool {
     let portal = path == PREFIX || path.strip_prefix(PREFIX).is_some_and(|rest| rest.starts_with('/'));
     !portal && path != "/favicon.ico"
 }
-const COOKIE: &str = "mtls_sandbox_portal";
 /// The name of the secret "Reveal secret" shows (and rotates).
 const REVEALED_SECRET: &str = "portal";
 
-/// The portal's routes, for the sandbox host.
-pub fn routes(router: Router<Ctx>) -> Router<Ctx> {
-    router
-        .route("/portal", get(index))
-        .route("/portal/", get(index))
-        .route("/portal/certificates", post(generate_certificate))
-        .route("/portal/certificates/{serial}/revoke", post(revoke_certificate))
-        .route("/portal/chain.zip", get(chain))
-        .route("/portal/application/secret", post(reveal_app_secret))
-        .route("/portal/clients", post(create_client))
-        .route("/portal/clients/{id}/reveal", post(reveal_secret))
-        .route("/portal/clients/{id}/secrets", post(add_secret))
-        .route("/portal/inspect", get(inspect))
-        .route("/portal/inspect.json", get(inspect_json))
+/// The portal's routes, for the sandbox host: each page both under the
+/// browser session's path (`/portal/{session}/...`) and under `/portal/...`,
+/// where only `Authorization: Bearer` gets in (the browser's cookie is not
+/// sent there). `/portal` also takes the login link.
+pub fn routes(router: Router<Ctx>, ctx: &Ctx) -> Router<Ctx> {
+    let session = format!("{PREFIX}/{{{}}}", session::PARAM);
+    let portal = [PREFIX, session.as_str()]
+        .into_iter()
+        .fold(Router::new(), |portal, base| {
+            portal
+                .route(&format!("{base}/"), get(index))
+                .route(&format!("{base}/certificates"), post(generate_certificate))
+                .route(
+                    &format!("{base}/certificates/{{serial}}/revoke"),
+                    post(revoke_certificate),
+                )
+                .route(&format!("{base}/chain.zip"), get(chain))
+                .route(&format!("{base}/application/secret"), post(reveal_app_secret))
+                .route(&format!("{base}/clients"), post(create_client))
+                .route(&format!("{base}/clients/{{id}}/reveal"), post(reveal_secret))
+                .route(&format!("{base}/clients/{{id}}/secrets"), post(add_secret))
+                .route(&format!("{base}/inspect"), get(inspect))
+                .route(&format!("{base}/inspect.json"), get(inspect_json))
+        })
+        .route(PREFIX, get(index))
+        .layer(middleware::from_fn_with_state(ctx.clone(), finish));
+    router.merge(portal)
 }
 
-/// A request that presented the portal token (cookie or bearer).
-pub struct Session;
-
-impl FromRequestParts<Ctx> for Session {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Self::Rejection> {
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_owned);
-        let presented = bearer.or_else(|| session_cookie(parts));
-        if !presented.is_some_and(|t| is_portal_token(ctx, &t)) {
-            return Err(PortalError::login_required(
-                ctx,
-                "You are not logged in to the portal, or the sandbox restarted since you were.",
-            )
-            .into_response());
-        }
-        // Belt and braces beside SameSite=Strict: no form posts from other sites.
-        let cross_site = parts
-            .headers
-            .get("sec-fetch-site")
-            .is_some_and(|v| v.as_bytes() == b"cross-site");
-        if parts.method != Method::GET && cross_site {
-            return Err(PortalError::new(StatusCode::FORBIDDEN, "cross-site requests are refused").into_response());
-        }
-        Ok(Session)
+/// Renders a [`PortalError`] into its page (which links back to the
+/// session) and walls off every portal response.
+async fn finish(State(ctx): State<Ctx>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if let Some(error) = response.extensions_mut().remove::<PortalError>() {
+        let page = match error.login_help {
+            true => pages::login_required(
+                &error.message,
+                &ctx.state.path(files::SANDBOX_JSON).display().to_string(),
+            ),
+            false => pages::error(&session::base(&ctx), error.status, &error.message),
+        };
+        response = (error.status, Html(page)).into_response();
     }
+    session::wall_off(response.headers_mut());
+    response
 }
 
-fn session_cookie(parts: &Parts) -> Option<String> {
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == COOKIE)
-        .map(|c| c.value().to_owned())
+/// The path parameters of the portal's routes: `{serial}` or `{id}`, beside
+/// the `{session}` of the session's routes.
+#[derive(serde::Deserialize)]
+struct Target {
+    #[serde(alias = "serial")]
+    id: String,
 }
 
-fn is_portal_token(ctx: &Ctx, presented: &str) -> bool {
-    ctx.info.portal_token.as_deref().is_some_and(|token| {
-        aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), token.as_bytes()).is_ok()
-    })
-}
-
-/// An error page: what went wrong and a way back.
-#[derive(Debug)]
+/// An error page: what went wrong and a way back. The page itself is
+/// rendered by the portal's middleware ([`finish`]), which knows the
+/// session's path the way back leads to.
+#[derive(Debug, Clone)]
 pub struct PortalError {
     status: StatusCode,
     message: String,
-    /// For a 401: where to find the login link (`sandbox.json`'s path). A
-    /// link back to the portal would only lead to another 401.
-    login_help: Option<String>,
+    /// A 401: the page says where the login link is (`sandbox.json`) and
+    /// links nowhere, since every portal link would only lead to another 401.
+    login_help: bool,
 }
 
 impl PortalError {
@@ -129,13 +121,13 @@ impl PortalError {
         Self {
             status,
             message: message.into(),
-            login_help: None,
+            login_help: false,
         }
     }
 
-    fn login_required(ctx: &Ctx, message: &str) -> Self {
+    fn login_required(message: &str) -> Self {
         Self {
-            login_help: Some(ctx.state.path(files::SANDBOX_JSON).display().to_string()),
+            login_help: true,
             ..Self::new(StatusCode::UNAUTHORIZED, message)
         }
     }
@@ -143,11 +135,9 @@ impl PortalError {
 
 impl IntoResponse for PortalError {
     fn into_response(self) -> Response {
-        let page = match &self.login_help {
-            Some(sandbox_json) => pages::login_required(&self.message, sandbox_json),
-            None => pages::error(self.status, &self.message),
-        };
-        (self.status, Html(page)).into_response()
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(self);
+        response
     }
 }
 
@@ -194,7 +184,8 @@ struct IndexQuery {
     notice: Option<String>,
 }
 
-/// `GET /portal`; with `?token=` it logs in (sets the cookie) and redirects.
+/// `GET /portal`; with `?token=` it logs in (sets the cookie) and redirects
+/// to the session's path.
 async fn index(
     State(ctx): State<Ctx>,
     Query(query): Query<IndexQuery>,
@@ -203,21 +194,14 @@ async fn index(
     if let Some(token) = &query.token {
         if !is_portal_token(&ctx, token) {
             return PortalError::login_required(
-                &ctx,
                 "This portal link is not valid: its token changes at every start, so a link from an earlier \
                  start no longer works.",
             )
             .into_response();
         }
-        let cookie = cookie::Cookie::build((COOKIE, token.clone()))
-            .path(PREFIX)
-            .http_only(true)
-            .secure(true)
-            .same_site(cookie::SameSite::Strict)
-            .build();
-        let mut response = Redirect::to(PREFIX).into_response();
-        if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
-            response.headers_mut().insert(header::SET_COOKIE, value);
+        let mut response = Redirect::to(&format!("{}/", session::base(&ctx))).into_response();
+        if let Some(cookie) = session::login_cookie(&ctx, token) {
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
         }
         return response;
     }
@@ -271,12 +255,12 @@ async fn chain(_: Session, State(ctx): State<Ctx>) -> Result<Response, PortalErr
 async fn revoke_certificate(
     _: Session,
     State(ctx): State<Ctx>,
-    Path(serial): Path<String>,
+    Path(Target { id: serial }): Path<Target>,
 ) -> Result<Redirect, PortalError> {
     let revoked = certificates::revoke(&ctx.state, &ctx.records, &serial, ctx.oauth.now())?;
     ctx.crl_changed.notify_one();
     tracing::info!(target: "portal", "certificate {} ({}) revoked", revoked.serial_hex, revoked.subject);
-    Ok(Redirect::to("/portal?notice=revoked"))
+    Ok(Redirect::to(&format!("{}/?notice=revoked", session::base(&ctx))))
 }
 
 /// "Create client" (the form's field names are the API's).
@@ -290,7 +274,8 @@ async fn create_client(
     let client = ctx.oauth.registry.create(&ctx.records, new, ctx.oauth.now())?;
     tracing::info!(target: "oauth", client_id = %client.client_id, "client created in the portal");
     Ok(Redirect::to(&format!(
-        "/portal?notice=client-created#client-{}",
+        "{}/?notice=client-created#client-{}",
+        session::base(&ctx),
         client.client_id
     )))
 }
@@ -338,14 +323,22 @@ async fn reveal_app_secret(_: Session, State(ctx): State<Ctx>) -> Result<Respons
 
 /// A client's "Reveal secret": shows a new secret once; the one shown before
 /// stops working.
-async fn reveal_secret(_: Session, State(ctx): State<Ctx>, Path(id): Path<String>) -> Result<Response, PortalError> {
+async fn reveal_secret(
+    _: Session,
+    State(ctx): State<Ctx>,
+    Path(Target { id }): Path<Target>,
+) -> Result<Response, PortalError> {
     let (_, clear) = ctx.oauth.registry.rotate_secret(&ctx.records, &id, REVEALED_SECRET)?;
     tracing::info!(target: "oauth", client_id = %id, "client secret revealed (rotated) in the portal");
     secret_page(&ctx, &id, &clear, true)
 }
 
 /// "Add secret": one more secret; the others keep working.
-async fn add_secret(_: Session, State(ctx): State<Ctx>, Path(id): Path<String>) -> Result<Response, PortalError> {
+async fn add_secret(
+    _: Session,
+    State(ctx): State<Ctx>,
+    Path(Target { id }): Path<Target>,
+) -> Result<Response, PortalError> {
     let (record, clear) = ctx
         .oauth
         .registry

@@ -39,9 +39,9 @@ form.inline{display:inline} label{display:block;margin:.4em 0} input[type=text],
 @media (max-width:40em){header{padding:.6em 1em} main{padding:.5em} section{padding:.6em .8em}}
 ";
 
-/// The page frame. `nav` is false on the login page, where every portal
-/// link would answer 401.
-fn layout(title: &str, refresh: Option<u32>, nav: bool, body: Markup) -> String {
+/// The page frame. `nav` is the session's path (links lead under it), or
+/// `None` on the login page, where every portal link would answer 401.
+fn layout(title: &str, refresh: Option<u32>, nav: Option<&str>, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -54,9 +54,9 @@ fn layout(title: &str, refresh: Option<u32>, nav: bool, body: Markup) -> String 
             body {
                 header {
                     strong { "mtls-sandbox developer portal" }
-                    @if nav {
-                        a href="/portal" { "Application" }
-                        a href="/portal/inspect" { "Request inspector" }
+                    @if let Some(base) = nav {
+                        a href={ (base) "/" } { "Application" }
+                        a href={ (base) "/inspect" } { "Request inspector" }
                     }
                 }
                 main { (body) }
@@ -66,16 +66,17 @@ fn layout(title: &str, refresh: Option<u32>, nav: bool, body: Markup) -> String 
     .into_string()
 }
 
-pub fn error(status: StatusCode, message: &str) -> String {
+/// `base`: the session's path, where "Back to the portal" leads.
+pub fn error(base: &str, status: StatusCode, message: &str) -> String {
     layout(
         "Error",
         None,
-        true,
+        Some(base),
         html! {
             section {
                 h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
                 p id="error" { (message) }
-                p { a href="/portal" { "Back to the portal" } }
+                p { a href={ (base) "/" } { "Back to the portal" } }
             }
         },
     )
@@ -87,7 +88,7 @@ pub fn login_required(message: &str, sandbox_json: &str) -> String {
     layout(
         "Log in",
         None,
-        false,
+        None,
         html! {
             section {
                 h1 { "401 Unauthorized" }
@@ -127,7 +128,7 @@ fn time_element(rfc3339: &str) -> Markup {
 }
 
 pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Option<&str>) -> String {
-    let info = &ctx.info;
+    let (info, base) = (&ctx.info, super::session::base(ctx));
     let notice = match notice {
         Some("revoked") => Some("Certificate revoked: the mtls host refuses it from the next handshake on."),
         Some("client-created") => Some("Client created. Reveal its secret to use it."),
@@ -140,7 +141,7 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
     layout(
         "Application",
         None,
-        true,
+        Some(&base),
         html! {
             @if let Some(text) = notice { p.notice id="notice" { (text) } }
             section id="application" {
@@ -152,7 +153,7 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
                         tr { th { "Authentication (" code { "token_endpoint_auth_method" } ")" } td { code id="app-auth-method" { (method) } } }
                     }
                     tr { th { "Client secret" } td {
-                        form.inline method="post" action="/portal/application/secret" {
+                        form.inline method="post" action={ (base) "/application/secret" } {
                             button.reveal id="reveal-app-secret" type="submit" { "Reveal secret" }
                         }
                         span.muted { " Issues a new secret and shows it once; the one printed at startup (and any shown before) stops working. "
@@ -166,11 +167,11 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
             section id="certificates" {
                 h2 { "Certificates" }
                 p {
-                    form.inline method="post" action="/portal/certificates" {
+                    form.inline method="post" action={ (base) "/certificates" } {
                         button id="generate-certificate" type="submit" { "Generate new certificate" }
                     }
                     " "
-                    a.button.secondary id="certificate-chain" href="/portal/chain.zip" { "Certificate chain" }
+                    a.button.secondary id="certificate-chain" href={ (base) "/chain.zip" } { "Certificate chain" }
                 }
                 p.muted {
                     "A new certificate comes as a zip with " code { (files::CLIENT_KEY) } " and " code { (files::CLIENT_CERT) }
@@ -193,7 +194,7 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
                             } @else {
                                 td.ok.status { "valid" }
                                 td {
-                                    form.inline method="post" action={ "/portal/certificates/" (cert.serial_hex) "/revoke" } {
+                                    form.inline method="post" action={ (base) "/certificates/" (cert.serial_hex) "/revoke" } {
                                         button.danger.revoke type="submit" { "Revoke certificate" }
                                     }
                                 }
@@ -220,11 +221,11 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
                                 } @else if client.static_client {
                                     span.muted { "defined in the config file" }
                                 } @else if uses_secret(client.auth_method) {
-                                    form.inline method="post" action={ "/portal/clients/" (client.client_id) "/reveal" } {
+                                    form.inline method="post" action={ (base) "/clients/" (client.client_id) "/reveal" } {
                                         button.reveal type="submit" title="Shows a secret once; revealing again replaces it" { "Reveal secret" }
                                     }
                                     " "
-                                    form.inline method="post" action={ "/portal/clients/" (client.client_id) "/secrets" } {
+                                    form.inline method="post" action={ (base) "/clients/" (client.client_id) "/secrets" } {
                                         button.secondary.add-secret type="submit" { "Add secret" }
                                     }
                                 }
@@ -233,7 +234,7 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
                     }
                 } }
                 h3 { "Create client" }
-                form id="create-client" method="post" action="/portal/clients" {
+                form id="create-client" method="post" action={ (base) "/clients" } {
                     label { "Name " input type="text" name="name" required; }
                     label { "Authentication "
                         select name="token_endpoint_auth_method" {
@@ -266,10 +267,11 @@ pub fn secret(ctx: &Ctx, client: &Client, clear: &str, rotated: bool) -> String 
         _ => None,
     };
     let is_app = client_id == ctx.app.client_id;
+    let base = super::session::base(ctx);
     layout(
         "Client secret",
         None,
-        true,
+        Some(&base),
         html! {
             section {
                 h1 { "Client secret" }
@@ -287,24 +289,25 @@ pub fn secret(ctx: &Ctx, client: &Client, clear: &str, rotated: bool) -> String 
                 } @else {
                     p.muted { "A " (client.auth_method.name()) " client signs its client assertion (HS256) with this secret." }
                 }
-                p { a href="/portal" { "Back to the portal" } }
+                p { a href={ (base) "/" } { "Back to the portal" } }
             }
         },
     )
 }
 
 pub fn inspect(ctx: &Ctx, events: &[EventView], refresh: Option<u32>) -> String {
+    let base = super::session::base(ctx);
     layout(
         "Request inspector",
         refresh,
-        true,
+        Some(&base),
         html! {
             section {
                 h1 { "Request inspector" }
                 p.muted {
                     "The last " (ctx.inspector.capacity()) " requests and refused handshakes on all three hosts, newest first. "
-                    a href="/portal/inspect?refresh=2" { "Refresh every 2 s" } " · "
-                    a href="/portal/inspect.json" { "JSON" }
+                    a href={ (base) "/inspect?refresh=2" } { "Refresh every 2 s" } " · "
+                    a href={ (base) "/inspect.json" } { "JSON" }
                 }
                 @if events.is_empty() { p id="no-events" { "Nothing yet: make a call to the sandbox." } }
                 div.scroll { table.list id="events" {

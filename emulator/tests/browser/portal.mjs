@@ -2,7 +2,8 @@
 // find the way in from the 401 page, download the chain and a new
 // certificate, unzip them, call the mtls host with curl, revoke the
 // certificate, reveal a client secret twice, then read the pages in a
-// 400 px wide window.
+// 400 px wide window. Last, pages on two other local origins (plain HTTP and
+// HTTPS on other 127.0.0.1 ports) try to get at the logged-in portal.
 //
 // Run by the Rust test emulator/tests/browser.rs, which starts the sandbox and
 // passes its URLs in the environment. Exits non-zero on the first failure;
@@ -10,8 +11,9 @@
 
 import { chromium } from 'playwright-core';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { startSecondOrigin } from './second_origin.mjs';
 
 const env = (name) => {
   const value = process.env[name];
@@ -99,8 +101,11 @@ async function checkNarrow(page, where, shot) {
   await page.screenshot({ path: join(shots, shot), fullPage: true });
 }
 
+/** The portal page at `path` under the session the login link opened. */
+let portalPage;
+
 async function reveal(page, clientId) {
-  await page.goto(new URL('/portal', portalUrl).href);
+  await page.goto(portalPage(''));
   await page.click(`#client-${clientId} button.reveal`);
   return (await page.textContent('#client-secret')).trim();
 }
@@ -129,7 +134,10 @@ try {
 
   // The link from the startup summary logs in and lands on the portal.
   await page.goto(portalUrl);
-  check(new URL(page.url()).pathname === '/portal' && !page.url().includes('token='), 'the login link lands on /portal without the token in the address bar');
+  const session = new URL(page.url()).pathname;
+  check(/^\/portal\/[A-Za-z0-9]{20,}\/$/.test(session) && !page.url().includes(new URL(portalUrl).searchParams.get('token')),
+    `the login link lands on the session's own path without the token in the address bar (${session})`);
+  portalPage = (path) => new URL(session + path, portalUrl).href;
   check((await page.textContent('h1')).includes('my_app'), 'the application is listed');
   await page.screenshot({ path: join(shots, '1-portal.png'), fullPage: true });
 
@@ -173,20 +181,57 @@ try {
   check(token(clientId, second).http === '200', 'the second secret works');
 
   // The inspector shows the refused handshake with its explanation.
-  await page.goto(new URL('/portal/inspect', portalUrl).href);
+  await page.goto(portalPage('inspect'));
   const inspector = await page.textContent('#events');
   check(inspector.includes('has been revoked'), 'the inspector explains the refused handshake');
   check(inspector.includes('wrong client_secret'), 'the inspector shows the refused token request');
   await checkTimes(page, 'the inspector');
   await page.screenshot({ path: join(shots, '4-inspector.png'), fullPage: true });
-  await page.goto(new URL('/portal', portalUrl).href);
+  await page.goto(portalPage(''));
   await checkTimes(page, 'the certificate list');
 
   // A narrow window (a phone, a side-by-side editor).
   await page.setViewportSize({ width: 400, height: 800 });
   await checkNarrow(page, 'the portal', '5-narrow-portal.png');
-  await page.goto(new URL('/portal/inspect', portalUrl).href);
+  await page.goto(portalPage('inspect'));
   await checkNarrow(page, 'the inspector', '6-narrow-inspector.png');
+
+  // Other local apps, logged-in browser: a plain HTTP one and an HTTPS one
+  // (same-site with the portal). Neither gets the session cookie, nor a
+  // change through a form, nor the portal in a frame, even knowing the
+  // session's path.
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', file('other.key'), '-out', file('other.crt')], { stdio: 'ignore' });
+  const tls = { key: readFileSync(file('other.key')), cert: readFileSync(file('other.crt')) };
+  const planted = 'planted by another origin';
+  for (const other of [await startSecondOrigin(), await startSecondOrigin(tls)]) {
+    const scheme = new URL(other.origin).protocol.replace(':', '');
+    try {
+      const visitor = await context.newPage();
+      for (const path of ['/', '/portal', '/portal/', '/portal/inspect', '/portal/inspect.json']) {
+        await visitor.goto(other.origin + path);
+      }
+      check(other.cookies.length === 0, `a page on another ${scheme} port receives no portal cookie (${other.cookies.join('; ')})`);
+      for (const target of [new URL('/portal/clients', portalUrl).href, portalPage('clients')]) {
+        await visitor.goto(`${other.origin}/post?target=${encodeURIComponent(target)}`);
+        const [answer] = await Promise.all([
+          visitor.waitForResponse((r) => r.url() === target),
+          visitor.click('#attack button'),
+        ]);
+        check([401, 403].includes(answer.status()),
+          `a form on another ${scheme} port cannot post to ${new URL(target).pathname.replace(session, '<session>/')} (${answer.status()})`);
+      }
+      await visitor.goto(`${other.origin}/frame?target=${encodeURIComponent(portalPage(''))}`);
+      const framed = visitor.frames().find((f) => f !== visitor.mainFrame());
+      const inside = await framed.evaluate(() => document.body ? document.body.innerText : '').catch(() => '');
+      check(!inside.includes('developer portal'), `a page on another ${scheme} port cannot frame the portal (${framed.url()})`);
+      await visitor.close();
+    } finally {
+      await other.close();
+    }
+  }
+  await page.goto(portalPage(''));
+  check(!(await page.content()).includes(planted), 'no other origin created a client');
 } finally {
   await browser.close();
 }
