@@ -105,6 +105,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         inspector: inspector.clone(),
         info: info.clone(),
         crl_changed: Arc::default(),
+        revoked: revocation::RevokedSerials::load(&state),
     });
 
     let control = axum_server::Control::new();
@@ -160,6 +161,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 Ok(config) => {
                     mtls_config.reload_from_config(config);
                     if let Ok(state) = State::load(&state_dir) {
+                        ctx.revoked.reload(&state);
                         revocation::mark_loaded(&state);
                     }
                     tracing::info!("revocation list changed: mtls host reloaded");
