@@ -33,6 +33,8 @@ pub struct Context {
     pub portal_session: String,
     /// Poked after a revocation so the mtls host reloads its CRL at once.
     pub crl_changed: Arc<tokio::sync::Notify>,
+    /// The loaded CRL's serials, checked on every mtls request.
+    pub revoked: crate::revocation::RevokedSerials,
 }
 
 pub type Ctx = Arc<Context>;

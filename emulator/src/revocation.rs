@@ -4,7 +4,9 @@
 //! (`revoked_certs.crl.pem`, signed by the intermediate CA) is derived from
 //! it. The mtls listener loads that CRL into its verifier, and a running
 //! sandbox reloads it when the file changes — so `mtls-sandbox revoke` in
-//! another terminal takes effect on the next handshake, without a restart.
+//! another terminal takes effect on the next handshake, without a restart;
+//! connections opened before it are refused on their next request
+//! ([`RevokedSerials`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -150,6 +152,35 @@ pub fn is_loaded(state: &State) -> bool {
     std::fs::read_to_string(state.path(files::CRL_LOADED)).ok() == Some(crl_digest(state).unwrap_or_default())
 }
 
+/// The serials (hex) of the CRL the mtls host has loaded, for the check on
+/// every request: the handshake checks the CRL only once, and a connection
+/// opened before a revocation would otherwise keep working on it.
+#[derive(Debug, Default)]
+pub struct RevokedSerials(std::sync::RwLock<Arc<std::collections::BTreeSet<String>>>);
+
+impl RevokedSerials {
+    /// The serials the state dir's CRL lists now.
+    pub fn load(state: &State) -> Self {
+        let loaded = Self::default();
+        loaded.reload(state);
+        loaded
+    }
+
+    /// Re-reads the CRL (after `watch` saw it change).
+    pub fn reload(&self, state: &State) {
+        let serials = Arc::new(crl_serials(state).unwrap_or_default());
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = serials;
+    }
+
+    /// Whether the certificate `der` is revoked; false for one that does not
+    /// parse (the handshake judged it already).
+    pub fn contains(&self, der: &[u8]) -> bool {
+        let serials = self.0.read().unwrap_or_else(|p| p.into_inner()).clone();
+        !serials.is_empty()
+            && X509Certificate::from_der(der).is_ok_and(|(_, cert)| serials.contains(&hex(cert.raw_serial())))
+    }
+}
+
 /// Watches the CRL file and calls `on_change` when it is rewritten.
 /// Polling a file's mtime twice a second costs nothing measurable and works
 /// everywhere, unlike inotify; it catches `mtls-sandbox revoke` from another
@@ -199,6 +230,15 @@ mod tests {
         assert!(first.newly && first.subject.contains("CN=my_app"));
         let again = revoke(&state, &records, &state.client.cert_pem, "my_app_cert.crt", now).unwrap();
         assert!(!again.newly);
+
+        let serials = RevokedSerials::load(&state);
+        assert!(serials.contains(&state.client.cert_der().unwrap()));
+        let other = state
+            .issuing_ca()
+            .unwrap()
+            .issue_client(&ClientCertSpec::new("other", now))
+            .unwrap();
+        assert!(!serials.contains(&other.cert_der().unwrap()));
 
         let der = load_crl(&state).expect("CRL written");
         let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der).unwrap();

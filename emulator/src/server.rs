@@ -22,7 +22,7 @@ use crate::hosts::Host;
 use crate::info::SandboxInfo;
 use crate::inspector::Inspector;
 use crate::instance::InstanceLock;
-use crate::limits::{self, ConnectionLimit};
+use crate::limits::{self, ConnectionLimit, Connections};
 use crate::oauth::Authority;
 use crate::oauth::authority::{Urls, load_signing_key};
 use crate::oauth::client::{Client, SecretRecord, TokenFormat};
@@ -107,6 +107,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         info: info.clone(),
         portal_session,
         crl_changed: Arc::default(),
+        revoked: revocation::RevokedSerials::load(&state),
     });
 
     let control = axum_server::Control::new();
@@ -117,14 +118,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         if host == Host::Mtls {
             mtls_config = Some(tls_config.clone());
         }
+        // One limit per host: its IPv4 and IPv6 listeners share it.
+        let connections = Connections::new(limits::MAX_CONNECTIONS, limits::IDLE_TIMEOUT);
         for listener in bound {
             let tls = RustlsAcceptor::new(tls_config.clone()).handshake_timeout(limits::TLS_HANDSHAKE_TIMEOUT);
             let acceptor = ConnectionLimit::new(
                 ExplainingAcceptor::new(tls, host, inspector.clone()),
-                limits::MAX_CONNECTIONS,
+                connections.clone(),
             );
             let handle: Handle<SocketAddr> = Handle::with_control(control.clone());
-            let app = crate::api::router(ctx.clone(), host).into_make_service_with_connect_info::<SocketAddr>();
+            let app = crate::api::router(ctx.clone(), host)
+                .layer(axum::middleware::from_fn_with_state(
+                    connections.clone(),
+                    limits::track_requests,
+                ))
+                .into_make_service_with_connect_info::<SocketAddr>();
             let mut server = axum_server::from_tcp(listener)?
                 .acceptor(acceptor)
                 .handle(handle.clone());
@@ -155,6 +163,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 Ok(config) => {
                     mtls_config.reload_from_config(config);
                     if let Ok(state) = State::load(&state_dir) {
+                        ctx.revoked.reload(&state);
                         revocation::mark_loaded(&state);
                     }
                     tracing::info!("revocation list changed: mtls host reloaded");

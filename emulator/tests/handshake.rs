@@ -319,3 +319,50 @@ fn a_newline_in_a_certificate_subject_cannot_forge_a_log_line() {
         );
     }
 }
+
+#[test]
+fn a_connection_opened_before_a_revocation_is_refused_on_its_next_request() {
+    let emu = Emulator::start(&[]);
+    let (api, token_client) = (crate::util::with_app_cert(&emu), crate::util::with_app_cert(&emu));
+    let health = format!("{}/health", emu.info.mtls_url);
+    let token_url = format!("{}/oauth2/token", emu.info.mtls_url);
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", emu.info.client_id.as_str()),
+        ("client_secret", emu.info.client_secret.as_str()),
+        ("scope", "api"),
+    ];
+    // One runtime throughout: reqwest's kept-alive connections live in it.
+    block_on(async {
+        let status = |r: reqwest::Response| r.status().as_u16();
+        assert_eq!(status(api.get(&health).send().await.unwrap()), 200);
+        assert_eq!(
+            status(token_client.post(&token_url).form(&form).send().await.unwrap()),
+            200
+        );
+
+        // `revoke` returns once the running sandbox has loaded the new CRL.
+        let out = std::process::Command::new(crate::util::bin())
+            .args(["revoke", "--state-dir"])
+            .arg(&emu.state_dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+        // A new handshake would fail; a 401 proves the old connection answered.
+        let refused = api.get(&health).send().await.unwrap();
+        assert_eq!(refused.status(), 401);
+        let body: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(body["status"], "CERTIFICATE_REVOKED", "{body}");
+        assert!(body["message"].as_str().unwrap().contains("revoked"), "{body}");
+
+        let refused = token_client.post(&token_url).form(&form).send().await.unwrap();
+        assert_eq!(refused.status(), 401);
+        let body: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client", "{body}");
+        assert!(
+            body["error_description"].as_str().unwrap().contains("revoked"),
+            "{body}"
+        );
+    });
+}

@@ -10,6 +10,7 @@ pub mod body;
 mod customers;
 pub mod error;
 mod head;
+mod revoked;
 mod transactions;
 
 use std::net::SocketAddr;
@@ -86,6 +87,9 @@ pub fn router(ctx: Ctx, host: Host) -> Router {
         router = router.fallback(crate::gateway::proxy);
     } else {
         router = router.fallback(not_found);
+    }
+    if host == Host::Mtls {
+        router = router.layer(middleware::from_fn_with_state(ctx.clone(), revoked::refuse_revoked));
     }
     router
         .method_not_allowed_fallback(method_not_allowed)

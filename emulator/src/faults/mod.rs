@@ -24,6 +24,11 @@ pub use rule::{Effect, Rule, RuleSpec};
 use crate::entropy::Entropy;
 use crate::hosts::Host;
 
+/// Most rules installed at once. Every request is matched against each live
+/// rule, so thousands of them slow the whole sandbox down; a test suite
+/// needs a handful.
+pub const MAX_RULES: usize = 100;
+
 /// One installed rule and its bookkeeping.
 #[derive(Debug)]
 struct Installed {
@@ -112,7 +117,14 @@ impl Faults {
             rule,
         });
         let description = installed.describe();
+        self.prune();
         let mut rules = self.write();
+        if rules.len() >= MAX_RULES {
+            return Err(format!(
+                "at most {MAX_RULES} fault rules can be installed at once; remove some first \
+                 (DELETE /admin/faults, or `mtls-sandbox faults clear`)"
+            ));
+        }
         rules.push(installed);
         self.armed.store(true, Ordering::Relaxed);
         Ok(description)
@@ -250,6 +262,18 @@ mod tests {
         assert!(faults.take(&probe(Host::Auth, &Method::GET, "/oauth2/token")).is_none());
         assert!(faults.take(&probe(Host::Auth, &post, "/oauth2/token")).is_some());
         assert_eq!(faults.list()[0]["hits"], 1);
+    }
+
+    #[test]
+    fn rules_are_capped_and_the_refusal_names_the_limit() {
+        let faults = Faults::default();
+        for _ in 0..MAX_RULES {
+            faults.add(spec(json!({"effect": {"status": 503}}))).unwrap();
+        }
+        let err = faults.add(spec(json!({"effect": {"status": 503}}))).unwrap_err();
+        assert!(err.contains(&format!("at most {MAX_RULES} fault rules")), "{err}");
+        faults.clear();
+        assert!(faults.add(spec(json!({"effect": {"status": 503}}))).is_ok());
     }
 
     #[test]

@@ -23,6 +23,7 @@ impl From<RegistryError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "CONFLICT", e.to_string())
             }
             RegistryError::Invalid(why) => ApiError::invalid_parameters(why),
+            RegistryError::LimitReached { .. } => ApiError::new(StatusCode::CONFLICT, "LIMIT_REACHED", e.to_string()),
             RegistryError::Records(r) => r.into(),
         }
     }

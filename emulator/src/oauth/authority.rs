@@ -224,7 +224,7 @@ impl Authority {
             .map_err(|e| OAuthError::server_error(format!("signing failed: {e}")))?;
         let access_token = match who.client.token_format {
             TokenFormat::Jwt => jwt,
-            TokenFormat::Opaque => store::put_opaque(records, &jwt, &claims.jti, claims.exp)?,
+            TokenFormat::Opaque => store::put_opaque(records, &jwt, &claims.jti, claims.exp, claims.iat)?,
         };
         Ok(Grant {
             access_token,

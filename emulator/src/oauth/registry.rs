@@ -16,8 +16,19 @@ use super::client::{
 use super::dn::Dn;
 use crate::records::{Records, RecordsError, rfc3339};
 
+/// Most dynamic clients (created through the API, the CLI or the portal).
+/// Each is read from `records.db`; a runaway test creating one per run
+/// should hit a clear error, not a slowly filling disk.
+pub const MAX_DYNAMIC_CLIENTS: usize = 1_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    #[error("{what}: at most {limit} allowed. {fix}")]
+    LimitReached {
+        what: &'static str,
+        limit: usize,
+        fix: &'static str,
+    },
     #[error("no client with id '{0}'")]
     UnknownClient(String),
     #[error("client '{0}' is defined in the config file; change it there")]
@@ -164,8 +175,17 @@ impl Registry {
             token_format: new.token_format.unwrap_or_default(),
             static_client: false,
         };
+        let mut full = false;
         records.with_conn(|conn| {
-            conn.execute(
+            // Counted and inserted in one write transaction, so a CLI and a
+            // running sandbox cannot both squeeze in past the limit.
+            let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+            let existing: i64 = tx.query_row("SELECT COUNT(*) FROM oauth_clients", [], |r| r.get(0))?;
+            if usize::try_from(existing).unwrap_or(usize::MAX) >= MAX_DYNAMIC_CLIENTS {
+                full = true;
+                return Ok(());
+            }
+            tx.execute(
                 "INSERT INTO oauth_clients (client_id, registration, created_at) VALUES (?1, ?2, ?3)",
                 params![
                     client.client_id,
@@ -173,8 +193,16 @@ impl Registry {
                     rfc3339(now)
                 ],
             )?;
+            tx.commit()?;
             Ok(())
         })?;
+        if full {
+            return Err(RegistryError::LimitReached {
+                what: "dynamic clients",
+                limit: MAX_DYNAMIC_CLIENTS,
+                fix: "Delete unused ones (DELETE /clients/{id}) first",
+            });
+        }
         Ok(client)
     }
 
@@ -403,6 +431,40 @@ mod tests {
             .expect("rotating replaces, so it stays within the limit");
         let client = registry.get(&records, &id).unwrap().unwrap();
         assert_eq!(client.secrets.len(), MAX_SECRETS_PER_CLIENT);
+    }
+
+    #[test]
+    fn dynamic_clients_are_capped_and_the_refusal_names_the_limit() {
+        let (_dir, records, registry) = setup();
+        let now = OffsetDateTime::now_utc();
+        let new = |name: &str| NewClient {
+            name: name.into(),
+            ..Default::default()
+        };
+        let client = registry.create(&records, new("first"), now).unwrap();
+
+        // Fill up to the limit in one transaction (one insert each would be slow).
+        records
+            .with_conn(|conn| {
+                let tx = conn.unchecked_transaction()?;
+                for i in 1..MAX_DYNAMIC_CLIENTS {
+                    tx.execute(
+                        "INSERT INTO oauth_clients (client_id, registration, created_at) VALUES (?1, '{}', ?2)",
+                        params![format!("filler-{i}"), rfc3339(now)],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .unwrap();
+        let err = registry.create(&records, new("over"), now).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("dynamic clients: at most {MAX_DYNAMIC_CLIENTS}")),
+            "{err}"
+        );
+        registry.delete(&records, &client.client_id).unwrap();
+        assert!(registry.create(&records, new("fits again"), now).is_ok());
     }
 
     #[test]

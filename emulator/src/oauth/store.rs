@@ -6,10 +6,13 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::records::{Records, RecordsError};
 
-/// Stores an opaque reference for `jwt`; returns the reference.
-pub fn put_opaque(records: &Records, jwt: &str, jti: &str, expires_at: i64) -> Result<String, RecordsError> {
+/// Stores an opaque reference for `jwt`; returns the reference. References
+/// whose token has expired by `now` are deleted first: they resolve to a
+/// token nobody accepts, and would otherwise pile up for ever.
+pub fn put_opaque(records: &Records, jwt: &str, jti: &str, expires_at: i64, now: i64) -> Result<String, RecordsError> {
     let reference = super::client::generate_secret(records.entropy());
     records.with_conn(|conn| {
+        conn.execute("DELETE FROM oauth_opaque_tokens WHERE expires_at < ?1", [now])?;
         conn.execute(
             "INSERT INTO oauth_opaque_tokens (reference, jwt, jti, expires_at) VALUES (?1, ?2, ?3, ?4)",
             params![reference, jwt, jti, expires_at],
@@ -74,10 +77,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn expired_opaque_references_are_purged_when_a_new_one_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::open(&dir.path().join("r.db")).unwrap();
+        let old = put_opaque(&records, "old.jwt.x", "jti-old", 100, 0).unwrap();
+        let live = put_opaque(&records, "live.jwt.x", "jti-live", 500, 0).unwrap();
+        let count = || {
+            records
+                .with_conn(|c| Ok(c.query_row("SELECT COUNT(*) FROM oauth_opaque_tokens", [], |r| r.get::<_, i64>(0))?))
+                .unwrap()
+        };
+        assert_eq!(count(), 2);
+        put_opaque(&records, "new.jwt.x", "jti-new", 900, 200).unwrap();
+        assert_eq!(count(), 2, "the expired reference is gone");
+        assert_eq!(resolve_opaque(&records, &old).unwrap(), None);
+        assert!(resolve_opaque(&records, &live).unwrap().is_some());
+    }
+
+    #[test]
     fn opaque_revocation_and_replay_records() {
         let dir = tempfile::tempdir().unwrap();
         let records = Records::open(&dir.path().join("r.db")).unwrap();
-        let reference = put_opaque(&records, "a.b.c", "jti-1", 100).unwrap();
+        let reference = put_opaque(&records, "a.b.c", "jti-1", 100, 50).unwrap();
         assert_eq!(resolve_opaque(&records, &reference).unwrap().as_deref(), Some("a.b.c"));
         assert_eq!(resolve_opaque(&records, "nope").unwrap(), None);
 

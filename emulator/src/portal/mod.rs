@@ -145,9 +145,10 @@ impl From<RegistryError> for PortalError {
     fn from(e: RegistryError) -> Self {
         let status = match e {
             RegistryError::UnknownClient(_) | RegistryError::UnknownSecret { .. } => StatusCode::NOT_FOUND,
-            RegistryError::StaticClient(_) | RegistryError::Exists(_) | RegistryError::TooManySecrets(_) => {
-                StatusCode::CONFLICT
-            }
+            RegistryError::StaticClient(_)
+            | RegistryError::Exists(_)
+            | RegistryError::TooManySecrets(_)
+            | RegistryError::LimitReached { .. } => StatusCode::CONFLICT,
             RegistryError::Invalid(_) => StatusCode::BAD_REQUEST,
             RegistryError::Records(ref r) => return internal(r),
         };

@@ -1,0 +1,45 @@
+//! The mtls host's per-request revocation check.
+//!
+//! rustls checks the CRL during the handshake only, so a connection opened
+//! before `mtls-sandbox revoke` would go on being served — and the token
+//! endpoint would go on binding new tokens to the revoked certificate.
+//! Every request on the mtls host therefore checks its connection's leaf
+//! against the CRL loaded now (`revocation::RevokedSerials`).
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum_server::tls::TlsInfo;
+
+use super::ApiError;
+use crate::context::Ctx;
+use crate::oauth::error::OAuthError;
+
+const EXPLANATION: &str = "the client certificate of this connection has been revoked since the connection was opened \
+     (it is on the sandbox's revocation list); connect again with a certificate that is not revoked";
+
+/// Refuses a request whose connection presented a revoked certificate:
+/// 401 in the OAuth shape on `/oauth2/*`, the provider's shape elsewhere.
+/// The connection is closed after the answer.
+pub async fn refuse_revoked(State(ctx): State<Ctx>, request: Request, next: Next) -> Response {
+    let revoked = request
+        .extensions()
+        .get::<Arc<TlsInfo>>()
+        .and_then(|tls| tls.peer_certificates.first())
+        .is_some_and(|leaf| ctx.revoked.contains(leaf));
+    if !revoked {
+        return next.run(request).await;
+    }
+    if let Some(connection) = request.extensions().get::<axum_server::ConnectionShutdown>() {
+        connection.graceful_shutdown();
+    }
+    tracing::info!(target: "request", "refused: {EXPLANATION}");
+    if request.uri().path().starts_with("/oauth2/") {
+        OAuthError::invalid_client(EXPLANATION).into_response()
+    } else {
+        ApiError::new(StatusCode::UNAUTHORIZED, "CERTIFICATE_REVOKED", EXPLANATION).into_response()
+    }
+}
