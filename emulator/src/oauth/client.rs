@@ -363,11 +363,16 @@ mod tests {
     use super::*;
 
     fn client_with(secrets: Vec<SecretRecord>) -> Client {
+        test_client("many", &["api"], secrets)
+    }
+
+    /// A dynamic client_secret_post client with these scopes and secrets.
+    fn test_client(id: &str, scopes: &[&str], secrets: Vec<SecretRecord>) -> Client {
         Client {
-            client_id: "many".into(),
-            name: "many".into(),
+            client_id: id.into(),
+            name: id.into(),
             auth_method: AuthMethod::ClientSecretPost,
-            scopes: vec!["api".into()],
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
             secrets,
             tls_subject_dn: None,
             jwks: None,
@@ -450,19 +455,7 @@ mod tests {
 
     #[test]
     fn only_the_own_client_or_an_introspect_or_admin_client_may_introspect() {
-        let with_scopes = |id: &str, scopes: &[&str]| Client {
-            client_id: id.into(),
-            name: id.into(),
-            auth_method: AuthMethod::ClientSecretPost,
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            secrets: vec![],
-            tls_subject_dn: None,
-            jwks: None,
-            jwks_uri: None,
-            certificates: vec![],
-            token_format: TokenFormat::Jwt,
-            static_client: false,
-        };
+        let with_scopes = |id: &str, scopes: &[&str]| test_client(id, scopes, vec![]);
         let customer_only = with_scopes("app", &["api", "customer.*"]);
         assert!(customer_only.may_introspect("app"));
         assert!(!customer_only.may_introspect("testing"));
