@@ -198,11 +198,7 @@ impl ClientSection {
             detail,
         };
         let auth_method = self.auth_method.unwrap_or(AuthMethod::ClientSecretPost);
-        let needs_secret = matches!(
-            auth_method,
-            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost | AuthMethod::ClientSecretJwt
-        );
-        if needs_secret && self.secrets.is_empty() {
+        if auth_method.uses_secret() && self.secrets.is_empty() {
             return Err(err(format!(
                 "auth_method {} needs at least one entry in secrets",
                 auth_method.name()
@@ -229,16 +225,13 @@ impl ClientSection {
         if auth_method == AuthMethod::PrivateKeyJwt && jwks.is_none() && self.jwks_uri.is_none() {
             return Err(err("auth_method private_key_jwt needs jwks or jwks_uri".into()));
         }
-        let mut certificates = Vec::new();
-        if let Some(file) = &self.certificate_file {
-            let path = file_path.parent().unwrap_or(Path::new(".")).join(file);
-            let pem =
-                std::fs::read_to_string(&path).map_err(|e| err(format!("certificate_file {}: {e}", path.display())))?;
-            for der in crate::pki::certs_from_pem(&pem, &path.display().to_string()).map_err(|e| err(e.to_string()))? {
-                use base64::Engine;
-                certificates.push(base64::engine::general_purpose::STANDARD.encode(der));
+        let certificates = match &self.certificate_file {
+            Some(file) => {
+                let path = file_path.parent().unwrap_or(Path::new(".")).join(file);
+                crate::oauth::client::read_certificates(&path).map_err(|e| err(format!("certificate_file {e}")))?
             }
-        }
+            None => Vec::new(),
+        };
         if auth_method == AuthMethod::SelfSignedTlsClientAuth && certificates.is_empty() && jwks.is_none() {
             return Err(err(
                 "auth_method self_signed_tls_client_auth needs certificate_file or jwks".into(),
@@ -385,10 +378,7 @@ impl FileConfig {
         config.allow_shared_admin = s.allow_shared_admin.unwrap_or(config.allow_shared_admin);
         config.auth_mode = self.app.auth_mode.unwrap_or(config.auth_mode);
         if let Some(method) = self.app.client_auth_method {
-            if !matches!(
-                method,
-                AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost | AuthMethod::ClientSecretJwt
-            ) {
+            if !method.uses_secret() {
                 return Err(ConfigError::App {
                     path: file_path.to_path_buf(),
                     detail: format!(

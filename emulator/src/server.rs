@@ -149,23 +149,23 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // and say which CRL is loaded (`revoke` waits for that).
     revocation::mark_loaded(&state);
     let crl_watch = {
-        let (mtls_config, state_dir) = (mtls_config.expect("mtls listener"), state.dir.clone());
+        let mtls_config = mtls_config.expect("mtls listener");
         let ctx = ctx.clone();
         let poke = ctx.crl_changed.clone();
         tokio::spawn(revocation::watch(state.path(files::CRL), poke, move || {
-            let reloaded = State::load(&state_dir).map_err(anyhow::Error::from).and_then(|state| {
-                material.ca.crls = revocation::load_crl(&state).into_iter().collect();
+            // The CRL is the only file that changed: no need to reload the state.
+            let state = &ctx.state;
+            let reloaded = (|| -> anyhow::Result<_> {
+                material.ca.crls = revocation::load_crl(state).into_iter().collect();
                 ctx.oauth
                     .set_ca_verifier(tls::sandbox_ca_verifier(&material.ca, &opts)?);
                 Ok(tls::server_config(Host::Mtls, &material, &opts)?)
-            });
+            })();
             match reloaded {
                 Ok(config) => {
                     mtls_config.reload_from_config(config);
-                    if let Ok(state) = State::load(&state_dir) {
-                        ctx.revoked.reload(&state);
-                        revocation::mark_loaded(&state);
-                    }
+                    ctx.revoked.reload(state);
+                    revocation::mark_loaded(state);
                     tracing::info!("revocation list changed: mtls host reloaded");
                 }
                 Err(e) => tracing::error!("revocation list changed but could not be loaded: {e:#}"),

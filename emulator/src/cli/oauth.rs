@@ -157,7 +157,11 @@ pub fn clients(global: &GlobalArgs, command: ClientsCommand) -> Result<(), Failu
                 tls_client_auth_subject_dn: subject_dn,
                 jwks: jwks.as_deref().map(read_jwks).transpose()?,
                 jwks_uri,
-                certificates: certificate.as_deref().map(read_certificates).transpose()?,
+                certificates: certificate
+                    .as_deref()
+                    .map(crate::oauth::client::read_certificates)
+                    .transpose()
+                    .map_err(|e| usage(anyhow::anyhow!("--certificate {e}")))?,
                 ..Default::default()
             };
             let client = oauth
@@ -227,18 +231,6 @@ fn read_jwks(path: &Path) -> Result<serde_json::Value, Failure> {
             path.display()
         ))
     })
-}
-
-fn read_certificates(path: &Path) -> Result<Vec<String>, Failure> {
-    use base64::Engine;
-    let what = path.display().to_string();
-    let pem = std::fs::read_to_string(path)
-        .map_err(|e| usage(anyhow::anyhow!("--certificate {what}: cannot read it: {e}")))?;
-    let ders = crate::pki::certs_from_pem(&pem, &what).map_err(|e| usage(anyhow::anyhow!("--certificate {e}")))?;
-    Ok(ders
-        .iter()
-        .map(|der| base64::engine::general_purpose::STANDARD.encode(der))
-        .collect())
 }
 
 pub fn secrets(global: &GlobalArgs, command: SecretsCommand) -> Result<(), Failure> {

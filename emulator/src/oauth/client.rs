@@ -214,6 +214,18 @@ pub fn generate_secret(entropy: &Entropy) -> String {
     URL_SAFE_NO_PAD.encode(entropy.array::<32>())
 }
 
+/// Reads a registered certificate file (self_signed_tls_client_auth) into
+/// the form a registration stores: base64 DER, one per certificate in the PEM.
+pub fn read_certificates(path: &std::path::Path) -> Result<Vec<String>, String> {
+    let what = path.display().to_string();
+    let pem = std::fs::read_to_string(path).map_err(|e| format!("{what}: cannot read it: {e}"))?;
+    let ders = crate::pki::certs_from_pem(&pem, &what).map_err(|e| e.to_string())?;
+    Ok(ders
+        .iter()
+        .map(|der| base64::engine::general_purpose::STANDARD.encode(der))
+        .collect())
+}
+
 /// Checks a client's published keys: a JWKS object whose every key
 /// jsonwebtoken can use for verification. Returns what is wrong, naming the
 /// key by position.

@@ -220,7 +220,7 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
                                     span.muted { "the application's client: reveal its secret above" }
                                 } @else if client.static_client {
                                     span.muted { "defined in the config file" }
-                                } @else if uses_secret(client.auth_method) {
+                                } @else if client.auth_method.uses_secret() {
                                     form.inline method="post" action={ (base) "/clients/" (client.client_id) "/reveal" } {
                                         button.reveal type="submit" title="Shows a secret once; revealing again replaces it" { "Reveal secret" }
                                     }
@@ -249,13 +249,6 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
                 }
             }
         },
-    )
-}
-
-fn uses_secret(method: AuthMethod) -> bool {
-    matches!(
-        method,
-        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost | AuthMethod::ClientSecretJwt
     )
 }
 
