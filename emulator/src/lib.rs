@@ -4,10 +4,10 @@
 //! crate uses [`server::start`] to run isolated sandboxes in-process.
 
 pub mod api;
+pub mod application;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod context;
 pub mod doctor;
 pub mod entropy;
 pub mod faults;
@@ -23,6 +23,8 @@ pub mod pki;
 pub mod portal;
 pub mod records;
 pub mod revocation;
+pub mod router;
 pub mod server;
 pub mod state;
 pub mod tls;
+pub mod web;
