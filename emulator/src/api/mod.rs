@@ -15,7 +15,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use auth::{AuthMode, Caller};
+pub use auth::AuthMode;
 
 use crate::application::Application;
 use crate::oauth::Authority;

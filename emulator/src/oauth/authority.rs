@@ -1,7 +1,7 @@
 //! The authorization server's state and its core operations — grant a
 //! token, resolve and verify a presented token, rotate the signing key —
 //! shared by the HTTP endpoints, the resource servers' bearer check
-//! ([`super::bearer`]) and the CLI.
+//! (`oauth::bearer`) and the CLI.
 //!
 //! It owns what those operations touch: the records store (clients, opaque
 //! tokens, revocations), its entropy and the sandbox clock, and the signing
