@@ -249,7 +249,7 @@ async fn generate_certificate(_: Session, State(portal): State<Arc<Portal>>) -> 
         portal.entropy.clone(),
         portal.authority.now(),
     )?;
-    tracing::info!(target: "portal", "new client certificate issued for {}", portal.state.app.name);
+    tracing::info!(target: "portal", "new client certificate issued for {}", portal.application.credentials().name);
     let bytes = download::zip(&[
         Entry {
             name: files::CLIENT_KEY,
