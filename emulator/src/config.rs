@@ -6,17 +6,18 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::Deserialize;
 
+pub use crate::api::AuthMode;
 use crate::clock::Clock;
-use crate::entropy::Entropy;
-use crate::faults::{Rule, RuleSpec};
-use crate::gateway::{Route, RouteSection};
+use crate::faults::rule::{Rule, RuleSpec};
+use crate::gateway::route::{Route, RouteSection};
+use crate::info::SandboxInfo;
 use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
 use crate::oauth::dn::Dn;
 use crate::oauth::keys::SigningAlg;
+use crate::state::{State, files};
 
 pub const DEFAULT_STATE_DIR: &str = ".sandbox";
 pub const DEFAULT_PORTS: Ports = Ports {
@@ -62,17 +63,6 @@ pub struct Ports {
     pub auth: u16,
 }
 
-/// How the default application authenticates on the resource API.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthMode {
-    /// `lean-app-token` header or a bearer token.
-    #[default]
-    AppToken,
-    /// Bearer token only, as after the provider switches an app to OAuth.
-    Oauth,
-}
-
 /// The validated configuration of one sandbox.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -94,14 +84,10 @@ pub struct Config {
     pub oauth: OAuthConfig,
     /// Static OAuth clients (besides the default app's own).
     pub clients: Vec<Client>,
-    /// The sandbox's "now"; shared, so changing it affects a running sandbox.
-    pub clock: Arc<Clock>,
     /// Gateway routes: mtls-host paths forwarded to the user's own API.
     pub gateway: Vec<Route>,
     /// Fault rules installed at start (validated).
     pub faults: Vec<RuleSpec>,
-    /// Randomness for keys, ids and secrets: seeded by `--deterministic`.
-    pub entropy: Arc<Entropy>,
     /// How many recent requests and handshakes the inspector keeps.
     pub inspect_capacity: usize,
     /// The user accepts that the built-in `testing`/`testing` admin client
@@ -136,10 +122,8 @@ impl Config {
             key_log: false,
             oauth: OAuthConfig::default(),
             clients: Vec::new(),
-            clock: Arc::new(Clock::system()),
             gateway: Vec::new(),
             faults: Vec::new(),
-            entropy: Arc::new(Entropy::SYSTEM),
             inspect_capacity: crate::inspector::DEFAULT_CAPACITY,
             allow_shared_admin: false,
         }
@@ -152,6 +136,39 @@ impl Config {
             (None, ip) if ip.is_unspecified() => "127.0.0.1".into(),
             (None, IpAddr::V6(ip)) => format!("[{ip}]"),
             (None, ip) => ip.to_string(),
+        }
+    }
+}
+
+impl Config {
+    /// What `sandbox.json` says about a sandbox started with this
+    /// configuration on `state`, listening on `ports` (sandbox, mtls, auth)
+    /// with `clock` as its "now".
+    pub fn sandbox_info(&self, state: &State, ports: [u16; 3], clock: &Clock) -> SandboxInfo {
+        let host = self.url_host();
+        let url = |port: u16| format!("https://{host}:{port}");
+        SandboxInfo {
+            sandbox_url: url(ports[0]),
+            mtls_url: url(ports[1]),
+            auth_url: url(ports[2]),
+            token_endpoint: format!("{}/oauth2/token", url(ports[2])),
+            mtls_token_endpoint: format!("{}/oauth2/token", url(ports[1])),
+            app_token: state.app.app_token.clone(),
+            client_id: state.app.client_id.clone(),
+            client_secret: state.app.client_secret.clone(),
+            token_endpoint_auth_method: self.app_auth_method.name().to_owned(),
+            ca_chain: state.path(files::CA_CHAIN),
+            client_cert: state.path(files::CLIENT_CERT),
+            client_key: state.path(files::CLIENT_KEY),
+            client_p12: state.path(files::CLIENT_P12),
+            p12_password: state.app.p12_password.clone(),
+            pid: std::process::id(),
+            state_dir: state.dir.clone(),
+            lenient_chain: self.lenient_chain,
+            clock: clock.describe(),
+            portal_url: None,
+            portal_token: None,
+            shared_admin: self.shares_admin(),
         }
     }
 }

@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::APP_TOKEN_HEADER;
-use crate::config::Config;
 use crate::state::{State, files};
+use crate::web::authorization::APP_TOKEN_HEADER;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SandboxInfo {
@@ -51,36 +50,6 @@ pub struct SandboxInfo {
 }
 
 impl SandboxInfo {
-    /// Describes a sandbox for `state`, configured by `config`, on `ports`
-    /// (sandbox, mtls, auth).
-    pub fn new(state: &State, config: &Config, ports: [u16; 3]) -> Self {
-        let host = config.url_host();
-        let url = |port: u16| format!("https://{host}:{port}");
-        Self {
-            sandbox_url: url(ports[0]),
-            mtls_url: url(ports[1]),
-            auth_url: url(ports[2]),
-            token_endpoint: format!("{}/oauth2/token", url(ports[2])),
-            mtls_token_endpoint: format!("{}/oauth2/token", url(ports[1])),
-            app_token: state.app.app_token.clone(),
-            client_id: state.app.client_id.clone(),
-            client_secret: state.app.client_secret.clone(),
-            token_endpoint_auth_method: config.app_auth_method.name().to_owned(),
-            ca_chain: state.path(files::CA_CHAIN),
-            client_cert: state.path(files::CLIENT_CERT),
-            client_key: state.path(files::CLIENT_KEY),
-            client_p12: state.path(files::CLIENT_P12),
-            p12_password: state.app.p12_password.clone(),
-            pid: std::process::id(),
-            state_dir: state.dir.clone(),
-            lenient_chain: config.lenient_chain,
-            clock: config.clock.describe(),
-            portal_url: None,
-            portal_token: None,
-            shared_admin: config.shares_admin(),
-        }
-    }
-
     /// Adds the portal of a running sandbox, reachable with `token`.
     pub fn with_portal(mut self, token: &str) -> Self {
         self.portal_url = Some(format!("{}/portal?token={token}", self.sandbox_url));

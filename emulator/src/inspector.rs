@@ -19,29 +19,13 @@ use serde_json::Value;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::hosts::Host;
-use crate::oauth::client_auth::parse_basic;
 use crate::oauth::token::x5t_s256;
 use crate::tls::HandshakeFailure;
+use crate::web::authorization;
+use crate::web::{Failure, TokenNote};
 
 /// How many events the inspector keeps unless configured otherwise.
 pub const DEFAULT_CAPACITY: usize = 200;
-
-/// What an error response said, attached to it (as a response extension)
-/// by the API's and the authorization server's error types.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub code: &'static str,
-    pub message: String,
-}
-
-/// What the token endpoint learnt about a request, attached to its response.
-#[derive(Debug, Clone, Default)]
-pub struct TokenNote {
-    pub client_id: Option<String>,
-    pub auth_method: Option<&'static str>,
-    /// The issued access token (JWT or opaque reference).
-    pub access_token: Option<String>,
-}
 
 /// How a request presented itself, as far as headers tell.
 #[derive(Debug, Clone)]
@@ -257,16 +241,14 @@ impl EventView {
             Credentials::AppToken => self.auth_method = Some("lean-app-token".into()),
             Credentials::Authorization(value) => {
                 let value = value.to_str().unwrap_or("");
-                match value.split_once(' ') {
-                    Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-                        self.auth_method = Some("bearer token".into());
-                        self.token_claims = claims_of(token.trim());
-                    }
-                    Some((scheme, _)) if scheme.eq_ignore_ascii_case("basic") => {
-                        self.auth_method = Some("client_secret_basic".into());
-                        self.client_id = parse_basic(value).ok().map(|(id, _)| id);
-                    }
-                    _ => self.auth_method = Some("unknown Authorization scheme".into()),
+                if authorization::has_scheme(value, "bearer") {
+                    self.auth_method = Some("bearer token".into());
+                    self.token_claims = authorization::bearer(value).and_then(claims_of);
+                } else if authorization::has_scheme(value, "basic") {
+                    self.auth_method = Some("client_secret_basic".into());
+                    self.client_id = authorization::basic(value).ok().map(|(id, _)| id);
+                } else {
+                    self.auth_method = Some("unknown Authorization scheme".into());
                 }
             }
         }

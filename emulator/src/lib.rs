@@ -2,27 +2,57 @@
 //!
 //! The binary (`main.rs`) is a thin shell over this library; the harness
 //! crate uses [`server::start`] to run isolated sandboxes in-process.
+//!
+//! # Layout
+//!
+//! One direction of dependency, top to bottom; nothing imports a layer
+//! above it (`tests/architecture.rs` checks the rules that matter most).
+//!
+//! - [`cli`]: flags → [`config::Config`] → calls the library; prints.
+//! - [`server`]: the composition root. Turns the `Config` into each part's
+//!   own settings, takes the clock and entropy as a [`server::Runtime`],
+//!   binds the three listeners, serves and drains. `router` assembles each
+//!   host's router from the areas' `routes()` and the cross-cutting layers
+//!   (access log, head limits, fault injection, revocation check).
+//! - `web`: the HTTP edge every area shares — the provider-shaped error,
+//!   body and `Authorization` parsing, the notes the inspector reads.
+//! - The areas, each with its handlers, its `routes()` and its own state:
+//!   `api` (the resource API), [`oauth`] (the authorization server; never
+//!   imports the resource API), `portal`, [`gateway`], `faults`,
+//!   [`inspector`].
+//! - The services the areas share: [`oauth::Authority`] (owns its records,
+//!   clock and signing key; verifies bearer tokens with their certificate
+//!   binding), `application` (the default application's current
+//!   credentials), [`revocation`] (revoking and the CRL reload).
+//! - The core, no HTTP: `tls`, [`records`], [`state`], [`pki`], [`info`].
+//! - Leaves, injected where needed: [`clock`], [`entropy`], `fsutil`,
+//!   [`limits`], `hosts`.
+//!
+//! The public modules are what the binary, the harness, the integration
+//! tests and the fuzz targets use; the rest is private.
 
-pub mod api;
+mod api;
+mod application;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod context;
-pub mod doctor;
+mod doctor;
 pub mod entropy;
-pub mod faults;
-pub mod fsutil;
+mod faults;
+mod fsutil;
 pub mod gateway;
-pub mod hosts;
+mod hosts;
 pub mod info;
 pub mod inspector;
-pub mod instance;
+mod instance;
 pub mod limits;
 pub mod oauth;
 pub mod pki;
-pub mod portal;
+mod portal;
 pub mod records;
 pub mod revocation;
+mod router;
 pub mod server;
 pub mod state;
-pub mod tls;
+mod tls;
+mod web;

@@ -7,6 +7,10 @@
 //! another terminal takes effect on the next handshake, without a restart;
 //! connections opened before it are refused on their next request
 //! ([`RevokedSerials`]).
+//!
+//! Inside a running sandbox, [`Revocations`] is the one way to revoke: it
+//! writes the records and the CRL and pokes the reload, so the portal and
+//! fault rules cannot do one without the other.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +22,7 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use crate::clock::Clock;
 use crate::pki;
 use crate::records::Records;
 use crate::state::{State, files};
@@ -48,8 +53,79 @@ pub struct Revoked {
     pub newly: bool,
 }
 
+/// A running sandbox's revocations: revoking (records, CRL, reload) and
+/// the per-request check against the CRL loaded now.
+pub struct Revocations {
+    state: State,
+    records: Arc<Records>,
+    clock: Arc<Clock>,
+    /// Poked after a revocation so the mtls host reloads its CRL at once.
+    changed: Arc<Notify>,
+    loaded: RevokedSerials,
+}
+
+impl Revocations {
+    pub fn new(state: State, records: Arc<Records>, clock: Arc<Clock>) -> Self {
+        Self {
+            loaded: RevokedSerials::load(&state),
+            state,
+            records,
+            clock,
+            changed: Arc::default(),
+        }
+    }
+
+    /// The state dir the CRL is written to.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The records holding what was revoked.
+    pub fn records(&self) -> &Records {
+        &self.records
+    }
+
+    /// Revokes the certificate in `cert_pem` (named `what` in errors) at the
+    /// sandbox's "now", rewrites the CRL and has the mtls host reload it.
+    pub fn revoke(&self, cert_pem: &str, what: &str) -> Result<Revoked, RevokeError> {
+        let revoked = revoke(&self.state, &self.records, cert_pem, what, self.clock.now())?;
+        self.changed.notify_one();
+        Ok(revoked)
+    }
+
+    /// Whether the certificate `der` is on the CRL loaded now.
+    pub fn is_revoked(&self, der: &[u8]) -> bool {
+        self.loaded.contains(der)
+    }
+
+    /// Calls `reload` whenever the CRL file changes (a revocation here, or
+    /// `mtls-sandbox revoke` in another process); after a successful
+    /// reload the per-request check follows, and `revoke` learns the CRL is
+    /// in force. Runs until aborted.
+    pub fn watch(
+        self: &Arc<Self>,
+        mut reload: impl FnMut(&State) -> anyhow::Result<()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        mark_loaded(&self.state);
+        let this = self.clone();
+        tokio::spawn(watch(
+            self.state.path(files::CRL),
+            self.changed.clone(),
+            move || match reload(&this.state) {
+                Ok(()) => {
+                    this.loaded.reload(&this.state);
+                    mark_loaded(&this.state);
+                    tracing::info!("revocation list changed: mtls host reloaded");
+                }
+                Err(e) => tracing::error!("revocation list changed but could not be loaded: {e:#}"),
+            },
+        ))
+    }
+}
+
 /// Revokes the certificate in `cert_pem` (named `what` in errors) and
-/// rewrites the CRL.
+/// rewrites the CRL. Outside a running sandbox (the CLI, tests); inside,
+/// use [`Revocations::revoke`].
 pub fn revoke(
     state: &State,
     records: &Records,

@@ -2,6 +2,11 @@
 //! listeners, serve, announce readiness through `sandbox.json`, and drain
 //! on shutdown.
 //!
+//! The composition root: the only place that reads [`Config`] to build
+//! the parts (authorization server, application, revocations, fault rules,
+//! gateway, portal) with their own settings and runtime dependencies
+//! ([`Runtime`]), and hands each area its state ([`router::Areas`]).
+//!
 //! The caller owns the lifecycle ([`start`] returns a [`Running`] handle), so
 //! the binary, the harness and tests all start sandboxes the same way.
 
@@ -14,9 +19,12 @@ use axum_server::Handle;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tokio::task::JoinSet;
 
+use crate::api::Api;
+use crate::application::Application;
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::context::{Context, Ctx};
-use crate::faults::Faults;
+use crate::entropy::Entropy;
+use crate::faults::{FaultState, Faults};
 use crate::gateway::Gateway;
 use crate::hosts::Host;
 use crate::info::SandboxInfo;
@@ -24,13 +32,13 @@ use crate::inspector::Inspector;
 use crate::instance::InstanceLock;
 use crate::limits::{self, ConnectionLimit, Connections};
 use crate::oauth::Authority;
-use crate::oauth::authority::{Urls, load_signing_key};
+use crate::oauth::authority::{Setup, Urls, load_signing_key};
 use crate::oauth::client::{Client, SecretRecord, TokenFormat};
-use crate::oauth::keys::KeySet;
-use crate::oauth::registry::Registry;
 use crate::pki;
+use crate::portal::Portal;
 use crate::records::Records;
-use crate::revocation;
+use crate::revocation::{self, Revocations};
+use crate::router::{self, Areas};
 use crate::state::{State, files};
 use crate::tls::{self, ExplainingAcceptor, TlsMaterial, TlsOptions};
 
@@ -52,11 +60,32 @@ pub struct Running {
 /// killed run) and at shutdown.
 const RUNTIME_FILES: [&str; 4] = [files::SANDBOX_JSON, files::SANDBOX_ENV, files::CLOCK, files::CRL_LOADED];
 
+/// What a sandbox takes from its caller besides its configuration: the
+/// clock it calls "now" (shared, so the caller can move it while it runs)
+/// and the randomness for keys, ids and secrets (seeded by
+/// `--deterministic`).
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub clock: Arc<Clock>,
+    pub entropy: Arc<Entropy>,
+}
+
+impl Default for Runtime {
+    /// The machine's clock and the system's randomness.
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(Clock::system()),
+            entropy: Arc::new(Entropy::SYSTEM),
+        }
+    }
+}
+
 /// Loads (or creates) the state, binds the listeners and serves. Returns
 /// once every listener accepts connections and `sandbox.json` is written.
-pub async fn start(config: Config) -> anyhow::Result<Running> {
+pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> {
+    let Runtime { clock, entropy } = runtime;
     crate::oauth::signer::install();
-    let state = State::load_or_create_with(&config.state_dir, &config.entropy)?;
+    let state = State::load_or_create_with(&config.state_dir, &entropy)?;
     // A second sandbox on this state dir is refused here, before it touches
     // any file the running one owns.
     let lock = InstanceLock::acquire(&state.dir)?;
@@ -66,13 +95,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     let records = Records::open(&state.path(files::RECORDS))
         .with_context(|| format!("cannot open {}", state.path(files::RECORDS).display()))?
-        .with_entropy(config.entropy.fork());
+        .with_entropy(entropy.fork());
+    let records = Arc::new(records);
     revocation::sync_crl(&state, &records, time::OffsetDateTime::now_utc())?;
-    let mut material = tls_material(&state, &config)?;
+    let mut material = tls_material(&state, &config, &entropy)?;
     let opts = TlsOptions {
         lenient_chain: config.lenient_chain,
         key_log: config.key_log,
-        clock: config.clock.clone(),
+        clock: clock.clone(),
     };
 
     let hosts = [
@@ -87,28 +117,53 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ports[i] = bound[0].local_addr()?.port();
         listeners.push((host, bound));
     }
-    config.clock.publish_to(state.path(files::CLOCK));
+    clock.publish_to(state.path(files::CLOCK));
     // The portal token guards the portal's secrets and actions: random even
     // under --deterministic, where everything else repeats from the seed.
-    let portal_token = crate::entropy::Entropy::SYSTEM.alphanumeric(32);
-    let portal_session = crate::entropy::Entropy::SYSTEM.alphanumeric(32);
-    let info = SandboxInfo::new(&state, &config, ports).with_portal(&portal_token);
+    let portal_token = Entropy::SYSTEM.alphanumeric(32);
+    let portal_session = Entropy::SYSTEM.alphanumeric(32);
+    let info = config.sandbox_info(&state, ports, &clock).with_portal(&portal_token);
     let inspector = Arc::new(Inspector::new(config.inspect_capacity));
-    let oauth = authority(&state, &config, &info, tls::sandbox_ca_verifier(&material.ca, &opts)?)?;
-    let ctx: Ctx = Arc::new(Context {
-        app: state.app.clone(),
-        records,
-        config: config.clone(),
-        oauth,
-        gateway: Gateway::new(config.gateway.clone()),
-        faults: Faults::new(config.faults.clone(), config.entropy.fork()).map_err(anyhow::Error::msg)?,
-        state: state.clone(),
+    let setup = authority_setup(
+        &state,
+        &config,
+        &info,
+        &entropy,
+        tls::sandbox_ca_verifier(&material.ca, &opts)?,
+    )?;
+    let authority = Arc::new(Authority::new(setup, records.clone(), state.clone(), clock.clone()));
+    let application = Arc::new(Application::new(state.clone(), info.clone(), authority.clone()));
+    let revocations = Arc::new(Revocations::new(state.clone(), records.clone(), clock.clone()));
+    let faults = Faults::new(config.faults.clone(), entropy.fork()).map_err(anyhow::Error::msg)?;
+    let areas = Areas {
+        api: Api {
+            authority: authority.clone(),
+            application: application.clone(),
+            records: records.clone(),
+            auth_mode: config.auth_mode,
+            banks: Arc::new(config.banks.clone()),
+        },
+        faults: FaultState {
+            faults: Arc::new(faults),
+            authority: authority.clone(),
+            revocations: revocations.clone(),
+            clock: clock.clone(),
+        },
+        portal: Arc::new(Portal {
+            application,
+            authority: authority.clone(),
+            revocations: revocations.clone(),
+            inspector: inspector.clone(),
+            records,
+            state: state.clone(),
+            entropy: entropy.clone(),
+            session: portal_session,
+        }),
+        gateway: Arc::new(Gateway::new(config.gateway.clone(), authority.clone())),
+        authority: authority.clone(),
+        revocations: revocations.clone(),
         inspector: inspector.clone(),
-        info: info.clone(),
-        portal_session,
-        crl_changed: Arc::default(),
-        revoked: revocation::RevokedSerials::load(&state),
-    });
+    };
 
     let control = axum_server::Control::new();
     let mut tasks = JoinSet::new();
@@ -127,7 +182,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 connections.clone(),
             );
             let handle: Handle<SocketAddr> = Handle::with_control(control.clone());
-            let app = crate::api::router(ctx.clone(), host)
+            let app = router::router(&areas, host)
                 .layer(axum::middleware::from_fn_with_state(
                     connections.clone(),
                     limits::track_requests,
@@ -145,32 +200,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     }
 
-    // Reload the CA verifiers when `mtls-sandbox revoke` rewrites the CRL,
-    // and say which CRL is loaded (`revoke` waits for that).
-    revocation::mark_loaded(&state);
+    // Reload the CA verifiers when the CRL changes (a revocation here, or
+    // `mtls-sandbox revoke` in another process); `revoke` waits for that.
     let crl_watch = {
         let mtls_config = mtls_config.expect("mtls listener");
-        let ctx = ctx.clone();
-        let poke = ctx.crl_changed.clone();
-        tokio::spawn(revocation::watch(state.path(files::CRL), poke, move || {
+        revocations.watch(move |state| {
             // The CRL is the only file that changed: no need to reload the state.
-            let state = &ctx.state;
-            let reloaded = (|| -> anyhow::Result<_> {
-                material.ca.crls = revocation::load_crl(state).into_iter().collect();
-                ctx.oauth
-                    .set_ca_verifier(tls::sandbox_ca_verifier(&material.ca, &opts)?);
-                Ok(tls::server_config(Host::Mtls, &material, &opts)?)
-            })();
-            match reloaded {
-                Ok(config) => {
-                    mtls_config.reload_from_config(config);
-                    ctx.revoked.reload(state);
-                    revocation::mark_loaded(state);
-                    tracing::info!("revocation list changed: mtls host reloaded");
-                }
-                Err(e) => tracing::error!("revocation list changed but could not be loaded: {e:#}"),
-            }
-        }))
+            material.ca.crls = revocation::load_crl(state).into_iter().collect();
+            authority.set_ca_verifier(tls::sandbox_ca_verifier(&material.ca, &opts)?);
+            mtls_config.reload_from_config(tls::server_config(Host::Mtls, &material, &opts)?);
+            Ok(())
+        })
     };
 
     info.publish(&state)?;
@@ -211,27 +251,24 @@ impl Running {
     }
 }
 
-/// The authorization server for this start: static clients (config + the
-/// default app's own client), the signing key, and the URLs clients use.
-pub fn authority(
+/// The authorization server's settings for this start: static clients
+/// (config + the default app's own client), the signing key, and the URLs
+/// clients use.
+pub fn authority_setup(
     state: &State,
     config: &Config,
     info: &SandboxInfo,
+    entropy: &Entropy,
     ca_verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
-) -> anyhow::Result<Authority> {
-    let key = load_signing_key(state, config.oauth.signing_alg, &config.entropy)?;
+) -> anyhow::Result<Setup> {
+    let key = load_signing_key(state, config.oauth.signing_alg, entropy)?;
     let mut statics = config.clients.clone();
     statics.push(Client {
         client_id: state.app.client_id.clone(),
         name: format!("{} (default application)", state.app.name),
         auth_method: config.app_auth_method,
         scopes: vec!["api".into(), "customer.*".into()],
-        secrets: vec![SecretRecord::new(
-            "default",
-            &state.app.client_secret,
-            true,
-            &config.entropy,
-        )],
+        secrets: vec![SecretRecord::new("default", &state.app.client_secret, true, entropy)],
         tls_subject_dn: None,
         jwks: None,
         jwks_uri: None,
@@ -243,14 +280,13 @@ pub fn authority(
         auth: info.auth_url.clone(),
         mtls: info.mtls_url.clone(),
     };
-    Ok(Authority::new(
+    Ok(Setup {
         urls,
-        Registry::new(statics),
-        KeySet::new(key),
+        statics,
+        key,
         ca_verifier,
-        config.clock.clone(),
-        config.oauth.require_certificate_binding,
-    ))
+        require_binding: config.oauth.require_certificate_binding,
+    })
 }
 
 /// Binds `host`'s listener on the configured address and, when that is
@@ -279,7 +315,7 @@ fn bind(config: &Config, host: Host, port: u16) -> anyhow::Result<Vec<TcpListene
 /// Issues a fresh server certificate for this start's host names (cheap:
 /// one P-256 key and signature) and writes it next to the CA for tools
 /// that want the same certificate (benchmarks against nginx).
-fn tls_material(state: &State, config: &Config) -> anyhow::Result<TlsMaterial> {
+fn tls_material(state: &State, config: &Config, entropy: &Arc<Entropy>) -> anyhow::Result<TlsMaterial> {
     let mut sans: Vec<String> = pki::DEFAULT_SERVER_SANS.iter().map(|s| s.to_string()).collect();
     sans.extend(config.public_host.iter().cloned());
     sans.extend(config.extra_sans.iter().cloned());
@@ -307,7 +343,7 @@ fn tls_material(state: &State, config: &Config) -> anyhow::Result<TlsMaterial> {
         _ => {
             let server = state
                 .issuing_ca()?
-                .with_entropy(config.entropy.clone())
+                .with_entropy(entropy.clone())
                 .issue_server(&sans, now)?;
             let chain_pem = format!("{}{}", server.cert_pem, state.intermediate.cert_pem);
             state.write_runtime(files::SERVER_CERT, chain_pem.as_bytes(), false)?;

@@ -3,6 +3,7 @@
 //! down on small machines.
 
 mod api;
+mod architecture;
 mod browser;
 mod cli;
 mod corpus;

@@ -22,7 +22,7 @@ use mtls_sandbox::config::{Config, Ports};
 use mtls_sandbox::entropy::Entropy;
 use mtls_sandbox::info::SandboxInfo;
 use mtls_sandbox::pki::{self, CertAndKey};
-use mtls_sandbox::server::{self, Running};
+use mtls_sandbox::server::{self, Running, Runtime};
 
 use crate::scenario::Scenario;
 use crate::upstream;
@@ -44,6 +44,12 @@ impl Sandbox {
 
     /// Starts a sandbox after `adjust` has changed its configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
+        Self::start_in(adjust, Runtime::default()).await
+    }
+
+    /// Starts a sandbox on `runtime` (its clock and entropy) after `adjust`
+    /// has changed its configuration.
+    pub async fn start_in(adjust: impl FnOnce(&mut Config), runtime: Runtime) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let mut config = Config::new(dir.path().join("state"));
         config.ports = Ports {
@@ -52,7 +58,7 @@ impl Sandbox {
             auth: 0,
         };
         adjust(&mut config);
-        let running = server::start(config).await?;
+        let running = server::start(config, runtime).await?;
         Ok(Self {
             info: running.info.clone(),
             running: Some(running),
@@ -74,11 +80,11 @@ impl Sandbox {
             Some(echo) => upstream::routes(&scenario.gateway, &echo.uri()).map_err(anyhow::Error::msg)?,
             None => Vec::new(),
         };
-        let mut sandbox = Self::start_with(|config| {
-            config.entropy = Arc::new(Entropy::from_seed(&seed));
-            config.gateway = routes;
-        })
-        .await?;
+        let runtime = Runtime {
+            entropy: Arc::new(Entropy::from_seed(&seed)),
+            ..Runtime::default()
+        };
+        let mut sandbox = Self::start_in(|config| config.gateway = routes, runtime).await?;
         sandbox.echo = echo;
         Ok(sandbox)
     }

@@ -4,11 +4,11 @@
 use axum::Json;
 use axum::extract::State;
 
+use super::Api;
 use super::auth::Caller;
-use super::error::ApiError;
-use crate::context::Ctx;
+use crate::web::ApiError;
 
-pub async fn list(caller: Caller, State(ctx): State<Ctx>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list(caller: Caller, State(api): State<Api>) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require_api()?;
-    Ok(Json(ctx.config.banks.clone()))
+    Ok(Json(api.banks.as_ref().clone()))
 }

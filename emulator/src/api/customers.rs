@@ -6,11 +6,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 
+use super::Api;
 use super::auth::Caller;
-use super::body::{ApiJson, ApiPath};
-use super::error::ApiError;
-use crate::context::Ctx;
 use crate::records::{Customer, RecordsError};
+use crate::web::ApiError;
+use crate::web::body::{ApiJson, ApiPath};
 
 const MAX_APP_USER_ID: usize = 256;
 
@@ -21,7 +21,7 @@ pub struct NewCustomer {
 
 pub async fn create(
     caller: Caller,
-    State(ctx): State<Ctx>,
+    State(api): State<Api>,
     ApiJson(body): ApiJson<NewCustomer>,
 ) -> Result<Json<Customer>, ApiError> {
     caller.require_api()?;
@@ -33,7 +33,7 @@ pub async fn create(
             )));
         }
     };
-    match ctx
+    match api
         .records
         .create_customer(&app_user_id, time::OffsetDateTime::now_utc())
     {
@@ -49,11 +49,11 @@ pub async fn create(
 
 pub async fn get(
     caller: Caller,
-    State(ctx): State<Ctx>,
+    State(api): State<Api>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Customer>, ApiError> {
     caller.require_customer(&id)?;
-    ctx.records
+    api.records
         .customer(&id)?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no customer with customer_id '{id}'")))

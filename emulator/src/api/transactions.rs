@@ -6,15 +6,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 
+use super::Api;
 use super::auth::Caller;
-use super::body::ApiBytes;
-use super::error::ApiError;
-use crate::context::Ctx;
 use crate::records::Transaction;
+use crate::web::ApiError;
+use crate::web::body::ApiBytes;
 
 pub async fn create(
     caller: Caller,
-    State(ctx): State<Ctx>,
+    State(api): State<Api>,
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> Result<(StatusCode, Json<Transaction>), ApiError> {
@@ -27,7 +27,7 @@ pub async fn create(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
         if !is_json {
-            return Err(super::body::json_rejection(
+            return Err(crate::web::body::json_rejection(
                 axum::extract::rejection::MissingJsonContentType::default().into(),
             ));
         }
@@ -41,7 +41,7 @@ pub async fn create(
             }
         }
     };
-    let tx = ctx
+    let tx = api
         .records
         .create_transaction(details, time::OffsetDateTime::now_utc())?;
     Ok((StatusCode::CREATED, Json(tx)))

@@ -26,7 +26,7 @@ impl AdminClient {
                 dir.display()
             ))
         })?;
-        let (oauth, _, _) = super::oauth::offline(global)?;
+        let (oauth, _) = super::oauth::offline(global)?;
         let claims = AccessClaims::new(oauth.issuer(), AUDIENCE, "mtls-sandbox-cli", "admin", None, oauth.now());
         let token = token::issue(&claims, &oauth.keys().active)?;
         let ca = std::fs::read(&info.ca_chain)

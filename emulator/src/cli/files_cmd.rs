@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::output::out;
 use super::{Failure, GlobalArgs, resolve_config, usage};
-use crate::info::{self, SandboxInfo};
+use crate::info;
 use crate::instance;
 use crate::records::Records;
 use crate::state::{State, files};
@@ -40,7 +40,10 @@ pub fn env(global: &GlobalArgs) -> Result<(), Failure> {
             // Not running: describe the sandbox as `up` would start it.
             let config = resolve_config(global, &dir).map_err(usage)?;
             let ports = [config.ports.sandbox, config.ports.mtls, config.ports.auth];
-            (SandboxInfo::new(&state, &config, ports), false)
+            (
+                config.sandbox_info(&state, ports, &crate::clock::Clock::system()),
+                false,
+            )
         }
     };
     let bundle = info::write_trust_bundle(&state)?;

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::output::out;
 use super::{Failure, GlobalArgs, resolve_config, usage};
 use crate::clock::Clock;
-use crate::info::SandboxInfo;
+use crate::entropy::Entropy;
 use crate::instance;
 use crate::oauth::Authority;
 use crate::oauth::client::{AuthMethod, Client};
@@ -112,13 +112,14 @@ fn parse_method(s: &str) -> Result<AuthMethod, String> {
 
 /// The authorization server of the sandbox in the state dir, without
 /// serving: URLs and clock from the running sandbox if there is one.
-pub(super) fn offline(global: &GlobalArgs) -> Result<(Authority, Records, State), Failure> {
+pub(super) fn offline(global: &GlobalArgs) -> Result<(Authority, State), Failure> {
     let dir = global.state_dir()?;
     let mut config = resolve_config(global, &dir).map_err(usage)?;
     let state = State::load(&dir)?;
     let running = instance::probe(&dir).and_then(|r| r.info);
+    let mut clock = Arc::new(Clock::system());
     if let Some(info) = &running {
-        config.clock = Arc::new(Clock::load(&state.path(files::CLOCK)).map_err(anyhow::Error::msg)?);
+        clock = Arc::new(Clock::load(&state.path(files::CLOCK)).map_err(anyhow::Error::msg)?);
         // The running sandbox may have been started with another config file.
         if let Ok(method) = parse_method(&info.token_endpoint_auth_method) {
             config.app_auth_method = method;
@@ -126,19 +127,20 @@ pub(super) fn offline(global: &GlobalArgs) -> Result<(Authority, Records, State)
     }
     let info = running.unwrap_or_else(|| {
         let ports = [config.ports.sandbox, config.ports.mtls, config.ports.auth];
-        SandboxInfo::new(&state, &config, ports)
+        config.sandbox_info(&state, ports, &clock)
     });
     let opts = TlsOptions {
-        clock: config.clock.clone(),
+        clock: clock.clone(),
         ..Default::default()
     };
     let verifier = tls::sandbox_ca_verifier(&server::ca_material(&state)?, &opts)?;
-    let records = Records::open(&state.path(files::RECORDS))?;
-    Ok((server::authority(&state, &config, &info, verifier)?, records, state))
+    let records = Arc::new(Records::open(&state.path(files::RECORDS))?);
+    let setup = server::authority_setup(&state, &config, &info, &Entropy::SYSTEM, verifier)?;
+    Ok((Authority::new(setup, records, state.clone(), clock), state))
 }
 
 pub fn clients(global: &GlobalArgs, command: ClientsCommand) -> Result<(), Failure> {
-    let (oauth, records, _) = offline(global)?;
+    let (oauth, _) = offline(global)?;
     match command {
         ClientsCommand::Create {
             name,
@@ -166,7 +168,7 @@ pub fn clients(global: &GlobalArgs, command: ClientsCommand) -> Result<(), Failu
             };
             let client = oauth
                 .registry
-                .create(&records, new, oauth.now())
+                .create(new, oauth.now())
                 .map_err(|e| usage(anyhow::anyhow!("{e}. See `mtls-sandbox clients create --help`")))?;
             if json {
                 out!("{}", serde_json::to_string_pretty(&describe(&client)).expect("JSON"));
@@ -181,7 +183,7 @@ pub fn clients(global: &GlobalArgs, command: ClientsCommand) -> Result<(), Failu
             }
         }
         ClientsCommand::List { json } => {
-            let clients = oauth.registry.list(&records)?;
+            let clients = oauth.registry.list()?;
             if json {
                 let list: Vec<_> = clients.iter().map(describe).collect();
                 out!("{}", serde_json::to_string_pretty(&list).expect("JSON"));
@@ -201,7 +203,7 @@ pub fn clients(global: &GlobalArgs, command: ClientsCommand) -> Result<(), Failu
             }
         }
         ClientsCommand::Delete { id } => {
-            oauth.registry.delete(&records, &id)?;
+            oauth.registry.delete(&id)?;
             out!("Deleted client {id}; its tokens stay valid until they expire.");
         }
     }
@@ -234,13 +236,12 @@ fn read_jwks(path: &Path) -> Result<serde_json::Value, Failure> {
 }
 
 pub fn secrets(global: &GlobalArgs, command: SecretsCommand) -> Result<(), Failure> {
-    let (oauth, records, _) = offline(global)?;
+    let (oauth, _) = offline(global)?;
     match command {
         SecretsCommand::Create { client_id, name, json } => {
-            let (record, clear) =
-                oauth
-                    .registry
-                    .add_secret(&records, &client_id, name.as_deref().unwrap_or("default"))?;
+            let (record, clear) = oauth
+                .registry
+                .add_secret(&client_id, name.as_deref().unwrap_or("default"))?;
             if json {
                 let doc = json!({ "client_id": client_id, "id": record.id, "name": record.name, "secret": clear });
                 out!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
@@ -252,7 +253,7 @@ pub fn secrets(global: &GlobalArgs, command: SecretsCommand) -> Result<(), Failu
             out!("The clear secret is shown only now; the sandbox stores it hashed.");
         }
         SecretsCommand::Delete { client_id, secret_id } => {
-            oauth.registry.delete_secret(&records, &client_id, &secret_id)?;
+            oauth.registry.delete_secret(&client_id, &secret_id)?;
             out!("Deleted secret {secret_id}; the client's other secrets keep working.");
         }
     }
@@ -261,22 +262,22 @@ pub fn secrets(global: &GlobalArgs, command: SecretsCommand) -> Result<(), Failu
 
 /// Prints an access token for the default application (or `client_id`).
 pub fn token(global: &GlobalArgs, scope: Option<String>, client_id: Option<String>) -> Result<(), Failure> {
-    let (oauth, records, state) = offline(global)?;
+    let (oauth, state) = offline(global)?;
     let id = client_id.unwrap_or(state.app.client_id);
-    let client = oauth.registry.get(&records, &id)?.ok_or_else(|| {
+    let client = oauth.registry.get(&id)?.ok_or_else(|| {
         usage(anyhow::anyhow!(
             "no client with id '{id}' (see `mtls-sandbox clients list`)"
         ))
     })?;
     let scope = oauth
-        .grant_scope(&records, &client, scope.as_deref())
+        .grant_scope(&client, scope.as_deref())
         .map_err(|e| usage(anyhow::anyhow!("{e}")))?;
     let who = Authenticated {
         method: client.auth_method,
         client,
         thumbprint: None,
     };
-    let grant = oauth.grant(&records, &who, scope).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let grant = oauth.grant(&who, scope).map_err(|e| anyhow::anyhow!("{e}"))?;
     out!("{}", grant.access_token);
     Ok(())
 }

@@ -13,7 +13,7 @@ use crate::entropy::Entropy;
 use crate::gateway::Route;
 use crate::info::Secrets;
 use crate::oauth::keys::SigningAlg;
-use crate::server;
+use crate::server::{self, Runtime};
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -73,11 +73,12 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
     config.inspect_capacity = args.inspect.unwrap_or(config.inspect_capacity);
     config.public_host = args.public_host.or(config.public_host);
     config.extra_sans.extend(args.sans);
+    let mut runtime = Runtime::default();
     if let Some(clock) = args.clock {
-        config.clock = clock;
+        runtime.clock = clock;
     }
     if let Some(seed) = &args.deterministic {
-        config.entropy = Arc::new(Entropy::from_seed(seed));
+        runtime.entropy = Arc::new(Entropy::from_seed(seed));
         tracing::warn!("deterministic mode: keys, ids and secrets derive from the seed; never use it outside tests");
         if config.oauth.signing_alg == SigningAlg::PS256 {
             tracing::warn!(
@@ -98,7 +99,7 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
     }
 
     let routes = config.gateway.clone();
-    let running = server::start(config).await?;
+    let running = server::start(config, runtime).await?;
     // Nobody reading stdout any more (`up | head`) must not stop the server.
     if args.json {
         output::write_lossy(&format!("{}\n", running.info.to_json()));

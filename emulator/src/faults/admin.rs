@@ -11,35 +11,34 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::RuleSpec;
-use crate::api::ApiError;
-use crate::api::auth::Admin;
-use crate::api::body::{ApiJson, ApiPath};
-use crate::context::Ctx;
+use super::{FaultState, RuleSpec};
+use crate::oauth::bearer::Admin;
+use crate::web::ApiError;
+use crate::web::body::{ApiJson, ApiPath};
 
 pub async fn add_fault(
     _: Admin,
-    State(ctx): State<Ctx>,
+    State(state): State<FaultState>,
     ApiJson(spec): ApiJson<RuleSpec>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rule = ctx.faults.add(spec).map_err(ApiError::invalid_parameters)?;
+    let rule = state.faults.add(spec).map_err(ApiError::invalid_parameters)?;
     Ok((StatusCode::CREATED, Json(json!({ "data": rule }))))
 }
 
-pub async fn list_faults(_: Admin, State(ctx): State<Ctx>) -> impl IntoResponse {
-    Json(json!({ "data": ctx.faults.list() }))
+pub async fn list_faults(_: Admin, State(state): State<FaultState>) -> impl IntoResponse {
+    Json(json!({ "data": state.faults.list() }))
 }
 
-pub async fn clear_faults(_: Admin, State(ctx): State<Ctx>) -> impl IntoResponse {
-    Json(json!({ "data": { "cleared": ctx.faults.clear() } }))
+pub async fn clear_faults(_: Admin, State(state): State<FaultState>) -> impl IntoResponse {
+    Json(json!({ "data": { "cleared": state.faults.clear() } }))
 }
 
 pub async fn delete_fault(
     _: Admin,
-    State(ctx): State<Ctx>,
+    State(state): State<FaultState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    if ctx.faults.remove(&id) {
+    if state.faults.remove(&id) {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!(
@@ -59,16 +58,16 @@ pub struct ClockChange {
     reset: bool,
 }
 
-pub async fn get_clock(_: Admin, State(ctx): State<Ctx>) -> Result<impl IntoResponse, ApiError> {
-    now(&ctx)
+pub async fn get_clock(_: Admin, State(state): State<FaultState>) -> Result<impl IntoResponse, ApiError> {
+    now(&state)
 }
 
 pub async fn change_clock(
     _: Admin,
-    State(ctx): State<Ctx>,
+    State(state): State<FaultState>,
     ApiJson(change): ApiJson<ClockChange>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let clock = &ctx.config.clock;
+    let clock = &state.clock;
     match (change.advance, change.set, change.reset) {
         (None, None, true) => clock.reset(),
         (Some(span), None, false) => {
@@ -98,12 +97,12 @@ pub async fn change_clock(
             ));
         }
     }
-    now(&ctx)
+    now(&state)
 }
 
 /// The sandbox's "now", its setting, and how it differs from real time.
-fn now(ctx: &Ctx) -> Result<Json<serde_json::Value>, ApiError> {
-    let clock = &ctx.config.clock;
+fn now(state: &FaultState) -> Result<Json<serde_json::Value>, ApiError> {
+    let clock = &state.clock;
     let now = clock
         .now()
         .format(&Rfc3339)

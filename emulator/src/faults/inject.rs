@@ -9,32 +9,32 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum_server::tls::TlsInfo;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::StreamExt;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use super::Probe;
 use super::rule::{Effect, Respond};
-use crate::api::ApiError;
-use crate::api::body::MAX_BODY_BYTES;
-use crate::context::Ctx;
+use super::{FaultState, Probe};
 use crate::hosts::Host;
 use crate::oauth::error::OAuthError;
+use crate::web::ApiError;
+use crate::web::authorization;
+use crate::web::body::MAX_BODY_BYTES;
 
 /// Applies the first matching rule's effect, or passes the request on.
-pub async fn inject(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
-    if !ctx.faults.armed() || req.uri().path().starts_with("/admin/") {
+pub async fn inject(State(state): State<FaultState>, req: Request, next: Next) -> Response {
+    if !state.faults.armed() || req.uri().path().starts_with("/admin/") {
         return next.run(req).await;
     }
     let host = req.extensions().get::<Host>().copied().unwrap_or(Host::Sandbox);
-    let (want_subject, want_client) = ctx.faults.wants();
+    let (want_subject, want_client) = state.faults.wants();
     let peer = req
         .extensions()
         .get::<Arc<TlsInfo>>()
         .and_then(|tls| tls.peer_certificates.first().cloned());
     let subject = want_subject.then(|| peer.as_deref().and_then(subject_of)).flatten();
     let (req, client_id) = if want_client {
-        client_id_of(&ctx, req).await
+        client_id_of(&state, req).await
     } else {
         (req, None)
     };
@@ -47,19 +47,19 @@ pub async fn inject(State(ctx): State<Ctx>, req: Request, next: Next) -> Respons
         subject,
         client_id,
     };
-    let Some(effect) = ctx.faults.take(&probe) else {
+    let Some(effect) = state.faults.take(&probe) else {
         return next.run(req).await;
     };
     tracing::info!(target: "request", listener = %host, "fault injected: {method} {path} -> {}", summary(&effect));
-    apply(&ctx, effect, peer.as_deref(), req, next).await
+    apply(&state, effect, peer.as_deref(), req, next).await
 }
 
-async fn apply(ctx: &Ctx, effect: Effect, peer: Option<&[u8]>, req: Request, next: Next) -> Response {
+async fn apply(state: &FaultState, effect: Effect, peer: Option<&[u8]>, req: Request, next: Next) -> Response {
     if let Some(delay) = effect.delay {
         tokio::time::sleep(delay).await;
     }
     if effect.rotate_keys
-        && let Err(e) = ctx.oauth.rotate_signing_key(&ctx.state, ctx.records.entropy())
+        && let Err(e) = state.authority.rotate_signing_key()
     {
         return ApiError::internal(format!("fault rotate_keys failed: {e:#}")).into_response();
     }
@@ -73,11 +73,9 @@ async fn apply(ctx: &Ctx, effect: Effect, peer: Option<&[u8]>, req: Request, nex
             .into_response();
         };
         let pem = pem::encode(&pem::Pem::new("CERTIFICATE", der));
-        let now = ctx.config.clock.now();
-        if let Err(e) = crate::revocation::revoke(&ctx.state, &ctx.records, &pem, "the client certificate", now) {
+        if let Err(e) = state.revocations.revoke(&pem, "the client certificate") {
             return ApiError::internal(format!("fault revoke_certificate failed: {e}")).into_response();
         }
-        ctx.crl_changed.notify_one();
     }
     match effect.respond {
         None => next.run(req).await,
@@ -175,34 +173,19 @@ fn subject_of(der: &[u8]) -> Option<String> {
 /// The OAuth client a request speaks for: Basic user, bearer token's
 /// `client_id`, or the form's `client_id` / client assertion subject (the
 /// body is read, up to the API's limit, and put back).
-async fn client_id_of(ctx: &Ctx, req: Request) -> (Request, Option<String>) {
+async fn client_id_of(state: &FaultState, req: Request) -> (Request, Option<String>) {
     let auth = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     if let Some(auth) = auth {
-        if let Some(basic) = auth.strip_prefix("Basic ") {
-            let user = STANDARD
-                .decode(basic.trim())
-                .ok()
-                .and_then(|raw| String::from_utf8(raw).ok())
-                .and_then(|s| s.split_once(':').map(|(u, _)| u.to_owned()))
-                // RFC 6749 §2.3.1: the id is form-encoded before base64.
-                .and_then(|u| {
-                    form_urlencoded::parse(format!("u={u}").as_bytes())
-                        .next()
-                        .map(|(_, v)| v.into_owned())
-                });
-            return (req, user);
+        if authorization::has_scheme(&auth, "basic") {
+            return (req, authorization::basic(&auth).ok().map(|(id, _)| id));
         }
-        if let Some(token) = auth.strip_prefix("Bearer ") {
-            let id = ctx
-                .oauth
-                .verify(&ctx.records, token.trim())
-                .ok()
-                .map(|(_, c)| c.client_id);
-            return (req, id);
+        if authorization::has_scheme(&auth, "bearer") {
+            let verified = authorization::bearer(&auth).and_then(|token| state.authority.verify(token).ok());
+            return (req, verified.map(|(_, claims)| claims.client_id));
         }
     }
     let is_form = req

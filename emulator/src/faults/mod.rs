@@ -21,8 +21,43 @@ use serde_json::{Value, json};
 pub use inject::inject;
 pub use rule::{Effect, Rule, RuleSpec};
 
+use crate::clock::Clock;
 use crate::entropy::Entropy;
 use crate::hosts::Host;
+use crate::oauth::Authority;
+use crate::revocation::Revocations;
+
+/// What fault injection and its admin endpoints work with: the rules, and
+/// the owners of what a rule can do (rotate the signing key, revoke the
+/// caller's certificate) and of the clock `/admin/clock` changes.
+#[derive(Clone)]
+pub struct FaultState {
+    pub faults: Arc<Faults>,
+    pub authority: Arc<Authority>,
+    pub revocations: Arc<Revocations>,
+    pub clock: Arc<Clock>,
+}
+
+impl axum::extract::FromRef<FaultState> for Arc<Authority> {
+    fn from_ref(state: &FaultState) -> Self {
+        state.authority.clone()
+    }
+}
+
+/// The auth host's `/admin/faults` and `/admin/clock`.
+pub fn routes(state: FaultState) -> axum::Router {
+    use axum::routing::{delete, get, post};
+    axum::Router::new()
+        .route(
+            "/admin/faults",
+            post(admin::add_fault)
+                .get(admin::list_faults)
+                .delete(admin::clear_faults),
+        )
+        .route("/admin/faults/{id}", delete(admin::delete_fault))
+        .route("/admin/clock", get(admin::get_clock).post(admin::change_clock))
+        .with_state(state)
+}
 
 /// Most rules installed at once. Every request is matched against each live
 /// rule, so thousands of them slow the whole sandbox down; a test suite

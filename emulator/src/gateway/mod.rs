@@ -27,19 +27,22 @@ use hyper_util::rt::TokioExecutor;
 
 pub use route::{Route, RouteSection};
 
-use crate::api::ApiError;
-use crate::api::auth::{insufficient, verify_bearer};
-use crate::context::Ctx;
+use crate::oauth::Authority;
+use crate::oauth::bearer::{self, insufficient};
+use crate::web::ApiError;
+use crate::web::authorization;
 
-/// The routes and a pooled HTTP/1.1 client for the upstreams.
+/// The routes, a pooled HTTP/1.1 client for the upstreams, and the
+/// authorization server whose tokens the routes check.
 pub struct Gateway {
     routes: Vec<Route>,
+    authority: Arc<Authority>,
     owned: headers::Owned,
     client: Client<HttpConnector, Body>,
 }
 
 impl Gateway {
-    pub fn new(mut routes: Vec<Route>) -> Self {
+    pub fn new(mut routes: Vec<Route>, authority: Arc<Authority>) -> Self {
         // Longest prefix wins, as in nginx.
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         let mut connector = HttpConnector::new();
@@ -47,6 +50,7 @@ impl Gateway {
         Self {
             owned: headers::Owned::of(&routes),
             routes,
+            authority,
             client: Client::builder(TokioExecutor::new()).build(connector),
         }
     }
@@ -61,16 +65,16 @@ impl Gateway {
 }
 
 /// The mtls host's fallback: forwards to the matching route, else 404.
-pub async fn proxy(State(ctx): State<Ctx>, req: Request) -> Response {
+pub async fn proxy(State(gateway): State<Arc<Gateway>>, req: Request) -> Response {
     let path = match path::normalize(req.uri().path()) {
         Ok(path) => path,
         Err(e) => return ApiError::invalid_parameters(e.to_string()).into_response(),
     };
-    let Some(route) = ctx.gateway.route_for(&path) else {
+    let Some(route) = gateway.route_for(&path) else {
         return ApiError::not_found(format!("no such endpoint: {} {path}", req.method())).into_response();
     };
     let (mut parts, body) = req.into_parts();
-    let phantom_jwt = match authorize(&ctx, route, &parts) {
+    let phantom_jwt = match authorize(&gateway.authority, route, &parts) {
         Ok(jwt) => jwt,
         Err(refusal) => return refusal.into_response(),
     };
@@ -84,7 +88,7 @@ pub async fn proxy(State(ctx): State<Ctx>, req: Request) -> Response {
         certificate: certificate.as_deref(),
         phantom_jwt: phantom_jwt.as_deref(),
     };
-    headers::for_upstream(route, &ctx.gateway.owned, &mut parts.headers, &caller);
+    headers::for_upstream(route, &gateway.owned, &mut parts.headers, &caller);
     let path_and_query = match parts.uri.query() {
         Some(query) => format!("{path}?{query}"),
         None => path,
@@ -97,7 +101,7 @@ pub async fn proxy(State(ctx): State<Ctx>, req: Request) -> Response {
     parts.extensions = Default::default();
     let upstream = Request::from_parts(parts, body);
 
-    match tokio::time::timeout(route.timeout, ctx.gateway.client.request(upstream)).await {
+    match tokio::time::timeout(route.timeout, gateway.client.request(upstream)).await {
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
             headers::for_client(&mut parts.headers);
@@ -132,7 +136,11 @@ pub async fn proxy(State(ctx): State<Ctx>, req: Request) -> Response {
 }
 
 /// The route's token checks; returns the JWT to forward for a phantom token.
-fn authorize(ctx: &Ctx, route: &Route, parts: &axum::http::request::Parts) -> Result<Option<String>, ApiError> {
+fn authorize(
+    authority: &Authority,
+    route: &Route,
+    parts: &axum::http::request::Parts,
+) -> Result<Option<String>, ApiError> {
     if !route.require_token {
         return Ok(None);
     }
@@ -149,12 +157,12 @@ fn authorize(ctx: &Ctx, route: &Route, parts: &axum::http::request::Parts) -> Re
         .with_www_authenticate("Bearer".into()));
     };
     let value = value.to_str().unwrap_or("");
-    let require_binding = route.require_binding || ctx.oauth.require_binding;
-    let (jwt, claims) = verify_bearer(parts, ctx, value, require_binding)?;
+    let require_binding = route.require_binding || authority.require_binding;
+    let (jwt, claims) = bearer::verify(authority, parts, value, require_binding)?;
     if let Some(missing) = route.scopes.iter().find(|want| !claims.scopes().any(|s| s == *want)) {
         return Err(insufficient(&claims.scope, missing));
     }
-    let presented = value.split_once(' ').map_or("", |(_, t)| t.trim());
+    let presented = authorization::bearer(value).unwrap_or("");
     Ok((route.phantom_token && presented != jwt).then_some(jwt))
 }
 

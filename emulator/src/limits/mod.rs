@@ -2,7 +2,7 @@
 //! slowloris holding connections open, a flood of connections, a header
 //! that never ends — from taking the sandbox down for the rest of a CI run.
 //!
-//! Bodies are limited per endpoint (`api::body::MAX_BODY_BYTES`); the
+//! Bodies are limited per endpoint (`web::body::MAX_BODY_BYTES`); the
 //! gateway streams bodies and is not limited.
 
 mod connections;
@@ -25,11 +25,11 @@ pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// minute keeps a connection active).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest request head (request line and headers), and most headers.
-/// A request over either gets a 431 with a JSON body (`api::head`).
+/// A request over either gets a 431 with a JSON body (`web::head`).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 pub const MAX_HEADERS: usize = 100;
 /// Where hyper itself stops reading a head. Above the documented limits so
-/// that a head over them reaches `api::head` and is refused with an
+/// that a head over them reaches `web::head` and is refused with an
 /// explanation; hyper's own refusal (a 431 with no body) is left for heads
 /// over twice the limit.
 pub const HYPER_HEAD_BYTES: usize = 2 * MAX_HEAD_BYTES;

@@ -10,10 +10,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::registry::{NewClient, RegistryError};
-use crate::api::ApiError;
-use crate::api::auth::Admin;
-use crate::api::body::{ApiJson, ApiPath};
-use crate::context::Ctx;
+use std::sync::Arc;
+
+use super::Authority;
+use super::bearer::Admin;
+use crate::web::ApiError;
+use crate::web::body::{ApiJson, ApiPath};
 
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
@@ -31,19 +33,19 @@ impl From<RegistryError> for ApiError {
 
 pub async fn create_client(
     _admin: Admin,
-    State(ctx): State<Ctx>,
+    State(authority): State<Arc<Authority>>,
     ApiJson(new): ApiJson<NewClient>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if new.name.trim().is_empty() {
         return Err(ApiError::invalid_parameters("name must be a non-empty string"));
     }
-    let client = ctx.oauth.registry.create(&ctx.records, new, ctx.oauth.now())?;
+    let client = authority.registry.create(new, authority.now())?;
     tracing::info!(target: "oauth", client_id = %client.client_id, "client created");
     Ok((StatusCode::CREATED, Json(json!({ "data": client.public_view() }))))
 }
 
-pub async fn list_clients(_admin: Admin, State(ctx): State<Ctx>) -> Result<Json<Value>, ApiError> {
-    let clients = ctx.oauth.registry.list(&ctx.records)?;
+pub async fn list_clients(_admin: Admin, State(authority): State<Arc<Authority>>) -> Result<Json<Value>, ApiError> {
+    let clients = authority.registry.list()?;
     Ok(Json(
         json!({ "data": clients.iter().map(|c| c.public_view()).collect::<Vec<_>>() }),
     ))
@@ -51,10 +53,10 @@ pub async fn list_clients(_admin: Admin, State(ctx): State<Ctx>) -> Result<Json<
 
 pub async fn delete_client(
     _admin: Admin,
-    State(ctx): State<Ctx>,
+    State(authority): State<Arc<Authority>>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    ctx.oauth.registry.delete(&ctx.records, &id)?;
+    authority.registry.delete(&id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -67,11 +69,11 @@ pub struct NewSecret {
 
 pub async fn create_secret(
     _admin: Admin,
-    State(ctx): State<Ctx>,
+    State(authority): State<Arc<Authority>>,
     ApiPath(id): ApiPath<String>,
     ApiJson(new): ApiJson<NewSecret>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let (record, clear) = ctx.oauth.registry.add_secret(&ctx.records, &id, &new.name)?;
+    let (record, clear) = authority.registry.add_secret(&id, &new.name)?;
     // The clear secret is in this response only; it is stored hashed.
     Ok((
         StatusCode::CREATED,
@@ -81,9 +83,9 @@ pub async fn create_secret(
 
 pub async fn delete_secret(
     _admin: Admin,
-    State(ctx): State<Ctx>,
+    State(authority): State<Arc<Authority>>,
     ApiPath((id, secret_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    ctx.oauth.registry.delete_secret(&ctx.records, &id, &secret_id)?;
+    authority.registry.delete_secret(&id, &secret_id)?;
     Ok(StatusCode::NO_CONTENT)
 }

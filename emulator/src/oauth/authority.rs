@@ -1,9 +1,15 @@
 //! The authorization server's state and its core operations — grant a
-//! token, resolve and verify a presented token — shared by the HTTP
-//! endpoints, the resource API's bearer check and the CLI.
+//! token, resolve and verify a presented token, rotate the signing key —
+//! shared by the HTTP endpoints, the resource servers' bearer check
+//! (`oauth::bearer`) and the CLI.
+//!
+//! It owns what those operations touch: the records store (clients, opaque
+//! tokens, revocations), its entropy and the sandbox clock, and the signing
+//! key file in the state dir. Callers say `authority.grant(..)`, never
+//! which store to use.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use rustls::server::danger::ClientCertVerifier;
 use time::OffsetDateTime;
@@ -40,6 +46,11 @@ pub struct Authority {
     keys: RwLock<KeySet>,
     ca_verifier: RwLock<Arc<dyn ClientCertVerifier>>,
     clock: Arc<Clock>,
+    records: Arc<Records>,
+    /// Where the signing key is kept.
+    state: State,
+    /// One key rotation at a time: the file and the served key must agree.
+    rotating: Mutex<()>,
     jwks_fetcher: JwksFetcher,
     /// Presented token → its verified JWT and claims.
     verified: RwLock<HashMap<String, (String, AccessClaims)>>,
@@ -59,22 +70,33 @@ pub struct Grant {
     pub claims: AccessClaims,
 }
 
+/// What an authorization server is made of, besides its runtime
+/// dependencies.
+pub struct Setup {
+    pub urls: Urls,
+    /// Clients from the configuration (the default application's included).
+    pub statics: Vec<Client>,
+    pub key: SigningKey,
+    /// Verifies client certificates against the sandbox CA (tls_client_auth).
+    pub ca_verifier: Arc<dyn ClientCertVerifier>,
+    /// Refuse unbound bearer tokens on the mtls host.
+    pub require_binding: bool,
+}
+
 impl Authority {
-    pub fn new(
-        urls: Urls,
-        registry: Registry,
-        keys: KeySet,
-        ca_verifier: Arc<dyn ClientCertVerifier>,
-        clock: Arc<Clock>,
-        require_binding: bool,
-    ) -> Self {
+    /// An authorization server over `records`, keeping its signing key in
+    /// `state`'s dir, on the sandbox clock.
+    pub fn new(setup: Setup, records: Arc<Records>, state: State, clock: Arc<Clock>) -> Self {
         Self {
-            urls,
-            registry,
-            require_binding,
-            keys: RwLock::new(keys),
-            ca_verifier: RwLock::new(ca_verifier),
+            urls: setup.urls,
+            registry: Registry::new(setup.statics, records.clone()),
+            require_binding: setup.require_binding,
+            keys: RwLock::new(KeySet::new(setup.key)),
+            ca_verifier: RwLock::new(setup.ca_verifier),
             clock,
+            records,
+            state,
+            rotating: Mutex::default(),
             jwks_fetcher: JwksFetcher::default(),
             verified: RwLock::default(),
             revoked: RwLock::default(),
@@ -89,6 +111,17 @@ impl Authority {
         self.clock.now()
     }
 
+    /// Where token ids and new keys come from: the store's entropy (seeded
+    /// under `--deterministic`).
+    pub fn entropy(&self) -> &Entropy {
+        self.records.entropy()
+    }
+
+    /// The records store this server keeps its clients and tokens in.
+    pub fn records(&self) -> &Arc<Records> {
+        &self.records
+    }
+
     pub fn keys(&self) -> KeySet {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -97,11 +130,12 @@ impl Authority {
     /// The old key leaves the JWKS at once and the tokens it signed stop
     /// verifying: what a client with a stale JWKS cache sees after a
     /// provider's key rotation.
-    pub fn rotate_signing_key(&self, state: &State, entropy: &Entropy) -> anyhow::Result<()> {
+    pub fn rotate_signing_key(&self) -> anyhow::Result<()> {
+        let _one_at_a_time = self.rotating.lock().unwrap_or_else(|p| p.into_inner());
         let alg = self.keys().active.alg;
-        let pem = alg.generate_pem_with(entropy)?;
+        let pem = alg.generate_pem_with(self.entropy())?;
         let key = SigningKey::from_pem(alg, &pem, alg.file_name())?;
-        state.write(alg.file_name(), pem.as_bytes(), true)?;
+        self.state.write(alg.file_name(), pem.as_bytes(), true)?;
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = KeySet::new(key);
         self.verified.write().unwrap_or_else(|p| p.into_inner()).clear();
         Ok(())
@@ -123,11 +157,11 @@ impl Authority {
 
     /// Identifies and authenticates the client behind a request (fetching
     /// its JWKS from its jwks_uri when it registered one).
-    pub async fn authenticate(&self, records: &Records, presented: &Presented) -> Result<Authenticated, OAuthError> {
+    pub async fn authenticate(&self, presented: &Presented) -> Result<Authenticated, OAuthError> {
         let client_id = client_auth::claimed_client_id(presented)?;
         let client = self
             .registry
-            .get(records, &client_id)
+            .get(&client_id)
             .map_err(|e| OAuthError::server_error(e.to_string()))?;
         let client = client.ok_or_else(|| {
             OAuthError::invalid_client(format!(
@@ -150,7 +184,7 @@ impl Authority {
         let verifier = self.ca_verifier.read().unwrap_or_else(|p| p.into_inner()).clone();
         let audiences = self.assertion_audiences();
         let first_use = |client: &str, jti: &str, exp: i64| {
-            store::first_use_of_assertion(records, client, jti, exp, self.now().unix_timestamp())
+            store::first_use_of_assertion(&self.records, client, jti, exp, self.now().unix_timestamp())
                 .map_err(OAuthError::from)
         };
         let cx = AuthContext {
@@ -164,12 +198,7 @@ impl Authority {
     }
 
     /// Checks the requested scopes against the client's registration.
-    pub fn grant_scope(
-        &self,
-        records: &Records,
-        client: &Client,
-        requested: Option<&str>,
-    ) -> Result<String, OAuthError> {
+    pub fn grant_scope(&self, client: &Client, requested: Option<&str>) -> Result<String, OAuthError> {
         let requested = requested
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -179,7 +208,7 @@ impl Authority {
             let allowed = if let Some(customer) = scope.strip_prefix("customer.") {
                 if !client.scopes.iter().any(|s| s == "customer.*" || s == scope) {
                     false
-                } else if records.customer(customer)?.is_none() {
+                } else if self.records.customer(customer)?.is_none() {
                     return Err(OAuthError::invalid_scope(format!(
                         "scope {scope}: there is no customer '{customer}' (create one with POST /customers/v1)"
                     )));
@@ -209,7 +238,7 @@ impl Authority {
     }
 
     /// Issues an access token to an authenticated client.
-    pub fn grant(&self, records: &Records, who: &Authenticated, scope: String) -> Result<Grant, OAuthError> {
+    pub fn grant(&self, who: &Authenticated, scope: String) -> Result<Grant, OAuthError> {
         let mut claims = AccessClaims::new(
             self.issuer(),
             AUDIENCE,
@@ -218,13 +247,13 @@ impl Authority {
             who.thumbprint.clone(),
             self.now(),
         );
-        claims.jti = records.entropy().uuid();
+        claims.jti = self.entropy().uuid();
         let keys = self.keys();
         let jwt = token::issue(&claims, &keys.active)
             .map_err(|e| OAuthError::server_error(format!("signing failed: {e}")))?;
         let access_token = match who.client.token_format {
             TokenFormat::Jwt => jwt,
-            TokenFormat::Opaque => store::put_opaque(records, &jwt, &claims.jti, claims.exp, claims.iat)?,
+            TokenFormat::Opaque => store::put_opaque(&self.records, &jwt, &claims.jti, claims.exp, claims.iat)?,
         };
         Ok(Grant {
             access_token,
@@ -235,11 +264,11 @@ impl Authority {
 
     /// The JWT behind a presented token (itself, or what an opaque
     /// reference stands for). `None` for an unknown reference.
-    pub fn resolve(&self, records: &Records, presented: &str) -> Result<Option<String>, OAuthError> {
+    pub fn resolve(&self, presented: &str) -> Result<Option<String>, OAuthError> {
         if token::looks_like_jwt(presented) {
             return Ok(Some(presented.to_owned()));
         }
-        Ok(store::resolve_opaque(records, presented)?)
+        Ok(store::resolve_opaque(&self.records, presented)?)
     }
 
     /// Resolves and verifies a presented access token, revocation included.
@@ -249,7 +278,7 @@ impl Authority {
     /// clock and the revocations made since. A CI suite presents the same
     /// token thousands of times: this keeps a bearer call as cheap as an
     /// app-token call.
-    pub fn verify(&self, records: &Records, presented: &str) -> Result<(String, AccessClaims), VerifyError> {
+    pub fn verify(&self, presented: &str) -> Result<(String, AccessClaims), VerifyError> {
         let cached = self
             .verified
             .read()
@@ -260,10 +289,10 @@ impl Authority {
             Some(hit) => hit,
             None => {
                 let jwt = self
-                    .resolve(records, presented)?
+                    .resolve(presented)?
                     .ok_or(VerifyError::Token(TokenError::Malformed))?;
                 let claims = token::verify(&jwt, &self.keys(), self.issuer(), AUDIENCE, self.now())?;
-                if store::is_revoked(records, &claims.jti)? {
+                if store::is_revoked(&self.records, &claims.jti)? {
                     return Err(TokenError::Revoked.into());
                 }
                 let mut cache = self.verified.write().unwrap_or_else(|p| p.into_inner());
@@ -288,8 +317,8 @@ impl Authority {
 
     /// Revokes a token presented by its own client (RFC 7009). Unknown or
     /// invalid tokens are not an error.
-    pub fn revoke(&self, records: &Records, client_id: &str, presented: &str) -> Result<(), OAuthError> {
-        let Some(jwt) = self.resolve(records, presented)? else {
+    pub fn revoke(&self, client_id: &str, presented: &str) -> Result<(), OAuthError> {
+        let Some(jwt) = self.resolve(presented)? else {
             return Ok(());
         };
         let Ok(claims) = token::verify(&jwt, &self.keys(), self.issuer(), AUDIENCE, self.now()) else {
@@ -300,7 +329,7 @@ impl Authority {
                 "this token was issued to another client; only its own client may revoke it",
             ));
         }
-        store::revoke(records, &claims.jti, claims.exp)?;
+        store::revoke(&self.records, &claims.jti, claims.exp)?;
         self.revoked
             .write()
             .unwrap_or_else(|p| p.into_inner())

@@ -23,6 +23,7 @@ use super::dn::Dn;
 use super::error::OAuthError;
 use super::token::x5t_s256;
 use crate::tls::CertProblem;
+use crate::web::authorization::{self, BasicError};
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Longest client-assertion lifetime accepted.
@@ -47,25 +48,17 @@ pub struct Presented {
     pub chain_verified: bool,
 }
 
-/// Decodes an `Authorization: Basic` value per RFC 6749 §2.3.1 (both parts
-/// form-urlencoded before base64).
+/// Decodes an `Authorization: Basic` value (`web::authorization::basic`),
+/// refusing it in RFC 6749's shape.
 pub fn parse_basic(value: &str) -> Result<(String, String), OAuthError> {
-    let bad = || OAuthError::invalid_client("the Authorization: Basic header is not base64(client_id:client_secret)");
-    let (scheme, b64) = value.trim().split_once(' ').ok_or_else(bad)?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(OAuthError::invalid_client(format!(
+    authorization::basic(value).map_err(|e| match e {
+        BasicError::OtherScheme(scheme) => OAuthError::invalid_client(format!(
             "unsupported Authorization scheme '{scheme}' at the token endpoint; use Basic or form parameters"
-        )));
-    }
-    let raw = STANDARD.decode(b64.trim()).map_err(|_| bad())?;
-    let text = String::from_utf8(raw).map_err(|_| bad())?;
-    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
-    let decode = |s: &str| {
-        form_urlencoded::parse(format!("v={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
-    Ok((decode(id).ok_or_else(bad)?, decode(secret).ok_or_else(bad)?))
+        )),
+        BasicError::Malformed => {
+            OAuthError::invalid_client("the Authorization: Basic header is not base64(client_id:client_secret)")
+        }
+    })
 }
 
 /// The successful outcome.

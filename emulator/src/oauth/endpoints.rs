@@ -18,9 +18,8 @@ use super::client::AuthMethod;
 use super::client_auth::{Authenticated, Presented, parse_basic};
 use super::error::OAuthError;
 use super::token::EXPIRES_IN;
-use crate::context::Ctx;
 use crate::hosts::Host;
-use crate::inspector::TokenNote;
+use crate::web::TokenNote;
 
 /// A form body as a map, refusing repeated parameters (RFC 6749 §3.2).
 pub struct Form(BTreeMap<String, String>);
@@ -95,9 +94,14 @@ fn presented(headers: &HeaderMap, form: &Form, peer: &Peer) -> Result<Presented,
     })
 }
 
-async fn authenticate(ctx: &Ctx, headers: &HeaderMap, form: &Form, peer: &Peer) -> Result<Authenticated, OAuthError> {
+async fn authenticate(
+    authority: &Authority,
+    headers: &HeaderMap,
+    form: &Form,
+    peer: &Peer,
+) -> Result<Authenticated, OAuthError> {
     let who = match presented(headers, form, peer) {
-        Ok(presented) => ctx.oauth.authenticate(&ctx.records, &presented).await,
+        Ok(presented) => authority.authenticate(&presented).await,
         Err(e) => Err(e),
     }
     .map_err(|e| e.challenging(headers));
@@ -125,7 +129,7 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
     type Rejection = OAuthError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        use crate::api::body::{BodyError, MAX_BODY_BYTES, read_body};
+        use crate::web::body::{BodyError, MAX_BODY_BYTES, read_body};
         match read_body(req, state).await {
             Ok(bytes) => Ok(FormBody(bytes)),
             Err(BodyError::TooLarge) => Err(OAuthError::payload_too_large(format!(
@@ -140,9 +144,14 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
 
 /// `POST /oauth2/token` (client_credentials). The response carries a
 /// [`TokenNote`] for the request inspector, refused or not.
-pub async fn token(State(ctx): State<Ctx>, peer: Peer, headers: HeaderMap, FormBody(body): FormBody) -> Response {
+pub async fn token(
+    State(authority): State<Arc<Authority>>,
+    peer: Peer,
+    headers: HeaderMap,
+    FormBody(body): FormBody,
+) -> Response {
     let mut note = TokenNote::default();
-    let mut response = issue_token(&ctx, &peer, &headers, &body, &mut note)
+    let mut response = issue_token(&authority, &peer, &headers, &body, &mut note)
         .await
         .unwrap_or_else(IntoResponse::into_response);
     response.extensions_mut().insert(note);
@@ -150,7 +159,7 @@ pub async fn token(State(ctx): State<Ctx>, peer: Peer, headers: HeaderMap, FormB
 }
 
 async fn issue_token(
-    ctx: &Ctx,
+    authority: &Authority,
     peer: &Peer,
     headers: &HeaderMap,
     body: &[u8],
@@ -171,11 +180,11 @@ async fn issue_token(
             )));
         }
     }
-    let who = authenticate(ctx, headers, &form, peer).await?;
+    let who = authenticate(authority, headers, &form, peer).await?;
     note.client_id = Some(who.client.client_id.clone());
     note.auth_method = Some(who.method.name());
-    let scope = ctx.oauth.grant_scope(&ctx.records, &who.client, form.get("scope"))?;
-    let grant = ctx.oauth.grant(&ctx.records, &who, scope)?;
+    let scope = authority.grant_scope(&who.client, form.get("scope"))?;
+    let grant = authority.grant(&who, scope)?;
     note.access_token = Some(grant.access_token.clone());
     tracing::info!(
         target: "oauth",
@@ -196,13 +205,13 @@ async fn issue_token(
 /// The common start of introspection and revocation: an authenticated
 /// client and the `token` parameter it asks about.
 async fn authenticated_token_param(
-    ctx: &Ctx,
+    authority: &Authority,
     peer: Peer,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Authenticated, String), OAuthError> {
     let form = Form::parse(headers, body)?;
-    let who = authenticate(ctx, headers, &form, &peer).await?;
+    let who = authenticate(authority, headers, &form, &peer).await?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
@@ -214,19 +223,19 @@ async fn authenticated_token_param(
 /// the token's own client or an introspecting client sees it active
 /// ([`Client::may_introspect`](super::client::Client::may_introspect)).
 pub async fn introspect(
-    State(ctx): State<Ctx>,
+    State(authority): State<Arc<Authority>>,
     peer: Peer,
     headers: HeaderMap,
     FormBody(body): FormBody,
 ) -> Result<Response, OAuthError> {
-    let (who, presented) = authenticated_token_param(&ctx, peer, &headers, &body).await?;
+    let (who, presented) = authenticated_token_param(&authority, peer, &headers, &body).await?;
     let presented = presented.as_str();
     let wants_jwt = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/jwt"));
     let inactive = || Ok(no_store(Json(json!({ "active": false })).into_response()));
-    let Ok((jwt, claims)) = ctx.oauth.verify(&ctx.records, presented) else {
+    let Ok((jwt, claims)) = authority.verify(presented) else {
         return inactive();
     };
     if !who.client.may_introspect(&claims.client_id) {
@@ -252,25 +261,25 @@ pub async fn introspect(
 
 /// `POST /oauth2/revoke` (RFC 7009).
 pub async fn revoke(
-    State(ctx): State<Ctx>,
+    State(authority): State<Arc<Authority>>,
     peer: Peer,
     headers: HeaderMap,
     FormBody(body): FormBody,
 ) -> Result<Response, OAuthError> {
-    let (who, presented) = authenticated_token_param(&ctx, peer, &headers, &body).await?;
-    ctx.oauth.revoke(&ctx.records, &who.client.client_id, &presented)?;
+    let (who, presented) = authenticated_token_param(&authority, peer, &headers, &body).await?;
+    authority.revoke(&who.client.client_id, &presented)?;
     Ok(no_store(StatusCode::OK.into_response()))
 }
 
 /// `GET /jwks.json`.
-pub async fn jwks(State(ctx): State<Ctx>) -> Json<Value> {
-    Json(serde_json::to_value(ctx.oauth.keys().jwks()).unwrap_or(Value::Null))
+pub async fn jwks(State(authority): State<Arc<Authority>>) -> Json<Value> {
+    Json(serde_json::to_value(authority.keys().jwks()).unwrap_or(Value::Null))
 }
 
 /// `GET /.well-known/openid-configuration` and
 /// `/.well-known/oauth-authorization-server` (RFC 8414).
-pub async fn discovery(State(ctx): State<Ctx>) -> Json<Value> {
-    Json(discovery_document(&ctx.oauth))
+pub async fn discovery(State(authority): State<Arc<Authority>>) -> Json<Value> {
+    Json(discovery_document(&authority))
 }
 
 pub fn discovery_document(oauth: &Authority) -> Value {

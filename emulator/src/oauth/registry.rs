@@ -5,7 +5,7 @@
 //! and secrets created with the CLI work in an already running sandbox.
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
@@ -81,12 +81,15 @@ pub struct Registry {
     /// Behind a lock only because the portal rotates the default
     /// application's secret; everything else about them is fixed at start.
     statics: RwLock<BTreeMap<String, Client>>,
+    /// Where dynamic clients live.
+    records: Arc<Records>,
 }
 
 impl Registry {
-    pub fn new(statics: Vec<Client>) -> Self {
+    pub fn new(statics: Vec<Client>, records: Arc<Records>) -> Self {
         Self {
             statics: RwLock::new(statics.into_iter().map(|c| (c.client_id.clone(), c)).collect()),
+            records,
         }
     }
 
@@ -109,11 +112,12 @@ impl Registry {
         Ok(())
     }
 
-    pub fn get(&self, records: &Records, client_id: &str) -> Result<Option<Client>, RegistryError> {
+    pub fn get(&self, client_id: &str) -> Result<Option<Client>, RegistryError> {
         if let Some(client) = self.statics().get(client_id) {
             return Ok(Some(client.clone()));
         }
-        Ok(records
+        Ok(self
+            .records
             .with_conn(|conn| {
                 Ok(conn
                     .query_row(
@@ -126,9 +130,9 @@ impl Registry {
             .and_then(|json| serde_json::from_str(&json).ok()))
     }
 
-    pub fn list(&self, records: &Records) -> Result<Vec<Client>, RegistryError> {
+    pub fn list(&self) -> Result<Vec<Client>, RegistryError> {
         let mut clients: Vec<Client> = self.statics().values().cloned().collect();
-        let rows = records.with_conn(|conn| {
+        let rows = self.records.with_conn(|conn| {
             let mut stmt = conn.prepare("SELECT registration FROM oauth_clients ORDER BY created_at")?;
             let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -137,7 +141,7 @@ impl Registry {
         Ok(clients)
     }
 
-    pub fn create(&self, records: &Records, new: NewClient, now: OffsetDateTime) -> Result<Client, RegistryError> {
+    pub fn create(&self, new: NewClient, now: OffsetDateTime) -> Result<Client, RegistryError> {
         let method = new.token_endpoint_auth_method.unwrap_or(AuthMethod::ClientSecretPost);
         let missing = match method {
             AuthMethod::PrivateKeyJwt if new.jwks.is_none() && new.jwks_uri.is_none() => Some("jwks or jwks_uri"),
@@ -163,7 +167,7 @@ impl Registry {
             Dn::parse(dn).map_err(|why| RegistryError::Invalid(format!("tls_client_auth_subject_dn: {why}")))?;
         }
         let client = Client {
-            client_id: records.entropy().uuid(),
+            client_id: self.records.entropy().uuid(),
             name: new.name,
             auth_method: method,
             scopes: new.scopes.unwrap_or_else(|| vec!["api".into(), "customer.*".into()]),
@@ -176,7 +180,7 @@ impl Registry {
             static_client: false,
         };
         let mut full = false;
-        records.with_conn(|conn| {
+        self.records.with_conn(|conn| {
             // Counted and inserted in one write transaction, so a CLI and a
             // running sandbox cannot both squeeze in past the limit.
             let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
@@ -206,11 +210,12 @@ impl Registry {
         Ok(client)
     }
 
-    pub fn delete(&self, records: &Records, client_id: &str) -> Result<(), RegistryError> {
+    pub fn delete(&self, client_id: &str) -> Result<(), RegistryError> {
         if self.is_static(client_id) {
             return Err(RegistryError::StaticClient(client_id.into()));
         }
-        let deleted = records
+        let deleted = self
+            .records
             .with_conn(|conn| Ok(conn.execute("DELETE FROM oauth_clients WHERE client_id = ?1", [client_id])?))?;
         if deleted == 0 {
             return Err(RegistryError::UnknownClient(client_id.into()));
@@ -222,37 +227,21 @@ impl Registry {
     /// Stored hashed — except for client_secret_jwt clients, whose secret is
     /// the HMAC key the server must verify assertions with (as in every
     /// authorization server supporting that method).
-    pub fn add_secret(
-        &self,
-        records: &Records,
-        client_id: &str,
-        name: &str,
-    ) -> Result<(SecretRecord, String), RegistryError> {
-        self.new_secret(records, client_id, name, false)
+    pub fn add_secret(&self, client_id: &str, name: &str) -> Result<(SecretRecord, String), RegistryError> {
+        self.new_secret(client_id, name, false)
     }
 
     /// The portal's "reveal": a new secret named `name` replaces every
     /// earlier secret of that name (other secrets stay). Secrets are stored
     /// hashed, so one can be shown only once; revealing again rotates it and
     /// the one shown before stops working, as on a hosted portal.
-    pub fn rotate_secret(
-        &self,
-        records: &Records,
-        client_id: &str,
-        name: &str,
-    ) -> Result<(SecretRecord, String), RegistryError> {
-        self.new_secret(records, client_id, name, true)
+    pub fn rotate_secret(&self, client_id: &str, name: &str) -> Result<(SecretRecord, String), RegistryError> {
+        self.new_secret(client_id, name, true)
     }
 
-    fn new_secret(
-        &self,
-        records: &Records,
-        client_id: &str,
-        name: &str,
-        replace: bool,
-    ) -> Result<(SecretRecord, String), RegistryError> {
+    fn new_secret(&self, client_id: &str, name: &str, replace: bool) -> Result<(SecretRecord, String), RegistryError> {
         let mut added = None;
-        self.update(records, client_id, |client| {
+        self.update(client_id, |client| {
             let keep_clear = client.auth_method == AuthMethod::ClientSecretJwt;
             if replace {
                 client.secrets.retain(|s| s.name != name);
@@ -260,7 +249,7 @@ impl Registry {
             if client.secrets.len() >= MAX_SECRETS_PER_CLIENT {
                 return Err(RegistryError::TooManySecrets(client_id.into()));
             }
-            let (record, clear) = SecretRecord::generate(name, keep_clear, records.entropy());
+            let (record, clear) = SecretRecord::generate(name, keep_clear, self.records.entropy());
             client.secrets.push(record.clone());
             added = Some((record, clear));
             Ok(())
@@ -268,8 +257,8 @@ impl Registry {
         Ok(added.expect("set by a successful update"))
     }
 
-    pub fn delete_secret(&self, records: &Records, client_id: &str, secret_id: &str) -> Result<(), RegistryError> {
-        self.update(records, client_id, |client| {
+    pub fn delete_secret(&self, client_id: &str, secret_id: &str) -> Result<(), RegistryError> {
+        self.update(client_id, |client| {
             let before = client.secrets.len();
             client.secrets.retain(|s| s.id != secret_id);
             if client.secrets.len() == before {
@@ -286,7 +275,6 @@ impl Registry {
     /// so a CLI and a running sandbox never lose each other's changes.
     fn update(
         &self,
-        records: &Records,
         client_id: &str,
         change: impl FnOnce(&mut Client) -> Result<(), RegistryError>,
     ) -> Result<(), RegistryError> {
@@ -294,7 +282,7 @@ impl Registry {
             return Err(RegistryError::StaticClient(client_id.into()));
         }
         let mut outcome = Ok(());
-        records.with_conn(|conn| {
+        self.records.with_conn(|conn| {
             let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
             let json: Option<String> = tx
                 .query_row(
@@ -326,7 +314,7 @@ impl Registry {
 mod tests {
     use super::*;
 
-    fn setup() -> (tempfile::TempDir, Records, Registry) {
+    fn setup() -> (tempfile::TempDir, Arc<Records>, Registry) {
         let dir = tempfile::tempdir().unwrap();
         let records = Records::open(&dir.path().join("r.db")).unwrap();
         let testing = Client {
@@ -347,16 +335,16 @@ mod tests {
             token_format: TokenFormat::Jwt,
             static_client: true,
         };
-        (dir, records, Registry::new(vec![testing]))
+        let records = Arc::new(records);
+        (dir, records.clone(), Registry::new(vec![testing], records))
     }
 
     #[test]
     fn dynamic_clients_and_secrets_persist_and_static_ones_are_protected() {
-        let (dir, records, registry) = setup();
+        let (dir, _, registry) = setup();
         let now = OffsetDateTime::now_utc();
         let client = registry
             .create(
-                &records,
                 NewClient {
                     name: "myclient".into(),
                     ..Default::default()
@@ -364,46 +352,44 @@ mod tests {
                 now,
             )
             .unwrap();
-        let (first, first_clear) = registry.add_secret(&records, &client.client_id, "one").unwrap();
-        let (_, second_clear) = registry.add_secret(&records, &client.client_id, "two").unwrap();
+        let (first, first_clear) = registry.add_secret(&client.client_id, "one").unwrap();
+        let (_, second_clear) = registry.add_secret(&client.client_id, "two").unwrap();
 
-        let reopened = Records::open(&dir.path().join("r.db")).unwrap();
-        let loaded = registry.get(&reopened, &client.client_id).unwrap().unwrap();
+        let reopened = Registry::new(vec![], Arc::new(Records::open(&dir.path().join("r.db")).unwrap()));
+        let loaded = reopened.get(&client.client_id).unwrap().unwrap();
         assert!(loaded.secret_matches(&first_clear) && loaded.secret_matches(&second_clear));
         assert!(
             !serde_json::to_string(&loaded).unwrap().contains(&first_clear),
             "stored hashed"
         );
 
-        registry.delete_secret(&records, &client.client_id, &first.id).unwrap();
-        let loaded = registry.get(&records, &client.client_id).unwrap().unwrap();
+        registry.delete_secret(&client.client_id, &first.id).unwrap();
+        let loaded = registry.get(&client.client_id).unwrap().unwrap();
         assert!(!loaded.secret_matches(&first_clear) && loaded.secret_matches(&second_clear));
         assert!(matches!(
-            registry.delete_secret(&records, &client.client_id, &first.id),
+            registry.delete_secret(&client.client_id, &first.id),
             Err(RegistryError::UnknownSecret { .. })
         ));
 
-        assert_eq!(registry.list(&records).unwrap().len(), 2);
+        assert_eq!(registry.list().unwrap().len(), 2);
         let keyless = NewClient {
             name: "k".into(),
             token_endpoint_auth_method: Some(AuthMethod::PrivateKeyJwt),
             ..Default::default()
         };
-        assert!(
-            matches!(registry.create(&records, keyless, now), Err(RegistryError::Invalid(m)) if m.contains("jwks"))
-        );
+        assert!(matches!(registry.create(keyless, now), Err(RegistryError::Invalid(m)) if m.contains("jwks")));
         assert!(matches!(
-            registry.delete(&records, "testing"),
+            registry.delete("testing"),
             Err(RegistryError::StaticClient(_))
         ));
         assert!(matches!(
-            registry.add_secret(&records, "testing", "x"),
+            registry.add_secret("testing", "x"),
             Err(RegistryError::StaticClient(_))
         ));
-        registry.delete(&records, &client.client_id).unwrap();
-        assert!(registry.get(&records, &client.client_id).unwrap().is_none());
+        registry.delete(&client.client_id).unwrap();
+        assert!(registry.get(&client.client_id).unwrap().is_none());
         assert!(matches!(
-            registry.delete(&records, &client.client_id),
+            registry.delete(&client.client_id),
             Err(RegistryError::UnknownClient(_))
         ));
     }
@@ -411,25 +397,22 @@ mod tests {
     /// #18 item 5: secrets without a limit made every token request slower.
     #[test]
     fn a_client_holds_at_most_the_secret_limit() {
-        let (_dir, records, registry) = setup();
+        let (_dir, _, registry) = setup();
         let new = NewClient {
             name: "hoarder".into(),
             ..Default::default()
         };
-        let id = registry
-            .create(&records, new, OffsetDateTime::now_utc())
-            .unwrap()
-            .client_id;
+        let id = registry.create(new, OffsetDateTime::now_utc()).unwrap().client_id;
         for i in 0..MAX_SECRETS_PER_CLIENT {
-            registry.add_secret(&records, &id, &format!("s{i}")).unwrap();
+            registry.add_secret(&id, &format!("s{i}")).unwrap();
         }
-        let refused = registry.add_secret(&records, &id, "one too many").unwrap_err();
+        let refused = registry.add_secret(&id, "one too many").unwrap_err();
         assert!(matches!(refused, RegistryError::TooManySecrets(_)));
         assert!(refused.to_string().contains("20 secrets") && refused.to_string().contains("delete one"));
         registry
-            .rotate_secret(&records, &id, "s0")
+            .rotate_secret(&id, "s0")
             .expect("rotating replaces, so it stays within the limit");
-        let client = registry.get(&records, &id).unwrap().unwrap();
+        let client = registry.get(&id).unwrap().unwrap();
         assert_eq!(client.secrets.len(), MAX_SECRETS_PER_CLIENT);
     }
 
@@ -441,7 +424,7 @@ mod tests {
             name: name.into(),
             ..Default::default()
         };
-        let client = registry.create(&records, new("first"), now).unwrap();
+        let client = registry.create(new("first"), now).unwrap();
 
         // Fill up to the limit in one transaction (one insert each would be slow).
         records
@@ -457,31 +440,28 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        let err = registry.create(&records, new("over"), now).unwrap_err();
+        let err = registry.create(new("over"), now).unwrap_err();
         assert!(
             err.to_string()
                 .contains(&format!("dynamic clients: at most {MAX_DYNAMIC_CLIENTS}")),
             "{err}"
         );
-        registry.delete(&records, &client.client_id).unwrap();
-        assert!(registry.create(&records, new("fits again"), now).is_ok());
+        registry.delete(&client.client_id).unwrap();
+        assert!(registry.create(new("fits again"), now).is_ok());
     }
 
     #[test]
     fn revealing_again_rotates_only_the_revealed_secret() {
-        let (_dir, records, registry) = setup();
+        let (_dir, _, registry) = setup();
         let new = NewClient {
             name: "portal".into(),
             ..Default::default()
         };
-        let id = registry
-            .create(&records, new, OffsetDateTime::now_utc())
-            .unwrap()
-            .client_id;
-        let (_, added) = registry.add_secret(&records, &id, "ci").unwrap();
-        let (_, first) = registry.rotate_secret(&records, &id, "portal").unwrap();
-        let (_, second) = registry.rotate_secret(&records, &id, "portal").unwrap();
-        let client = registry.get(&records, &id).unwrap().unwrap();
+        let id = registry.create(new, OffsetDateTime::now_utc()).unwrap().client_id;
+        let (_, added) = registry.add_secret(&id, "ci").unwrap();
+        let (_, first) = registry.rotate_secret(&id, "portal").unwrap();
+        let (_, second) = registry.rotate_secret(&id, "portal").unwrap();
+        let client = registry.get(&id).unwrap().unwrap();
         assert!(!client.secret_matches(&first), "the first reveal stops working");
         assert!(client.secret_matches(&second) && client.secret_matches(&added));
         assert_eq!(client.secrets.len(), 2);

@@ -12,7 +12,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use crate::entropy::Entropy;
 use crate::pki::{self, CertAndKey, ClientCertSpec};
 use crate::records::{IssuedCertificate, Records, RecordsError, rfc3339};
-use crate::revocation::{self, RevokeError};
+use crate::revocation::{self, Revocations, RevokeError};
 use crate::state::{State, StateError, files};
 
 #[derive(Debug, thiserror::Error)]
@@ -92,23 +92,12 @@ pub fn generate(
 }
 
 /// Revokes the application's certificate with serial `serial_hex`.
-pub fn revoke(
-    state: &State,
-    records: &Records,
-    serial_hex: &str,
-    now: OffsetDateTime,
-) -> Result<revocation::Revoked, CertificateError> {
-    let cert = list(state, records)?
+pub fn revoke(revocations: &Revocations, serial_hex: &str) -> Result<revocation::Revoked, CertificateError> {
+    let cert = list(revocations.state(), revocations.records())?
         .into_iter()
         .find(|c| c.serial_hex.eq_ignore_ascii_case(serial_hex))
         .ok_or_else(|| CertificateError::Unknown(serial_hex.into()))?;
-    Ok(revocation::revoke(
-        state,
-        records,
-        &cert.cert_pem,
-        &format!("certificate {serial_hex}"),
-        now,
-    )?)
+    Ok(revocations.revoke(&cert.cert_pem, &format!("certificate {serial_hex}"))?)
 }
 
 /// The record of `cert_pem` (named `what` in errors), issued at `issued_at`.
@@ -153,7 +142,9 @@ mod tests {
         assert_ne!(after[0].serial_hex, after[1].serial_hex);
         assert_eq!(after[0].subject, after[1].subject, "same application, same subject");
 
-        let revoked = revoke(&state, &records, &after[1].serial_hex, now).unwrap();
+        let records = Arc::new(records);
+        let revocations = Revocations::new(state.clone(), records.clone(), Arc::new(crate::clock::Clock::system()));
+        let revoked = revoke(&revocations, &after[1].serial_hex).unwrap();
         assert!(revoked.newly);
         let listed = list(&state, &records).unwrap();
         assert_eq!(
@@ -172,7 +163,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let state = State::load_or_create(&tmp.path().join("s")).unwrap();
         let records = Records::open(&state.path(files::RECORDS)).unwrap();
-        let err = revoke(&state, &records, "abcdef", OffsetDateTime::now_utc()).unwrap_err();
+        let revocations = Revocations::new(state, Arc::new(records), Arc::new(crate::clock::Clock::system()));
+        let err = revoke(&revocations, "abcdef").unwrap_err();
         assert_eq!(
             err.to_string(),
             "no certificate with serial abcdef was issued to this application"

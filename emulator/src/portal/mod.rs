@@ -11,13 +11,13 @@
 //! Handlers are thin: the work is in [`certificates`], the OAuth registry
 //! and the inspector; [`pages`] renders HTML.
 
-pub mod application;
 pub mod certificates;
 pub mod download;
 mod pages;
 pub mod session;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::rejection::FormRejection;
@@ -28,7 +28,13 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::context::Ctx;
+use crate::application::Application;
+use crate::entropy::Entropy;
+use crate::inspector::Inspector;
+use crate::oauth::Authority;
+use crate::records::Records;
+use crate::revocation::Revocations;
+
 use crate::oauth::client::AuthMethod;
 use crate::oauth::registry::{NewClient, RegistryError};
 use crate::state::files;
@@ -46,6 +52,21 @@ pub fn is_inspected(path: &str) -> bool {
     let portal = path == PREFIX || path.strip_prefix(PREFIX).is_some_and(|rest| rest.starts_with('/'));
     !portal && path != "/favicon.ico"
 }
+/// What the portal works with.
+pub struct Portal {
+    pub application: Arc<Application>,
+    pub authority: Arc<Authority>,
+    pub revocations: Arc<Revocations>,
+    pub inspector: Arc<Inspector>,
+    pub records: Arc<Records>,
+    pub state: crate::state::State,
+    /// For the keys of the certificates it issues.
+    pub entropy: Arc<Entropy>,
+    /// The browser session's path segment (`/portal/<this>/`): new at every
+    /// start and, unlike the token, in no file (see [`session`]).
+    pub session: String,
+}
+
 /// The name of the secret "Reveal secret" shows (and rotates).
 const REVEALED_SECRET: &str = "portal";
 
@@ -53,12 +74,12 @@ const REVEALED_SECRET: &str = "portal";
 /// browser session's path (`/portal/{session}/...`) and under `/portal/...`,
 /// where only `Authorization: Bearer` gets in (the browser's cookie is not
 /// sent there). `/portal` also takes the login link.
-pub fn routes(router: Router<Ctx>, ctx: &Ctx) -> Router<Ctx> {
+pub fn routes(portal: Arc<Portal>) -> Router {
     let session = format!("{PREFIX}/{{{}}}", session::PARAM);
-    let portal = [PREFIX, session.as_str()]
+    [PREFIX, session.as_str()]
         .into_iter()
-        .fold(Router::new(), |portal, base| {
-            portal
+        .fold(Router::new(), |router, base| {
+            router
                 .route(&format!("{base}/"), get(index))
                 .route(&format!("{base}/certificates"), post(generate_certificate))
                 .route(
@@ -74,21 +95,21 @@ pub fn routes(router: Router<Ctx>, ctx: &Ctx) -> Router<Ctx> {
                 .route(&format!("{base}/inspect.json"), get(inspect_json))
         })
         .route(PREFIX, get(index))
-        .layer(middleware::from_fn_with_state(ctx.clone(), finish));
-    router.merge(portal)
+        .layer(middleware::from_fn_with_state(portal.clone(), finish))
+        .with_state(portal)
 }
 
 /// Renders a [`PortalError`] into its page (which links back to the
 /// session) and walls off every portal response.
-async fn finish(State(ctx): State<Ctx>, request: Request, next: Next) -> Response {
+async fn finish(State(portal): State<Arc<Portal>>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     if let Some(error) = response.extensions_mut().remove::<PortalError>() {
         let page = match error.login_help {
             true => pages::login_required(
                 &error.message,
-                &ctx.state.path(files::SANDBOX_JSON).display().to_string(),
+                &portal.state.path(files::SANDBOX_JSON).display().to_string(),
             ),
-            false => pages::error(&session::base(&ctx), error.status, &error.message),
+            false => pages::error(&session::base(&portal), error.status, &error.message),
         };
         response = (error.status, Html(page)).into_response();
     }
@@ -188,20 +209,20 @@ struct IndexQuery {
 /// `GET /portal`; with `?token=` it logs in (sets the cookie) and redirects
 /// to the session's path.
 async fn index(
-    State(ctx): State<Ctx>,
+    State(portal): State<Arc<Portal>>,
     Query(query): Query<IndexQuery>,
     session: Result<Session, Response>,
 ) -> Response {
     if let Some(token) = &query.token {
-        if !is_portal_token(&ctx, token) {
+        if !is_portal_token(&portal, token) {
             return PortalError::login_required(
                 "This portal link is not valid: its token changes at every start, so a link from an earlier \
                  start no longer works.",
             )
             .into_response();
         }
-        let mut response = Redirect::to(&format!("{}/", session::base(&ctx))).into_response();
-        if let Some(cookie) = session::login_cookie(&ctx, token) {
+        let mut response = Redirect::to(&format!("{}/", session::base(&portal))).into_response();
+        if let Some(cookie) = session::login_cookie(&portal, token) {
             response.headers_mut().insert(header::SET_COOKIE, cookie);
         }
         return response;
@@ -210,9 +231,9 @@ async fn index(
         return refused;
     }
     let page = || -> Result<String, PortalError> {
-        let certs = certificates::list(&ctx.state, &ctx.records)?;
-        let clients = ctx.oauth.registry.list(&ctx.records)?;
-        Ok(pages::index(&ctx, &certs, &clients, query.notice.as_deref()))
+        let certs = certificates::list(&portal.state, &portal.records)?;
+        let clients = portal.authority.registry.list()?;
+        Ok(pages::index(&portal, &certs, &clients, query.notice.as_deref()))
     };
     match page() {
         Ok(html) => no_store(Html(html).into_response()),
@@ -221,9 +242,14 @@ async fn index(
 }
 
 /// "Generate new certificate": a zip with the new certificate and its key.
-async fn generate_certificate(_: Session, State(ctx): State<Ctx>) -> Result<Response, PortalError> {
-    let issued = certificates::generate(&ctx.state, &ctx.records, ctx.config.entropy.clone(), ctx.oauth.now())?;
-    tracing::info!(target: "portal", "new client certificate issued for {}", ctx.state.app.name);
+async fn generate_certificate(_: Session, State(portal): State<Arc<Portal>>) -> Result<Response, PortalError> {
+    let issued = certificates::generate(
+        &portal.state,
+        &portal.records,
+        portal.entropy.clone(),
+        portal.authority.now(),
+    )?;
+    tracing::info!(target: "portal", "new client certificate issued for {}", portal.application.credentials().name);
     let bytes = download::zip(&[
         Entry {
             name: files::CLIENT_KEY,
@@ -241,8 +267,8 @@ async fn generate_certificate(_: Session, State(ctx): State<Ctx>) -> Result<Resp
 }
 
 /// "Certificate chain": a zip with `lean_public_cert_chain.pem`.
-async fn chain(_: Session, State(ctx): State<Ctx>) -> Result<Response, PortalError> {
-    let path = ctx.state.path(files::CA_CHAIN);
+async fn chain(_: Session, State(portal): State<Arc<Portal>>) -> Result<Response, PortalError> {
+    let path = portal.state.path(files::CA_CHAIN);
     let pem = std::fs::read(&path).map_err(|e| internal(&format!("cannot read {}: {e}", path.display())))?;
     let bytes = download::zip(&[Entry {
         name: files::CA_CHAIN,
@@ -255,28 +281,27 @@ async fn chain(_: Session, State(ctx): State<Ctx>) -> Result<Response, PortalErr
 
 async fn revoke_certificate(
     _: Session,
-    State(ctx): State<Ctx>,
+    State(portal): State<Arc<Portal>>,
     Path(Target { id: serial }): Path<Target>,
 ) -> Result<Redirect, PortalError> {
-    let revoked = certificates::revoke(&ctx.state, &ctx.records, &serial, ctx.oauth.now())?;
-    ctx.crl_changed.notify_one();
+    let revoked = certificates::revoke(&portal.revocations, &serial)?;
     tracing::info!(target: "portal", "certificate {} ({}) revoked", revoked.serial_hex, revoked.subject);
-    Ok(Redirect::to(&format!("{}/?notice=revoked", session::base(&ctx))))
+    Ok(Redirect::to(&format!("{}/?notice=revoked", session::base(&portal))))
 }
 
 /// "Create client" (the form's field names are the API's).
 async fn create_client(
     _: Session,
-    State(ctx): State<Ctx>,
+    State(portal): State<Arc<Portal>>,
     form: Result<Form<BTreeMap<String, String>>, FormRejection>,
 ) -> Result<Redirect, PortalError> {
     let Form(form) = form.map_err(|e| PortalError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let new = new_client(&form)?;
-    let client = ctx.oauth.registry.create(&ctx.records, new, ctx.oauth.now())?;
+    let client = portal.authority.registry.create(new, portal.authority.now())?;
     tracing::info!(target: "oauth", client_id = %client.client_id, "client created in the portal");
     Ok(Redirect::to(&format!(
         "{}/?notice=client-created#client-{}",
-        session::base(&ctx),
+        session::base(&portal),
         client.client_id
     )))
 }
@@ -316,46 +341,44 @@ fn new_client(form: &BTreeMap<String, String>) -> Result<NewClient, PortalError>
 
 /// The application's "Reveal secret": rotates the default application's
 /// secret (state.json, sandbox.json, the running server).
-async fn reveal_app_secret(_: Session, State(ctx): State<Ctx>) -> Result<Response, PortalError> {
-    let clear = application::rotate_secret(&ctx).map_err(|e| internal(&e))?;
-    tracing::info!(target: "oauth", client_id = %ctx.app.client_id, "application secret revealed (rotated) in the portal");
-    secret_page(&ctx, &ctx.app.client_id, &clear, true)
+async fn reveal_app_secret(_: Session, State(portal): State<Arc<Portal>>) -> Result<Response, PortalError> {
+    let clear = portal.application.rotate_secret().map_err(|e| internal(&e))?;
+    let client_id = portal.application.credentials().client_id.clone();
+    tracing::info!(target: "oauth", %client_id, "application secret revealed (rotated) in the portal");
+    secret_page(&portal, &client_id, &clear, true)
 }
 
 /// A client's "Reveal secret": shows a new secret once; the one shown before
 /// stops working.
 async fn reveal_secret(
     _: Session,
-    State(ctx): State<Ctx>,
+    State(portal): State<Arc<Portal>>,
     Path(Target { id }): Path<Target>,
 ) -> Result<Response, PortalError> {
-    let (_, clear) = ctx.oauth.registry.rotate_secret(&ctx.records, &id, REVEALED_SECRET)?;
+    let (_, clear) = portal.authority.registry.rotate_secret(&id, REVEALED_SECRET)?;
     tracing::info!(target: "oauth", client_id = %id, "client secret revealed (rotated) in the portal");
-    secret_page(&ctx, &id, &clear, true)
+    secret_page(&portal, &id, &clear, true)
 }
 
 /// "Add secret": one more secret; the others keep working.
 async fn add_secret(
     _: Session,
-    State(ctx): State<Ctx>,
+    State(portal): State<Arc<Portal>>,
     Path(Target { id }): Path<Target>,
 ) -> Result<Response, PortalError> {
-    let (record, clear) = ctx
-        .oauth
-        .registry
-        .add_secret(&ctx.records, &id, "added in the portal")?;
+    let (record, clear) = portal.authority.registry.add_secret(&id, "added in the portal")?;
     tracing::info!(target: "oauth", client_id = %id, secret_id = %record.id, "client secret added in the portal");
-    secret_page(&ctx, &id, &clear, false)
+    secret_page(&portal, &id, &clear, false)
 }
 
-fn secret_page(ctx: &Ctx, client_id: &str, clear: &str, rotated: bool) -> Result<Response, PortalError> {
-    let client = ctx
-        .oauth
+fn secret_page(portal: &Portal, client_id: &str, clear: &str, rotated: bool) -> Result<Response, PortalError> {
+    let client = portal
+        .authority
         .registry
-        .get(&ctx.records, client_id)?
+        .get(client_id)?
         .ok_or_else(|| RegistryError::UnknownClient(client_id.into()))?;
     Ok(no_store(
-        Html(pages::secret(ctx, &client, clear, rotated)).into_response(),
+        Html(pages::secret(portal, &client, clear, rotated)).into_response(),
     ))
 }
 
@@ -365,24 +388,24 @@ struct InspectQuery {
     refresh: Option<u32>,
 }
 
-async fn inspect(_: Session, State(ctx): State<Ctx>, Query(query): Query<InspectQuery>) -> Response {
-    let events = ctx.inspector.view(&|token| claims_of(&ctx, token));
+async fn inspect(_: Session, State(portal): State<Arc<Portal>>, Query(query): Query<InspectQuery>) -> Response {
+    let events = portal.inspector.view(&|token| claims_of(&portal, token));
     let refresh = query.refresh.map(|s| s.clamp(1, 3600));
-    no_store(Html(pages::inspect(&ctx, &events, refresh)).into_response())
+    no_store(Html(pages::inspect(&portal, &events, refresh)).into_response())
 }
 
-async fn inspect_json(_: Session, State(ctx): State<Ctx>) -> Response {
-    let events = ctx.inspector.view(&|token| claims_of(&ctx, token));
-    no_store(axum::Json(json!({ "capacity": ctx.inspector.capacity(), "events": events })).into_response())
+async fn inspect_json(_: Session, State(portal): State<Arc<Portal>>) -> Response {
+    let events = portal.inspector.view(&|token| claims_of(&portal, token));
+    no_store(axum::Json(json!({ "capacity": portal.inspector.capacity(), "events": events })).into_response())
 }
 
 /// The claims of an access token as sent (a JWT, or an opaque reference this
 /// sandbox issued), decoded for display only: nothing is verified here.
-fn claims_of(ctx: &Ctx, token: &str) -> Option<Value> {
+fn claims_of(portal: &Portal, token: &str) -> Option<Value> {
     let jwt = if token.split('.').count() == 3 {
         token.to_owned()
     } else {
-        crate::oauth::store::resolve_opaque(&ctx.records, token).ok()??
+        crate::oauth::store::resolve_opaque(&portal.records, token).ok()??
     };
     jsonwebtoken::dangerous::insecure_decode::<Value>(&jwt)
         .ok()

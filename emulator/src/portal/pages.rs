@@ -5,8 +5,8 @@
 use axum::http::StatusCode;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use super::Portal;
 use super::certificates::AppCertificate;
-use crate::context::Ctx;
 use crate::inspector::EventView;
 use crate::oauth::client::{AuthMethod, Client};
 use crate::state::files;
@@ -127,8 +127,9 @@ fn time_element(rfc3339: &str) -> Markup {
     html! { time datetime=(rfc3339) { span { (date) } " " span { (clock) } } }
 }
 
-pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Option<&str>) -> String {
-    let (info, base) = (&ctx.info, super::session::base(ctx));
+pub fn index(portal: &Portal, certs: &[AppCertificate], clients: &[Client], notice: Option<&str>) -> String {
+    let (info, base) = (portal.application.info(), super::session::base(portal));
+    let app = portal.application.credentials();
     let notice = match notice {
         Some("revoked") => Some("Certificate revoked: the mtls host refuses it from the next handshake on."),
         Some("client-created") => Some("Client created. Reveal its secret to use it."),
@@ -136,7 +137,7 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
     };
     let app_method = clients
         .iter()
-        .find(|c| c.client_id == ctx.app.client_id)
+        .find(|c| c.client_id == app.client_id)
         .map(|c| c.auth_method.name());
     layout(
         "Application",
@@ -145,10 +146,10 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
         html! {
             @if let Some(text) = notice { p.notice id="notice" { (text) } }
             section id="application" {
-                h1 { "Application " code { (ctx.app.name) } }
+                h1 { "Application " code { (app.name) } }
                 div.scroll { table {
-                    tr { th { "App token (" code { "lean-app-token" } " header)" } td { code.token id="app-token" { (ctx.app.app_token) } } }
-                    tr { th { "Client ID" } td { code.token id="app-client-id" { (ctx.app.client_id) } } }
+                    tr { th { "App token (" code { "lean-app-token" } " header)" } td { code.token id="app-token" { (app.app_token) } } }
+                    tr { th { "Client ID" } td { code.token id="app-client-id" { (app.client_id) } } }
                     @if let Some(method) = app_method {
                         tr { th { "Authentication (" code { "token_endpoint_auth_method" } ")" } td { code id="app-auth-method" { (method) } } }
                     }
@@ -179,7 +180,7 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
                     "Call the mTLS host with both files and the chain:"
                 }
                 pre { "curl --cacert " (files::CA_CHAIN) " --cert " (files::CLIENT_CERT) " --key " (files::CLIENT_KEY)
-                      " -H 'lean-app-token: " (ctx.app.app_token) "' " (info.mtls_url) "/banks/v1" }
+                      " -H 'lean-app-token: " (app.app_token) "' " (info.mtls_url) "/banks/v1" }
                 div.scroll { table.list id="certificate-list" {
                     tr { th { "Serial" } th { "Subject" } th { "Issued" } th { "Expires" } th { "From" } th { "Status" } th {} }
                     @for cert in certs {
@@ -216,7 +217,7 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
                             td { (client.scopes.join(" ")) }
                             td { (client.secrets.len()) }
                             td {
-                                @if client.client_id == ctx.app.client_id {
+                                @if client.client_id == app.client_id {
                                     span.muted { "the application's client: reveal its secret above" }
                                 } @else if client.static_client {
                                     span.muted { "defined in the config file" }
@@ -252,15 +253,16 @@ pub fn index(ctx: &Ctx, certs: &[AppCertificate], clients: &[Client], notice: Op
     )
 }
 
-pub fn secret(ctx: &Ctx, client: &Client, clear: &str, rotated: bool) -> String {
-    let (info, client_id) = (&ctx.info, client.client_id.as_str());
+pub fn secret(portal: &Portal, client: &Client, clear: &str, rotated: bool) -> String {
+    let (info, client_id) = (portal.application.info(), client.client_id.as_str());
+    let app = portal.application.credentials();
     let credentials = match client.auth_method {
         AuthMethod::ClientSecretBasic => Some(format!("-u '{client_id}:{clear}'")),
         AuthMethod::ClientSecretPost => Some(format!("-d client_id={client_id} -d client_secret={clear}")),
         _ => None,
     };
-    let is_app = client_id == ctx.app.client_id;
-    let base = super::session::base(ctx);
+    let is_app = client_id == app.client_id;
+    let base = super::session::base(portal);
     layout(
         "Client secret",
         None,
@@ -288,8 +290,8 @@ pub fn secret(ctx: &Ctx, client: &Client, clear: &str, rotated: bool) -> String 
     )
 }
 
-pub fn inspect(ctx: &Ctx, events: &[EventView], refresh: Option<u32>) -> String {
-    let base = super::session::base(ctx);
+pub fn inspect(portal: &Portal, events: &[EventView], refresh: Option<u32>) -> String {
+    let base = super::session::base(portal);
     layout(
         "Request inspector",
         refresh,
@@ -298,7 +300,7 @@ pub fn inspect(ctx: &Ctx, events: &[EventView], refresh: Option<u32>) -> String 
             section {
                 h1 { "Request inspector" }
                 p.muted {
-                    "The last " (ctx.inspector.capacity()) " requests and refused handshakes on all three hosts, newest first. "
+                    "The last " (portal.inspector.capacity()) " requests and refused handshakes on all three hosts, newest first. "
                     a href={ (base) "/inspect?refresh=2" } { "Refresh every 2 s" } " · "
                     a href={ (base) "/inspect.json" } { "JSON" }
                 }

@@ -34,8 +34,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{PREFIX, PortalError};
-use crate::context::Ctx;
+use std::sync::Arc;
+
+use super::{PREFIX, Portal, PortalError};
+use crate::web::authorization;
 
 pub const COOKIE: &str = "mtls_sandbox_portal";
 
@@ -44,15 +46,15 @@ pub const PARAM: &str = "session";
 
 /// Where the browser session lives, without the trailing slash:
 /// `/portal/<nonce>`; its pages are under `/portal/<nonce>/`.
-pub fn base(ctx: &Ctx) -> String {
-    format!("{PREFIX}/{}", ctx.portal_session)
+pub fn base(portal: &Portal) -> String {
+    format!("{PREFIX}/{}", portal.session)
 }
 
 /// The `Set-Cookie` value the login link answers with: the token, sent back
 /// only to the session's path.
-pub fn login_cookie(ctx: &Ctx, token: &str) -> Option<HeaderValue> {
+pub fn login_cookie(portal: &Portal, token: &str) -> Option<HeaderValue> {
     let cookie = cookie::Cookie::build((COOKIE, token.to_owned()))
-        .path(base(ctx))
+        .path(base(portal))
         .http_only(true)
         .secure(true)
         .same_site(cookie::SameSite::Strict)
@@ -64,36 +66,37 @@ pub fn login_cookie(ctx: &Ctx, token: &str) -> Option<HeaderValue> {
 /// changes something with the cookie, came from the portal's own pages.
 pub struct Session;
 
-impl FromRequestParts<Ctx> for Session {
+impl FromRequestParts<Arc<Portal>> for Session {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, portal: &Arc<Portal>) -> Result<Self, Self::Rejection> {
         let login = || {
             PortalError::login_required("You are not logged in to the portal, or the sandbox restarted since you were.")
                 .into_response()
         };
-        let params = RawPathParams::from_request_parts(parts, ctx)
+        let params = RawPathParams::from_request_parts(parts, portal)
             .await
             .map_err(|_| login())?;
         let on_session_path = params.iter().find(|(name, _)| *name == PARAM).map(|(_, v)| v);
-        if on_session_path.is_some_and(|nonce| !same_secret(nonce, &ctx.portal_session)) {
+        if on_session_path.is_some_and(|nonce| !same_secret(nonce, &portal.session)) {
             return Err(login());
         }
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(authorization::bearer);
         let (presented, by_cookie) = match bearer {
             Some(token) => (Some(token.to_owned()), false),
             None => (session_cookie(&parts.headers), true),
         };
-        if !presented.is_some_and(|t| is_portal_token(ctx, &t)) {
+        if !presented.is_some_and(|t| is_portal_token(portal, &t)) {
             return Err(login());
         }
         let changes = !matches!(parts.method, Method::GET | Method::HEAD);
         if by_cookie && changes {
-            let scheme = ctx.info.sandbox_url.split("://").next().unwrap_or("https");
+            let info = portal.application.info();
+            let scheme = info.sandbox_url.split("://").next().unwrap_or("https");
             from_own_pages(parts, scheme)
                 .map_err(|why| PortalError::new(StatusCode::FORBIDDEN, why).into_response())?;
         }
@@ -140,8 +143,10 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|c| c.value().to_owned())
 }
 
-pub fn is_portal_token(ctx: &Ctx, presented: &str) -> bool {
-    ctx.info
+pub fn is_portal_token(portal: &Portal, presented: &str) -> bool {
+    portal
+        .application
+        .info()
         .portal_token
         .as_deref()
         .is_some_and(|token| same_secret(presented, token))

@@ -15,7 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use super::ApiError;
 use crate::limits::{MAX_HEAD_BYTES, MAX_HEADERS};
 
 /// Refuses a request whose head exceeds the documented limits.

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use super::ApiError;
 
 /// Largest request body the resource API accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

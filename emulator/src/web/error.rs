@@ -1,5 +1,9 @@
-//! The resource API's error type and its one JSON rendering:
-//! `{"status": "<PROVIDER_CODE>", "message": "<what to do>"}`.
+//! The provider-shaped error every non-OAuth endpoint answers with, and its
+//! one JSON rendering: `{"status": "<PROVIDER_CODE>", "message": "<what to do>"}`.
+//!
+//! Shared by the resource API, the management API (clients, faults, clock),
+//! the gateway and the request limits. A records failure becomes a 500 here
+//! and nowhere else.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -52,7 +56,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({ "status": self.code, "message": self.message }));
         let mut response = (self.status, body).into_response();
-        response.extensions_mut().insert(crate::inspector::Failure {
+        response.extensions_mut().insert(super::Failure {
             code: self.code,
             message: self.message,
         });

@@ -4,7 +4,7 @@
 //! before `mtls-sandbox revoke` would go on being served — and the token
 //! endpoint would go on binding new tokens to the revoked certificate.
 //! Every request on the mtls host therefore checks its connection's leaf
-//! against the CRL loaded now (`revocation::RevokedSerials`).
+//! against the CRL loaded now (`Revocations::is_revoked`).
 
 use std::sync::Arc;
 
@@ -14,9 +14,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum_server::tls::TlsInfo;
 
-use super::ApiError;
-use crate::context::Ctx;
 use crate::oauth::error::OAuthError;
+use crate::revocation::Revocations;
+use crate::web::ApiError;
 
 const EXPLANATION: &str = "the client certificate of this connection has been revoked since the connection was opened \
      (it is on the sandbox's revocation list); connect again with a certificate that is not revoked";
@@ -24,12 +24,12 @@ const EXPLANATION: &str = "the client certificate of this connection has been re
 /// Refuses a request whose connection presented a revoked certificate:
 /// 401 in the OAuth shape on `/oauth2/*`, the provider's shape elsewhere.
 /// The connection is closed after the answer.
-pub async fn refuse_revoked(State(ctx): State<Ctx>, request: Request, next: Next) -> Response {
+pub async fn refuse_revoked(State(revocations): State<Arc<Revocations>>, request: Request, next: Next) -> Response {
     let revoked = request
         .extensions()
         .get::<Arc<TlsInfo>>()
         .and_then(|tls| tls.peer_certificates.first())
-        .is_some_and(|leaf| ctx.revoked.contains(leaf));
+        .is_some_and(|leaf| revocations.is_revoked(leaf));
     if !revoked {
         return next.run(request).await;
     }

@@ -1,0 +1,85 @@
+//! One log line per request, and the same request in the inspector: the
+//! outermost layer of every listener, so it sees what the client sees.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum_server::tls::TlsInfo;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::hosts::Host;
+use crate::inspector::{Credentials, Inspector, RequestSeen, Seen};
+use crate::web::authorization::APP_TOKEN_HEADER;
+use crate::web::{Failure, TokenNote};
+
+/// What the access log needs: the listener, and where to record requests.
+#[derive(Clone)]
+pub struct Observed {
+    pub host: Host,
+    pub inspector: Arc<Inspector>,
+}
+
+/// One log line per request with what a person needs to follow a call
+/// (listener, client address, certificate subject, request, outcome), and
+/// the same request in the inspector (the portal's own pages excepted).
+pub async fn access_log(State(observed): State<Observed>, mut req: Request, next: Next) -> Response {
+    let Observed { host, inspector } = observed;
+    let started = Instant::now();
+    req.extensions_mut().insert(host);
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let enabled = tracing::enabled!(target: "request", tracing::Level::INFO);
+    let subject = enabled
+        .then(|| req.extensions().get::<Arc<TlsInfo>>())
+        .flatten()
+        .and_then(|info| info.peer_certificates.first().cloned())
+        .and_then(|der| {
+            X509Certificate::from_der(&der)
+                .ok()
+                .map(|(_, c)| c.subject().to_string())
+        })
+        .unwrap_or_else(|| "-".into());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let inspected = (inspector.capacity() > 0 && crate::portal::is_inspected(&path)).then(|| {
+        let tls = req.extensions().get::<Arc<TlsInfo>>().cloned();
+        let credentials = match req.headers().get(axum::http::header::AUTHORIZATION) {
+            Some(value) => Credentials::Authorization(value.clone()),
+            None if req.headers().contains_key(APP_TOKEN_HEADER) => Credentials::AppToken,
+            None => Credentials::None,
+        };
+        (tls, credentials)
+    });
+    let mut response = next.run(req).await;
+    let elapsed = started.elapsed();
+    if enabled {
+        let client = peer.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+        tracing::info!(
+            target: "request",
+            listener = %host,
+            %client,
+            subject,
+            "{method} {path} -> {} ({} µs)",
+            response.status().as_u16(),
+            elapsed.as_micros()
+        );
+    }
+    if let Some((tls, credentials)) = inspected {
+        let extensions = response.extensions_mut();
+        let seen = RequestSeen {
+            note: extensions.remove::<TokenNote>(),
+            failure: extensions.remove::<Failure>(),
+            method,
+            path,
+            status: response.status(),
+            elapsed,
+            tls,
+            credentials,
+        };
+        inspector.record(host, peer, Seen::Request(Box::new(seen)));
+    }
+    response
+}

@@ -1,0 +1,101 @@
+//! Which routes each host serves, and the layers around them: the router
+//! of one listener, assembled from each area's `routes()`.
+//!
+//! The areas (resource API, authorization server, fault and clock admin,
+//! portal, gateway) know nothing of each other and each carries its own
+//! state; this module puts them on their hosts and wraps them in the
+//! cross-cutting layers — the access log and inspector, the request-head
+//! limits, fault injection, and on the mtls host the per-request revocation
+//! check.
+
+mod access_log;
+mod revoked;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::api::{self, Api};
+use crate::faults::{self, FaultState};
+use crate::gateway::{self, Gateway};
+use crate::hosts::Host;
+use crate::inspector::Inspector;
+use crate::oauth::{self, Authority};
+use crate::portal::{self, Portal};
+use crate::revocation::Revocations;
+use crate::web::{ApiError, body, head};
+use access_log::{Observed, access_log};
+
+/// Every area's state, built once by the server; each router takes the
+/// parts its host serves.
+#[derive(Clone)]
+pub struct Areas {
+    pub api: Api,
+    pub authority: Arc<Authority>,
+    pub faults: FaultState,
+    pub portal: Arc<Portal>,
+    pub gateway: Arc<Gateway>,
+    pub revocations: Arc<Revocations>,
+    pub inspector: Arc<Inspector>,
+}
+
+/// The router for one listener.
+pub fn router(areas: &Areas, host: Host) -> Router {
+    let mut router = Router::new()
+        .route("/health", get(health))
+        .merge(oauth::routes(host, areas.authority.clone()));
+    if host == Host::Auth {
+        router = router.merge(faults::routes(areas.faults.clone()));
+    }
+    if matches!(host, Host::Sandbox | Host::Mtls) {
+        router = router.merge(api::routes(areas.api.clone()));
+    }
+    if host == Host::Sandbox {
+        router = router.merge(portal::routes(areas.portal.clone()));
+    }
+    if host == Host::Mtls && !areas.gateway.is_empty() {
+        router = router.fallback_service(gateway::proxy.with_state(areas.gateway.clone()));
+    } else {
+        router = router.fallback(not_found);
+    }
+    if host == Host::Mtls {
+        router = router.layer(middleware::from_fn_with_state(
+            areas.revocations.clone(),
+            revoked::refuse_revoked,
+        ));
+    }
+    router
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(areas.faults.clone(), faults::inject))
+        .layer(middleware::from_fn(head::enforce_limits))
+        .layer(middleware::from_fn_with_state(
+            Observed {
+                host,
+                inspector: areas.inspector.clone(),
+            },
+            access_log,
+        ))
+}
+
+async fn health(axum::Extension(host): axum::Extension<Host>) -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "OK", "listener": host.name() }))
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no such endpoint: {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!("{method} is not supported on {}", uri.path()),
+    )
+}
