@@ -17,6 +17,7 @@ pub mod hosts;
 pub mod info;
 pub mod inspector;
 pub mod instance;
+pub mod key_type;
 pub mod limits;
 pub mod oauth;
 pub mod pki;

@@ -56,7 +56,7 @@ const RUNTIME_FILES: [&str; 4] = [files::SANDBOX_JSON, files::SANDBOX_ENV, files
 /// once every listener accepts connections and `sandbox.json` is written.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     crate::oauth::signer::install();
-    let state = State::load_or_create_with(&config.state_dir, &config.entropy)?;
+    let state = State::load_or_create_with(&config.state_dir, &config.entropy, config.client_key)?;
     // A second sandbox on this state dir is refused here, before it touches
     // any file the running one owns.
     let lock = InstanceLock::acquire(&state.dir)?;

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::entropy::Entropy;
+use crate::key_type::KeyType;
 use crate::fsutil::{PUBLIC_MODE, SECRET_MODE, write_atomic, write_replace};
 use crate::pki::{self, CertAndKey, ClientCertSpec};
 
@@ -123,14 +124,15 @@ impl State {
     }
 
     /// Loads the state in `dir`, creating it first if `dir` does not exist or
-    /// is empty.
+    /// is empty (with an RSA client key).
     pub fn load_or_create(dir: &Path) -> Result<State, StateError> {
-        Self::load_or_create_with(dir, &Entropy::SYSTEM)
+        Self::load_or_create_with(dir, &Entropy::SYSTEM, KeyType::default())
     }
 
     /// [`State::load_or_create`] with keys, serials and credentials of a new
-    /// state drawn from `entropy`.
-    pub fn load_or_create_with(dir: &Path, entropy: &Entropy) -> Result<State, StateError> {
+    /// state drawn from `entropy`, and a `client_key` client key. An existing
+    /// state keeps the key it has, whatever its type.
+    pub fn load_or_create_with(dir: &Path, entropy: &Entropy, client_key: KeyType) -> Result<State, StateError> {
         let dir = absolute(dir)?;
         if dir.join(files::MANIFEST).exists() {
             return Self::load(&dir);
@@ -141,7 +143,7 @@ impl State {
                 manifest: files::MANIFEST,
             });
         }
-        create(&dir, entropy)?;
+        create(&dir, entropy, client_key)?;
         let mut state = Self::load(&dir)?;
         state.fresh = true;
         Ok(state)
@@ -279,7 +281,7 @@ impl Reader<'_> {
 }
 
 /// Builds a complete state in a sibling temp dir, then renames it to `dir`.
-fn create(dir: &Path, entropy: &Entropy) -> Result<(), StateError> {
+fn create(dir: &Path, entropy: &Entropy, client_key: KeyType) -> Result<(), StateError> {
     let parent = dir.parent().unwrap_or(Path::new("/"));
     let io = |action, path: &Path| {
         let path = path.to_path_buf();
@@ -299,7 +301,7 @@ fn create(dir: &Path, entropy: &Entropy) -> Result<(), StateError> {
         .mode(crate::fsutil::DIR_MODE)
         .create(&tmp)
         .map_err(io("create", &tmp))?;
-    let result = populate(&tmp, entropy).and_then(|()| {
+    let result = populate(&tmp, entropy, client_key).and_then(|()| {
         // rename(2) may replace an empty directory, which covers a state
         // dir the user made beforehand.
         fs::rename(&tmp, dir).map_err(io("create", dir))
@@ -310,12 +312,12 @@ fn create(dir: &Path, entropy: &Entropy) -> Result<(), StateError> {
     result
 }
 
-fn populate(tmp: &Path, entropy: &Entropy) -> Result<(), StateError> {
+fn populate(tmp: &Path, entropy: &Entropy, client_key: KeyType) -> Result<(), StateError> {
     let now = OffsetDateTime::now_utc();
     let hierarchy = pki::create_hierarchy_with(&owner(), now, entropy)?;
     let ca = pki::Ca::load(hierarchy.intermediate.clone())?.with_entropy(std::sync::Arc::new(entropy.fork()));
     let app_name = "my_app";
-    let client = ca.issue_client(&ClientCertSpec::new(app_name, now))?;
+    let client = ca.issue_client(&ClientCertSpec::new(app_name, now).with_key_type(client_key))?;
     let app = AppCredentials {
         name: app_name.into(),
         app_token: entropy.alphanumeric(32),

@@ -222,7 +222,13 @@ async fn index(
 
 /// "Generate new certificate": a zip with the new certificate and its key.
 async fn generate_certificate(_: Session, State(ctx): State<Ctx>) -> Result<Response, PortalError> {
-    let issued = certificates::generate(&ctx.state, &ctx.records, ctx.config.entropy.clone(), ctx.oauth.now())?;
+    let issued = certificates::generate(
+        &ctx.state,
+        &ctx.records,
+        ctx.config.entropy.clone(),
+        ctx.config.client_key,
+        ctx.oauth.now(),
+    )?;
     tracing::info!(target: "portal", "new client certificate issued for {}", ctx.state.app.name);
     let bytes = download::zip(&[
         Entry {
