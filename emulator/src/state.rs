@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::entropy::Entropy;
-use crate::key_type::KeyType;
 use crate::fsutil::{PUBLIC_MODE, SECRET_MODE, write_atomic, write_replace};
+use crate::key_type::KeyType;
 use crate::pki::{self, CertAndKey, ClientCertSpec};
 
 /// File names inside the state dir. The client-facing ones are named as a
@@ -424,6 +424,42 @@ mod tests {
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
         let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "owner-only whatever the umask (issue #18 item 8)");
+    }
+
+    /// The key type of `my_app_private_key.pem`, of its certificate and of
+    /// the key in `my_app.p12` (modulus bytes for RSA, 0 for EC).
+    fn client_key_types(state: &State) -> (String, usize) {
+        let der = state.client.cert_der().unwrap();
+        let cert_key = crate::key_type::describe_certificate_key(&der).unwrap();
+        assert!(pki::key_matches_cert(&der, &state.client.key_pem).unwrap());
+        assert!(
+            state.client.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"),
+            "PKCS#8"
+        );
+        let p12 = fs::read(state.path(files::CLIENT_P12)).unwrap();
+        let store = p12_keystore::KeyStore::from_pkcs12(&p12, &state.app.p12_password, Default::default()).unwrap();
+        let (_, entry) = store.private_key_chain().unwrap();
+        assert_eq!(
+            entry.certs()[0].as_der(),
+            der.as_ref(),
+            "the .p12 holds the same certificate"
+        );
+        let modulus =
+            aws_lc_rs::signature::RsaKeyPair::from_pkcs8(entry.key().as_der()).map_or(0, |k| k.public_modulus_len());
+        (cert_key, modulus)
+    }
+
+    #[test]
+    fn a_new_state_has_an_rsa_2048_client_key_unless_p256_is_asked_for() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rsa = State::load_or_create(&tmp.path().join("rsa")).unwrap();
+        assert_eq!(client_key_types(&rsa), ("RSA-2048".into(), 256));
+        let p256 = State::load_or_create_with(&tmp.path().join("ec"), &Entropy::SYSTEM, KeyType::P256).unwrap();
+        assert_eq!(client_key_types(&p256), ("ECDSA P-256".into(), 0));
+        // An existing state keeps its key whatever is asked for now.
+        let again = State::load_or_create_with(&p256.dir, &Entropy::SYSTEM, KeyType::Rsa).unwrap();
+        assert!(!again.fresh);
+        assert_eq!(again.client.key_pem, p256.client.key_pem);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod api;
 mod browser;
 mod cli;
+mod client_keys;
 mod corpus;
 mod crash;
 mod doctor;
