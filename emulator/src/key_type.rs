@@ -10,7 +10,7 @@
 
 use rcgen::{KeyPair, PKCS_RSA_SHA256, RsaKeySize};
 use serde::Deserialize;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
 use crate::entropy::Entropy;
@@ -54,11 +54,29 @@ impl KeyType {
 /// The public key of a certificate in words: "RSA-2048", "ECDSA P-256", …
 /// `None` when the certificate cannot be parsed.
 pub fn describe_certificate_key(cert_der: &[u8]) -> Option<String> {
-    use x509_parser::oid_registry::{OID_EC_P256, OID_NIST_EC_P384};
     let (_, cert) = X509Certificate::from_der(cert_der).ok()?;
-    let spki = cert.public_key();
+    Some(describe(cert.public_key()))
+}
+
+/// The type of a PEM private key (PKCS#8, SEC1 or PKCS#1) in the words of
+/// [`describe_certificate_key`]; `None` when the key cannot be loaded.
+pub fn describe_private_key(key_pem: &str) -> Option<String> {
+    use rcgen::PublicKeyData;
+    let key = KeyPair::from_pem(key_pem).ok()?;
+    let spki_der = key.subject_public_key_info();
+    let (_, spki) = SubjectPublicKeyInfo::from_der(&spki_der).ok()?;
+    Some(describe(&spki))
+}
+
+/// Whether a description names an RSA key, the type the provider issues.
+pub fn is_rsa(description: &str) -> bool {
+    description.starts_with("RSA-")
+}
+
+fn describe(spki: &SubjectPublicKeyInfo<'_>) -> String {
+    use x509_parser::oid_registry::{OID_EC_P256, OID_NIST_EC_P384};
     let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok());
-    Some(match spki.parsed() {
+    match spki.parsed() {
         Ok(PublicKey::RSA(rsa)) => {
             let modulus: Vec<u8> = rsa.modulus.iter().copied().skip_while(|b| *b == 0).collect();
             let bits = (modulus.len() * 8).saturating_sub(modulus.first().map_or(0, |b| b.leading_zeros() as usize));
@@ -68,7 +86,7 @@ pub fn describe_certificate_key(cert_der: &[u8]) -> Option<String> {
         Ok(PublicKey::EC(_)) if curve == Some(OID_NIST_EC_P384) => "ECDSA P-384".into(),
         Ok(PublicKey::EC(point)) => format!("ECDSA ({}-bit curve)", point.key_size()),
         _ => format!("a key of algorithm {}", spki.algorithm.algorithm),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -86,8 +104,11 @@ mod tests {
         let rsa = KeyType::Rsa.generate(&Entropy::SYSTEM).unwrap();
         assert!(rsa.serialize_pem().starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8");
         assert_eq!(describe_certificate_key(&self_signed(&rsa)).unwrap(), "RSA-2048");
+        assert_eq!(describe_private_key(&rsa.serialize_pem()).unwrap(), "RSA-2048");
         let ec = KeyType::P256.generate(&Entropy::SYSTEM).unwrap();
         assert_eq!(describe_certificate_key(&self_signed(&ec)).unwrap(), "ECDSA P-256");
+        assert_eq!(describe_private_key(&ec.serialize_pem()).unwrap(), "ECDSA P-256");
+        assert!(describe_private_key("not a key").is_none());
     }
 
     #[test]
