@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::faults::rule::{Rule, RuleSpec};
 use crate::gateway::route::{Route, RouteSection};
 use crate::info::SandboxInfo;
+use crate::key_type::KeyType;
 use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
 use crate::oauth::dn::Dn;
 use crate::oauth::keys::SigningAlg;
@@ -78,6 +79,9 @@ pub struct Config {
     /// How the default application's OAuth client authenticates at the
     /// token endpoint (a secret-based method: the secret is in the state dir).
     pub app_auth_method: AuthMethod,
+    /// The key type of client certificates the sandbox issues (a new state
+    /// dir's, the portal's); an existing state dir keeps its key.
+    pub client_key: KeyType,
     /// The banks served by `GET /banks/v1`, as a JSON array.
     pub banks: serde_json::Value,
     pub key_log: bool,
@@ -118,6 +122,7 @@ impl Config {
             extra_sans: Vec::new(),
             auth_mode: AuthMode::AppToken,
             app_auth_method: AuthMethod::ClientSecretPost,
+            client_key: KeyType::default(),
             banks: default_banks(),
             key_log: false,
             oauth: OAuthConfig::default(),
@@ -356,6 +361,8 @@ pub struct AppSection {
     pub auth_mode: Option<AuthMode>,
     /// `client_secret_post` (default), `client_secret_basic` or `client_secret_jwt`.
     pub client_auth_method: Option<AuthMethod>,
+    /// `rsa` (RSA-2048, default) or `p256`: the application's client keys.
+    pub key_type: Option<KeyType>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -394,6 +401,7 @@ impl FileConfig {
         config.extra_sans.extend(s.sans);
         config.allow_shared_admin = s.allow_shared_admin.unwrap_or(config.allow_shared_admin);
         config.auth_mode = self.app.auth_mode.unwrap_or(config.auth_mode);
+        config.client_key = self.app.key_type.unwrap_or(config.client_key);
         if let Some(method) = self.app.client_auth_method {
             if !method.uses_secret() {
                 return Err(ConfigError::App {

@@ -8,8 +8,8 @@
 //! workshop handouts, and why it is INSECURE: anyone with the seed has the
 //! keys. Two things stay random because aws-lc offers no seeded variant:
 //! ECDSA/RSA-PSS signature bytes (so certificate and JWT files differ in
-//! their signatures) and RSA key generation (the PS256 signing key; ES256
-//! keys are derived).
+//! their signatures) and RSA key generation (the PS256 signing key and an
+//! RSA client key; ES256 and P-256 client keys are derived).
 //!
 //! One `Entropy` per sandbox, not per process: the harness runs several
 //! sandboxes in one process, and each seeded one must draw its own stream.

@@ -45,6 +45,7 @@ mod hosts;
 pub mod info;
 pub mod inspector;
 mod instance;
+pub mod key_type;
 pub mod limits;
 pub mod oauth;
 pub mod pki;

@@ -2,8 +2,11 @@
 //! certificates, plus the PKCS#12 bundle Java/.NET users need.
 //!
 //! This module only makes and parses certificates; where they are stored is
-//! `state`'s business. All keys are ECDSA P-256: fast to generate (a whole
-//! hierarchy in a few milliseconds) and accepted by every client we target.
+//! `state`'s business. The sandbox's own keys (root, intermediate, server)
+//! are ECDSA P-256: fast to generate (a whole hierarchy in a few
+//! milliseconds) and accepted by every client we target. Client keys are
+//! whatever [`ClientCertSpec::key_type`] says: RSA-2048 by default, as the
+//! provider issues them (see `key_type`).
 //! Subjects say plainly that the certificates are for a sandbox, and on whose
 //! machine they were made (as mkcert does), so nobody mistakes them for real.
 
@@ -18,6 +21,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
 
 use crate::entropy::Entropy;
+use crate::key_type::KeyType;
 
 /// Organisation name on every certificate we issue.
 pub const ORGANISATION: &str = "mtls-sandbox (SANDBOX ONLY - not trusted anywhere)";
@@ -62,17 +66,26 @@ pub struct ClientCertSpec {
     pub common_name: String,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
+    /// The algorithm of the new key.
+    pub key_type: KeyType,
 }
 
 impl ClientCertSpec {
-    /// A client certificate valid from an hour ago for two years, like the
-    /// ones a provider portal hands out.
+    /// A client certificate valid from an hour ago for two years, with an
+    /// RSA-2048 key, like the ones a provider portal hands out.
     pub fn new(common_name: &str, now: OffsetDateTime) -> Self {
         Self {
             common_name: common_name.to_owned(),
             not_before: now - Duration::hours(1),
             not_after: now + Duration::days(730),
+            key_type: KeyType::default(),
         }
+    }
+
+    /// The same certificate with a key of type `key_type`.
+    pub fn with_key_type(mut self, key_type: KeyType) -> Self {
+        self.key_type = key_type;
+        self
     }
 }
 
@@ -119,7 +132,7 @@ impl Ca {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
-        self.sign(params)
+        self.sign(params, self.entropy.p256_key()?)
     }
 
     /// Issues a TLS client certificate, as a provider portal's "generate new
@@ -133,7 +146,7 @@ impl Ca {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
-        self.sign(params)
+        self.sign(params, spec.key_type.generate(&self.entropy)?)
     }
 
     /// A CRL (PEM) listing `revoked` (serial, revocation time). Its
@@ -164,8 +177,7 @@ impl Ca {
         Ok(params.signed_by(&self.issuer)?.pem()?)
     }
 
-    fn sign(&self, params: CertificateParams) -> Result<CertAndKey, PkiError> {
-        let key = self.entropy.p256_key()?;
+    fn sign(&self, params: CertificateParams, key: KeyPair) -> Result<CertAndKey, PkiError> {
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(CertAndKey {
             cert_pem: cert.pem(),

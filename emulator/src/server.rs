@@ -85,7 +85,7 @@ impl Default for Runtime {
 pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> {
     let Runtime { clock, entropy } = runtime;
     crate::oauth::signer::install();
-    let state = State::load_or_create_with(&config.state_dir, &entropy)?;
+    let state = State::load_or_create_with(&config.state_dir, &entropy, config.client_key)?;
     // A second sandbox on this state dir is refused here, before it touches
     // any file the running one owns.
     let lock = InstanceLock::acquire(&state.dir)?;
@@ -157,6 +157,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
             records,
             state: state.clone(),
             entropy: entropy.clone(),
+            client_key: config.client_key,
             session: portal_session,
         }),
         gateway: Arc::new(Gateway::new(config.gateway.clone(), authority.clone())),

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 
 use crate::entropy::Entropy;
 use crate::fsutil::{PUBLIC_MODE, SECRET_MODE, write_atomic, write_replace};
+use crate::key_type::KeyType;
 use crate::pki::{self, CertAndKey, ClientCertSpec};
 
 /// File names inside the state dir. The client-facing ones are named as a
@@ -123,14 +124,15 @@ impl State {
     }
 
     /// Loads the state in `dir`, creating it first if `dir` does not exist or
-    /// is empty.
+    /// is empty (with an RSA client key).
     pub fn load_or_create(dir: &Path) -> Result<State, StateError> {
-        Self::load_or_create_with(dir, &Entropy::SYSTEM)
+        Self::load_or_create_with(dir, &Entropy::SYSTEM, KeyType::default())
     }
 
     /// [`State::load_or_create`] with keys, serials and credentials of a new
-    /// state drawn from `entropy`.
-    pub fn load_or_create_with(dir: &Path, entropy: &Entropy) -> Result<State, StateError> {
+    /// state drawn from `entropy`, and a `client_key` client key. An existing
+    /// state keeps the key it has, whatever its type.
+    pub fn load_or_create_with(dir: &Path, entropy: &Entropy, client_key: KeyType) -> Result<State, StateError> {
         let dir = absolute(dir)?;
         if dir.join(files::MANIFEST).exists() {
             return Self::load(&dir);
@@ -141,7 +143,7 @@ impl State {
                 manifest: files::MANIFEST,
             });
         }
-        create(&dir, entropy)?;
+        create(&dir, entropy, client_key)?;
         let mut state = Self::load(&dir)?;
         state.fresh = true;
         Ok(state)
@@ -279,7 +281,7 @@ impl Reader<'_> {
 }
 
 /// Builds a complete state in a sibling temp dir, then renames it to `dir`.
-fn create(dir: &Path, entropy: &Entropy) -> Result<(), StateError> {
+fn create(dir: &Path, entropy: &Entropy, client_key: KeyType) -> Result<(), StateError> {
     let parent = dir.parent().unwrap_or(Path::new("/"));
     let io = |action, path: &Path| {
         let path = path.to_path_buf();
@@ -299,7 +301,7 @@ fn create(dir: &Path, entropy: &Entropy) -> Result<(), StateError> {
         .mode(crate::fsutil::DIR_MODE)
         .create(&tmp)
         .map_err(io("create", &tmp))?;
-    let result = populate(&tmp, entropy).and_then(|()| {
+    let result = populate(&tmp, entropy, client_key).and_then(|()| {
         // rename(2) may replace an empty directory, which covers a state
         // dir the user made beforehand.
         fs::rename(&tmp, dir).map_err(io("create", dir))
@@ -310,12 +312,12 @@ fn create(dir: &Path, entropy: &Entropy) -> Result<(), StateError> {
     result
 }
 
-fn populate(tmp: &Path, entropy: &Entropy) -> Result<(), StateError> {
+fn populate(tmp: &Path, entropy: &Entropy, client_key: KeyType) -> Result<(), StateError> {
     let now = OffsetDateTime::now_utc();
     let hierarchy = pki::create_hierarchy_with(&owner(), now, entropy)?;
     let ca = pki::Ca::load(hierarchy.intermediate.clone())?.with_entropy(std::sync::Arc::new(entropy.fork()));
     let app_name = "my_app";
-    let client = ca.issue_client(&ClientCertSpec::new(app_name, now))?;
+    let client = ca.issue_client(&ClientCertSpec::new(app_name, now).with_key_type(client_key))?;
     let app = AppCredentials {
         name: app_name.into(),
         app_token: entropy.alphanumeric(32),
@@ -422,6 +424,42 @@ mod tests {
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
         let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "owner-only whatever the umask (issue #18 item 8)");
+    }
+
+    /// The key type of `my_app_private_key.pem`, of its certificate and of
+    /// the key in `my_app.p12` (modulus bytes for RSA, 0 for EC).
+    fn client_key_types(state: &State) -> (String, usize) {
+        let der = state.client.cert_der().unwrap();
+        let cert_key = crate::key_type::describe_certificate_key(&der).unwrap();
+        assert!(pki::key_matches_cert(&der, &state.client.key_pem).unwrap());
+        assert!(
+            state.client.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"),
+            "PKCS#8"
+        );
+        let p12 = fs::read(state.path(files::CLIENT_P12)).unwrap();
+        let store = p12_keystore::KeyStore::from_pkcs12(&p12, &state.app.p12_password, Default::default()).unwrap();
+        let (_, entry) = store.private_key_chain().unwrap();
+        assert_eq!(
+            entry.certs()[0].as_der(),
+            der.as_ref(),
+            "the .p12 holds the same certificate"
+        );
+        let modulus =
+            aws_lc_rs::signature::RsaKeyPair::from_pkcs8(entry.key().as_der()).map_or(0, |k| k.public_modulus_len());
+        (cert_key, modulus)
+    }
+
+    #[test]
+    fn a_new_state_has_an_rsa_2048_client_key_unless_p256_is_asked_for() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rsa = State::load_or_create(&tmp.path().join("rsa")).unwrap();
+        assert_eq!(client_key_types(&rsa), ("RSA-2048".into(), 256));
+        let p256 = State::load_or_create_with(&tmp.path().join("ec"), &Entropy::SYSTEM, KeyType::P256).unwrap();
+        assert_eq!(client_key_types(&p256), ("ECDSA P-256".into(), 0));
+        // An existing state keeps its key whatever is asked for now.
+        let again = State::load_or_create_with(&p256.dir, &Entropy::SYSTEM, KeyType::Rsa).unwrap();
+        assert!(!again.fresh);
+        assert_eq!(again.client.key_pem, p256.client.key_pem);
     }
 
     #[test]

@@ -392,7 +392,12 @@ fn cli_and_config_file_install_rules() {
 fn deterministic_runs_repeat_keys_ids_and_secrets() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("es256.toml");
-    std::fs::write(&config, "[oauth]\nsigning_alg = \"ES256\"\n").unwrap();
+    // RSA keys cannot be derived from a seed: P-256 client key, ES256 signing key.
+    std::fs::write(
+        &config,
+        "[app]\nkey_type = \"p256\"\n[oauth]\nsigning_alg = \"ES256\"\n",
+    )
+    .unwrap();
     let ports = fixed_port_args();
     let state = tmp.path().join("state");
     let run = |seed: &str| {

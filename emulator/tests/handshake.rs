@@ -77,9 +77,9 @@ fn foreign_self_signed_expired_and_server_certificates_are_refused_with_reasons(
     let ca = State::load(&emu.state_dir).unwrap().issuing_ca().unwrap();
     let expired = ca
         .issue_client(&ClientCertSpec {
-            common_name: "old-app".into(),
             not_before: now - Duration::days(30),
             not_after: now - Duration::days(1),
+            ..ClientCertSpec::new("old-app", now)
         })
         .unwrap();
     assert!(mtls_health(&emu, Identity::Chain(expired, chain.clone())).is_err());
@@ -87,9 +87,9 @@ fn foreign_self_signed_expired_and_server_certificates_are_refused_with_reasons(
 
     let future = ca
         .issue_client(&ClientCertSpec {
-            common_name: "future-app".into(),
             not_before: now + Duration::days(1),
             not_after: now + Duration::days(30),
+            ..ClientCertSpec::new("future-app", now)
         })
         .unwrap();
     assert!(mtls_health(&emu, Identity::Chain(future, chain.clone())).is_err());

@@ -61,6 +61,18 @@ fn node_https_agent_with_cert_key_and_ca() {
     assert_eq!(stdout, "200 app_user_id,created_at,customer_id\n");
 }
 
+/// The provider's Ruby sample reads the key with `OpenSSL::PKey::RSA.new`,
+/// which refuses a P-256 key ("incorrect pkey type: id-ecPublicKey"): it
+/// works only because the default client key is RSA, as the provider's.
+#[test]
+fn ruby_net_http_with_an_rsa_key() {
+    let emu = Emulator::start(&[]);
+    let stdout = run(Command::new("ruby")
+        .arg(fixture("ruby_net_http.rb"))
+        .arg(emu.file("sandbox.json")));
+    assert_eq!(stdout, "RSA-2048 200 LEANMB1 bearer 200\n");
+}
+
 #[test]
 fn java_http_client_with_the_pkcs12_bundle() {
     let emu = Emulator::start(&[]);

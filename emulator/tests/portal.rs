@@ -251,6 +251,16 @@ fn a_generated_certificate_works_beside_the_old_one_until_it_is_revoked() {
         cert_pem: files[1].1.clone(),
     };
     assert_ne!(new.cert_pem, emu.read("my_app_cert.crt"));
+    assert!(
+        new.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"),
+        "PKCS#8, as before"
+    );
+    let new_der = mtls_sandbox::pki::first_cert_der(&new.cert_pem, "new").unwrap();
+    assert_eq!(
+        mtls_sandbox::key_type::describe_certificate_key(&new_der).as_deref(),
+        Some("RSA-2048"),
+        "an RSA key by default, as the provider's portal issues"
+    );
 
     let chain = portal_post(&emu, "/portal/chain.zip", &[]);
     assert_eq!(chain.status, 405, "the chain is a GET download");

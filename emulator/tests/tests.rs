@@ -6,6 +6,7 @@ mod api;
 mod architecture;
 mod browser;
 mod cli;
+mod client_keys;
 mod corpus;
 mod crash;
 mod doctor;

@@ -127,9 +127,9 @@ impl Identities {
             }
             IdentityKind::Expired => {
                 let spec = ClientCertSpec {
-                    common_name: cn.clone(),
                     not_before: now - time::Duration::days(30),
                     not_after: now - time::Duration::days(1),
+                    ..ClientCertSpec::new(&cn, now)
                 };
                 (
                     format!("expired certificate CN={cn}"),

@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use super::output::out;
 use super::{Failure, GlobalArgs, resolve_config, usage};
+use crate::entropy::Entropy;
 use crate::info;
 use crate::instance;
+use crate::key_type::describe_certificate_key;
 use crate::records::Records;
 use crate::state::{State, files};
 
@@ -16,16 +18,25 @@ use crate::state::{State, files};
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn certs(global: &GlobalArgs) -> Result<(), Failure> {
-    let state = State::load_or_create(&global.state_dir_or_new())?;
+    let dir = global.state_dir_or_new();
+    let config = resolve_config(global, &dir).map_err(usage)?;
+    let state = State::load_or_create_with(&dir, &Entropy::SYSTEM, config.client_key)?;
     let verb = if state.fresh { "Created" } else { "Reusing" };
     out!("{verb} sandbox state in {}", state.dir.display());
-    for (label, name) in [
-        ("CA chain (trust this)", files::CA_CHAIN),
-        ("client certificate", files::CLIENT_CERT),
-        ("client private key", files::CLIENT_KEY),
-        ("PKCS#12 bundle", files::CLIENT_P12),
+    let key_kind = state
+        .client
+        .cert_der()
+        .ok()
+        .and_then(|der| describe_certificate_key(&der))
+        .map(|kind| format!(" ({kind})"))
+        .unwrap_or_default();
+    for (label, name, kind) in [
+        ("CA chain (trust this)", files::CA_CHAIN, ""),
+        ("client certificate", files::CLIENT_CERT, ""),
+        ("client private key", files::CLIENT_KEY, key_kind.as_str()),
+        ("PKCS#12 bundle", files::CLIENT_P12, ""),
     ] {
-        out!("  {label:<22} {}", state.path(name).display());
+        out!("  {label:<22} {}{kind}", state.path(name).display());
     }
     out!("  {:<22} {}", "PKCS#12 password", state.app.p12_password);
     Ok(())

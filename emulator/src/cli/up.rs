@@ -85,6 +85,11 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
                 "deterministic mode: the PS256 signing key stays random (aws-lc cannot derive RSA keys from a seed); set [oauth] signing_alg = \"ES256\" for a derived key"
             );
         }
+        if !config.client_key.is_derivable() {
+            tracing::warn!(
+                "deterministic mode: the RSA client key of a new state dir stays random (aws-lc cannot derive RSA keys from a seed); set [app] key_type = \"p256\" for a derived key"
+            );
+        }
     }
     if let Some(url) = &args.upstream {
         let route = Route::catch_all(url).map_err(|e| usage(anyhow::anyhow!("--upstream: {e}")))?;

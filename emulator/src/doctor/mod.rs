@@ -17,6 +17,7 @@ use rustls::pki_types::CertificateDer;
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use crate::key_type;
 use crate::pki;
 use crate::state::{State, files};
 
@@ -202,16 +203,26 @@ pub fn check(
     )));
 
     if let Some(key_pem) = &creds.key_pem {
+        let cert_key = key_type::describe_certificate_key(leaf_der).unwrap_or_else(|| "unknown".into());
         match pki::key_matches_cert(leaf_der, key_pem) {
-            Ok(true) => out.push(Finding::ok(format!(
-                "{} is the private key of this certificate",
-                creds.key_path.display()
-            ))),
+            Ok(true) => {
+                out.push(Finding::ok(format!(
+                    "{} is the private key of this certificate ({cert_key})",
+                    creds.key_path.display()
+                )));
+                out.extend(key_type_warning(&cert_key, &creds.key_path));
+            }
             _ => out.push(Finding::fail(
                 format!(
-                    "{} is not the private key of \"{}\"",
+                    "{} is not the private key of \"{}\"{}",
                     creds.key_path.display(),
-                    leaf.subject()
+                    leaf.subject(),
+                    match key_type::describe_private_key(key_pem) {
+                        Some(kind) if kind != cert_key => {
+                            format!(" (the certificate's key is {cert_key}, this one {kind})")
+                        }
+                        _ => String::new(),
+                    }
                 ),
                 format!(
                     "use the key that was issued with the certificate ({} goes with {})",
@@ -258,6 +269,23 @@ pub fn check(
         }
     }
     out
+}
+
+/// The provider issues RSA keys, and its samples rely on it: Ruby's
+/// `OpenSSL::PKey::RSA.new` refuses any other key ("incorrect pkey type").
+fn key_type_warning(cert_key: &str, key_path: &Path) -> Option<Finding> {
+    if key_type::is_rsa(cert_key) {
+        return None;
+    }
+    Some(Finding::warn(
+        format!(
+            "{}: the key is {cert_key}, not RSA as the provider issues: code that reads it as RSA (Ruby's \
+             OpenSSL::PKey::RSA.new, Java's KeyFactory.getInstance(\"RSA\")) fails on it",
+            key_path.display()
+        ),
+        "read it with OpenSSL::PKey.read (any type), or use an RSA certificate: the portal's \"Generate new \
+         certificate\" issues one ([app] key_type = \"rsa\", the default)",
+    ))
 }
 
 /// Checks that a CA file the client trusts contains the sandbox root.
@@ -451,6 +479,23 @@ mod tests {
             &|_| false,
         ));
         assert!(wrong_key[0].contains("is not the private key"), "{wrong_key:?}");
+        assert!(
+            wrong_key[0].contains("(the certificate's key is RSA-2048, this one ECDSA P-256)"),
+            "a key of the wrong type says so: {wrong_key:?}"
+        );
+
+        let p256 = pki::Ca::load(state.intermediate.clone())
+            .unwrap()
+            .issue_client(&ClientCertSpec::new("ec", now).with_key_type(crate::key_type::KeyType::P256))
+            .unwrap();
+        let findings = check(&creds(&p256.cert_pem, &p256.key_pem), Some(&state), now, &|_| false);
+        assert!(
+            !findings.iter().any(|f| f.level == Level::Fail)
+                && findings.iter().any(|f| f.level == Level::Warn
+                    && f.message.contains("the key is ECDSA P-256, not RSA")
+                    && f.message.contains("OpenSSL::PKey::RSA.new")),
+            "a P-256 key works here but not with RSA-only client code: {findings:?}"
+        );
 
         let expired = fails(check(
             &creds(&state.client.cert_pem, &state.client.key_pem),

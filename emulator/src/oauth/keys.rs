@@ -3,11 +3,11 @@
 //! state dir so tokens stay verifiable across restarts; published as a JWKS.
 
 use crate::entropy::Entropy;
+use crate::key_type::KeyType;
 use std::sync::Arc;
 
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
-use rcgen::{KeyPair, PKCS_RSA_SHA256, RsaKeySize};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +52,8 @@ impl SigningAlg {
     /// seeded variant.
     pub fn generate_pem_with(self, entropy: &Entropy) -> Result<String, KeyError> {
         let key = match self {
-            SigningAlg::PS256 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048)?,
-            SigningAlg::ES256 => entropy.p256_key()?,
+            SigningAlg::PS256 => KeyType::Rsa.generate(entropy)?,
+            SigningAlg::ES256 => KeyType::P256.generate(entropy)?,
         };
         Ok(key.serialize_pem())
     }

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::entropy::Entropy;
+use crate::key_type::KeyType;
 use crate::pki::{self, CertAndKey, ClientCertSpec};
 use crate::records::{IssuedCertificate, Records, RecordsError, rfc3339};
 use crate::revocation::{self, Revocations, RevokeError};
@@ -75,18 +76,20 @@ pub fn list(state: &State, records: &Records) -> Result<Vec<AppCertificate>, Cer
     Ok(out)
 }
 
-/// Issues a new certificate (and key) for the default application from the
-/// sandbox's intermediate CA and remembers the certificate.
+/// Issues a new certificate (and key, of the configured type) for the
+/// default application from the sandbox's intermediate CA and remembers the
+/// certificate.
 pub fn generate(
     state: &State,
     records: &Records,
     entropy: Arc<Entropy>,
+    key_type: KeyType,
     now: OffsetDateTime,
 ) -> Result<CertAndKey, CertificateError> {
     let issued = state
         .issuing_ca()?
         .with_entropy(entropy)
-        .issue_client(&ClientCertSpec::new(&state.app.name, now))?;
+        .issue_client(&ClientCertSpec::new(&state.app.name, now).with_key_type(key_type))?;
     records.add_issued_certificate(&describe(&issued.cert_pem, "the new certificate", now)?)?;
     Ok(issued)
 }
@@ -133,7 +136,7 @@ mod tests {
         assert_eq!(before.len(), 1);
         assert_eq!(before[0].origin, files::CLIENT_CERT);
 
-        let issued = generate(&state, &records, Arc::new(Entropy::SYSTEM), now).unwrap();
+        let issued = generate(&state, &records, Arc::new(Entropy::SYSTEM), KeyType::Rsa, now).unwrap();
         assert!(issued.key_pem.contains("PRIVATE KEY"));
         let after = list(&state, &records).unwrap();
         assert_eq!(after.len(), 2);

@@ -62,6 +62,8 @@ pub struct Portal {
     pub state: crate::state::State,
     /// For the keys of the certificates it issues.
     pub entropy: Arc<Entropy>,
+    /// The key type of the certificates it issues (`[app] key_type`).
+    pub client_key: crate::key_type::KeyType,
     /// The browser session's path segment (`/portal/<this>/`): new at every
     /// start and, unlike the token, in no file (see [`session`]).
     pub session: String,
@@ -247,6 +249,7 @@ async fn generate_certificate(_: Session, State(portal): State<Arc<Portal>>) -> 
         &portal.state,
         &portal.records,
         portal.entropy.clone(),
+        portal.client_key,
         portal.authority.now(),
     )?;
     tracing::info!(target: "portal", "new client certificate issued for {}", portal.application.credentials().name);
