@@ -167,7 +167,7 @@ impl CertificateView {
         Some(Self {
             subject: cert.subject().to_string(),
             issuer: cert.issuer().to_string(),
-            serial: crate::revocation::hex(cert.raw_serial()),
+            serial: hex::encode(cert.raw_serial()),
             thumbprint: x5t_s256(der),
             not_after: crate::records::rfc3339(cert.validity().not_after.to_datetime()),
         })

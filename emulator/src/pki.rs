@@ -298,6 +298,14 @@ fn pem_problem(e: &rustls::pki_types::pem::Error) -> String {
     }
 }
 
+/// The subject of a DER certificate as one line of text (`CN=my_app, O=…`),
+/// the way logs, headers and explanations show it; `None` if it does not
+/// parse.
+pub fn subject_of(der: &[u8]) -> Option<String> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    X509Certificate::from_der(der).ok().map(|(_, cert)| cert.subject().to_string())
+}
+
 /// Whether `key_pem` is the private key of the certificate `cert_der`.
 pub fn key_matches_cert(cert_der: &[u8], key_pem: &str) -> Result<bool, PkiError> {
     use rcgen::PublicKeyData;

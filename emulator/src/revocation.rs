@@ -203,15 +203,12 @@ pub async fn watch(path: PathBuf, poke: Arc<Notify>, mut on_change: impl FnMut()
     }
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+/// Serials are stored as lowercase hex. Kept under this name for the
+/// portal until it calls `hex::encode` itself.
+pub(crate) use hex::encode as hex;
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect()
+    hex::decode(s).ok()
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ impl Identity {
     pub fn variables(&self, name: &str) -> Vec<(String, serde_json::Value)> {
         let Some(leaf) = &self.leaf else { return Vec::new() };
         let mut vars = Vec::new();
-        if let Some(subject) = leaf.cert_der().ok().and_then(|der| subject_of(&der)) {
+        if let Some(subject) = leaf.cert_der().ok().and_then(|der| pki::subject_of(&der)) {
             vars.push((format!("{name}.subject"), subject.into()));
         }
         if let Ok(key) = EncodingKey::from_ec_pem(leaf.key_pem.as_bytes())
@@ -45,13 +45,6 @@ impl Identity {
         }
         vars
     }
-}
-
-fn subject_of(der: &[u8]) -> Option<String> {
-    use x509_parser::prelude::{FromDer, X509Certificate};
-    X509Certificate::from_der(der)
-        .ok()
-        .map(|(_, c)| c.subject().to_string())
 }
 
 /// Makes and caches identities for one sandbox.

@@ -495,9 +495,7 @@ fn spki_matches_jwk(cert: &X509Certificate<'_>, jwk: &AlgorithmParameters) -> bo
 }
 
 fn subject_of(der: &[u8]) -> Result<String, OAuthError> {
-    X509Certificate::from_der(der)
-        .map(|(_, c)| c.subject().to_string())
-        .map_err(|_| OAuthError::invalid_client("the client certificate cannot be parsed"))
+    crate::pki::subject_of(der).ok_or_else(|| OAuthError::invalid_client("the client certificate cannot be parsed"))
 }
 
 #[cfg(test)]

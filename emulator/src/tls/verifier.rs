@@ -100,9 +100,7 @@ impl ClientCertVerifier for ExplainingVerifier {
 }
 
 fn record_key_mismatch(cert: &CertificateDer<'_>) {
-    let subject = X509Certificate::from_der(cert)
-        .map(|(_, c)| c.subject().to_string())
-        .unwrap_or_else(|_| "(unparseable)".into());
+    let subject = crate::pki::subject_of(cert).unwrap_or_else(|| "(unparseable)".into());
     record_failure(HandshakeFailure::KeyMismatch { subject }, cert);
 }
 
