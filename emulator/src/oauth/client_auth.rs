@@ -218,8 +218,7 @@ enum Audience {
 }
 
 fn assertion_subject(assertion: &str) -> Option<String> {
-    let payload = assertion.split('.').nth(1)?;
-    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let claims = super::token::unverified_claims(assertion)?;
     claims.get("sub").and_then(|s| s.as_str()).map(str::to_owned)
 }
 
