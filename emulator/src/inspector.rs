@@ -6,6 +6,9 @@
 //! what the request already holds) under one short lock, and does all the
 //! parsing — certificates, token claims, explanations — only when someone
 //! looks ([`Inspector::view`]).
+//!
+//! What responses attach for it to read lives in [`notes`], a leaf the
+//! error types and handlers import without importing the inspector.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -21,27 +24,14 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use crate::hosts::Host;
 use crate::oauth::client_auth::parse_basic;
 use crate::oauth::token::x5t_s256;
-use crate::tls::HandshakeFailure;
+use crate::tls::{HandshakeFailure, RefusalSink};
 
 /// How many events the inspector keeps unless configured otherwise.
 pub const DEFAULT_CAPACITY: usize = 200;
 
-/// What an error response said, attached to it (as a response extension)
-/// by the API's and the authorization server's error types.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub code: &'static str,
-    pub message: String,
-}
+pub mod notes;
 
-/// What the token endpoint learnt about a request, attached to its response.
-#[derive(Debug, Clone, Default)]
-pub struct TokenNote {
-    pub client_id: Option<String>,
-    pub auth_method: Option<&'static str>,
-    /// The issued access token (JWT or opaque reference).
-    pub access_token: Option<String>,
-}
+pub use notes::{Failure, TokenNote};
 
 /// How a request presented itself, as far as headers tell.
 #[derive(Debug, Clone)]
@@ -146,6 +136,14 @@ impl Inspector {
     /// claims, when it can.
     pub fn view(&self, claims_of: &dyn Fn(&str) -> Option<Value>) -> Vec<EventView> {
         self.events().iter().map(|e| EventView::new(e, claims_of)).collect()
+    }
+}
+
+/// Refused handshakes are shown next to the requests (the server connects
+/// each listener's acceptor to the inspector).
+impl RefusalSink for Inspector {
+    fn refused(&self, host: Host, client: Option<SocketAddr>, failure: HandshakeFailure, certificate: Option<Vec<u8>>) {
+        self.record(host, client, Seen::Handshake { failure, certificate });
     }
 }
 

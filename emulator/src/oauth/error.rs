@@ -102,7 +102,7 @@ impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body = Json(json!({ "error": self.code, "error_description": self.description }));
         let mut response = (self.status, body).into_response();
-        response.extensions_mut().insert(crate::inspector::Failure {
+        response.extensions_mut().insert(crate::inspector::notes::Failure {
             code: self.code,
             message: self.description,
         });

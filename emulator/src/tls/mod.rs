@@ -20,7 +20,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::ClientCertVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
-pub use acceptor::ExplainingAcceptor;
+pub use acceptor::{ExplainingAcceptor, RefusalSink};
 pub use cert_problem::CertProblem;
 pub use client::{ClientIdentity, ClientTlsError, client_builder, client_config};
 pub use explain::HandshakeFailure;
