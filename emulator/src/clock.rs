@@ -1,4 +1,4 @@
-//! The sandbox's notion of "now" (SPEC §6): the system clock, shifted by an
+//! The sandbox's notion of "now" (README, "Faults and time"): the system clock, shifted by an
 //! offset or frozen at an instant, changeable while running.
 //!
 //! Every validity decision — certificate dates at the handshake, token

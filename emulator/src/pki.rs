@@ -22,7 +22,9 @@ use crate::entropy::Entropy;
 /// Organisation name on every certificate we issue.
 pub const ORGANISATION: &str = "mtls-sandbox (SANDBOX ONLY - not trusted anywhere)";
 
-/// Host names and addresses every server certificate covers (SPEC §4).
+/// Host names and addresses every server certificate covers: each listener
+/// binds 127.0.0.1 and [::1], and `localhost` may resolve to either (README,
+/// "What `up` gives you").
 pub const DEFAULT_SERVER_SANS: &[&str] = &[
     "localhost",
     "127.0.0.1",

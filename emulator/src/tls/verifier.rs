@@ -61,7 +61,7 @@ impl ClientCertVerifier for ExplainingVerifier {
         intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        // The sandbox clock, not the system's: tests shift it (SPEC §6).
+        // The sandbox clock, not the system's: tests shift it (crate::clock).
         self.inner
             .verify_client_cert(end_entity, intermediates, self.clock.unix_time())
             .inspect_err(|err| {
