@@ -305,7 +305,9 @@ fn pem_problem(e: &rustls::pki_types::pem::Error) -> String {
 /// parse.
 pub fn subject_of(der: &[u8]) -> Option<String> {
     use x509_parser::prelude::{FromDer, X509Certificate};
-    X509Certificate::from_der(der).ok().map(|(_, cert)| cert.subject().to_string())
+    X509Certificate::from_der(der)
+        .ok()
+        .map(|(_, cert)| cert.subject().to_string())
 }
 
 /// Whether `key_pem` is the private key of the certificate `cert_der`.

@@ -191,7 +191,10 @@ pub fn client(roots_pem: &str, identity: Identity) -> reqwest::Client {
         Identity::Mismatched { chain_pem, key_pem } => {
             let chain = pki::certs_from_pem(&chain_pem, "chain").unwrap();
             let key = pki::key_from_pem(&key_pem, "key").unwrap();
-            let signer = mtls_sandbox::tls::provider().key_provider.load_private_key(key).unwrap();
+            let signer = mtls_sandbox::tls::provider()
+                .key_provider
+                .load_private_key(key)
+                .unwrap();
             let certified = rustls::sign::CertifiedKey::new(chain, signer);
             builder.with_client_cert_resolver(Arc::new(FixedResolver(Arc::new(certified))))
         }

@@ -50,5 +50,9 @@ fn every_scenario_passes_and_matches_its_snapshot() {
         ran.push(name);
     });
     assert!(ran.len() >= 5, "expected the shipped scenarios, found {ran:?}");
-    assert!(failed.is_empty(), "steps did not go as expected in:\n{}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "steps did not go as expected in:\n{}",
+        failed.join("\n")
+    );
 }
