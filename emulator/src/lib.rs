@@ -24,7 +24,8 @@
 //!   clock and signing key; verifies bearer tokens with their certificate
 //!   binding), `application` (the default application's current
 //!   credentials), [`revocation`] (revoking and the CRL reload).
-//! - The core, no HTTP: `tls`, [`records`], [`state`], [`pki`], [`info`].
+//! - The core, no HTTP: [`tls`] (its client configuration is what the
+//!   harness and the tests connect with), [`records`], [`state`], [`pki`], [`info`].
 //! - Leaves, injected where needed: [`clock`], [`entropy`], `fsutil`,
 //!   [`limits`], `hosts`.
 //!
@@ -55,5 +56,5 @@ pub mod revocation;
 mod router;
 pub mod server;
 pub mod state;
-mod tls;
+pub mod tls;
 mod web;
