@@ -21,6 +21,7 @@ pub mod limits;
 pub mod oauth;
 pub mod pki;
 pub mod portal;
+pub mod provider;
 pub mod records;
 pub mod revocation;
 pub mod server;

@@ -5,9 +5,9 @@
 //! Handlers are thin: authenticate (`Caller`), parse, call `records`, map.
 
 pub mod auth;
-mod banks;
+pub(crate) mod banks;
 pub mod body;
-mod customers;
+pub(crate) mod customers;
 pub mod error;
 mod head;
 mod revoked;
@@ -74,12 +74,10 @@ pub fn router(ctx: Ctx, host: Host) -> Router {
     }
     if matches!(host, Host::Sandbox | Host::Mtls) {
         router = router
-            .route("/banks/v1", get(banks::list))
-            .route("/banks/v1/", get(banks::list))
-            .route("/customers/v1", post(customers::create))
-            .route("/customers/v1/{id}", get(customers::get))
             .route("/api/transactions", post(transactions::create));
     }
+    // The provider's documented API, from the sandbox's profile.
+    router = crate::provider::routes(router, &ctx, host);
     if host == Host::Sandbox {
         router = crate::portal::routes(router, &ctx);
     }

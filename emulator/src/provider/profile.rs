@@ -1,0 +1,604 @@
+//! A provider profile: the API surface a sandbox imitates, as data.
+//!
+//! A profile is a folder (`fixtures/providers/<name>/`) with a
+//! `profile.toml` (endpoints, lifecycles, what linking a bank creates,
+//! settings) and the JSON template files it lists (response shapes). A
+//! profile may `extends` another and `exclude` some of its endpoints, so a
+//! region's profile only writes what differs. The built-in profiles are
+//! compiled in; a user's own is read from disk.
+//!
+//! This module owns loading and validation: every error names the file and
+//! the field. It knows nothing of HTTP or storage.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::template;
+
+/// The built-in profiles' files, compiled in: (profile, file, contents).
+const BUILT_IN: &[(&str, &str, &str)] = &[
+    (
+        "lean-uae",
+        "profile.toml",
+        include_str!("../../../fixtures/providers/lean-uae/profile.toml"),
+    ),
+    (
+        "lean-uae",
+        "common.json",
+        include_str!("../../../fixtures/providers/lean-uae/common.json"),
+    ),
+    (
+        "lean-uae",
+        "data.json",
+        include_str!("../../../fixtures/providers/lean-uae/data.json"),
+    ),
+    (
+        "lean-uae",
+        "payments.json",
+        include_str!("../../../fixtures/providers/lean-uae/payments.json"),
+    ),
+    (
+        "lean-uae",
+        "checks.json",
+        include_str!("../../../fixtures/providers/lean-uae/checks.json"),
+    ),
+    (
+        "lean-ksa",
+        "profile.toml",
+        include_str!("../../../fixtures/providers/lean-ksa/profile.toml"),
+    ),
+    (
+        "lean-ksa",
+        "ksa.json",
+        include_str!("../../../fixtures/providers/lean-ksa/ksa.json"),
+    ),
+];
+
+/// The profile a sandbox serves when the config names none.
+pub const DEFAULT_PROFILE: &str = "lean-uae";
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ProfileError {
+    #[error("provider profile file {file}: {detail}")]
+    File { file: String, detail: String },
+    #[error(
+        "no provider profile '{0}': use a built-in one (lean-uae, lean-ksa) or a path to a folder with a profile.toml"
+    )]
+    Unknown(String),
+}
+
+fn file_error(file: &str, detail: impl Into<String>) -> ProfileError {
+    ProfileError::File {
+        file: file.to_owned(),
+        detail: detail.into(),
+    }
+}
+
+/// What an endpoint does with the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Served by a handler in code (customers, banks).
+    Builtin,
+    /// Stores a new object rendered from `template`.
+    Create,
+    /// One object by id.
+    Get,
+    /// Objects of a collection, optionally of one parent.
+    List,
+    /// Changes fields (`set`) of the objects named by `targets`.
+    Update,
+    /// Removes one object.
+    Delete,
+    /// Stores nothing: answers `template`, rendered from the request.
+    Action,
+}
+
+/// Where a value comes from in the request: `param:x`, `query:x`, `body:x`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Param(String),
+    Query(String),
+    Body(String),
+}
+
+impl Source {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text.split_once(':') {
+            Some(("param", name)) if !name.is_empty() => Ok(Source::Param(name.into())),
+            Some(("query", name)) if !name.is_empty() => Ok(Source::Query(name.into())),
+            Some(("body", name)) if !name.is_empty() => Ok(Source::Body(name.into())),
+            _ => Err(format!("'{text}' is not a source: write param:NAME, query:NAME or body:NAME")),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Source::Param(n) | Source::Query(n) | Source::Body(n) => n,
+        }
+    }
+}
+
+/// How a list's page is asked for in the query string.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageStyle {
+    /// `page_number` and `page_size` (customers, consents, payouts).
+    #[default]
+    PageNumber,
+    /// `page` and `size` (data v2, refunds).
+    Page,
+}
+
+/// The type a required body field must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    String,
+    Number,
+    Object,
+    Array,
+    Bool,
+}
+
+impl FieldType {
+    pub fn holds(self, value: &Value) -> bool {
+        match self {
+            FieldType::String => value.as_str().is_some_and(|s| !s.trim().is_empty()),
+            FieldType::Number => value.is_number() || value.as_str().is_some_and(|s| s.parse::<f64>().is_ok()),
+            FieldType::Object => value.is_object(),
+            FieldType::Array => value.is_array(),
+            FieldType::Bool => value.is_boolean(),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::String => "a non-empty string",
+            FieldType::Number => "a number",
+            FieldType::Object => "an object",
+            FieldType::Array => "an array",
+            FieldType::Bool => "true or false",
+        }
+    }
+}
+
+/// Objects made together: one `template` rendered `count` times into
+/// `collection`, each with its own `children`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Generator {
+    pub collection: String,
+    pub template: String,
+    #[serde(default = "one")]
+    pub count: usize,
+    #[serde(default)]
+    pub children: Vec<Generator>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Children of an object listed inside it (an intent's payments).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Embed {
+    pub field: String,
+    pub collection: String,
+}
+
+/// Statuses an object of `collection` moves through on the sandbox clock:
+/// `field` holds the last step whose `after` seconds have passed since it
+/// was created.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Lifecycle {
+    pub collection: String,
+    pub field: String,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub status: String,
+    pub after: i64,
+}
+
+/// One documented endpoint.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    pub id: String,
+    pub method: String,
+    /// With `{params}`, e.g. `/data/v2/accounts/{account_id}/balances`.
+    pub path: String,
+    /// Also answer on the path with a trailing slash.
+    #[serde(default)]
+    pub trailing_slash: bool,
+    pub kind: Kind,
+    /// For `builtin`: the handler's name.
+    pub builtin: Option<String>,
+    pub collection: Option<String>,
+    /// What `create` stores, or what an `action` answers.
+    pub template: Option<String>,
+    /// The response shape of one object when it is not the stored one.
+    pub view: Option<String>,
+    #[serde(default = "ok")]
+    pub status: u16,
+    /// A template wrapping a list (`page`, `content`, `data`); a bare array without.
+    pub envelope: Option<String>,
+    /// Variables for the envelope template (e.g. the data v2 `type`).
+    #[serde(default)]
+    pub envelope_vars: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub pagination: PageStyle,
+    /// Where the parent's id is: a list's filter, a create's owner.
+    #[serde(default, deserialize_with = "source")]
+    pub parent: Option<Source>,
+    /// The parent's collection (`customers` is the customers table): an
+    /// unknown parent is a 404.
+    pub parent_collection: Option<String>,
+    /// Where the object's id is (get, delete).
+    #[serde(default, deserialize_with = "source")]
+    pub id_from: Option<Source>,
+    /// Find the object by this body field instead of its id.
+    pub by_field: Option<String>,
+    /// Body fields a create/action needs, and their types.
+    #[serde(default)]
+    pub required: BTreeMap<String, FieldType>,
+    /// For `create`: the body is an array, one object made per element.
+    #[serde(default)]
+    pub batch: bool,
+    /// A repeated `Idempotency-Key` gets the first response again.
+    #[serde(default)]
+    pub idempotent: bool,
+    /// Objects made under a created one.
+    #[serde(default)]
+    pub children: Vec<Generator>,
+    pub embed: Option<Embed>,
+    /// Query parameters filtering a list by an object field (`status`).
+    #[serde(default)]
+    pub filters: BTreeMap<String, String>,
+    /// Query parameters bounding `created_at` (`start_date`, `end_date`).
+    #[serde(default)]
+    pub date_range: Option<(String, String)>,
+    /// `?async=true` answers "pending" with a `results_id` to fetch later.
+    #[serde(default)]
+    pub async_results: bool,
+    /// For `update`: the body field listing target ids, and the fields set.
+    pub targets: Option<String>,
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    /// The error template (`error` unless set, e.g. `error_results`).
+    pub errors: Option<String>,
+}
+
+fn ok() -> u16 {
+    200
+}
+
+fn source<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Source>, D::Error> {
+    let text: Option<String> = Option::deserialize(d)?;
+    text.map(|t| Source::parse(&t).map_err(serde::de::Error::custom)).transpose()
+}
+
+/// A profile's `profile.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    extends: Option<String>,
+    #[serde(default)]
+    templates: Vec<String>,
+    #[serde(default)]
+    settings: serde_json::Map<String, Value>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    lifecycles: Vec<Lifecycle>,
+    #[serde(default)]
+    link: Vec<Generator>,
+    #[serde(default)]
+    endpoints: Vec<Endpoint>,
+}
+
+/// A loaded, validated profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    /// Values templates read as `settings.*` (currency, country, names).
+    pub settings: Value,
+    pub templates: BTreeMap<String, Value>,
+    pub lifecycles: Vec<Lifecycle>,
+    /// What linking a customer to a bank creates (under the customer).
+    pub link: Vec<Generator>,
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// Where a profile's files are read from.
+enum Folder {
+    BuiltIn(String),
+    Disk(PathBuf),
+}
+
+impl Folder {
+    fn read(&self, file: &str) -> Result<(String, String), ProfileError> {
+        match self {
+            Folder::BuiltIn(name) => BUILT_IN
+                .iter()
+                .find(|(p, f, _)| p == name && *f == file)
+                .map(|(_, _, text)| (format!("fixtures/providers/{name}/{file} (built in)"), (*text).to_owned()))
+                .ok_or_else(|| file_error(&format!("fixtures/providers/{name}/{file}"), "no such built-in file")),
+            Folder::Disk(dir) => {
+                let path = dir.join(file);
+                let shown = path.display().to_string();
+                std::fs::read_to_string(&path)
+                    .map(|text| (shown.clone(), text))
+                    .map_err(|e| file_error(&shown, e.to_string()))
+            }
+        }
+    }
+
+    /// The folder a profile named by `extends` lives in.
+    fn sibling(&self, name: &str) -> Folder {
+        match self {
+            Folder::Disk(dir) if !is_built_in(name) => {
+                Folder::Disk(dir.parent().unwrap_or(Path::new(".")).join(name))
+            }
+            _ => Folder::BuiltIn(name.into()),
+        }
+    }
+}
+
+fn is_built_in(name: &str) -> bool {
+    BUILT_IN.iter().any(|(p, _, _)| *p == name)
+}
+
+impl Profile {
+    /// A built-in profile by name, or a folder on disk (a path; relative
+    /// paths are taken from `base`).
+    pub fn load(spec: &str, base: &Path) -> Result<Self, ProfileError> {
+        let folder = if is_built_in(spec) {
+            Folder::BuiltIn(spec.into())
+        } else if spec.contains('/') || spec.starts_with('.') {
+            Folder::Disk(base.join(spec))
+        } else {
+            return Err(ProfileError::Unknown(spec.into()));
+        };
+        let profile = Self::load_folder(&folder, 0)?;
+        profile.validate()?;
+        Ok(profile)
+    }
+
+    /// The built-in profile `name`, which is known to be valid.
+    pub fn built_in(name: &str) -> Self {
+        Self::load(name, Path::new(".")).expect("the built-in provider profiles are valid")
+    }
+
+    fn load_folder(folder: &Folder, depth: usize) -> Result<Self, ProfileError> {
+        let (shown, text) = folder.read("profile.toml")?;
+        let file: ProfileFile = toml::from_str(&text).map_err(|e| file_error(&shown, e.to_string().trim_end()))?;
+        if depth > 4 {
+            return Err(file_error(&shown, "extends: more than 4 levels (is there a cycle?)"));
+        }
+        let mut profile = match &file.extends {
+            Some(base) => Self::load_folder(&folder.sibling(base), depth + 1)?,
+            None => Profile {
+                name: String::new(),
+                description: String::new(),
+                settings: Value::Object(Default::default()),
+                templates: BTreeMap::new(),
+                lifecycles: Vec::new(),
+                link: Vec::new(),
+                endpoints: Vec::new(),
+            },
+        };
+        profile.name = file.name;
+        profile.description = file.description;
+        for (key, value) in file.settings {
+            profile.settings[key] = value;
+        }
+        for name in &file.templates {
+            let (shown, text) = folder.read(name)?;
+            let map: BTreeMap<String, Value> =
+                serde_json::from_str(&text).map_err(|e| file_error(&shown, format!("not a JSON object of templates: {e}")))?;
+            profile.templates.extend(map);
+        }
+        for id in &file.exclude {
+            let before = profile.endpoints.len();
+            profile.endpoints.retain(|e| &e.id != id);
+            if profile.endpoints.len() == before {
+                return Err(file_error(&shown, format!("exclude: no endpoint '{id}' in the base profile")));
+            }
+        }
+        for lifecycle in file.lifecycles {
+            profile.lifecycles.retain(|l| l.collection != lifecycle.collection);
+            profile.lifecycles.push(lifecycle);
+        }
+        if !file.link.is_empty() {
+            profile.link = file.link;
+        }
+        for endpoint in file.endpoints {
+            match profile.endpoints.iter_mut().find(|e| e.id == endpoint.id) {
+                Some(existing) => *existing = endpoint,
+                None => profile.endpoints.push(endpoint),
+            }
+        }
+        Ok(profile)
+    }
+
+    /// Checks what serde cannot: every endpoint has what its kind needs,
+    /// every template it names exists, paths and methods are well formed.
+    fn validate(&self) -> Result<(), ProfileError> {
+        let file = format!("profile '{}'", self.name);
+        let err = |at: String, detail: String| file_error(&file, format!("{at}: {detail}"));
+        let mut seen = BTreeSet::new();
+        for (name, value) in &self.templates {
+            template::check(value, &self.templates).map_err(|e| err(format!("template '{name}'"), e))?;
+        }
+        for ep in &self.endpoints {
+            let at = format!("endpoint '{}'", ep.id);
+            if !seen.insert((ep.method.clone(), ep.path.clone())) {
+                return Err(err(at, format!("{} {} is declared twice", ep.method, ep.path)));
+            }
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&ep.method.as_str()) {
+                return Err(err(at, format!("method '{}' is not GET, POST, PUT, PATCH or DELETE", ep.method)));
+            }
+            if !ep.path.starts_with('/') || ep.path.ends_with('/') && ep.path != "/" {
+                return Err(err(at, format!("path '{}' must start with / and not end with one (set trailing_slash)", ep.path)));
+            }
+            for segment in ep.path.split('/') {
+                let open = segment.contains('{') || segment.contains('}');
+                let param = segment.starts_with('{') && segment.ends_with('}') && segment.len() > 2;
+                if open && !param {
+                    return Err(err(at, format!("path segment '{segment}': a parameter is a whole segment, {{name}}")));
+                }
+            }
+            let needs_collection = !matches!(ep.kind, Kind::Builtin | Kind::Action);
+            if needs_collection && ep.collection.is_none() {
+                return Err(err(at, format!("kind {:?} needs collection", ep.kind).to_lowercase()));
+            }
+            if matches!(ep.kind, Kind::Create | Kind::Action) && ep.template.is_none() {
+                return Err(err(at, format!("kind {:?} needs template", ep.kind).to_lowercase()));
+            }
+            if ep.kind == Kind::Builtin && !ep.builtin.as_deref().is_some_and(super::builtin::exists) {
+                return Err(err(
+                    at,
+                    format!("builtin '{}' is not one of {}", ep.builtin.as_deref().unwrap_or(""), super::builtin::NAMES.join(", ")),
+                ));
+            }
+            if matches!(ep.kind, Kind::Get | Kind::Delete) && ep.id_from.is_none() {
+                return Err(err(at, "kind get/delete needs id_from (e.g. param:payment_id)".into()));
+            }
+            if ep.kind == Kind::Update && (ep.targets.is_none() || ep.set.is_empty()) {
+                return Err(err(at, "kind update needs targets and set".into()));
+            }
+            for source in [&ep.parent, &ep.id_from].into_iter().flatten() {
+                if let Source::Param(name) = source
+                    && !ep.path.contains(&format!("{{{name}}}"))
+                {
+                    return Err(err(at, format!("param:{name} is not a parameter of {}", ep.path)));
+                }
+            }
+            let names = [&ep.template, &ep.view, &ep.envelope, &ep.errors];
+            let generators = ep.children.iter().flat_map(Generator::walk);
+            for name in names.into_iter().flatten().chain(generators.map(|g| &g.template)) {
+                if !self.templates.contains_key(name) {
+                    return Err(err(at, format!("no template '{name}'")));
+                }
+            }
+        }
+        for g in self.link.iter().flat_map(Generator::walk) {
+            if !self.templates.contains_key(&g.template) {
+                return Err(err("link".into(), format!("no template '{}'", g.template)));
+            }
+        }
+        for name in ["error", "error_results", "pending"] {
+            if !self.templates.contains_key(name) {
+                return Err(err("templates".into(), format!("the engine needs a template named '{name}'")));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn lifecycle(&self, collection: &str) -> Option<&Lifecycle> {
+        self.lifecycles.iter().find(|l| l.collection == collection)
+    }
+}
+
+impl Generator {
+    /// This generator and all below it.
+    pub fn walk(&self) -> Vec<&Generator> {
+        let mut out = vec![self];
+        for child in &self.children {
+            out.extend(child.walk());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_profiles_load_and_ksa_extends_uae() {
+        let uae = Profile::built_in("lean-uae");
+        let ksa = Profile::built_in("lean-ksa");
+        assert_eq!(uae.settings["currency"], "AED");
+        assert_eq!(ksa.settings["currency"], "SAR");
+        let has = |p: &Profile, id: &str| p.endpoints.iter().any(|e| e.id == id);
+        assert!(has(&uae, "payments.intents.create") && !has(&ksa, "payments.intents.create"));
+        assert!(has(&ksa, "verifications.entity") && !has(&uae, "verifications.entity"));
+        assert!(has(&ksa, "data.accounts") && has(&ksa, "customers.create"));
+    }
+
+    fn write_profile(dir: &Path, toml: &str, templates: &str) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("profile.toml"), toml).unwrap();
+        std::fs::write(dir.join("t.json"), templates).unwrap();
+    }
+
+    const BASE_TEMPLATES: &str = r#"{"error": {}, "error_results": {}, "pending": {}, "thing": {"id": "{{obj.id}}"}}"#;
+
+    #[test]
+    fn errors_name_the_file_and_the_field() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("mine");
+        let load = |toml: &str, templates: &str| {
+            write_profile(&dir, toml, templates);
+            Profile::load("./mine", tmp.path()).unwrap_err().to_string()
+        };
+        let err = load("name = \"x\"\nendpionts = []\n", BASE_TEMPLATES);
+        assert!(err.contains("profile.toml") && err.contains("endpionts"), "{err}");
+        let err = load("name = \"x\"\ntemplates = [\"t.json\"]\n", "[1]");
+        assert!(err.contains("t.json") && err.contains("not a JSON object"), "{err}");
+        let head = "name = \"x\"\ntemplates = [\"t.json\"]\n[[endpoints]]\nid = \"things\"\nmethod = \"GET\"\n";
+        let err = load(&format!("{head}path = \"/things\"\nkind = \"list\"\n"), BASE_TEMPLATES);
+        assert!(err.contains("endpoint 'things'") && err.contains("collection"), "{err}");
+        let err = load(
+            &format!("{head}path = \"/things/{{id}}\"\nkind = \"get\"\ncollection = \"t\"\nid_from = \"param:thing_id\"\n"),
+            BASE_TEMPLATES,
+        );
+        assert!(err.contains("param:thing_id"), "{err}");
+        let err = load(
+            &format!("{head}path = \"/things\"\nkind = \"action\"\ntemplate = \"nope\"\n"),
+            BASE_TEMPLATES,
+        );
+        assert!(err.contains("no template 'nope'"), "{err}");
+        let err = load(&format!("{head}path = \"/things\"\nkind = \"list\"\ncollection = \"t\"\nparent = \"header:x\"\n"), BASE_TEMPLATES);
+        assert!(err.contains("parent") && err.contains("header:x"), "{err}");
+        let err = load("name = \"x\"\ntemplates = [\"t.json\"]\n", r#"{"error": {"$ref": "gone"}}"#);
+        assert!(err.contains("template 'error'") && err.contains("gone"), "{err}");
+        let err = load("name = \"x\"\nextends = \"lean-uae\"\nexclude = [\"no.such\"]\n", BASE_TEMPLATES);
+        assert!(err.contains("exclude") && err.contains("no.such"), "{err}");
+        assert_eq!(
+            Profile::load("lean-mars", tmp.path()).unwrap_err(),
+            ProfileError::Unknown("lean-mars".into())
+        );
+    }
+
+    #[test]
+    fn a_disk_profile_extends_a_built_in_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("mine");
+        write_profile(
+            &dir,
+            "name = \"mine\"\nextends = \"lean-uae\"\ntemplates = [\"t.json\"]\n[settings]\ncurrency = \"EUR\"\n\
+             [[endpoints]]\nid = \"things\"\nmethod = \"GET\"\npath = \"/things\"\nkind = \"list\"\ncollection = \"things\"\nview = \"thing\"\n",
+            r#"{"thing": {"id": "{{obj.id}}"}}"#,
+        );
+        let profile = Profile::load(dir.to_str().unwrap(), Path::new("/")).unwrap();
+        assert_eq!(profile.settings["currency"], "EUR");
+        assert!(profile.endpoints.iter().any(|e| e.id == "things"));
+        assert!(profile.endpoints.iter().any(|e| e.id == "customers.list"));
+    }
+}
