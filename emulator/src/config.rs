@@ -414,12 +414,13 @@ impl FileConfig {
         }
         if let Some(spec) = self.provider.profile {
             let base = file_path.parent().unwrap_or(Path::new("."));
-            config.provider = Arc::new(crate::provider::Profile::load(&spec, base).map_err(|source| {
-                ConfigError::Provider {
-                    path: file_path.to_path_buf(),
-                    source,
-                }
-            })?);
+            config.provider =
+                Arc::new(
+                    crate::provider::Profile::load(&spec, base).map_err(|source| ConfigError::Provider {
+                        path: file_path.to_path_buf(),
+                        source,
+                    })?,
+                );
         }
         config.oauth = self.oauth.unwrap_or(config.oauth);
         if let Some(clients) = self.clients {

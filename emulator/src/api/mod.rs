@@ -73,8 +73,7 @@ pub fn router(ctx: Ctx, host: Host) -> Router {
             );
     }
     if matches!(host, Host::Sandbox | Host::Mtls) {
-        router = router
-            .route("/api/transactions", post(transactions::create));
+        router = router.route("/api/transactions", post(transactions::create));
     }
     // The provider's documented API, from the sandbox's profile.
     router = crate::provider::routes(router, &ctx, host);

@@ -60,6 +60,9 @@ pub struct UpArgs {
     /// Print the sandbox.json document instead of the human summary.
     #[arg(long)]
     pub json: bool,
+    /// Provider API profile: lean-uae (default), lean-ksa, or a folder with a profile.toml.
+    #[arg(long, value_name = "PROFILE")]
+    pub provider: Option<String>,
 }
 
 pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
@@ -84,6 +87,11 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
                 "deterministic mode: the PS256 signing key stays random (aws-lc cannot derive RSA keys from a seed); set [oauth] signing_alg = \"ES256\" for a derived key"
             );
         }
+    }
+    if let Some(spec) = &args.provider {
+        let profile = crate::provider::Profile::load(spec, std::path::Path::new("."))
+            .map_err(|e| usage(anyhow::anyhow!("--provider: {e}")))?;
+        config.provider = Arc::new(profile);
     }
     if let Some(url) = &args.upstream {
         let route = Route::catch_all(url).map_err(|e| usage(anyhow::anyhow!("--upstream: {e}")))?;

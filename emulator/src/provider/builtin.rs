@@ -40,10 +40,13 @@ pub fn route(name: &str, filter: MethodFilter, endpoint: Arc<Endpoint>) -> Metho
         "customers.get" => on(filter, crate::api::customers::get),
         "banks.list" => on(filter, crate::api::banks::list),
         "customers.by_app_user_id" => on(filter, by_app_user_id),
-        _ => on(filter, move |caller: Caller, State(ctx): State<Ctx>, RawQuery(query): RawQuery| {
-            let endpoint = endpoint.clone();
-            async move { list(&ctx, &endpoint, &caller, query.as_deref()) }
-        }),
+        _ => on(
+            filter,
+            move |caller: Caller, State(ctx): State<Ctx>, RawQuery(query): RawQuery| {
+                let endpoint = endpoint.clone();
+                async move { list(&ctx, &endpoint, &caller, query.as_deref()) }
+            },
+        ),
     }
 }
 
@@ -55,7 +58,11 @@ pub fn query_map(query: Option<&str>) -> BTreeMap<String, String> {
 }
 
 /// Renders `result` as the provider does, errors with `endpoint`'s error template.
-pub fn respond(engine: &Engine, endpoint: Option<&Endpoint>, result: Result<(u16, serde_json::Value), Failure>) -> Response {
+pub fn respond(
+    engine: &Engine,
+    endpoint: Option<&Endpoint>,
+    result: Result<(u16, serde_json::Value), Failure>,
+) -> Response {
     match result {
         Ok((status, body)) => (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), Json(body)).into_response(),
         Err(failure) => {
@@ -91,7 +98,12 @@ fn list(ctx: &Ctx, endpoint: &Endpoint, caller: &Caller, query: Option<&str>) ->
         let slice = engine.store.customers(page.offset(), page.size)?;
         let items = slice.items.into_iter().map(|o| o.body).collect();
         let body = match &endpoint.envelope {
-            Some(envelope) => engine.envelope(endpoint, envelope, serde_json::Value::Array(items), page.page(slice.total))?,
+            Some(envelope) => engine.envelope(
+                endpoint,
+                envelope,
+                serde_json::Value::Array(items),
+                page.page(slice.total),
+            )?,
             None => serde_json::Value::Array(items),
         };
         Ok((200, body))
@@ -103,7 +115,8 @@ async fn by_app_user_id(caller: Caller, State(ctx): State<Ctx>, ApiPath(app_user
     let engine = engine(&ctx);
     let result = (|| {
         let found = engine.store.customer_by_app_user_id(&app_user_id)?;
-        let customer = found.ok_or_else(|| Failure::not_found(format!("no customer with app_user_id '{app_user_id}'")))?;
+        let customer =
+            found.ok_or_else(|| Failure::not_found(format!("no customer with app_user_id '{app_user_id}'")))?;
         caller.require_customer(customer["customer_id"].as_str().unwrap_or_default())?;
         Ok((200, customer))
     })();
@@ -129,7 +142,15 @@ pub fn filter_banks(banks: &serde_json::Value, account_types: Option<&str>) -> s
             .filter_map(|t| t.as_str())
             .any(|t| wanted.iter().any(|w| w.eq_ignore_ascii_case(t)))
     };
-    serde_json::Value::Array(banks.as_array().into_iter().flatten().filter(supports).cloned().collect())
+    serde_json::Value::Array(
+        banks
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(supports)
+            .cloned()
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -145,8 +166,17 @@ mod tests {
             {"identifier": "C"}
         ]);
         assert_eq!(filter_banks(&banks, None), banks);
-        let ids = |v: serde_json::Value| v.as_array().unwrap().iter().map(|b| b["identifier"].clone()).collect::<Vec<_>>();
+        let ids = |v: serde_json::Value| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["identifier"].clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(filter_banks(&banks, Some("savings"))), [json!("B")]);
-        assert_eq!(ids(filter_banks(&banks, Some("CURRENT, CREDIT"))), [json!("A"), json!("B")]);
+        assert_eq!(
+            ids(filter_banks(&banks, Some("CURRENT, CREDIT"))),
+            [json!("A"), json!("B")]
+        );
     }
 }

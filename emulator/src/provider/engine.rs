@@ -114,7 +114,10 @@ impl Engine<'_> {
             Kind::Update => self.update(endpoint, call, caller),
             Kind::Delete => self.delete(endpoint, call, caller),
             Kind::Action => self.action(endpoint, call, caller),
-            Kind::Builtin => Err(template_failure(format!("endpoint '{}' is served in code", endpoint.id))),
+            Kind::Builtin => Err(template_failure(format!(
+                "endpoint '{}' is served in code",
+                endpoint.id
+            ))),
         }
     }
 
@@ -140,7 +143,6 @@ impl Engine<'_> {
     pub fn render(&self, name: &str, vars: Value) -> Result<Value, Failure> {
         template::render_named(name, &self.scope(vars)).map_err(template_failure)
     }
-
 }
 
 impl template::Lookup for Engine<'_> {
@@ -172,7 +174,6 @@ impl template::Lookup for Engine<'_> {
 }
 
 impl Engine<'_> {
-
     /// The object with its lifecycle field set by the sandbox clock.
     fn lifecycle(&self, mut object: Object) -> Object {
         if let Some(lifecycle) = self.profile.lifecycle(&object.collection) {
@@ -212,7 +213,9 @@ impl Engine<'_> {
     /// The endpoint's parent object, when it declares one (400 when the
     /// request does not name it, 404 when it does not exist).
     fn parent(&self, endpoint: &Endpoint, call: &Call) -> Result<Option<Object>, Failure> {
-        let Some(source) = &endpoint.parent else { return Ok(None) };
+        let Some(source) = &endpoint.parent else {
+            return Ok(None);
+        };
         let id = self
             .source(source, call)
             .ok_or_else(|| Failure::bad_request(format!("{} is required", source.name())))?;
@@ -263,7 +266,11 @@ impl Engine<'_> {
         let body = if endpoint.batch {
             let items = match &call.body {
                 Value::Array(items) if !items.is_empty() && items.len() <= 100 => items,
-                _ => return Err(Failure::bad_request("the body must be a JSON array of 1 to 100 objects")),
+                _ => {
+                    return Err(Failure::bad_request(
+                        "the body must be a JSON array of 1 to 100 objects",
+                    ));
+                }
             };
             let mut made = Vec::new();
             for item in items {
@@ -307,12 +314,20 @@ impl Engine<'_> {
         };
         let vars = self.base_vars(call, parent.as_ref());
         let created = self.generate(&generator, parent.as_ref(), &vars)?;
-        let object = created.into_iter().next().ok_or_else(|| template_failure("nothing created".into()))?;
+        let object = created
+            .into_iter()
+            .next()
+            .ok_or_else(|| template_failure("nothing created".into()))?;
         self.present(endpoint, object)
     }
 
     /// Makes `generator.count` objects under `parent` (and their children).
-    pub fn generate(&self, generator: &Generator, parent: Option<&Object>, vars: &Value) -> Result<Vec<Object>, Failure> {
+    pub fn generate(
+        &self,
+        generator: &Generator,
+        parent: Option<&Object>,
+        vars: &Value,
+    ) -> Result<Vec<Object>, Failure> {
         let mut made = Vec::new();
         for index in 0..generator.count {
             let id = self.entropy.uuid();
@@ -344,7 +359,10 @@ impl Engine<'_> {
     }
 
     fn find(&self, endpoint: &Endpoint, call: &Call, caller: &Caller) -> Result<Object, Failure> {
-        let source = endpoint.id_from.as_ref().ok_or_else(|| template_failure("no id_from".into()))?;
+        let source = endpoint
+            .id_from
+            .as_ref()
+            .ok_or_else(|| template_failure("no id_from".into()))?;
         let id = self
             .source(source, call)
             .ok_or_else(|| Failure::bad_request(format!("{} is required", source.name())))?;
@@ -435,7 +453,13 @@ impl Engine<'_> {
 
     /// With `?async=true`, keeps `body` as a result to fetch later and
     /// answers the "pending" template with its `results_id`.
-    fn maybe_async(&self, endpoint: &Endpoint, call: &Call, customer: Option<String>, body: Value) -> Result<Reply, Failure> {
+    fn maybe_async(
+        &self,
+        endpoint: &Endpoint,
+        call: &Call,
+        customer: Option<String>,
+        body: Value,
+    ) -> Result<Reply, Failure> {
         let wants_async = call.query.get("async").is_some_and(|v| v == "true")
             || call.body.get("async").is_some_and(|v| v == "true" || v == true);
         if !(endpoint.async_results && wants_async) {
@@ -558,7 +582,10 @@ fn required(endpoint: &Endpoint, body: &Value) -> Result<(), Failure> {
     if wrong.is_empty() {
         Ok(())
     } else {
-        Err(Failure::bad_request(format!("missing or invalid: {}", wrong.join(", "))))
+        Err(Failure::bad_request(format!(
+            "missing or invalid: {}",
+            wrong.join(", ")
+        )))
     }
 }
 
@@ -566,11 +593,9 @@ fn required(endpoint: &Endpoint, body: &Value) -> Result<(), Failure> {
 fn date(call: &Call, name: &str) -> Result<Option<String>, Failure> {
     match call.query.get(name).map(|v| v.trim()) {
         None | Some("") => Ok(None),
-        Some(text) => {
-            time::Date::parse(text, &time::format_description::well_known::Iso8601::DATE)
-                .map(|d| Some(d.to_string()))
-                .map_err(|_| Failure::bad_request(format!("{name} must be a date like 2024-01-31; got '{text}'")))
-        }
+        Some(text) => time::Date::parse(text, &time::format_description::well_known::Iso8601::DATE)
+            .map(|d| Some(d.to_string()))
+            .map_err(|_| Failure::bad_request(format!("{name} must be a date like 2024-01-31; got '{text}'"))),
     }
 }
 
@@ -581,5 +606,10 @@ fn singular(collection: &str) -> String {
 
 /// An object from a JSON map, for callers building vars.
 pub fn vars(pairs: &[(&str, Value)]) -> Value {
-    Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<Map<_, _>>())
+    Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect::<Map<_, _>>(),
+    )
 }

@@ -61,7 +61,13 @@ pub fn routes(mut router: Router<Ctx>, ctx: &Ctx, host: Host) -> Router<Ctx> {
 fn axum_path(path: &str) -> String {
     path.split('/')
         .enumerate()
-        .map(|(i, segment)| if segment.starts_with('{') { format!("{{s{i}}}") } else { segment.to_owned() })
+        .map(|(i, segment)| {
+            if segment.starts_with('{') {
+                format!("{{s{i}}}")
+            } else {
+                segment.to_owned()
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -111,13 +117,17 @@ fn serve(
     let engine = builtin::engine(ctx);
     let call = (|| {
         let segments: Vec<&str> = endpoint.path.split('/').collect();
-        let params = params.map_err(|e| Failure::bad_request(format!("the URL path is not valid: {}", e.body_text())))?;
+        let params =
+            params.map_err(|e| Failure::bad_request(format!("the URL path is not valid: {}", e.body_text())))?;
         let params = params
             .iter()
             .filter_map(|(name, value)| {
                 let index: usize = name.strip_prefix('s')?.parse().ok()?;
                 let segment = segments.get(index)?;
-                Some((segment.trim_matches(|c| c == '{' || c == '}').to_owned(), value.to_owned()))
+                Some((
+                    segment.trim_matches(|c| c == '{' || c == '}').to_owned(),
+                    value.to_owned(),
+                ))
             })
             .collect();
         let bytes = body.map_err(Failure::from)?.0;
@@ -147,7 +157,10 @@ mod tests {
 
     #[test]
     fn parameters_are_named_by_position() {
-        assert_eq!(axum_path("/customers/v1/{customer_id}/entities/{entity_id}"), "/customers/v1/{s3}/entities/{s5}");
+        assert_eq!(
+            axum_path("/customers/v1/{customer_id}/entities/{entity_id}"),
+            "/customers/v1/{s3}/entities/{s5}"
+        );
         assert_eq!(axum_path("/banks/v1"), "/banks/v1");
     }
 }

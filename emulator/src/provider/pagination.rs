@@ -70,18 +70,37 @@ mod tests {
     #[test]
     fn defaults_styles_and_the_page_object() {
         let p = parse(PageStyle::PageNumber, &query(&[])).unwrap();
-        assert_eq!(p, PageRequest { number: 0, size: DEFAULT_SIZE });
-        let p = parse(PageStyle::PageNumber, &query(&[("page_number", "2"), ("page_size", "3")])).unwrap();
+        assert_eq!(
+            p,
+            PageRequest {
+                number: 0,
+                size: DEFAULT_SIZE
+            }
+        );
+        let p = parse(
+            PageStyle::PageNumber,
+            &query(&[("page_number", "2"), ("page_size", "3")]),
+        )
+        .unwrap();
         assert_eq!((p.offset(), p.page(7)["total_pages"].as_u64()), (6, Some(3)));
         assert_eq!(p.page(7)["sort"], Value::Null);
-        let p = parse(PageStyle::Page, &query(&[("page", "1"), ("size", "10"), ("page_size", "x")])).unwrap();
+        let p = parse(
+            PageStyle::Page,
+            &query(&[("page", "1"), ("size", "10"), ("page_size", "x")]),
+        )
+        .unwrap();
         assert_eq!(p, PageRequest { number: 1, size: 10 });
         assert_eq!(PageRequest { number: 0, size: 5 }.page(0)["total_pages"], 0);
     }
 
     #[test]
     fn bad_values_name_the_parameter() {
-        for (name, value) in [("page_size", "0"), ("page_size", "501"), ("page_number", "-1"), ("page_size", "ten")] {
+        for (name, value) in [
+            ("page_size", "0"),
+            ("page_size", "501"),
+            ("page_number", "-1"),
+            ("page_size", "ten"),
+        ] {
             let err = parse(PageStyle::PageNumber, &query(&[(name, value)])).unwrap_err();
             assert!(err.contains(name) && err.contains(value), "{err}");
         }

@@ -111,7 +111,9 @@ impl Source {
             Some(("param", name)) if !name.is_empty() => Ok(Source::Param(name.into())),
             Some(("query", name)) if !name.is_empty() => Ok(Source::Query(name.into())),
             Some(("body", name)) if !name.is_empty() => Ok(Source::Body(name.into())),
-            _ => Err(format!("'{text}' is not a source: write param:NAME, query:NAME or body:NAME")),
+            _ => Err(format!(
+                "'{text}' is not a source: write param:NAME, query:NAME or body:NAME"
+            )),
         }
     }
 
@@ -284,7 +286,8 @@ fn ok() -> u16 {
 
 fn source<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Source>, D::Error> {
     let text: Option<String> = Option::deserialize(d)?;
-    text.map(|t| Source::parse(&t).map_err(serde::de::Error::custom)).transpose()
+    text.map(|t| Source::parse(&t).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 /// A profile's `profile.toml`.
@@ -335,7 +338,12 @@ impl Folder {
             Folder::BuiltIn(name) => BUILT_IN
                 .iter()
                 .find(|(p, f, _)| p == name && *f == file)
-                .map(|(_, _, text)| (format!("fixtures/providers/{name}/{file} (built in)"), (*text).to_owned()))
+                .map(|(_, _, text)| {
+                    (
+                        format!("fixtures/providers/{name}/{file} (built in)"),
+                        (*text).to_owned(),
+                    )
+                })
                 .ok_or_else(|| file_error(&format!("fixtures/providers/{name}/{file}"), "no such built-in file")),
             Folder::Disk(dir) => {
                 let path = dir.join(file);
@@ -350,9 +358,7 @@ impl Folder {
     /// The folder a profile named by `extends` lives in.
     fn sibling(&self, name: &str) -> Folder {
         match self {
-            Folder::Disk(dir) if !is_built_in(name) => {
-                Folder::Disk(dir.parent().unwrap_or(Path::new(".")).join(name))
-            }
+            Folder::Disk(dir) if !is_built_in(name) => Folder::Disk(dir.parent().unwrap_or(Path::new(".")).join(name)),
             _ => Folder::BuiltIn(name.into()),
         }
     }
@@ -408,15 +414,18 @@ impl Profile {
         }
         for name in &file.templates {
             let (shown, text) = folder.read(name)?;
-            let map: BTreeMap<String, Value> =
-                serde_json::from_str(&text).map_err(|e| file_error(&shown, format!("not a JSON object of templates: {e}")))?;
+            let map: BTreeMap<String, Value> = serde_json::from_str(&text)
+                .map_err(|e| file_error(&shown, format!("not a JSON object of templates: {e}")))?;
             profile.templates.extend(map);
         }
         for id in &file.exclude {
             let before = profile.endpoints.len();
             profile.endpoints.retain(|e| &e.id != id);
             if profile.endpoints.len() == before {
-                return Err(file_error(&shown, format!("exclude: no endpoint '{id}' in the base profile")));
+                return Err(file_error(
+                    &shown,
+                    format!("exclude: no endpoint '{id}' in the base profile"),
+                ));
             }
         }
         for lifecycle in file.lifecycles {
@@ -450,16 +459,28 @@ impl Profile {
                 return Err(err(at, format!("{} {} is declared twice", ep.method, ep.path)));
             }
             if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&ep.method.as_str()) {
-                return Err(err(at, format!("method '{}' is not GET, POST, PUT, PATCH or DELETE", ep.method)));
+                return Err(err(
+                    at,
+                    format!("method '{}' is not GET, POST, PUT, PATCH or DELETE", ep.method),
+                ));
             }
             if !ep.path.starts_with('/') || ep.path.ends_with('/') && ep.path != "/" {
-                return Err(err(at, format!("path '{}' must start with / and not end with one (set trailing_slash)", ep.path)));
+                return Err(err(
+                    at,
+                    format!(
+                        "path '{}' must start with / and not end with one (set trailing_slash)",
+                        ep.path
+                    ),
+                ));
             }
             for segment in ep.path.split('/') {
                 let open = segment.contains('{') || segment.contains('}');
                 let param = segment.starts_with('{') && segment.ends_with('}') && segment.len() > 2;
                 if open && !param {
-                    return Err(err(at, format!("path segment '{segment}': a parameter is a whole segment, {{name}}")));
+                    return Err(err(
+                        at,
+                        format!("path segment '{segment}': a parameter is a whole segment, {{name}}"),
+                    ));
                 }
             }
             let needs_collection = !matches!(ep.kind, Kind::Builtin | Kind::Action);
@@ -472,7 +493,11 @@ impl Profile {
             if ep.kind == Kind::Builtin && !ep.builtin.as_deref().is_some_and(super::builtin::exists) {
                 return Err(err(
                     at,
-                    format!("builtin '{}' is not one of {}", ep.builtin.as_deref().unwrap_or(""), super::builtin::NAMES.join(", ")),
+                    format!(
+                        "builtin '{}' is not one of {}",
+                        ep.builtin.as_deref().unwrap_or(""),
+                        super::builtin::NAMES.join(", ")
+                    ),
                 ));
             }
             if matches!(ep.kind, Kind::Get | Kind::Delete) && ep.id_from.is_none() {
@@ -503,7 +528,10 @@ impl Profile {
         }
         for name in ["error", "error_results", "pending"] {
             if !self.templates.contains_key(name) {
-                return Err(err("templates".into(), format!("the engine needs a template named '{name}'")));
+                return Err(err(
+                    "templates".into(),
+                    format!("the engine needs a template named '{name}'"),
+                ));
             }
         }
         Ok(())
@@ -565,7 +593,9 @@ mod tests {
         let err = load(&format!("{head}path = \"/things\"\nkind = \"list\"\n"), BASE_TEMPLATES);
         assert!(err.contains("endpoint 'things'") && err.contains("collection"), "{err}");
         let err = load(
-            &format!("{head}path = \"/things/{{id}}\"\nkind = \"get\"\ncollection = \"t\"\nid_from = \"param:thing_id\"\n"),
+            &format!(
+                "{head}path = \"/things/{{id}}\"\nkind = \"get\"\ncollection = \"t\"\nid_from = \"param:thing_id\"\n"
+            ),
             BASE_TEMPLATES,
         );
         assert!(err.contains("param:thing_id"), "{err}");
@@ -574,11 +604,20 @@ mod tests {
             BASE_TEMPLATES,
         );
         assert!(err.contains("no template 'nope'"), "{err}");
-        let err = load(&format!("{head}path = \"/things\"\nkind = \"list\"\ncollection = \"t\"\nparent = \"header:x\"\n"), BASE_TEMPLATES);
+        let err = load(
+            &format!("{head}path = \"/things\"\nkind = \"list\"\ncollection = \"t\"\nparent = \"header:x\"\n"),
+            BASE_TEMPLATES,
+        );
         assert!(err.contains("parent") && err.contains("header:x"), "{err}");
-        let err = load("name = \"x\"\ntemplates = [\"t.json\"]\n", r#"{"error": {"$ref": "gone"}}"#);
+        let err = load(
+            "name = \"x\"\ntemplates = [\"t.json\"]\n",
+            r#"{"error": {"$ref": "gone"}}"#,
+        );
         assert!(err.contains("template 'error'") && err.contains("gone"), "{err}");
-        let err = load("name = \"x\"\nextends = \"lean-uae\"\nexclude = [\"no.such\"]\n", BASE_TEMPLATES);
+        let err = load(
+            "name = \"x\"\nextends = \"lean-uae\"\nexclude = [\"no.such\"]\n",
+            BASE_TEMPLATES,
+        );
         assert!(err.contains("exclude") && err.contains("no.such"), "{err}");
         assert_eq!(
             Profile::load("lean-mars", tmp.path()).unwrap_err(),

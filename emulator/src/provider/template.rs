@@ -47,7 +47,17 @@ const FUNCTIONS: &[&str] = &[
 ];
 
 const DIRECTIVES: &[&str] = &[
-    "$ref", "$with", "$extend", "$each", "$parent", "$template", "$map", "$repeat", "$get", "$id", "$else",
+    "$ref",
+    "$with",
+    "$extend",
+    "$each",
+    "$parent",
+    "$template",
+    "$map",
+    "$repeat",
+    "$get",
+    "$id",
+    "$else",
 ];
 
 /// Everything a template can read.
@@ -88,14 +98,21 @@ impl Scope<'_> {
 
 /// Renders the template named `name`.
 pub fn render_named(name: &str, scope: &Scope) -> Result<Value, String> {
-    let template = scope.templates.get(name).ok_or_else(|| format!("no template '{name}'"))?;
+    let template = scope
+        .templates
+        .get(name)
+        .ok_or_else(|| format!("no template '{name}'"))?;
     render(template, scope)
 }
 
 pub fn render(template: &Value, scope: &Scope) -> Result<Value, String> {
     match template {
         Value::String(text) => render_string(text, scope),
-        Value::Array(items) => items.iter().map(|v| render(v, scope)).collect::<Result<_, _>>().map(Value::Array),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| render(v, scope))
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
         Value::Object(map) if map.keys().any(|k| k.starts_with('$')) => directive(map, scope),
         Value::Object(map) => {
             let mut out = Map::new();
@@ -132,7 +149,9 @@ fn directive(map: &Map<String, Value>, scope: &Scope) -> Result<Value, String> {
     if let Some(collection) = map.get("$each").and_then(Value::as_str) {
         let parent = render_string(name("$parent"), scope)?;
         let parent = parent.as_str().unwrap_or_default();
-        return scope.lookup.children(collection, parent)
+        return scope
+            .lookup
+            .children(collection, parent)
             .into_iter()
             .map(|item| render_named(name("$template"), &scope.with(&[("item", item)])))
             .collect::<Result<_, _>>()
@@ -168,7 +187,10 @@ fn directive(map: &Map<String, Value>, scope: &Scope) -> Result<Value, String> {
             .collect::<Result<_, _>>()
             .map(Value::Array);
     }
-    Err(format!("an object with $ keys needs $ref, $each, $get, $map or $repeat (has {:?})", map.keys().collect::<Vec<_>>()))
+    Err(format!(
+        "an object with $ keys needs $ref, $each, $get, $map or $repeat (has {:?})",
+        map.keys().collect::<Vec<_>>()
+    ))
 }
 
 /// The placeholders of `text` as (start, end, expression) byte ranges.
@@ -249,7 +271,11 @@ pub fn lookup(vars: &Value, path: &str) -> Value {
     for key in path.split('.') {
         at = match at {
             Value::Object(map) => map.get(key).unwrap_or(&Value::Null),
-            Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)).unwrap_or(&Value::Null),
+            Value::Array(items) => key
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| items.get(i))
+                .unwrap_or(&Value::Null),
             _ => &Value::Null,
         };
     }
@@ -296,20 +322,29 @@ fn call(function: &str, args: &str, scope: &Scope) -> Result<Value, String> {
             json!(low + random_below(scope.entropy, (high - low + 1).max(1) as u64) as i64)
         }
         "amount" => {
-            let (low, high) = ((arg_number(0, 1.0) * 100.0) as i64, (arg_number(1, 1000.0) * 100.0) as i64);
+            let (low, high) = (
+                (arg_number(0, 1.0) * 100.0) as i64,
+                (arg_number(1, 1000.0) * 100.0) as i64,
+            );
             let cents = low + random_below(scope.entropy, (high - low + 1).max(1) as u64) as i64;
             json!(cents as f64 / 100.0)
         }
         "digits" => {
             let n = arg_number(0, 8.0).clamp(1.0, 64.0) as usize;
-            Value::String((0..n).map(|_| char::from(b'0' + random_below(scope.entropy, 10) as u8)).collect())
+            Value::String(
+                (0..n)
+                    .map(|_| char::from(b'0' + random_below(scope.entropy, 10) as u8))
+                    .collect(),
+            )
         }
         "pick" => {
             let options: Vec<&str> = args.split('|').collect();
             Value::String(options[random_below(scope.entropy, options.len() as u64) as usize].to_owned())
         }
         "choose" => match lookup(&scope.vars, args) {
-            Value::Array(items) if !items.is_empty() => items[random_below(scope.entropy, items.len() as u64) as usize].clone(),
+            Value::Array(items) if !items.is_empty() => {
+                items[random_below(scope.entropy, items.len() as u64) as usize].clone()
+            }
             _ => Value::Null,
         },
         "number" => as_number(&eval(args, scope)?).map(|n| json!(n)).unwrap_or(Value::Null),
@@ -349,7 +384,10 @@ pub fn check(template: &Value, templates: &BTreeMap<String, Value>) -> Result<()
                         && !alternative.starts_with('\'')
                         && !FUNCTIONS.contains(&function)
                     {
-                        return Err(format!("'{text}': unknown function '{function}' (known: {})", FUNCTIONS.join(", ")));
+                        return Err(format!(
+                            "'{text}': unknown function '{function}' (known: {})",
+                            FUNCTIONS.join(", ")
+                        ));
                     }
                 }
             }
@@ -357,7 +395,10 @@ pub fn check(template: &Value, templates: &BTreeMap<String, Value>) -> Result<()
         }
         Value::Array(items) => items.iter().try_for_each(|v| check(v, templates)),
         Value::Object(map) => {
-            if let Some(bad) = map.keys().find(|k| k.starts_with('$') && !DIRECTIVES.contains(&k.as_str())) {
+            if let Some(bad) = map
+                .keys()
+                .find(|k| k.starts_with('$') && !DIRECTIVES.contains(&k.as_str()))
+            {
                 return Err(format!("unknown directive '{bad}' (known: {})", DIRECTIVES.join(", ")));
             }
             for key in ["$ref", "$template", "$else"] {
@@ -365,7 +406,10 @@ pub fn check(template: &Value, templates: &BTreeMap<String, Value>) -> Result<()
                     known(name.as_str().unwrap_or(""))?;
                 }
             }
-            if ["$each", "$map", "$repeat", "$get"].iter().any(|k| map.contains_key(*k)) {
+            if ["$each", "$map", "$repeat", "$get"]
+                .iter()
+                .any(|k| map.contains_key(*k))
+            {
                 known(map.get("$template").and_then(Value::as_str).unwrap_or(""))?;
             }
             map.iter().try_for_each(|(k, v)| {
@@ -406,11 +450,18 @@ mod tests {
     #[test]
     fn placeholders_keep_types_interpolate_text_and_fall_back() {
         let templates = BTreeMap::from([
-            ("money".to_string(), json!({"amount": "{{value}}", "currency": "{{settings.currency}}"})),
+            (
+                "money".to_string(),
+                json!({"amount": "{{value}}", "currency": "{{settings.currency}}"}),
+            ),
             ("named".to_string(), json!("{{item.name}}")),
         ]);
         let entropy = Entropy::from_seed("t");
-        let s = scope(&templates, &entropy, json!({"body": {"amount": 12.5, "name": "Ali"}, "index": 3, "settings": {"currency": "AED", "list": ["a", "b"]}}));
+        let s = scope(
+            &templates,
+            &entropy,
+            json!({"body": {"amount": 12.5, "name": "Ali"}, "index": 3, "settings": {"currency": "AED", "list": ["a", "b"]}}),
+        );
         let t = json!({
             "amount": "{{body.amount}}",
             "text": "Hi {{body.name}}!",
@@ -441,7 +492,13 @@ mod tests {
     #[test]
     fn generators_are_deterministic_under_a_seed() {
         let templates = BTreeMap::new();
-        let t = json!(["{{uuid}}", "{{digits:12}}", "{{amount:10:20}}", "{{pick:A|B|C}}", "{{int:1:3}}"]);
+        let t = json!([
+            "{{uuid}}",
+            "{{digits:12}}",
+            "{{amount:10:20}}",
+            "{{pick:A|B|C}}",
+            "{{int:1:3}}"
+        ]);
         let one = render(&t, &scope(&templates, &Entropy::from_seed("x"), json!({}))).unwrap();
         let two = render(&t, &scope(&templates, &Entropy::from_seed("x"), json!({}))).unwrap();
         assert_eq!(one, two);
@@ -453,10 +510,18 @@ mod tests {
     #[test]
     fn check_finds_unknown_functions_directives_and_templates() {
         let templates = BTreeMap::new();
-        assert!(check(&json!("{{nope:1}}"), &templates).unwrap_err().contains("unknown function"));
+        assert!(
+            check(&json!("{{nope:1}}"), &templates)
+                .unwrap_err()
+                .contains("unknown function")
+        );
         assert!(check(&json!("{{open"), &templates).unwrap_err().contains("without"));
         assert!(check(&json!({"$weird": 1}), &templates).unwrap_err().contains("$weird"));
-        assert!(check(&json!({"$ref": "gone"}), &templates).unwrap_err().contains("gone"));
+        assert!(
+            check(&json!({"$ref": "gone"}), &templates)
+                .unwrap_err()
+                .contains("gone")
+        );
         assert!(check(&json!({"a": "{{body.x ?? 'y'}}"}), &templates).is_ok());
     }
 }
