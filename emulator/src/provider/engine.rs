@@ -12,13 +12,14 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
+pub use super::failure::Failure;
+use super::failure::template_failure;
 use super::pagination;
 use super::profile::{Endpoint, Generator, Kind, Profile, Source};
 use super::store::{self, Object, Store};
 use super::template::{self, Lookup, Scope};
 use crate::api::auth::Caller;
 use crate::entropy::Entropy;
-use crate::records::RecordsError;
 
 /// The parts of a request an endpoint reads.
 #[derive(Debug, Clone, Default)]
@@ -34,62 +35,6 @@ pub struct Call {
 pub struct Reply {
     pub status: u16,
     pub body: Value,
-}
-
-/// A refusal in the provider's terms: rendered with the endpoint's error template.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Failure {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self {
-            status: 400,
-            code: "INVALID_PARAMETERS",
-            message: message.into(),
-        }
-    }
-
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self {
-            status: 404,
-            code: "NOT_FOUND",
-            message: message.into(),
-        }
-    }
-}
-
-impl From<RecordsError> for Failure {
-    fn from(err: RecordsError) -> Self {
-        tracing::error!("provider store: {err}");
-        Self {
-            status: 500,
-            code: "INTERNAL_ERROR",
-            message: "the sandbox could not access its records database; see the sandbox log".into(),
-        }
-    }
-}
-
-impl From<crate::api::ApiError> for Failure {
-    fn from(err: crate::api::ApiError) -> Self {
-        Self {
-            status: err.status.as_u16(),
-            code: err.code,
-            message: err.message,
-        }
-    }
-}
-
-fn template_failure(message: String) -> Failure {
-    tracing::error!("provider template: {message}");
-    Failure {
-        status: 500,
-        code: "INTERNAL_ERROR",
-        message: format!("the provider profile could not render this response: {message}"),
-    }
 }
 
 /// The collection idempotent replies are kept in.

@@ -2,7 +2,7 @@
 //! payouts, refunds, verifications, insights, banks), served from a
 //! profile: data files describe the surface, one engine serves it.
 //!
-//! - [`profile`] loads and validates a profile (built in or from disk);
+//! - [`profile`] loads a profile (built in or from disk), `validate` checks it;
 //! - [`template`] renders its response shapes;
 //! - [`store`] keeps the objects clients create in the records database;
 //! - [`engine`] serves an endpoint of any kind; [`pagination`] pages lists;
@@ -14,11 +14,13 @@
 
 pub mod builtin;
 pub mod engine;
+mod failure;
 pub mod link;
 pub mod pagination;
 pub mod profile;
 pub mod store;
 pub mod template;
+mod validate;
 
 use std::sync::Arc;
 

@@ -10,13 +10,11 @@
 //! This module owns loading and validation: every error names the file and
 //! the field. It knows nothing of HTTP or storage.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value;
-
-use super::template;
 
 /// The built-in profiles' files, compiled in: (profile, file, contents).
 const BUILT_IN: &[(&str, &str, &str)] = &[
@@ -70,7 +68,7 @@ pub enum ProfileError {
     Unknown(String),
 }
 
-fn file_error(file: &str, detail: impl Into<String>) -> ProfileError {
+pub(super) fn file_error(file: &str, detail: impl Into<String>) -> ProfileError {
     ProfileError::File {
         file: file.to_owned(),
         detail: detail.into(),
@@ -380,7 +378,7 @@ impl Profile {
             return Err(ProfileError::Unknown(spec.into()));
         };
         let profile = Self::load_folder(&folder, 0)?;
-        profile.validate()?;
+        super::validate::validate(&profile)?;
         Ok(profile)
     }
 
@@ -442,99 +440,6 @@ impl Profile {
             }
         }
         Ok(profile)
-    }
-
-    /// Checks what serde cannot: every endpoint has what its kind needs,
-    /// every template it names exists, paths and methods are well formed.
-    fn validate(&self) -> Result<(), ProfileError> {
-        let file = format!("profile '{}'", self.name);
-        let err = |at: String, detail: String| file_error(&file, format!("{at}: {detail}"));
-        let mut seen = BTreeSet::new();
-        for (name, value) in &self.templates {
-            template::check(value, &self.templates).map_err(|e| err(format!("template '{name}'"), e))?;
-        }
-        for ep in &self.endpoints {
-            let at = format!("endpoint '{}'", ep.id);
-            if !seen.insert((ep.method.clone(), ep.path.clone())) {
-                return Err(err(at, format!("{} {} is declared twice", ep.method, ep.path)));
-            }
-            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&ep.method.as_str()) {
-                return Err(err(
-                    at,
-                    format!("method '{}' is not GET, POST, PUT, PATCH or DELETE", ep.method),
-                ));
-            }
-            if !ep.path.starts_with('/') || ep.path.ends_with('/') && ep.path != "/" {
-                return Err(err(
-                    at,
-                    format!(
-                        "path '{}' must start with / and not end with one (set trailing_slash)",
-                        ep.path
-                    ),
-                ));
-            }
-            for segment in ep.path.split('/') {
-                let open = segment.contains('{') || segment.contains('}');
-                let param = segment.starts_with('{') && segment.ends_with('}') && segment.len() > 2;
-                if open && !param {
-                    return Err(err(
-                        at,
-                        format!("path segment '{segment}': a parameter is a whole segment, {{name}}"),
-                    ));
-                }
-            }
-            let needs_collection = !matches!(ep.kind, Kind::Builtin | Kind::Action);
-            if needs_collection && ep.collection.is_none() {
-                return Err(err(at, format!("kind {:?} needs collection", ep.kind).to_lowercase()));
-            }
-            if matches!(ep.kind, Kind::Create | Kind::Action) && ep.template.is_none() {
-                return Err(err(at, format!("kind {:?} needs template", ep.kind).to_lowercase()));
-            }
-            if ep.kind == Kind::Builtin && !ep.builtin.as_deref().is_some_and(super::builtin::exists) {
-                return Err(err(
-                    at,
-                    format!(
-                        "builtin '{}' is not one of {}",
-                        ep.builtin.as_deref().unwrap_or(""),
-                        super::builtin::NAMES.join(", ")
-                    ),
-                ));
-            }
-            if matches!(ep.kind, Kind::Get | Kind::Delete) && ep.id_from.is_none() {
-                return Err(err(at, "kind get/delete needs id_from (e.g. param:payment_id)".into()));
-            }
-            if ep.kind == Kind::Update && (ep.targets.is_none() || ep.set.is_empty()) {
-                return Err(err(at, "kind update needs targets and set".into()));
-            }
-            for source in [&ep.parent, &ep.id_from].into_iter().flatten() {
-                if let Source::Param(name) = source
-                    && !ep.path.contains(&format!("{{{name}}}"))
-                {
-                    return Err(err(at, format!("param:{name} is not a parameter of {}", ep.path)));
-                }
-            }
-            let names = [&ep.template, &ep.view, &ep.envelope, &ep.errors];
-            let generators = ep.children.iter().flat_map(Generator::walk);
-            for name in names.into_iter().flatten().chain(generators.map(|g| &g.template)) {
-                if !self.templates.contains_key(name) {
-                    return Err(err(at, format!("no template '{name}'")));
-                }
-            }
-        }
-        for g in self.link.iter().flat_map(Generator::walk) {
-            if !self.templates.contains_key(&g.template) {
-                return Err(err("link".into(), format!("no template '{}'", g.template)));
-            }
-        }
-        for name in ["error", "error_results", "pending"] {
-            if !self.templates.contains_key(name) {
-                return Err(err(
-                    "templates".into(),
-                    format!("the engine needs a template named '{name}'"),
-                ));
-            }
-        }
-        Ok(())
     }
 
     pub fn lifecycle(&self, collection: &str) -> Option<&Lifecycle> {
@@ -609,6 +514,11 @@ mod tests {
             BASE_TEMPLATES,
         );
         assert!(err.contains("parent") && err.contains("header:x"), "{err}");
+        let err = load(
+            &format!("{head}path = \"/oauth2/token\"\nkind = \"action\"\ntemplate = \"thing\"\n"),
+            BASE_TEMPLATES,
+        );
+        assert!(err.contains("the sandbox's own"), "{err}");
         let err = load(
             "name = \"x\"\ntemplates = [\"t.json\"]\n",
             r#"{"error": {"$ref": "gone"}}"#,
