@@ -347,7 +347,14 @@ fn call(function: &str, args: &str, scope: &Scope) -> Result<Value, String> {
             }
             _ => Value::Null,
         },
-        "number" => as_number(&eval(args, scope)?).map(|n| json!(n)).unwrap_or(Value::Null),
+        "number" => match eval(args, scope)? {
+            Value::Number(n) => Value::Number(n),
+            Value::String(s) => match s.trim().parse::<i64>() {
+                Ok(n) => json!(n),
+                Err(_) => as_number(&Value::String(s)).map(|n| json!(n)).unwrap_or(Value::Null),
+            },
+            _ => Value::Null,
+        },
         "nth" => {
             let (path, index) = args.split_once(':').unwrap_or((args, "0"));
             match lookup(&scope.vars, path) {
@@ -503,6 +510,10 @@ mod tests {
         let two = render(&t, &scope(&templates, &Entropy::from_seed("x"), json!({}))).unwrap();
         assert_eq!(one, two);
         assert_eq!(one[1].as_str().unwrap().len(), 12);
+        let numbers = json!(["{{number:body.a}}", "{{number:body.b}}", "{{number:body.c}}"]);
+        let vars = json!({"body": {"a": 120, "b": "12.50", "c": "7"}});
+        let out = render(&numbers, &scope(&templates, &Entropy::SYSTEM, vars)).unwrap();
+        assert_eq!(out, json!([120, 12.5, 7]));
         let amount = one[2].as_f64().unwrap();
         assert!((10.0..=20.0).contains(&amount), "{amount}");
     }
