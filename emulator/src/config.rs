@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -49,6 +50,11 @@ pub enum ConfigError {
     },
     #[error("config file {path}: [app] {detail}")]
     App { path: PathBuf, detail: String },
+    #[error("config file {path}: [provider] {source}")]
+    Provider {
+        path: PathBuf,
+        source: crate::provider::ProfileError,
+    },
     #[error("config file {path}: client '{client}': {detail}")]
     Client {
         path: PathBuf,
@@ -97,6 +103,8 @@ pub struct Config {
     /// The user accepts that the built-in `testing`/`testing` admin client
     /// is reachable on a non-loopback bind (`--allow-shared-admin`).
     pub allow_shared_admin: bool,
+    /// The provider API surface served on the sandbox and mtls hosts.
+    pub provider: Arc<crate::provider::Profile>,
 }
 
 impl Config {
@@ -131,6 +139,7 @@ impl Config {
             faults: Vec::new(),
             inspect_capacity: crate::inspector::DEFAULT_CAPACITY,
             allow_shared_admin: false,
+            provider: Arc::new(crate::provider::Profile::built_in(crate::provider::DEFAULT_PROFILE)),
         }
     }
 
@@ -339,6 +348,15 @@ pub struct FileConfig {
     /// Fault rules installed at start.
     #[serde(default)]
     pub faults: Vec<RuleSpec>,
+    #[serde(default)]
+    pub provider: ProviderSection,
+}
+
+/// `[provider] profile = "lean-ksa"` (built in) or a folder path.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSection {
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -419,6 +437,16 @@ impl FileConfig {
         if let Some(banks) = self.data.banks {
             let path = file_path.parent().unwrap_or(Path::new(".")).join(banks);
             config.banks = load_banks(&path)?;
+        }
+        if let Some(spec) = self.provider.profile {
+            let base = file_path.parent().unwrap_or(Path::new("."));
+            config.provider =
+                Arc::new(
+                    crate::provider::Profile::load(&spec, base).map_err(|source| ConfigError::Provider {
+                        path: file_path.to_path_buf(),
+                        source,
+                    })?,
+                );
         }
         config.oauth = self.oauth.unwrap_or(config.oauth);
         if let Some(clients) = self.clients {

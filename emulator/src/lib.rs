@@ -51,6 +51,7 @@ pub mod limits;
 pub mod oauth;
 pub mod pki;
 mod portal;
+mod provider;
 pub mod records;
 pub mod revocation;
 mod router;

@@ -85,6 +85,20 @@ const MIGRATIONS: &[&str] = &[
         issued_at  TEXT NOT NULL
     );
 ",
+    // The provider profile's generic object store (see provider::store).
+    "
+    CREATE TABLE provider_objects (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        collection  TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        parent_id   TEXT,
+        customer_id TEXT,
+        created_at  TEXT NOT NULL,
+        body        TEXT NOT NULL,
+        UNIQUE (collection, id)
+    );
+    CREATE INDEX provider_objects_parent ON provider_objects (collection, parent_id, seq);
+",
 ];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -36,6 +36,7 @@ use crate::oauth::authority::{Setup, Urls, load_signing_key};
 use crate::oauth::client::{Client, SecretRecord, TokenFormat};
 use crate::pki;
 use crate::portal::Portal;
+use crate::provider::Provider;
 use crate::records::Records;
 use crate::revocation::{self, Revocations};
 use crate::router::{self, Areas};
@@ -135,14 +136,20 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
     let application = Arc::new(Application::new(state.clone(), info.clone(), authority.clone()));
     let revocations = Arc::new(Revocations::new(state.clone(), records.clone(), clock.clone()));
     let faults = Faults::new(config.faults.clone(), entropy.fork()).map_err(anyhow::Error::msg)?;
+    let api = Api {
+        authority: authority.clone(),
+        application: application.clone(),
+        records: records.clone(),
+        auth_mode: config.auth_mode,
+        banks: Arc::new(config.banks.clone()),
+    };
     let areas = Areas {
-        api: Api {
-            authority: authority.clone(),
-            application: application.clone(),
-            records: records.clone(),
-            auth_mode: config.auth_mode,
-            banks: Arc::new(config.banks.clone()),
+        provider: Provider {
+            api: api.clone(),
+            profile: config.provider.clone(),
+            clock: clock.clone(),
         },
+        api,
         faults: FaultState {
             faults: Arc::new(faults),
             authority: authority.clone(),

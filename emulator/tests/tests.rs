@@ -20,6 +20,7 @@ mod limits;
 mod oauth;
 mod portal;
 mod portal_session;
+mod provider_api;
 mod scripts;
 mod secrets;
 mod tls_audit;

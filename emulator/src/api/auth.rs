@@ -5,7 +5,7 @@
 //! <access token>` — a JWT or an opaque reference, checked for signature,
 //! expiry, revocation, and on the mtls host its certificate binding.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use serde::Deserialize;
 
@@ -62,10 +62,16 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<Api> for Caller {
+/// Any router whose state holds the resource API's (the provider's
+/// endpoints do) authenticates its callers the same way.
+impl<S: Send + Sync> FromRequestParts<S> for Caller
+where
+    Api: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let api = &Api::from_ref(state);
         if let Some(auth) = parts.headers.get(axum::http::header::AUTHORIZATION) {
             let value = auth.to_str().unwrap_or("").to_owned();
             return bearer::verify_on_host(&api.authority, parts, &value).map(Caller::Bearer);

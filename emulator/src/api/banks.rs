@@ -1,14 +1,82 @@
 //! `GET /banks/v1`: the list of banks, from `fixtures/banks.json` or the
-//! file named in the config.
+//! file named in the config; `?account_types=CURRENT,SAVINGS` keeps the
+//! banks supporting any of them.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 
 use super::Api;
 use super::auth::Caller;
 use crate::web::ApiError;
+use crate::web::query;
 
-pub async fn list(caller: Caller, State(api): State<Api>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list(
+    caller: Caller,
+    State(api): State<Api>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require_api()?;
-    Ok(Json(api.banks.as_ref().clone()))
+    let query = query::parse(raw.as_deref());
+    Ok(Json(filter_banks(
+        &api.banks,
+        query.get("account_types").map(String::as_str),
+    )))
+}
+
+/// The banks supporting any of the comma-separated `account_types` (all without).
+pub fn filter_banks(banks: &serde_json::Value, account_types: Option<&str>) -> serde_json::Value {
+    let wanted: Vec<String> = account_types
+        .unwrap_or("")
+        .split(',')
+        .map(|t| t.trim().to_uppercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if wanted.is_empty() {
+        return banks.clone();
+    }
+    let supports = |bank: &&serde_json::Value| {
+        bank["supported_account_types"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str())
+            .any(|t| wanted.iter().any(|w| w.eq_ignore_ascii_case(t)))
+    };
+    serde_json::Value::Array(
+        banks
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(supports)
+            .cloned()
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn banks_filter_by_any_account_type() {
+        let banks = json!([
+            {"identifier": "A", "supported_account_types": ["CURRENT"]},
+            {"identifier": "B", "supported_account_types": ["CREDIT", "SAVINGS"]},
+            {"identifier": "C"}
+        ]);
+        assert_eq!(filter_banks(&banks, None), banks);
+        let ids = |v: serde_json::Value| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["identifier"].clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(filter_banks(&banks, Some("savings"))), [json!("B")]);
+        assert_eq!(
+            ids(filter_banks(&banks, Some("CURRENT, CREDIT"))),
+            [json!("A"), json!("B")]
+        );
+    }
 }

@@ -1,21 +1,23 @@
 //! The emulated resource API (banks, customers, transactions), served on
-//! both the sandbox and the mtls host.
+//! both the sandbox and the mtls host. The banks and customers handlers are
+//! mounted by the provider's profile (`provider::builtin`), which decides
+//! their paths; [`routes`] has what no profile describes.
 //!
 //! Handlers are thin: authenticate (`Caller`), parse, call `records`, map.
 //! The area's state is [`Api`]: what its handlers and `Caller` read, and
 //! nothing of the portal, the gateway or fault injection.
 
 mod auth;
-mod banks;
-mod customers;
+pub(crate) mod banks;
+pub(crate) mod customers;
 mod transactions;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::post;
 
-pub use auth::AuthMode;
+pub use auth::{AuthMode, Caller};
 
 use crate::application::Application;
 use crate::oauth::Authority;
@@ -37,10 +39,6 @@ pub struct Api {
 /// The resource API's routes.
 pub fn routes(api: Api) -> Router {
     Router::new()
-        .route("/banks/v1", get(banks::list))
-        .route("/banks/v1/", get(banks::list))
-        .route("/customers/v1", post(customers::create))
-        .route("/customers/v1/{id}", get(customers::get))
         .route("/api/transactions", post(transactions::create))
         .with_state(api)
 }

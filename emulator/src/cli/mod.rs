@@ -13,6 +13,7 @@ mod clock;
 mod doctor;
 mod faults;
 mod files_cmd;
+mod link;
 mod locate;
 pub mod logging;
 mod oauth;
@@ -128,6 +129,10 @@ pub enum Command {
     /// dropped connections, token errors, key rotation (also POST /admin/faults).
     #[command(subcommand)]
     Faults(faults::FaultsCommand),
+    /// Link a customer to a bank in the running sandbox, as an end user does in the
+    /// provider's web SDK: an entity with accounts, balances and transactions.
+    #[command(after_help = "Example:\n  mtls-sandbox link 0b6c...e1 --bank LEANMB1")]
+    Link(link::LinkArgs),
 }
 
 /// An error with the exit code it deserves.
@@ -168,6 +173,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Token { scope, client_id } => oauth::token(global, scope, client_id),
         Command::Clock(c) => clock::clock(global, c).await,
         Command::Faults(c) => faults::faults(global, c).await,
+        Command::Link(args) => link::link(global, args).await,
     }
 }
 

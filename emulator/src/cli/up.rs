@@ -60,6 +60,9 @@ pub struct UpArgs {
     /// Print the sandbox.json document instead of the human summary.
     #[arg(long)]
     pub json: bool,
+    /// Provider API profile: lean-uae (default), lean-ksa, or a folder with a profile.toml.
+    #[arg(long, value_name = "PROFILE")]
+    pub provider: Option<String>,
 }
 
 pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
@@ -90,6 +93,11 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
                 "deterministic mode: the RSA client key of a new state dir stays random (aws-lc cannot derive RSA keys from a seed); set [app] key_type = \"p256\" for a derived key"
             );
         }
+    }
+    if let Some(spec) = &args.provider {
+        let profile = crate::provider::Profile::load(spec, std::path::Path::new("."))
+            .map_err(|e| usage(anyhow::anyhow!("--provider: {e}")))?;
+        config.provider = Arc::new(profile);
     }
     if let Some(url) = &args.upstream {
         let route = Route::catch_all(url).map_err(|e| usage(anyhow::anyhow!("--upstream: {e}")))?;

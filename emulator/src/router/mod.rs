@@ -28,6 +28,7 @@ use crate::hosts::Host;
 use crate::inspector::Inspector;
 use crate::oauth::{self, Authority};
 use crate::portal::{self, Portal};
+use crate::provider::{self, Provider};
 use crate::revocation::Revocations;
 use crate::web::{ApiError, body, head};
 use access_log::{Observed, access_log};
@@ -37,6 +38,7 @@ use access_log::{Observed, access_log};
 #[derive(Clone)]
 pub struct Areas {
     pub api: Api,
+    pub provider: Provider,
     pub authority: Arc<Authority>,
     pub faults: FaultState,
     pub portal: Arc<Portal>,
@@ -56,6 +58,9 @@ pub fn router(areas: &Areas, host: Host) -> Router {
     if matches!(host, Host::Sandbox | Host::Mtls) {
         router = router.merge(api::routes(areas.api.clone()));
     }
+    // The provider's documented API from its profile; on the auth host, the
+    // admin call that links a test customer to a bank.
+    router = router.merge(provider::routes(areas.provider.clone(), host));
     if host == Host::Sandbox {
         router = router.merge(portal::routes(areas.portal.clone()));
     }

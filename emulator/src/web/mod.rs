@@ -13,6 +13,7 @@ pub mod body;
 mod error;
 pub mod head;
 mod notes;
+pub mod query;
 
 pub use error::ApiError;
 pub use notes::{Failure, TokenNote};

@@ -1,0 +1,297 @@
+//! The provider profile's objects (entities, accounts, transactions,
+//! intents, payments, ...) in the records database, so what a client
+//! creates survives a restart as customers do.
+//!
+//! One generic table, `provider_objects(collection, id, parent_id,
+//! customer_id, created_at, body)`: the profile decides what collections
+//! exist; this module only stores and finds JSON objects in insertion
+//! order. Customers stay in their own table (`records::Customer`); the
+//! collection name `customers` reads it. No HTTP here.
+
+use rusqlite::{OptionalExtension, params};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::records::{Records, RecordsError};
+
+/// The pseudo-collection backed by the customers table.
+pub const CUSTOMERS: &str = "customers";
+
+/// A stored object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub collection: String,
+    pub id: String,
+    pub parent_id: Option<String>,
+    /// The customer it belongs to, for customer-scoped tokens.
+    pub customer_id: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub body: Value,
+}
+
+/// A page of a list and the size of the whole list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slice {
+    pub items: Vec<Object>,
+    pub total: u64,
+}
+
+/// What a list selects.
+#[derive(Debug, Clone, Default)]
+pub struct Query<'a> {
+    pub parent_id: Option<&'a str>,
+    /// (field, value): the body's top-level `field` equals `value`.
+    pub fields: Vec<(&'a str, &'a str)>,
+    /// `created_at` from this date (inclusive) to this one (inclusive).
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+pub struct Store<'a> {
+    records: &'a Records,
+}
+
+const COLUMNS: &str = "collection, id, parent_id, customer_id, created_at, body";
+
+fn object(row: &rusqlite::Row) -> rusqlite::Result<Object> {
+    let created: String = row.get(4)?;
+    let body: String = row.get(5)?;
+    Ok(Object {
+        collection: row.get(0)?,
+        id: row.get(1)?,
+        parent_id: row.get(2)?,
+        customer_id: row.get(3)?,
+        created_at: OffsetDateTime::parse(&created, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        body: serde_json::from_str(&body).unwrap_or(Value::Null),
+    })
+}
+
+impl<'a> Store<'a> {
+    pub fn new(records: &'a Records) -> Self {
+        Self { records }
+    }
+
+    pub fn insert(&self, object: &Object) -> Result<(), RecordsError> {
+        self.records.with_conn(|conn| {
+            conn.execute(
+                &format!("INSERT INTO provider_objects ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![
+                    object.collection,
+                    object.id,
+                    object.parent_id,
+                    object.customer_id,
+                    super::template::timestamp(object.created_at),
+                    object.body.to_string()
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Replaces the body of a stored object.
+    pub fn update(&self, object: &Object) -> Result<(), RecordsError> {
+        self.records.with_conn(|conn| {
+            conn.execute(
+                "UPDATE provider_objects SET body = ?3 WHERE collection = ?1 AND id = ?2",
+                params![object.collection, object.id, object.body.to_string()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// One object, by id or (with `field`) by a top-level body field.
+    pub fn get(&self, collection: &str, id: &str, field: Option<&str>) -> Result<Option<Object>, RecordsError> {
+        if collection == CUSTOMERS {
+            return Ok(self.records.customer(id)?.map(|c| Object {
+                collection: CUSTOMERS.into(),
+                id: c.customer_id.clone(),
+                parent_id: None,
+                customer_id: Some(c.customer_id.clone()),
+                created_at: OffsetDateTime::parse(&c.created_at, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                body: serde_json::json!({"customer_id": c.customer_id, "app_user_id": c.app_user_id}),
+            }));
+        }
+        self.records.with_conn(|conn| {
+            let found = match field {
+                None => conn
+                    .query_row(
+                        &format!("SELECT {COLUMNS} FROM provider_objects WHERE collection = ?1 AND id = ?2"),
+                        params![collection, id],
+                        object,
+                    )
+                    .optional()?,
+                Some(field) => conn
+                    .query_row(
+                        &format!(
+                            "SELECT {COLUMNS} FROM provider_objects WHERE collection = ?1 \
+                             AND json_extract(body, '$.' || ?3) = ?2 ORDER BY seq LIMIT 1"
+                        ),
+                        params![collection, id, field],
+                        object,
+                    )
+                    .optional()?,
+            };
+            Ok(found)
+        })
+    }
+
+    pub fn delete(&self, collection: &str, id: &str) -> Result<bool, RecordsError> {
+        self.records.with_conn(|conn| {
+            Ok(conn.execute(
+                "DELETE FROM provider_objects WHERE collection = ?1 AND id = ?2",
+                params![collection, id],
+            )? > 0)
+        })
+    }
+
+    /// Objects of `collection` that `query` selects, oldest first.
+    pub fn list(&self, collection: &str, query: &Query) -> Result<Slice, RecordsError> {
+        let mut filter = String::from("collection = ?");
+        let mut args: Vec<String> = vec![collection.into()];
+        if let Some(parent) = query.parent_id {
+            filter.push_str(" AND parent_id = ?");
+            args.push(parent.into());
+        }
+        for (field, value) in &query.fields {
+            filter.push_str(" AND CAST(json_extract(body, '$.' || ?) AS TEXT) = ?");
+            args.push((*field).into());
+            args.push((*value).into());
+        }
+        if let Some(from) = query.from {
+            filter.push_str(" AND substr(created_at, 1, 10) >= ?");
+            args.push(from.into());
+        }
+        if let Some(to) = query.to {
+            filter.push_str(" AND substr(created_at, 1, 10) <= ?");
+            args.push(to.into());
+        }
+        self.records.with_conn(|conn| {
+            let total: u64 = conn.query_row(
+                &format!("SELECT COUNT(*) FROM provider_objects WHERE {filter}"),
+                rusqlite::params_from_iter(&args),
+                |row| row.get(0),
+            )?;
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM provider_objects WHERE {filter} ORDER BY seq LIMIT {} OFFSET {}",
+                query.limit.min(i64::MAX as u64),
+                query.offset.min(i64::MAX as u64)
+            ))?;
+            let items = stmt
+                .query_map(rusqlite::params_from_iter(&args), object)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Slice { items, total })
+        })
+    }
+
+    /// Every customer, oldest first, as the provider shows them.
+    pub fn customers(&self, offset: u64, limit: u64) -> Result<Slice, RecordsError> {
+        self.records.with_conn(|conn| {
+            let total: u64 = conn.query_row("SELECT COUNT(*) FROM customers", [], |row| row.get(0))?;
+            let mut stmt = conn.prepare(&format!(
+                "SELECT customer_id, app_user_id, created_at FROM customers ORDER BY created_at, rowid LIMIT {} OFFSET {}",
+                limit.min(i64::MAX as u64),
+                offset.min(i64::MAX as u64)
+            ))?;
+            let items = stmt
+                .query_map([], |row| {
+                    let id: String = row.get(0)?;
+                    let app_user_id: String = row.get(1)?;
+                    let created: String = row.get(2)?;
+                    Ok(Object {
+                        collection: CUSTOMERS.into(),
+                        id: id.clone(),
+                        parent_id: None,
+                        customer_id: Some(id.clone()),
+                        created_at: OffsetDateTime::parse(&created, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                        body: serde_json::json!({"customer_id": id, "app_user_id": app_user_id}),
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Slice { items, total })
+        })
+    }
+
+    /// The customer with this `app_user_id`.
+    pub fn customer_by_app_user_id(&self, app_user_id: &str) -> Result<Option<Value>, RecordsError> {
+        self.records.with_conn(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT customer_id, app_user_id FROM customers WHERE app_user_id = ?1",
+                    [app_user_id],
+                    |row| {
+                        Ok(serde_json::json!({
+                            "customer_id": row.get::<_, String>(0)?,
+                            "app_user_id": row.get::<_, String>(1)?,
+                        }))
+                    },
+                )
+                .optional()?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(day: u8) -> OffsetDateTime {
+        time::Date::from_calendar_date(2030, time::Month::January, day)
+            .unwrap()
+            .midnight()
+            .assume_utc()
+    }
+
+    #[test]
+    fn objects_persist_and_lists_filter_page_and_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.db");
+        {
+            let records = Records::open(&path).unwrap();
+            let store = Store::new(&records);
+            for i in 0..5u8 {
+                store
+                    .insert(&Object {
+                        collection: "accounts".into(),
+                        id: format!("a{i}"),
+                        parent_id: Some(if i < 3 { "e1" } else { "e2" }.into()),
+                        customer_id: Some("c1".into()),
+                        created_at: at(i + 1),
+                        body: json!({"account_id": format!("a{i}"), "status": if i == 0 { "OPEN" } else { "CLOSED" }}),
+                    })
+                    .unwrap();
+            }
+        }
+        let records = Records::open(&path).unwrap();
+        let store = Store::new(&records);
+        let q = |parent, offset, limit| Query {
+            parent_id: parent,
+            offset,
+            limit,
+            ..Default::default()
+        };
+        let page = store.list("accounts", &q(Some("e1"), 1, 1)).unwrap();
+        assert_eq!((page.total, page.items[0].id.as_str()), (3, "a1"));
+        assert_eq!(store.list("accounts", &q(None, 0, 10)).unwrap().total, 5);
+        let open = Query {
+            fields: vec![("status", "OPEN")],
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(store.list("accounts", &open).unwrap().items[0].id, "a0");
+        let range = Query {
+            from: Some("2030-01-02"),
+            to: Some("2030-01-03"),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(store.list("accounts", &range).unwrap().total, 2);
+        let found = store.get("accounts", "a4", Some("account_id")).unwrap().unwrap();
+        assert_eq!((found.parent_id.as_deref(), found.created_at), (Some("e2"), at(5)));
+        assert!(store.delete("accounts", "a4").unwrap());
+        assert_eq!(store.get("accounts", "a4", None).unwrap(), None);
+    }
+}
