@@ -133,6 +133,7 @@ pub fn index(portal: &Portal, certs: &[AppCertificate], clients: &[Client], noti
     let notice = match notice {
         Some("revoked") => Some("Certificate revoked: the mtls host refuses it from the next handshake on."),
         Some("client-created") => Some("Client created. Reveal its secret to use it."),
+        Some(other) => super::webhooks::notice(other),
         _ => None,
     };
     let app_method = clients
@@ -165,6 +166,7 @@ pub fn index(portal: &Portal, certs: &[AppCertificate], clients: &[Client], noti
                     tr { th { "Authorization server" } td { code { (info.auth_url) } } }
                 } }
             }
+            (super::webhooks::section(portal, &base))
             section id="certificates" {
                 h2 { "Certificates" }
                 p {

@@ -2,7 +2,7 @@
 //! of one listener, assembled from each area's `routes()`.
 //!
 //! The areas (resource API, authorization server, fault and clock admin,
-//! portal, gateway) know nothing of each other and each carries its own
+//! webhook admin, portal, gateway) know nothing of each other and each carries its own
 //! state; this module puts them on their hosts and wraps them in the
 //! cross-cutting layers — the access log and inspector, the request-head
 //! limits, fault injection, and on the mtls host the per-request revocation
@@ -30,6 +30,7 @@ use crate::oauth::{self, Authority};
 use crate::portal::{self, Portal};
 use crate::revocation::Revocations;
 use crate::web::{ApiError, body, head};
+use crate::webhooks::{self, WebhookState};
 use access_log::{Observed, access_log};
 
 /// Every area's state, built once by the server; each router takes the
@@ -41,6 +42,7 @@ pub struct Areas {
     pub faults: FaultState,
     pub portal: Arc<Portal>,
     pub gateway: Arc<Gateway>,
+    pub webhooks: WebhookState,
     pub revocations: Arc<Revocations>,
     pub inspector: Arc<Inspector>,
 }
@@ -51,7 +53,9 @@ pub fn router(areas: &Areas, host: Host) -> Router {
         .route("/health", get(health))
         .merge(oauth::routes(host, areas.authority.clone()));
     if host == Host::Auth {
-        router = router.merge(faults::routes(areas.faults.clone()));
+        router = router
+            .merge(faults::routes(areas.faults.clone()))
+            .merge(webhooks::routes(areas.webhooks.clone()));
     }
     if matches!(host, Host::Sandbox | Host::Mtls) {
         router = router.merge(api::routes(areas.api.clone()));
