@@ -19,6 +19,7 @@ mod oauth;
 pub mod output;
 mod running;
 mod up;
+mod webhooks;
 
 use crate::config::{Config, ConfigError, FileConfig};
 
@@ -128,6 +129,10 @@ pub enum Command {
     /// dropped connections, token errors, key rotation (also POST /admin/faults).
     #[command(subcommand)]
     Faults(faults::FaultsCommand),
+    /// Where the running sandbox POSTs the provider's events (entity.created,
+    /// payment.updated, ...): set, show or clear the URL, send a test event.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
 }
 
 /// An error with the exit code it deserves.
@@ -168,6 +173,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Token { scope, client_id } => oauth::token(global, scope, client_id),
         Command::Clock(c) => clock::clock(global, c).await,
         Command::Faults(c) => faults::faults(global, c).await,
+        Command::Webhooks(c) => webhooks::webhooks(global, c).await,
     }
 }
 
