@@ -39,13 +39,36 @@ struct Receiver {
 
 impl Receiver {
     fn start(script: &[u16]) -> Self {
+        Self::serve(script, None)
+    }
+
+    /// Serves HTTPS with `chain_pem` and `key_pem`, at `https://localhost:PORT`.
+    fn start_tls(script: &[u16], chain_pem: &str, key_pem: &str) -> Self {
+        let certs = mtls_sandbox::pki::certs_from_pem(chain_pem, "receiver chain").unwrap();
+        let key = mtls_sandbox::pki::key_from_pem(key_pem, "receiver key").unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Self::serve(script, Some(Arc::new(config)))
+    }
+
+    fn serve(script: &[u16], tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let log = Arc::new(Mutex::new(Log {
             received: Vec::new(),
             script: script.iter().copied().collect(),
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}/hooks?token=s3cret", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let url = match tls {
+            Some(_) => format!("https://localhost:{port}/hooks"),
+            None => format!("http://127.0.0.1:{port}/hooks?token=s3cret"),
+        };
         let shared = log.clone();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -66,8 +89,20 @@ impl Receiver {
                         }
                     }),
                 );
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).await.unwrap();
+                match tls {
+                    Some(config) => {
+                        let config = axum_server::tls_rustls::RustlsConfig::from_config(config);
+                        axum_server::tls_rustls::from_tcp_rustls(listener, config)
+                            .unwrap()
+                            .serve(app.into_make_service())
+                            .await
+                            .unwrap();
+                    }
+                    None => {
+                        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                        axum::serve(listener, app).await.unwrap();
+                    }
+                }
             });
         });
         Self { url, log }
@@ -311,6 +346,44 @@ fn the_cli_sets_shows_and_tests_the_url() {
     assert_eq!(code, Some(0));
     let (code, _, stderr) = cli(&["test"]);
     assert_eq!(code, Some(2), "no URL: the sandbox refuses with 409: {stderr}");
+}
+
+#[test]
+fn a_pending_retry_does_not_hold_up_shutdown() {
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/hooks", listener.local_addr().unwrap())
+    };
+    let (_tmp, emu) = start_with(&format!("url = \"{down}\"\nmax_attempts = 5\nretry_delay_ms = 30000\n"));
+    send_test(&emu);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !deliveries(&emu).iter().any(|e| e["webhook"]["result"] == "retrying") {
+        assert!(Instant::now() < deadline, "no first attempt");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stopping = Instant::now();
+    let status = emu.stop();
+    assert!(status.success(), "{status}");
+    assert!(stopping.elapsed() < Duration::from_secs(5), "stopped in {:?}", stopping.elapsed());
+}
+
+#[test]
+fn https_receivers_with_a_certificate_from_the_sandbox_ca_are_trusted() {
+    let emu = Emulator::start(&[]);
+    let ca = mtls_sandbox::state::State::load(&emu.state_dir)
+        .unwrap()
+        .issuing_ca()
+        .unwrap();
+    let server = ca
+        .issue_server(&["localhost".to_owned()], OffsetDateTime::now_utc())
+        .unwrap();
+    let chain = format!("{}{}", server.cert_pem, emu.read("intermediate_ca.pem"));
+    let receiver = Receiver::start_tls(&[], &chain, &server.key_pem);
+    let (status, body) = admin(&emu, reqwest::Method::PUT, "", Some(json!({ "url": receiver.url })));
+    assert_eq!(status, 200, "{body}");
+    let event_id = send_test(&emu);
+    let got = receiver.wait_for(1);
+    assert_eq!(got[0].body["event_id"], event_id.as_str());
 }
 
 /// Emit-to-receipt latency on loopback (the envelope's timestamp against the
