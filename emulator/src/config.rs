@@ -445,10 +445,12 @@ impl FileConfig {
             config.gateway.push(route);
         }
         if let Some(section) = self.webhooks {
-            config.webhooks = section.apply(&config.webhooks).map_err(|detail| ConfigError::Webhooks {
-                path: file_path.to_path_buf(),
-                detail,
-            })?;
+            config.webhooks = section
+                .apply(&config.webhooks)
+                .map_err(|detail| ConfigError::Webhooks {
+                    path: file_path.to_path_buf(),
+                    detail,
+                })?;
         }
         for (index, spec) in self.faults.into_iter().enumerate() {
             Rule::try_from(spec.clone()).map_err(|detail| ConfigError::Fault {

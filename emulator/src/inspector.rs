@@ -78,7 +78,9 @@ pub struct DeliverySeen {
 pub enum DeliveryResult {
     Delivered,
     /// Failed; another attempt follows after this delay.
-    Retrying { in_ms: u64 },
+    Retrying {
+        in_ms: u64,
+    },
     /// Failed, and it was the last attempt.
     Failed,
     /// Not attempted (or cut short): the sandbox stopped, or the URL changed.
@@ -508,7 +510,10 @@ mod tests {
         assert_eq!(views[0].request.as_deref(), Some("POST http://localhost:9/hook"));
         assert_eq!(views[0].status, Some(204));
         let failed = views[1].explanation.as_deref().unwrap();
-        assert!(failed.contains("attempt 2 of 2") && failed.contains("no more attempts"), "{failed}");
+        assert!(
+            failed.contains("attempt 2 of 2") && failed.contains("no more attempts"),
+            "{failed}"
+        );
         assert!(views[1].fix.as_deref().unwrap().contains("start your webhook receiver"));
         assert_eq!(views[2].webhook.as_ref().unwrap().retry_in_ms, Some(50));
     }

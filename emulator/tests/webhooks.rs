@@ -71,7 +71,10 @@ impl Receiver {
         };
         let shared = log.clone();
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async move {
                 let app = axum::Router::new().route(
                     "/hooks",
@@ -116,7 +119,11 @@ impl Receiver {
             if received.len() >= n {
                 return received;
             }
-            assert!(Instant::now() < deadline, "got {} of {n} webhooks: {received:?}", received.len());
+            assert!(
+                Instant::now() < deadline,
+                "got {} of {n} webhooks: {received:?}",
+                received.len()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -185,7 +192,12 @@ fn events_arrive_in_order_in_the_provider_envelope_and_failures_are_retried() {
     let got = receiver.wait_for(5);
     let order: Vec<(&str, &str)> = got
         .iter()
-        .map(|r| (r.body["event_id"].as_str().unwrap(), header(r, "x-mtls-sandbox-attempt")))
+        .map(|r| {
+            (
+                r.body["event_id"].as_str().unwrap(),
+                header(r, "x-mtls-sandbox-attempt"),
+            )
+        })
         .collect();
     assert_eq!(
         order,
@@ -245,7 +257,11 @@ fn events_arrive_in_order_in_the_provider_envelope_and_failures_are_retried() {
     );
     let text = serde_json::to_string(&log).unwrap();
     assert!(!text.contains("s3cret"), "the URL's query string stays out of the log");
-    assert!(log[0]["explanation"].as_str().unwrap().contains("answered 500"), "{}", log[0]);
+    assert!(
+        log[0]["explanation"].as_str().unwrap().contains("answered 500"),
+        "{}",
+        log[0]
+    );
     emu.log_line("webhook delivered");
 }
 
@@ -254,7 +270,10 @@ fn a_receiver_that_is_down_ends_in_failed_and_the_url_set_at_runtime_survives_a_
     let (tmp, emu) = start_with("max_attempts = 2\nretry_delay_ms = 20\n");
     let (status, body) = admin(&emu, reqwest::Method::POST, "/test", None);
     assert_eq!(status, 409, "no URL yet: {body}");
-    assert!(body["message"].as_str().unwrap().contains("PUT /admin/webhooks"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("PUT /admin/webhooks"),
+        "{body}"
+    );
 
     for (bad, needle) in [
         (json!({"url": "http://example.com/hook"}), "use https://"),
@@ -286,16 +305,33 @@ fn a_receiver_that_is_down_ends_in_failed_and_the_url_set_at_runtime_survives_a_
     };
     let attempts: Vec<(u64, &str)> = log
         .iter()
-        .map(|e| (e["webhook"]["attempt"].as_u64().unwrap(), e["webhook"]["result"].as_str().unwrap()))
+        .map(|e| {
+            (
+                e["webhook"]["attempt"].as_u64().unwrap(),
+                e["webhook"]["result"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(attempts, [(1, "retrying"), (2, "failed")]);
-    assert!(log.iter().all(|e| e["webhook"]["event_id"] == event_id.as_str() && e["status"].is_null()));
+    assert!(
+        log.iter()
+            .all(|e| e["webhook"]["event_id"] == event_id.as_str() && e["status"].is_null())
+    );
     let failed = &log[1];
-    assert!(failed["explanation"].as_str().unwrap().contains("cannot connect"), "{failed}");
-    assert!(failed["fix"].as_str().unwrap().contains("start your webhook receiver"), "{failed}");
+    assert!(
+        failed["explanation"].as_str().unwrap().contains("cannot connect"),
+        "{failed}"
+    );
+    assert!(
+        failed["fix"].as_str().unwrap().contains("start your webhook receiver"),
+        "{failed}"
+    );
     let (_, page, _) = portal_get(&emu, "/portal/");
     let page = page.as_str().unwrap();
-    assert!(page.contains("data-result=\"failed\"") && page.contains(&down), "{page}");
+    assert!(
+        page.contains("data-result=\"failed\"") && page.contains(&down),
+        "{page}"
+    );
     emu.log_line("failed: cannot connect");
 
     // The URL was set at runtime: it survives a restart.
@@ -303,7 +339,10 @@ fn a_receiver_that_is_down_ends_in_failed_and_the_url_set_at_runtime_survives_a_
     emu.stop();
     let emu = Emulator::start_in(&state, &[]);
     let (_, shown) = admin(&emu, reqwest::Method::GET, "", None);
-    assert_eq!((shown["data"]["url"].as_str(), shown["data"]["source"].as_str()), (Some(down.as_str()), Some("runtime")));
+    assert_eq!(
+        (shown["data"]["url"].as_str(), shown["data"]["source"].as_str()),
+        (Some(down.as_str()), Some("runtime"))
+    );
     let (status, cleared) = admin(&emu, reqwest::Method::DELETE, "", None);
     assert_eq!((status, cleared["data"]["cleared"].as_bool()), (200, Some(true)));
     assert!(cleared["data"]["url"].is_null());
@@ -364,7 +403,11 @@ fn a_pending_retry_does_not_hold_up_shutdown() {
     let stopping = Instant::now();
     let status = emu.stop();
     assert!(status.success(), "{status}");
-    assert!(stopping.elapsed() < Duration::from_secs(5), "stopped in {:?}", stopping.elapsed());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "stopped in {:?}",
+        stopping.elapsed()
+    );
 }
 
 #[test]

@@ -302,7 +302,7 @@ pub fn inspect(portal: &Portal, events: &[EventView], refresh: Option<u32>) -> S
             section {
                 h1 { "Request inspector" }
                 p.muted {
-                    "The last " (portal.inspector.capacity()) " requests and refused handshakes on all three hosts, newest first. "
+                    "The last " (portal.inspector.capacity()) " requests and refused handshakes on all three hosts, and webhook deliveries, newest first. "
                     a href={ (base) "/inspect?refresh=2" } { "Refresh every 2 s" } " · "
                     a href={ (base) "/inspect.json" } { "JSON" }
                 }

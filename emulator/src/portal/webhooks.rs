@@ -30,11 +30,15 @@ pub async fn set_url(
         portal.webhooks.clear_url().map_err(|e| internal(&e))?;
         "webhook-cleared"
     } else {
-        let url = WebhookUrl::parse(text).map_err(|e| PortalError::new(StatusCode::BAD_REQUEST, format!("url: {e}")))?;
+        let url =
+            WebhookUrl::parse(text).map_err(|e| PortalError::new(StatusCode::BAD_REQUEST, format!("url: {e}")))?;
         portal.webhooks.set_url(url).map_err(|e| internal(&e))?;
         "webhook-saved"
     };
-    Ok(Redirect::to(&format!("{}/?notice={notice}#webhooks", session::base(&portal))))
+    Ok(Redirect::to(&format!(
+        "{}/?notice={notice}#webhooks",
+        session::base(&portal)
+    )))
 }
 
 /// "Send test event": a `webhook.test` event to the URL.

@@ -52,9 +52,8 @@ pub async fn clear(_: Admin, State(state): State<WebhookState>) -> Result<Json<V
 
 /// Sends a `webhook.test` event; 409 when there is no URL to send it to.
 pub async fn test(_: Admin, State(state): State<WebhookState>) -> Result<impl IntoResponse, ApiError> {
-    let (status, data) = send_test(&state.webhooks).map_err(|message| {
-        ApiError::new(StatusCode::CONFLICT, "WEBHOOK_URL_NOT_SET", message)
-    })?;
+    let (status, data) = send_test(&state.webhooks)
+        .map_err(|message| ApiError::new(StatusCode::CONFLICT, "WEBHOOK_URL_NOT_SET", message))?;
     Ok((status, Json(json!({ "data": data }))))
 }
 

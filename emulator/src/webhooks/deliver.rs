@@ -115,7 +115,9 @@ impl Webhooks {
                 Answer::Status(status) => {
                     seen.status = Some(status);
                     seen.error = Some(match status {
-                        300..400 => format!("the receiver answered {status}, a redirect: the sandbox does not follow redirects; set the final URL"),
+                        300..400 => format!(
+                            "the receiver answered {status}, a redirect: the sandbox does not follow redirects; set the final URL"
+                        ),
                         _ => format!("the receiver answered {status}; only 2xx counts as delivered"),
                     });
                 }
@@ -123,7 +125,9 @@ impl Webhooks {
             }
             let delay = policy.delay_after(attempt);
             seen.result = match delay {
-                Some(wait) => DeliveryResult::Retrying { in_ms: wait.as_millis() as u64 },
+                Some(wait) => DeliveryResult::Retrying {
+                    in_ms: wait.as_millis() as u64,
+                },
                 None => DeliveryResult::Failed,
             };
             let why = seen.error.clone().unwrap_or_default();
@@ -170,10 +174,7 @@ impl Webhooks {
 /// A delivery id per attempt, derived from the event id (a UUID, so the
 /// same run under `--deterministic` repeats it, and two attempts differ).
 fn delivery_id(event_id: &str, attempt: u32) -> String {
-    let digest = aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        format!("{event_id}/{attempt}").as_bytes(),
-    );
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{event_id}/{attempt}").as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest.as_ref()[..16]);
     uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()

@@ -106,10 +106,23 @@ mod tests {
 
     #[test]
     fn event_types_are_dotted_lowercase_words() {
-        for ok in ["entity.created", "entity.data.refresh.updated", "payment_source.created", TEST_EVENT] {
+        for ok in [
+            "entity.created",
+            "entity.data.refresh.updated",
+            "payment_source.created",
+            TEST_EVENT,
+        ] {
             assert!(is_event_type(ok), "{ok}");
         }
-        for bad in ["", "Entity.created", "entity..created", ".x", "x.", "a b", &"a".repeat(101)] {
+        for bad in [
+            "",
+            "Entity.created",
+            "entity..created",
+            ".x",
+            "x.",
+            "a b",
+            &"a".repeat(101),
+        ] {
             assert!(!is_event_type(bad), "{bad}");
         }
     }

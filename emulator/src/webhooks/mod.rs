@@ -268,7 +268,12 @@ impl Webhooks {
             None => tracing::info!(target: "webhooks", application, "webhook URL cleared"),
         }
         if changed {
-            let lane = self.lanes.lock().unwrap_or_else(|p| p.into_inner()).get(application).cloned();
+            let lane = self
+                .lanes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(application)
+                .cloned();
             let dropped = lane.map_or(0, |l| l.outbox.lock().unwrap_or_else(|p| p.into_inner()).clear());
             if dropped > 0 {
                 tracing::warn!(
@@ -334,10 +339,7 @@ impl axum::extract::FromRef<WebhookState> for Arc<Authority> {
 pub fn routes(state: WebhookState) -> axum::Router {
     use axum::routing::{get, post};
     axum::Router::new()
-        .route(
-            "/admin/webhooks",
-            get(admin::show).put(admin::set).delete(admin::clear),
-        )
+        .route("/admin/webhooks", get(admin::show).put(admin::set).delete(admin::clear))
         .route("/admin/webhooks/test", post(admin::test))
         .with_state(state)
 }
@@ -381,7 +383,9 @@ mod tests {
             ..WebhookSettings::default()
         };
         let webhooks = service(dir.path(), settings.clone());
-        webhooks.set_url(WebhookUrl::parse("http://localhost:9/h").unwrap()).unwrap();
+        webhooks
+            .set_url(WebhookUrl::parse("http://localhost:9/h").unwrap())
+            .unwrap();
         let ids: Vec<String> = (0..4)
             .filter_map(|i| webhooks.emit(&format!("e.n{i}"), "m", json!({ "i": i })))
             .collect();
@@ -389,8 +393,14 @@ mod tests {
         assert_eq!(waiting(&webhooks), ["e.n1", "e.n2", "e.n3"], "the oldest was dropped");
         let other_dir = tempfile::tempdir().unwrap();
         let again = service(other_dir.path(), settings);
-        again.set_url(WebhookUrl::parse("http://localhost:9/h").unwrap()).unwrap();
-        assert_eq!(again.emit("e.n0", "m", json!({})).as_ref(), ids.first(), "seeded ids repeat");
+        again
+            .set_url(WebhookUrl::parse("http://localhost:9/h").unwrap())
+            .unwrap();
+        assert_eq!(
+            again.emit("e.n0", "m", json!({})).as_ref(),
+            ids.first(),
+            "seeded ids repeat"
+        );
     }
 
     #[test]
@@ -426,9 +436,13 @@ mod tests {
     fn changing_the_url_drops_the_events_waiting_for_the_old_one() {
         let dir = tempfile::tempdir().unwrap();
         let webhooks = service(dir.path(), WebhookSettings::default());
-        webhooks.set_url(WebhookUrl::parse("http://localhost:9/a").unwrap()).unwrap();
+        webhooks
+            .set_url(WebhookUrl::parse("http://localhost:9/a").unwrap())
+            .unwrap();
         webhooks.emit("e.old", "m", json!({}));
-        webhooks.set_url(WebhookUrl::parse("http://localhost:9/b").unwrap()).unwrap();
+        webhooks
+            .set_url(WebhookUrl::parse("http://localhost:9/b").unwrap())
+            .unwrap();
         webhooks.emit("e.new", "m", json!({}));
         assert_eq!(waiting(&webhooks), ["e.new"]);
     }

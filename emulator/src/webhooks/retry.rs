@@ -91,8 +91,16 @@ mod tests {
 
     #[test]
     fn out_of_range_settings_name_the_key() {
-        assert!(RetryPolicy::new(0, Duration::ZERO).unwrap_err().starts_with("max_attempts = 0"));
-        assert!(RetryPolicy::new(21, Duration::ZERO).unwrap_err().starts_with("max_attempts = 21"));
+        assert!(
+            RetryPolicy::new(0, Duration::ZERO)
+                .unwrap_err()
+                .starts_with("max_attempts = 0")
+        );
+        assert!(
+            RetryPolicy::new(21, Duration::ZERO)
+                .unwrap_err()
+                .starts_with("max_attempts = 21")
+        );
         let err = RetryPolicy::new(3, Duration::from_secs(61)).unwrap_err();
         assert!(err.starts_with("retry_delay_ms = 61000"), "{err}");
     }

@@ -65,7 +65,8 @@ impl WebhooksSection {
         };
         let retry = RetryPolicy::new(
             self.max_attempts.unwrap_or(base.retry.max_attempts),
-            self.retry_delay_ms.map_or(base.retry.first_delay, Duration::from_millis),
+            self.retry_delay_ms
+                .map_or(base.retry.first_delay, Duration::from_millis),
         )?;
         let timeout = match self.timeout_ms {
             Some(ms) if !(1..=MAX_TIMEOUT_MS).contains(&ms) => {
@@ -106,7 +107,10 @@ mod tests {
             .unwrap();
         assert_eq!(s.url.unwrap().as_str(), "http://localhost:9/h");
         assert_eq!(s.retry, RetryPolicy::new(3, Duration::from_millis(50)).unwrap());
-        assert_eq!((s.timeout, s.queue_capacity), (DEFAULT_TIMEOUT, outbox::DEFAULT_CAPACITY));
+        assert_eq!(
+            (s.timeout, s.queue_capacity),
+            (DEFAULT_TIMEOUT, outbox::DEFAULT_CAPACITY)
+        );
         assert_eq!(section("").apply(&base).unwrap(), base);
     }
 
@@ -123,6 +127,9 @@ mod tests {
             let err = section(toml).apply(&base).unwrap_err();
             assert!(err.starts_with(key), "{toml}: {err}");
         }
-        assert!(toml::from_str::<WebhooksSection>("urls = \"x\"").is_err(), "unknown keys are errors");
+        assert!(
+            toml::from_str::<WebhooksSection>("urls = \"x\"").is_err(),
+            "unknown keys are errors"
+        );
     }
 }

@@ -32,14 +32,20 @@ pub fn load(path: &Path) -> BTreeMap<String, WebhookUrl> {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return BTreeMap::new(),
         Err(e) => {
-            tracing::warn!("webhooks: cannot read {}: {e}; no stored webhook URL is used", path.display());
+            tracing::warn!(
+                "webhooks: cannot read {}: {e}; no stored webhook URL is used",
+                path.display()
+            );
             return BTreeMap::new();
         }
     };
     let file: File = match serde_json::from_str(&text) {
         Ok(file) => file,
         Err(e) => {
-            tracing::warn!("webhooks: {} is not valid ({e}); set the webhook URL again", path.display());
+            tracing::warn!(
+                "webhooks: {} is not valid ({e}); set the webhook URL again",
+                path.display()
+            );
             return BTreeMap::new();
         }
     };
@@ -60,7 +66,14 @@ pub fn save(path: &Path, urls: &BTreeMap<String, WebhookUrl>) -> std::io::Result
     let file = File {
         applications: urls
             .iter()
-            .map(|(app, url)| (app.clone(), Entry { url: url.as_str().to_owned() }))
+            .map(|(app, url)| {
+                (
+                    app.clone(),
+                    Entry {
+                        url: url.as_str().to_owned(),
+                    },
+                )
+            })
             .collect(),
     };
     let json = serde_json::to_vec_pretty(&file).expect("webhook settings serialise");
@@ -77,7 +90,10 @@ mod tests {
         let path = dir.path().join("webhooks.json");
         assert!(load(&path).is_empty());
         let mut urls = BTreeMap::new();
-        urls.insert("my_app".to_owned(), WebhookUrl::parse("https://example.com/h?t=1").unwrap());
+        urls.insert(
+            "my_app".to_owned(),
+            WebhookUrl::parse("https://example.com/h?t=1").unwrap(),
+        );
         save(&path, &urls).unwrap();
         assert_eq!(load(&path), urls);
         std::fs::write(&path, "{not json").unwrap();

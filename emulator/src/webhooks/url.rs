@@ -28,7 +28,9 @@ pub enum UrlError {
     TooLong,
     #[error("'{0}': only https:// URLs, or http:// to localhost, 127.0.0.1 or [::1], are accepted")]
     Scheme(String),
-    #[error("'{0}': plain http:// is accepted only for a receiver on this machine (localhost, 127.0.0.1, [::1]); use https:// for {1}")]
+    #[error(
+        "'{0}': plain http:// is accepted only for a receiver on this machine (localhost, 127.0.0.1, [::1]); use https:// for {1}"
+    )]
     RemoteHttp(String, String),
     #[error("must not carry a user name or password (user:password@host): they would be sent and shown in logs")]
     Credentials,
@@ -121,13 +123,20 @@ mod tests {
         assert!(matches!(refused("http://10.0.0.5/"), UrlError::RemoteHttp(..)));
         assert!(matches!(refused("ftp://localhost/x"), UrlError::Scheme(_)));
         assert!(matches!(refused("file:///etc/passwd"), UrlError::NotAUrl(_)));
-        assert!(matches!(refused("localhost:8080"), UrlError::Scheme(_) | UrlError::NotAUrl(_)));
+        assert!(matches!(
+            refused("localhost:8080"),
+            UrlError::Scheme(_) | UrlError::NotAUrl(_)
+        ));
         assert!(matches!(refused("/hook"), UrlError::NotAUrl(_)));
         assert!(matches!(refused("https://u:p@example.com/"), UrlError::Credentials));
         assert!(matches!(refused("https://example.com/#x"), UrlError::Fragment(_)));
         let long = format!("https://example.com/{}", "a".repeat(MAX_LEN));
         assert_eq!(refused(&long), UrlError::TooLong);
-        assert!(refused("http://example.com/").to_string().contains("use https:// for example.com"));
+        assert!(
+            refused("http://example.com/")
+                .to_string()
+                .contains("use https:// for example.com")
+        );
     }
 
     #[test]
