@@ -1,4 +1,4 @@
-//! The sandbox's notion of "now" (SPEC §6): the system clock, shifted by an
+//! The sandbox's notion of "now" (README, "Faults and time"): the system clock, shifted by an
 //! offset or frozen at an instant, changeable while running.
 //!
 //! Every validity decision — certificate dates at the handshake, token
@@ -250,19 +250,23 @@ fn format_span(mut secs: u64) -> String {
     out
 }
 
-/// `90s`, `30m`, `2h`, `7d`.
+/// A span of time, in the one grammar every flag and setting uses (`--clock`
+/// offsets, `clock advance`, fault rule durations, the CLI's `--timeout`):
+/// a whole number and a unit — `ms`, `s`, `m`, `h` or `d` — or a bare number
+/// of seconds. `250ms`, `90`, `90s`, `30m`, `2h`, `7d`.
 pub fn parse_span(s: &str) -> Result<Duration, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: i64 = num
         .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 90s, 30m, 2h or 7d"))?;
+        .map_err(|_| format!("'{s}' is not a duration like 250ms, 90s, 30m, 2h or 7d"))?;
     let unit_seconds: i64 = match unit {
-        "s" => 1,
+        "ms" => return Ok(Duration::milliseconds(n)),
+        "" | "s" => 1,
         "m" => 60,
         "h" => 3_600,
         "d" => 86_400,
-        _ => return Err(format!("'{s}': unknown unit '{unit}' (use s, m, h or d)")),
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (use ms, s, m, h or d)")),
     };
     n.checked_mul(unit_seconds)
         .map(Duration::seconds)
@@ -346,6 +350,9 @@ mod tests {
             );
         }
         assert!(parse_span("9999999999999999d").unwrap_err().contains("too long"));
+        assert_eq!(parse_span("90"), Ok(Duration::seconds(90)));
+        assert_eq!(parse_span("250ms"), Ok(Duration::milliseconds(250)));
+        assert_eq!(parse_span("7d"), Ok(Duration::days(7)));
 
         let clock = Clock::system();
         assert_eq!(clock.advance(Duration::days(100_000_000)), Err(OutOfRange));

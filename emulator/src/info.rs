@@ -1,5 +1,5 @@
 //! What a running sandbox tells the world: `sandbox.json` (the
-//! machine-readable contract for CI and the harness, SPEC §3), `sandbox.env`,
+//! machine-readable contract for CI and the harness; README "sandbox.json"), `sandbox.env`,
 //! the human startup summary, and the `env` command's exports.
 
 use std::path::{Path, PathBuf};

@@ -8,6 +8,9 @@
 //! what the request already holds) under one short lock, and does all the
 //! parsing — certificates, token claims, explanations — only when someone
 //! looks ([`Inspector::view`]).
+//!
+//! What responses attach for it to read lives in `web::notes`, a leaf the
+//! error types and handlers import without importing the inspector.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -22,7 +25,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::hosts::Host;
 use crate::oauth::token::x5t_s256;
-use crate::tls::HandshakeFailure;
+use crate::tls::{HandshakeFailure, RefusalSink};
 use crate::web::authorization;
 use crate::web::{Failure, TokenNote};
 
@@ -184,6 +187,14 @@ impl Inspector {
     }
 }
 
+/// Refused handshakes are shown next to the requests (the server connects
+/// each listener's acceptor to the inspector).
+impl RefusalSink for Inspector {
+    fn refused(&self, host: Host, client: Option<SocketAddr>, failure: HandshakeFailure, certificate: Option<Vec<u8>>) {
+        self.record(host, client, Seen::Handshake { failure, certificate });
+    }
+}
+
 /// A certificate as the inspector shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CertificateView {
@@ -202,7 +213,7 @@ impl CertificateView {
         Some(Self {
             subject: cert.subject().to_string(),
             issuer: cert.issuer().to_string(),
-            serial: crate::revocation::hex(cert.raw_serial()),
+            serial: hex::encode(cert.raw_serial()),
             thumbprint: x5t_s256(der),
             not_after: crate::records::rfc3339(cert.validity().not_after.to_datetime()),
         })

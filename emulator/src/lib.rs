@@ -26,7 +26,8 @@
 //!   credentials), [`revocation`] (revoking and the CRL reload),
 //!   [`webhooks::Webhooks`] (queues the provider's events and delivers them
 //!   to the application's URL; handed to the areas that emit events).
-//! - The core, no HTTP: `tls`, [`records`], [`state`], [`pki`], [`info`].
+//! - The core, no HTTP: [`tls`] (its client configuration is what the
+//!   harness and the tests connect with), [`records`], [`state`], [`pki`], [`info`].
 //! - Leaves, injected where needed: [`clock`], [`entropy`], `fsutil`,
 //!   [`limits`], `hosts`.
 //!
@@ -57,6 +58,6 @@ pub mod revocation;
 mod router;
 pub mod server;
 pub mod state;
-mod tls;
+pub mod tls;
 mod web;
 pub mod webhooks;

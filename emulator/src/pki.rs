@@ -26,7 +26,9 @@ use crate::key_type::KeyType;
 /// Organisation name on every certificate we issue.
 pub const ORGANISATION: &str = "mtls-sandbox (SANDBOX ONLY - not trusted anywhere)";
 
-/// Host names and addresses every server certificate covers (SPEC §4).
+/// Host names and addresses every server certificate covers: each listener
+/// binds 127.0.0.1 and [::1], and `localhost` may resolve to either (README,
+/// "What `up` gives you").
 pub const DEFAULT_SERVER_SANS: &[&str] = &[
     "localhost",
     "127.0.0.1",
@@ -308,6 +310,16 @@ fn pem_problem(e: &rustls::pki_types::pem::Error) -> String {
         Error::NoItemsFound => "no PEM block of the expected kind found".into(),
         other => other.to_string(),
     }
+}
+
+/// The subject of a DER certificate as one line of text (`CN=my_app, O=…`),
+/// the way logs, headers and explanations show it; `None` if it does not
+/// parse.
+pub fn subject_of(der: &[u8]) -> Option<String> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    X509Certificate::from_der(der)
+        .ok()
+        .map(|(_, cert)| cert.subject().to_string())
 }
 
 /// Whether `key_pem` is the private key of the certificate `cert_der`.

@@ -1,11 +1,17 @@
-//! Durable records (customers, transactions, and later OAuth clients and
-//! secrets) in an embedded SQLite database, `records.db` in the state dir.
+//! Durable records in an embedded SQLite database, `records.db` in the
+//! state dir: customers, transactions, revoked and issued certificates, and
+//! the authorization server's clients, secrets and token state.
 //!
 //! Why SQLite: several record kinds change at runtime and must survive a
 //! `kill -9` without hand-written journaling; SQLite's WAL gives that for
 //! free. Keys and certificates stay PEM files that users can open.
 //!
-//! This module owns the schema and the queries; it knows nothing of HTTP.
+//! This module owns the connection, the schema (every table, the OAuth ones
+//! too) and the queries on its own tables; it knows nothing of HTTP. The
+//! authorization server's queries live with the code that gives them
+//! meaning — `oauth::registry` (clients and secrets) and `oauth::store`
+//! (opaque tokens, revoked token ids, used assertions) — and run on the
+//! shared connection through [`Records::with_conn`].
 
 use crate::entropy::Entropy;
 use std::path::Path;

@@ -155,7 +155,7 @@ pub fn revoke(
             subject,
         });
     }
-    let serial_hex = hex(cert.raw_serial());
+    let serial_hex = hex::encode(cert.raw_serial());
     let newly = records.revoke_certificate(&serial_hex, &subject, now)?;
     write_crl(state, records, now)?;
     Ok(Revoked {
@@ -182,7 +182,11 @@ pub fn write_crl(state: &State, records: &Records, now: OffsetDateTime) -> Resul
 pub fn crl_serials(state: &State) -> Option<std::collections::BTreeSet<String>> {
     let der = load_crl(state)?;
     let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der).ok()?;
-    Some(crl.iter_revoked_certificates().map(|r| hex(r.raw_serial())).collect())
+    Some(
+        crl.iter_revoked_certificates()
+            .map(|r| hex::encode(r.raw_serial()))
+            .collect(),
+    )
 }
 
 /// Rewrites the CRL unless it already lists exactly what the records hold.
@@ -209,8 +213,8 @@ pub fn load_crl(state: &State) -> Option<CertificateRevocationListDer<'static>> 
 /// there is none yet.
 pub fn crl_digest(state: &State) -> Option<String> {
     let bytes = std::fs::read(state.path(files::CRL)).ok()?;
-    Some(hex(
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes).as_ref()
+    Some(hex::encode(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes).as_ref(),
     ))
 }
 
@@ -253,7 +257,7 @@ impl RevokedSerials {
     pub fn contains(&self, der: &[u8]) -> bool {
         let serials = self.0.read().unwrap_or_else(|p| p.into_inner()).clone();
         !serials.is_empty()
-            && X509Certificate::from_der(der).is_ok_and(|(_, cert)| serials.contains(&hex(cert.raw_serial())))
+            && X509Certificate::from_der(der).is_ok_and(|(_, cert)| serials.contains(&hex::encode(cert.raw_serial())))
     }
 }
 
@@ -279,15 +283,8 @@ pub async fn watch(path: PathBuf, poke: Arc<Notify>, mut on_change: impl FnMut()
     }
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect()
+    hex::decode(s).ok()
 }
 
 #[cfg(test)]
@@ -318,7 +315,10 @@ mod tests {
 
         let der = load_crl(&state).expect("CRL written");
         let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der).unwrap();
-        let listed: Vec<String> = crl.iter_revoked_certificates().map(|r| hex(r.raw_serial())).collect();
+        let listed: Vec<String> = crl
+            .iter_revoked_certificates()
+            .map(|r| hex::encode(r.raw_serial()))
+            .collect();
         assert_eq!(listed, vec![first.serial_hex]);
 
         let foreign = pki::create_hierarchy("x@y", now).unwrap();
@@ -334,7 +334,7 @@ mod tests {
 
     #[test]
     fn hex_round_trip() {
-        assert_eq!(unhex(&hex(&[0, 1, 0xab, 0xff])), Some(vec![0, 1, 0xab, 0xff]));
+        assert_eq!(unhex(&hex::encode([0, 1, 0xab, 0xff])), Some(vec![0, 1, 0xab, 0xff]));
         assert_eq!(unhex("zz"), None);
     }
 }

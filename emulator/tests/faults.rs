@@ -385,9 +385,10 @@ fn cli_and_config_file_install_rules() {
 }
 
 /// `--deterministic SEED`: two fresh runs on the same state path and ports
-/// give the same sandbox.json (but for `pid`, which SPEC §3 requires, and the
-/// portal token, which must stay unguessable: issue #18 item 17), the same
-/// keys, serials, ids, secrets and token ids.
+/// give the same sandbox.json (but for `pid`, which tells `status` and `down`
+/// which process serves the state dir, and the portal token, which must stay
+/// unguessable: issue #18 item 17), the same keys, serials, ids, secrets and
+/// token ids.
 #[test]
 fn deterministic_runs_repeat_keys_ids_and_secrets() {
     let tmp = tempfile::tempdir().unwrap();

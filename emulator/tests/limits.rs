@@ -19,20 +19,8 @@ fn port(url: &str) -> u16 {
 #[test]
 fn a_thousand_idle_connections_do_not_starve_a_new_client() {
     let emu = Emulator::start(&[]);
-    let roots = {
-        let mut store = rustls::RootCertStore::empty();
-        for cert in mtls_sandbox::pki::certs_from_pem(&emu.read("lean_public_cert_chain.pem"), "ca").unwrap() {
-            store.add(cert).unwrap();
-        }
-        store
-    };
-    let tls = Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    );
+    let roots = mtls_sandbox::pki::certs_from_pem(&emu.read("lean_public_cert_chain.pem"), "ca").unwrap();
+    let tls = Arc::new(mtls_sandbox::tls::client_config(roots, None).unwrap());
     let (sandbox, mtls, auth) = (
         port(&emu.info.sandbox_url),
         port(&emu.info.mtls_url),

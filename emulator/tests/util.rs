@@ -170,15 +170,7 @@ impl rustls::client::ResolvesClientCert for FixedResolver {
 /// A reqwest client over rustls that trusts `roots_pem` and presents
 /// `identity`. HTTP/1.1 only, a fresh connection per client.
 pub fn client(roots_pem: &str, identity: Identity) -> reqwest::Client {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in pki::certs_from_pem(roots_pem, "roots").unwrap() {
-        roots.add(cert).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
+    let builder = mtls_sandbox::tls::client_builder(pki::certs_from_pem(roots_pem, "roots").unwrap()).unwrap();
     let chain_and_key = |leaf: &CertAndKey, extra: &str| -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
         let mut chain = vec![leaf.cert_der().unwrap()];
         if !extra.is_empty() {
@@ -199,7 +191,10 @@ pub fn client(roots_pem: &str, identity: Identity) -> reqwest::Client {
         Identity::Mismatched { chain_pem, key_pem } => {
             let chain = pki::certs_from_pem(&chain_pem, "chain").unwrap();
             let key = pki::key_from_pem(&key_pem, "key").unwrap();
-            let signer = provider.key_provider.load_private_key(key).unwrap();
+            let signer = mtls_sandbox::tls::provider()
+                .key_provider
+                .load_private_key(key)
+                .unwrap();
             let certified = rustls::sign::CertifiedKey::new(chain, signer);
             builder.with_client_cert_resolver(Arc::new(FixedResolver(Arc::new(certified))))
         }

@@ -15,6 +15,7 @@ use mtls_sandbox::info::SandboxInfo;
 use mtls_sandbox::pki::{self, CertAndKey, ClientCertSpec};
 use mtls_sandbox::records::Records;
 use mtls_sandbox::state::{State, files};
+use mtls_sandbox::tls;
 use rustls::pki_types::CertificateDer;
 use time::OffsetDateTime;
 
@@ -34,7 +35,7 @@ impl Identity {
     pub fn variables(&self, name: &str) -> Vec<(String, serde_json::Value)> {
         let Some(leaf) = &self.leaf else { return Vec::new() };
         let mut vars = Vec::new();
-        if let Some(subject) = leaf.cert_der().ok().and_then(|der| subject_of(&der)) {
+        if let Some(subject) = leaf.cert_der().ok().and_then(|der| pki::subject_of(&der)) {
             vars.push((format!("{name}.subject"), subject.into()));
         }
         if let Ok(key) = EncodingKey::from_ec_pem(leaf.key_pem.as_bytes())
@@ -45,13 +46,6 @@ impl Identity {
         }
         vars
     }
-}
-
-fn subject_of(der: &[u8]) -> Option<String> {
-    use x509_parser::prelude::{FromDer, X509Certificate};
-    X509Certificate::from_der(der)
-        .ok()
-        .map(|(_, c)| c.subject().to_string())
 }
 
 /// Makes and caches identities for one sandbox.
@@ -175,24 +169,18 @@ impl Identities {
     }
 
     fn build(&self, label: String, leaf: Option<CertAndKey>, extra_chain_pem: &str) -> anyhow::Result<Identity> {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in pki::certs_from_pem(&self.roots_pem, "CA chain")? {
-            roots.add(cert)?;
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots);
-        let config = match &leaf {
-            None => builder.with_no_client_auth(),
+        let roots = pki::certs_from_pem(&self.roots_pem, "CA chain")?;
+        let presented = match &leaf {
+            None => None,
             Some(leaf) => {
                 let mut chain: Vec<CertificateDer<'static>> = vec![leaf.cert_der()?];
                 if !extra_chain_pem.is_empty() {
                     chain.extend(pki::certs_from_pem(extra_chain_pem, "chain")?);
                 }
-                builder.with_client_auth_cert(chain, pki::key_from_pem(&leaf.key_pem, "key")?)?
+                Some((chain, pki::key_from_pem(&leaf.key_pem, "key")?))
             }
         };
+        let config = tls::client_config(roots, presented)?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(config)
             .timeout(Duration::from_secs(15))

@@ -13,14 +13,7 @@ use serde_json::Value;
 
 use crate::identity::Identities;
 use crate::scenario::{AssertionSpec, HostName, Scenario, Step};
-use crate::transcript;
-
-/// The outcome of one scenario.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tally {
-    pub passed: usize,
-    pub failed: usize,
-}
+use crate::transcript::{self, Tally};
 
 pub struct Runner {
     info: SandboxInfo,

@@ -23,6 +23,7 @@ use mtls_sandbox::entropy::Entropy;
 use mtls_sandbox::info::SandboxInfo;
 use mtls_sandbox::pki::{self, CertAndKey};
 use mtls_sandbox::server::{self, Running, Runtime};
+use mtls_sandbox::tls;
 
 use crate::scenario::Scenario;
 use crate::upstream;
@@ -105,22 +106,15 @@ impl Sandbox {
 
     fn build(&self, leaf: Option<CertAndKey>) -> anyhow::Result<reqwest::Client> {
         let chain_pem = std::fs::read_to_string(&self.info.ca_chain)?;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in pki::certs_from_pem(&chain_pem, "CA chain")? {
-            roots.add(cert)?;
-        }
-        let builder =
-            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-                .with_safe_default_protocol_versions()?
-                .with_root_certificates(roots);
-        let config = match leaf {
-            None => builder.with_no_client_auth(),
+        let presented = match leaf {
+            None => None,
             Some(leaf) => {
                 let mut chain = vec![leaf.cert_der()?];
                 chain.extend(pki::certs_from_pem(&chain_pem, "CA chain")?);
-                builder.with_client_auth_cert(chain, pki::key_from_pem(&leaf.key_pem, "client key")?)?
+                Some((chain, pki::key_from_pem(&leaf.key_pem, "client key")?))
             }
         };
+        let config = tls::client_config(pki::certs_from_pem(&chain_pem, "CA chain")?, presented)?;
         Ok(reqwest::Client::builder().tls_backend_preconfigured(config).build()?)
     }
 

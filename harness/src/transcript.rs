@@ -4,8 +4,15 @@
 
 use std::io::{self, Write};
 
-use crate::runner::Tally;
 use crate::scenario::Scenario;
+
+/// The outcome of one scenario: what the runner counts and the summary
+/// line reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: usize,
+    pub failed: usize,
+}
 
 pub fn header(out: &mut dyn Write, scenario: &Scenario) -> io::Result<()> {
     writeln!(out, "== {} ==", scenario.name)?;

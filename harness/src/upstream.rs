@@ -6,6 +6,7 @@
 //! table (the same table as in the emulator's config file).
 
 use mtls_sandbox::gateway::{Route, RouteSection};
+use mtls_sandbox::oauth::token::unverified_claims;
 use serde_json::{Value, json};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -36,7 +37,7 @@ fn echo(req: &Request) -> Value {
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(claims);
+        .and_then(unverified_claims);
     json!({
         "method": req.method.as_str(),
         "path": req.url.path(),
@@ -45,13 +46,6 @@ fn echo(req: &Request) -> Value {
         "body": String::from_utf8_lossy(&req.body),
         "jwt": jwt,
     })
-}
-
-fn claims(jwt: &str) -> Option<Value> {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 /// The scenario's gateway tables as emulator routes, `echo` resolved to

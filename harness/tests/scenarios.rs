@@ -1,46 +1,58 @@
 //! Every scenario file in fixtures/scenarios/ runs against a fresh sandbox
-//! and its transcript is snapshotted (ports and ids redacted).
+//! and its transcript is snapshotted (ports and ids redacted). Every file is
+//! run and compared before the test fails, so one run names every scenario
+//! whose transcript changed (`insta::glob!`), not just the first.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use harness::Sandbox;
 use harness::runner::Runner;
 use harness::scenario::Scenario;
+use harness::transcript::Tally;
 
-fn scenario_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+/// Runs one scenario file on a sandbox of its own.
+async fn transcript_of(file: &Path) -> (String, Tally) {
+    let scenario = Scenario::load(file).unwrap();
+    let sandbox = Sandbox::for_scenario(&scenario).await.unwrap();
+    let mut transcript = Vec::new();
+    let tally = Runner::new(&sandbox.info)
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    files
+        .run(&scenario, &mut transcript)
+        .await
+        .unwrap();
+    sandbox.stop().await.unwrap();
+    (String::from_utf8(transcript).unwrap(), tally)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_scenario_passes_and_matches_its_snapshot() {
-    let files = scenario_files();
-    assert!(files.len() >= 5, "expected the shipped scenarios, found {files:?}");
-    for file in files {
-        let scenario = Scenario::load(&file).unwrap();
-        let sandbox = Sandbox::for_scenario(&scenario).await.unwrap();
-        let mut transcript = Vec::new();
-        let tally = Runner::new(&sandbox.info)
-            .unwrap()
-            .run(&scenario, &mut transcript)
-            .await
-            .unwrap();
-        let transcript = String::from_utf8(transcript).unwrap();
-        assert_eq!(tally.failed, 0, "{}:\n{transcript}", file.display());
-        sandbox.stop().await.unwrap();
+#[test]
+fn every_scenario_passes_and_matches_its_snapshot() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut ran = Vec::new();
+    let mut failed = Vec::new();
+    insta::glob!("../../fixtures/scenarios", "*.toml", |file| {
+        let (transcript, tally) = rt.block_on(transcript_of(file));
         let name = file.file_stem().unwrap().to_string_lossy().into_owned();
-        insta::with_settings!({
-            // The sandbox is deterministic (ids repeat); only free ports vary.
-            filters => vec![(r"127\.0\.0\.1:\d+", "127.0.0.1:[port]")],
-            prepend_module_to_snapshot => false,
-        }, {
-            insta::assert_snapshot!(name, transcript);
-        });
-    }
+        let mut settings = insta::Settings::clone_current();
+        // Snapshots keep the names and headers they had before glob!.
+        settings.remove_snapshot_suffix();
+        settings.remove_input_file();
+        settings.set_prepend_module_to_snapshot(false);
+        // The sandbox is deterministic (ids repeat); only free ports vary.
+        settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[port]");
+        settings.bind(|| insta::assert_snapshot!(name.as_str(), transcript));
+        if tally.failed > 0 {
+            failed.push(format!("{}:\n{transcript}", file.display()));
+        }
+        ran.push(name);
+    });
+    assert!(ran.len() >= 5, "expected the shipped scenarios, found {ran:?}");
+    assert!(
+        failed.is_empty(),
+        "steps did not go as expected in:\n{}",
+        failed.join("\n")
+    );
 }

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 
 use super::Api;
 use super::auth::Caller;
@@ -22,11 +22,7 @@ pub async fn create(
     let details = if body.iter().all(u8::is_ascii_whitespace) {
         serde_json::json!({})
     } else {
-        let is_json = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
-        if !is_json {
+        if !crate::web::body::content_type_is(&headers, "application/json") {
             return Err(crate::web::body::json_rejection(
                 axum::extract::rejection::MissingJsonContentType::default().into(),
             ));

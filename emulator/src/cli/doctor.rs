@@ -1,5 +1,6 @@
 //! `mtls-sandbox doctor`: resolves which files to check, runs the offline
-//! checks of [`crate::doctor`], then the live handshakes — or says plainly
+//! checks of [`crate::doctor`], then the live handshakes of
+//! [`crate::doctor::probe`] — or says plainly
 //! why they were skipped — and turns failures into exit code 1.
 //!
 //! Warnings (a file that works for some client families only, as providers

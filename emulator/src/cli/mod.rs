@@ -187,18 +187,9 @@ pub(crate) fn resolve_config(global: &GlobalArgs, state_dir: &Path) -> Result<Co
     Ok(config)
 }
 
+/// `--timeout`, in the sandbox's one span grammar ([`crate::clock::parse_span`]).
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 30s or 2m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("'{s}': unknown unit '{unit}' (use ms, s, m or h)")),
-    }
+    crate::clock::parse_span(s).map(|span| span.unsigned_abs())
 }
 
 #[cfg(test)]

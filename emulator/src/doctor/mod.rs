@@ -260,7 +260,7 @@ pub fn check(
     check_chain_order(&creds.certs, &cert_name, &mut out);
     if let Some(state) = state {
         check_issuer(&leaf, creds.certs.len(), state, &cert_name, &mut out);
-        let serial: String = leaf.raw_serial().iter().map(|b| format!("{b:02x}")).collect();
+        let serial = hex::encode(leaf.raw_serial());
         if revoked(&serial) {
             out.push(Finding::fail(
                 "this certificate has been revoked by the sandbox",

@@ -15,7 +15,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{Credentials, Finding};
-use crate::pki;
+use crate::{pki, tls};
 
 /// How long one attempt may take: a port that accepts TCP but never speaks
 /// TLS must not hang doctor.
@@ -128,21 +128,13 @@ async fn try_attempt(
         Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
         None => authority,
     };
-    let mut store = rustls::RootCertStore::empty();
-    for root in roots {
-        store
-            .add(root.clone())
-            .map_err(|e| ProbeError::Tls(format!("unusable CA certificate: {e}")))?;
-    }
-    let tls_err = |e: rustls::Error| ProbeError::Tls(e.to_string());
-    let builder = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
-        .with_safe_default_protocol_versions()
-        .map_err(tls_err)?
-        .with_root_certificates(store);
+    let builder = tls::client_builder(roots.iter().cloned()).map_err(|e| ProbeError::Tls(e.to_string()))?;
     let key_pem = creds.key_pem.as_deref().unwrap_or_default();
     let key = pki::key_from_pem(key_pem, &creds.key_path.display().to_string())
         .map_err(|e| ProbeError::Tls(e.to_string()))?;
-    let config = builder.with_client_auth_cert(chain.to_vec(), key).map_err(tls_err)?;
+    let config = builder
+        .with_client_auth_cert(chain.to_vec(), key)
+        .map_err(|e| ProbeError::Tls(e.to_string()))?;
     let name = ServerName::try_from(host.to_owned()).map_err(|e| ProbeError::NotHttps(format!("{url} ({e})")))?;
     let addr = if authority.contains(':') {
         authority.to_owned()

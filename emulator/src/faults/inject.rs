@@ -8,10 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum_server::tls::TlsInfo;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::StreamExt;
-use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::rule::{Effect, Respond};
 use super::{FaultState, Probe};
@@ -32,7 +29,9 @@ pub async fn inject(State(state): State<FaultState>, req: Request, next: Next) -
         .extensions()
         .get::<Arc<TlsInfo>>()
         .and_then(|tls| tls.peer_certificates.first().cloned());
-    let subject = want_subject.then(|| peer.as_deref().and_then(subject_of)).flatten();
+    let subject = want_subject
+        .then(|| peer.as_deref().and_then(crate::pki::subject_of))
+        .flatten();
     let (req, client_id) = if want_client {
         client_id_of(&state, req).await
     } else {
@@ -102,7 +101,7 @@ async fn apply(state: &FaultState, effect: Effect, peer: Option<&[u8]>, req: Req
     }
 }
 
-/// The provider's error body for `status` (SPEC §5 status codes).
+/// The provider's error body for `status` (the status strings the provider documents for each HTTP status).
 fn provider_error(status: StatusCode) -> ApiError {
     let code = match status.as_u16() {
         429 => "RATE_LIMIT_EXCEEDED",
@@ -164,12 +163,6 @@ fn summary(effect: &Effect) -> String {
     parts.join(", ")
 }
 
-fn subject_of(der: &[u8]) -> Option<String> {
-    X509Certificate::from_der(der)
-        .ok()
-        .map(|(_, c)| c.subject().to_string())
-}
-
 /// The OAuth client a request speaks for: Basic user, bearer token's
 /// `client_id`, or the form's `client_id` / client assertion subject (the
 /// body is read, up to the API's limit, and put back).
@@ -188,12 +181,7 @@ async fn client_id_of(state: &FaultState, req: Request) -> (Request, Option<Stri
             return (req, verified.map(|(_, claims)| claims.client_id));
         }
     }
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+    if !crate::web::body::content_type_is(req.headers(), crate::oauth::endpoints::FORM) {
         return (req, None);
     }
     let (parts, body) = req.into_parts();
@@ -208,7 +196,7 @@ async fn client_id_of(state: &FaultState, req: Request) -> (Request, Option<Stri
     for (key, value) in form_urlencoded::parse(&bytes) {
         match key.as_ref() {
             "client_id" => id = Some(value.into_owned()),
-            "client_assertion" if id.is_none() => id = assertion_subject(&value),
+            "client_assertion" if id.is_none() => id = crate::oauth::token::unverified_subject(&value),
             _ => {}
         }
     }
@@ -245,11 +233,4 @@ async fn peek(body: Body, limit: usize) -> Peeked {
         return Peeked::Partial(Body::from_stream(replay.chain(rest)));
     }
     Peeked::Whole(read.concat().into())
-}
-
-/// The `sub` of a client assertion, unverified: only for matching rules.
-fn assertion_subject(jwt: &str) -> Option<String> {
-    let payload = URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1)?).ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&payload).ok()?;
-    claims["sub"].as_str().map(str::to_owned)
 }

@@ -1,4 +1,4 @@
-//! Fault injection (SPEC §6): rules that make the sandbox misbehave on
+//! Fault injection (README, "Faults and time"): rules that make the sandbox misbehave on
 //! purpose — rate limits, 5xx, delays, dropped connections, token-endpoint
 //! errors, signing-key rotation, certificate revocation — so users can test
 //! their error handling.

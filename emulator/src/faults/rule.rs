@@ -1,4 +1,4 @@
-//! Fault rules (SPEC §6): what a rule matches, what it does, how long it
+//! Fault rules (README, "Faults and time"): what a rule matches, what it does, how long it
 //! lives — as written (JSON over `/admin/faults`, TOML `[[faults]]` in the
 //! config file, flags of `mtls-sandbox faults add`) and validated.
 //!

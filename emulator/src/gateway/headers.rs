@@ -9,7 +9,6 @@ use std::net::IpAddr;
 
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::route::{Route, XFCC_HEADER};
 use crate::oauth::token::x5t_s256;
@@ -163,10 +162,8 @@ pub fn escaped_pem(der: &[u8]) -> String {
 /// subject, and the URL-escaped PEM.
 fn xfcc(der: &[u8], escaped: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
-    let hash: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    let subject = X509Certificate::from_der(der)
-        .map(|(_, c)| c.subject().to_string())
-        .unwrap_or_default();
+    let hash = hex::encode(digest);
+    let subject = crate::pki::subject_of(der).unwrap_or_default();
     format!(
         "Hash={hash};Subject=\"{}\";Cert=\"{escaped}\"",
         subject.replace('\\', "\\\\").replace('"', "\\\"")

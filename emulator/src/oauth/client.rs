@@ -6,9 +6,10 @@
 //! out working secrets. Each such secret carries its record id
 //! (`<id>.<random>`), so a token request costs one PBKDF2 run however many
 //! secrets the client has, and a verified secret is remembered in memory so
-//! token throughput — what CI suites hammer — does not pay it again. Older
-//! salted SHA-256 records still verify; static secrets from the config file
-//! are in clear in that file anyway.
+//! token throughput — what CI suites hammer — does not pay it again.
+//! Secrets whose clear text is kept anyway (static clients from the config
+//! file, where it is in clear; the HMAC keys of `client_secret_jwt`) get one
+//! salted SHA-256 instead, and records written before PBKDF2 still verify.
 
 use crate::entropy::Entropy;
 use aws_lc_rs::constant_time::verify_slices_are_equal;

@@ -97,7 +97,7 @@ pub fn presented_secret<'a>(p: &'a Presented, client: &Client) -> Option<&'a str
 
 /// The client id the request claims, before any check.
 pub fn claimed_client_id(p: &Presented) -> Result<String, OAuthError> {
-    let from_assertion = p.assertion.as_deref().and_then(assertion_subject);
+    let from_assertion = p.assertion.as_deref().and_then(super::token::unverified_subject);
     let ids: Vec<&str> = [
         p.basic.as_ref().map(|b| b.0.as_str()),
         p.client_id.as_deref(),
@@ -208,12 +208,6 @@ struct AssertionClaims {
 enum Audience {
     One(String),
     Many(Vec<String>),
-}
-
-fn assertion_subject(assertion: &str) -> Option<String> {
-    let payload = assertion.split('.').nth(1)?;
-    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    claims.get("sub").and_then(|s| s.as_str()).map(str::to_owned)
 }
 
 fn verify_assertion(assertion: &str, client: &Client, cx: &AuthContext<'_>) -> Result<(), OAuthError> {
@@ -488,9 +482,7 @@ fn spki_matches_jwk(cert: &X509Certificate<'_>, jwk: &AlgorithmParameters) -> bo
 }
 
 fn subject_of(der: &[u8]) -> Result<String, OAuthError> {
-    X509Certificate::from_der(der)
-        .map(|(_, c)| c.subject().to_string())
-        .map_err(|_| OAuthError::invalid_client("the client certificate cannot be parsed"))
+    crate::pki::subject_of(der).ok_or_else(|| OAuthError::invalid_client("the client certificate cannot be parsed"))
 }
 
 #[cfg(test)]

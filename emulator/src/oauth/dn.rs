@@ -87,10 +87,10 @@ impl Dn {
                     .map(|ava| {
                         // A value that is no string type cannot equal a
                         // registered string: keep it as hex, RFC 4514 style.
-                        let value = ava.as_str().map(str::to_owned).unwrap_or_else(|_| {
-                            let hex: String = ava.attr_value().data.iter().map(|b| format!("{b:02x}")).collect();
-                            format!("#{hex}")
-                        });
+                        let value = ava
+                            .as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|_| format!("#{}", hex::encode(ava.attr_value().data)));
                         Ava {
                             oid: ava.attr_type().to_id_string(),
                             folded: fold(&value),

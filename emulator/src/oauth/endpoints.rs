@@ -22,19 +22,14 @@ use crate::hosts::Host;
 use crate::web::TokenNote;
 
 /// A form body as a map, refusing repeated parameters (RFC 6749 §3.2).
+/// The media type of the token, introspection and revocation requests.
+pub const FORM: &str = "application/x-www-form-urlencoded";
+
 pub struct Form(BTreeMap<String, String>);
 
 impl Form {
     pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !content_type
-            .trim_start()
-            .to_ascii_lowercase()
-            .starts_with("application/x-www-form-urlencoded")
-        {
+        if !crate::web::body::content_type_is(headers, FORM) {
             return Err(OAuthError::invalid_request(
                 "send the parameters as a form: Content-Type: application/x-www-form-urlencoded",
             ));

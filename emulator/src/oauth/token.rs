@@ -162,6 +162,25 @@ pub fn looks_like_jwt(token: &str) -> bool {
     token.split('.').count() == 3
 }
 
+/// The claims of a JWT as sent, decoded without any check: for showing a
+/// token, matching fault rules and reading the client id a request claims,
+/// never for trusting it.
+///
+/// Only the payload is read. `jsonwebtoken::dangerous::insecure_decode` also
+/// parses the header and gives nothing for one this sandbox refuses
+/// (`alg: none`, an unknown alg); reading past it lets verification say why
+/// such a token is refused instead of the request looking anonymous.
+pub fn unverified_claims(jwt: &str) -> Option<serde_json::Value> {
+    let payload = URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1)?).ok()?;
+    serde_json::from_slice(&payload).ok()
+}
+
+/// The `sub` of a JWT as sent, unchecked (see [`unverified_claims`]): the
+/// client a client assertion claims to come from.
+pub fn unverified_subject(jwt: &str) -> Option<String> {
+    unverified_claims(jwt)?.get("sub")?.as_str().map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::keys::SigningAlg;
@@ -240,5 +259,15 @@ mod tests {
     fn thumbprint_is_base64url_sha256() {
         // SHA-256("abc") = ba7816bf...
         assert_eq!(x5t_s256(b"abc"), "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
+    }
+
+    #[test]
+    fn unverified_claims_read_the_payload_whatever_the_header() {
+        let payload = URL_SAFE_NO_PAD.encode(r#"{"sub":"client-1"}"#);
+        let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#);
+        let claims = unverified_claims(&format!("{none_header}.{payload}.")).unwrap();
+        assert_eq!(claims["sub"], "client-1");
+        assert_eq!(unverified_claims("opaque-reference"), None);
+        assert_eq!(unverified_claims("a.not base64.c"), None);
     }
 }

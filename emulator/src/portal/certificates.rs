@@ -113,7 +113,7 @@ fn describe(cert_pem: &str, what: &str, issued_at: OffsetDateTime) -> Result<Iss
         })
     })?;
     Ok(IssuedCertificate {
-        serial_hex: revocation::hex(cert.raw_serial()),
+        serial_hex: hex::encode(cert.raw_serial()),
         subject: cert.subject().to_string(),
         not_after: rfc3339(cert.validity().not_after.to_datetime()),
         cert_pem: cert_pem.to_owned(),

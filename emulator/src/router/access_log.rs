@@ -9,7 +9,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum_server::tls::TlsInfo;
-use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::hosts::Host;
 use crate::inspector::{Credentials, Inspector, RequestSeen, Seen};
@@ -36,11 +35,7 @@ pub async fn access_log(State(observed): State<Observed>, mut req: Request, next
         .then(|| req.extensions().get::<Arc<TlsInfo>>())
         .flatten()
         .and_then(|info| info.peer_certificates.first().cloned())
-        .and_then(|der| {
-            X509Certificate::from_der(&der)
-                .ok()
-                .map(|(_, c)| c.subject().to_string())
-        })
+        .and_then(|der| crate::pki::subject_of(&der))
         .unwrap_or_else(|| "-".into());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();

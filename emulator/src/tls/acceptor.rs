@@ -1,4 +1,5 @@
-//! The connection acceptor that turns failed handshakes into one log line.
+//! The connection acceptor that turns failed handshakes into one log line
+//! and one report to a [`RefusalSink`] (the server connects the inspector).
 //!
 //! rustls' verifiers are shared by all connections and know nothing of the
 //! connection they are judging. To connect a refused certificate with the
@@ -19,7 +20,6 @@ use tokio::net::TcpStream;
 
 use super::explain::HandshakeFailure;
 use crate::hosts::Host;
-use crate::inspector::{Inspector, Seen};
 
 /// The verifier's verdict and the certificate it judged.
 type Slot = Arc<Mutex<Option<(HandshakeFailure, Vec<u8>)>>>;
@@ -36,18 +36,26 @@ pub(super) fn record_failure(failure: HandshakeFailure, certificate: &[u8]) {
     });
 }
 
+/// Where refused handshakes are reported, besides the log. TLS knows nothing
+/// of what listens: the server hands each acceptor the sink (the request
+/// inspector). Handshakes that never really started
+/// ([`HandshakeFailure::is_noise`]) are not reported.
+pub trait RefusalSink: Send + Sync {
+    fn refused(&self, host: Host, client: Option<SocketAddr>, failure: HandshakeFailure, certificate: Option<Vec<u8>>);
+}
+
 /// Wraps a TLS acceptor (axum-server's `RustlsAcceptor`), logs every
-/// failed handshake with its explanation and shows it in the inspector.
+/// failed handshake with its explanation and reports it to the sink.
 #[derive(Clone)]
 pub struct ExplainingAcceptor<A> {
     inner: A,
     host: Host,
-    inspector: Arc<Inspector>,
+    refusals: Arc<dyn RefusalSink>,
 }
 
 impl<A> ExplainingAcceptor<A> {
-    pub fn new(inner: A, host: Host, inspector: Arc<Inspector>) -> Self {
-        Self { inner, host, inspector }
+    pub fn new(inner: A, host: Host, refusals: Arc<dyn RefusalSink>) -> Self {
+        Self { inner, host, refusals }
     }
 }
 
@@ -63,7 +71,7 @@ where
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let peer = stream.peer_addr().ok();
         let host = self.host;
-        let inspector = self.inspector.clone();
+        let refusals = self.refusals.clone();
         let slot: Slot = Arc::default();
         let handshake = FAILURE.scope(slot.clone(), self.inner.accept(stream, service));
         Box::pin(async move {
@@ -73,7 +81,7 @@ where
                 let failure = HandshakeFailure::from_accept_error(err, seen);
                 log_failure(host, peer, &failure);
                 if !failure.is_noise() {
-                    inspector.record(host, peer, Seen::Handshake { failure, certificate });
+                    refusals.refused(host, peer, failure, certificate);
                 }
             }
             result

@@ -1,5 +1,6 @@
 //! TLS policy per listener: which certificate the server presents, what it
-//! asks of clients, and how refusals are explained.
+//! asks of clients, and how refusals are explained; plus the one client
+//! configuration the sandbox's own clients share (`client`).
 //!
 //! One crypto provider everywhere: aws-lc-rs (rustls' default, also used by
 //! rcgen and jsonwebtoken here) — one implementation to build, audit and
@@ -7,6 +8,7 @@
 
 mod acceptor;
 mod cert_problem;
+mod client;
 mod explain;
 mod verifier;
 
@@ -18,8 +20,9 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::ClientCertVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
-pub use acceptor::ExplainingAcceptor;
+pub use acceptor::{ExplainingAcceptor, RefusalSink};
 pub use cert_problem::CertProblem;
+pub use client::{ClientIdentity, ClientTlsError, client_builder, client_config};
 pub use explain::HandshakeFailure;
 pub use verifier::{AcceptAnyCert, ExplainingVerifier};
 

@@ -61,7 +61,7 @@ impl ClientCertVerifier for ExplainingVerifier {
         intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        // The sandbox clock, not the system's: tests shift it (SPEC §6).
+        // The sandbox clock, not the system's: tests shift it (crate::clock).
         self.inner
             .verify_client_cert(end_entity, intermediates, self.clock.unix_time())
             .inspect_err(|err| {
@@ -100,9 +100,7 @@ impl ClientCertVerifier for ExplainingVerifier {
 }
 
 fn record_key_mismatch(cert: &CertificateDer<'_>) {
-    let subject = X509Certificate::from_der(cert)
-        .map(|(_, c)| c.subject().to_string())
-        .unwrap_or_else(|_| "(unparseable)".into());
+    let subject = crate::pki::subject_of(cert).unwrap_or_else(|| "(unparseable)".into());
     record_failure(HandshakeFailure::KeyMismatch { subject }, cert);
 }
 

@@ -99,6 +99,16 @@ impl<S: Send + Sync> FromRequest<S> for ApiBytes {
     }
 }
 
+/// Whether `headers` declare the media type `mime` (e.g.
+/// `application/json`), ignoring case, leading space and parameters such as
+/// `; charset=utf-8`: one rule for every body the sandbox reads.
+pub fn content_type_is(headers: &axum::http::HeaderMap, mime: &str) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with(mime))
+}
+
 /// Whether the request announces a body over [`MAX_BODY_BYTES`].
 pub fn declared_too_large(req: &Request) -> bool {
     req.headers()
