@@ -121,7 +121,7 @@ fn when(rfc3339: &str) -> String {
 
 /// A `<time>` element: readable text, the exact instant in `datetime`. It
 /// may wrap between the date and the time of day, never inside either.
-fn time_element(rfc3339: &str) -> Markup {
+pub(super) fn time_element(rfc3339: &str) -> Markup {
     let text = when(rfc3339);
     let (date, clock) = text.split_once(' ').unwrap_or((&text, ""));
     html! { time datetime=(rfc3339) { span { (date) } " " span { (clock) } } }

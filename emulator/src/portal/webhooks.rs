@@ -104,7 +104,7 @@ pub fn section(portal: &Portal, base: &str) -> Markup {
                     @for e in &deliveries {
                         @if let Some(w) = &e.webhook {
                             tr.delivery data-result=(w.result) {
-                                td { (e.time) }
+                                td { (super::pages::time_element(&e.time)) }
                                 td { code { (w.event_type) } br; code.token { (w.event_id) } }
                                 td { (w.attempt) " of " (w.max_attempts) }
                                 td class=(e.outcome) { (w.result) }

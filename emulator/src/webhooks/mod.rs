@@ -164,7 +164,9 @@ impl Webhooks {
     }
 
     /// Queues an event for the default application. Returns its `event_id`,
-    /// or `None` when the application has no webhook URL (nothing is sent).
+    /// or `None` when nothing is sent: the application has no webhook URL,
+    /// the sandbox is stopping, or `event_type` is not a dotted lowercase
+    /// name like `payment.created` (logged).
     pub fn emit(self: &Arc<Self>, event_type: &str, message: &str, payload: Value) -> Option<String> {
         let application = self.application.clone();
         self.emit_for(&application, event_type, message, payload)
@@ -178,7 +180,10 @@ impl Webhooks {
         message: &str,
         payload: Value,
     ) -> Option<String> {
-        debug_assert!(envelope::is_event_type(event_type), "{event_type}");
+        if !envelope::is_event_type(event_type) {
+            tracing::warn!(target: "webhooks", "event type {event_type:?} is not a dotted lowercase name: event not sent");
+            return None;
+        }
         let Some(destination) = self.destination_for(application) else {
             tracing::debug!(target: "webhooks", application, event_type, "no webhook URL: event not sent");
             return None;
@@ -372,6 +377,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let webhooks = service(dir.path(), WebhookSettings::default());
         assert_eq!(webhooks.emit("entity.created", "x", json!({})), None);
+        assert!(webhooks.lanes.lock().unwrap().is_empty());
+        webhooks
+            .set_url(WebhookUrl::parse("http://localhost:9/h").unwrap())
+            .unwrap();
+        assert_eq!(webhooks.emit("Not An Event", "x", json!({})), None);
+        webhooks.shutdown();
+        assert_eq!(webhooks.emit("entity.created", "x", json!({})), None, "stopping");
         assert!(webhooks.lanes.lock().unwrap().is_empty());
     }
 
