@@ -241,7 +241,14 @@ async fn index(
     let page = || -> Result<String, PortalError> {
         let certs = certificates::list(&portal.state, &portal.records)?;
         let clients = portal.authority.registry.list()?;
-        Ok(pages::index(&portal, &certs, &clients, query.notice.as_deref()))
+        let webhooks = webhooks::section(&portal, &session::base(&portal));
+        Ok(pages::index(
+            &portal,
+            &certs,
+            &clients,
+            query.notice.as_deref(),
+            webhooks,
+        ))
     };
     match page() {
         Ok(html) => no_store(Html(html).into_response()),

@@ -127,13 +127,22 @@ pub(super) fn time_element(rfc3339: &str) -> Markup {
     html! { time datetime=(rfc3339) { span { (date) } " " span { (clock) } } }
 }
 
-pub fn index(portal: &Portal, certs: &[AppCertificate], clients: &[Client], notice: Option<&str>) -> String {
+/// The application page; `webhooks` is its webhook section.
+pub fn index(
+    portal: &Portal,
+    certs: &[AppCertificate],
+    clients: &[Client],
+    notice: Option<&str>,
+    webhooks: Markup,
+) -> String {
     let (info, base) = (portal.application.info(), super::session::base(portal));
     let app = portal.application.credentials();
     let notice = match notice {
         Some("revoked") => Some("Certificate revoked: the mtls host refuses it from the next handshake on."),
         Some("client-created") => Some("Client created. Reveal its secret to use it."),
-        Some(other) => super::webhooks::notice(other),
+        Some("webhook-saved") => Some("Webhook URL saved: events go there from now on, and after a restart."),
+        Some("webhook-cleared") => Some("Webhook URL cleared: no events are sent."),
+        Some("webhook-test") => Some("Test event queued: its delivery shows below in a moment (reload)."),
         _ => None,
     };
     let app_method = clients
@@ -166,7 +175,7 @@ pub fn index(portal: &Portal, certs: &[AppCertificate], clients: &[Client], noti
                     tr { th { "Authorization server" } td { code { (info.auth_url) } } }
                 } }
             }
-            (super::webhooks::section(portal, &base))
+            (webhooks)
             section id="certificates" {
                 h2 { "Certificates" }
                 p {

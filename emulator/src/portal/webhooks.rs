@@ -1,6 +1,9 @@
 //! The portal's webhook section on the application page: the URL form
 //! (empty clears it), "Send test event", and the latest delivery attempts
-//! from the inspector. The work is in [`crate::webhooks`].
+//! from the inspector. The work is in [`crate::webhooks`]; [`pages`] frames
+//! the section (and words the notices) without knowing what is in it.
+//!
+//! [`pages`]: super::pages
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -48,16 +51,6 @@ pub async fn send_test(_: session::Session, State(portal): State<Arc<Portal>>) -
         "{}/?notice=webhook-test#webhooks",
         session::base(&portal)
     )))
-}
-
-/// The application page's notice after a webhook action.
-pub fn notice(name: &str) -> Option<&'static str> {
-    match name {
-        "webhook-saved" => Some("Webhook URL saved: events go there from now on, and after a restart."),
-        "webhook-cleared" => Some("Webhook URL cleared: no events are sent."),
-        "webhook-test" => Some("Test event queued: its delivery shows below in a moment (reload)."),
-        _ => None,
-    }
 }
 
 /// The application page's "Webhooks" section.
