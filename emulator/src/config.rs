@@ -20,6 +20,7 @@ use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
 use crate::oauth::dn::Dn;
 use crate::oauth::keys::SigningAlg;
 use crate::state::{State, files};
+use crate::webhooks::{WebhookSettings, WebhooksSection};
 
 pub const DEFAULT_STATE_DIR: &str = ".sandbox";
 pub const DEFAULT_PORTS: Ports = Ports {
@@ -48,6 +49,8 @@ pub enum ConfigError {
         index: usize,
         detail: String,
     },
+    #[error("config file {path}: [webhooks] {detail}")]
+    Webhooks { path: PathBuf, detail: String },
     #[error("config file {path}: [app] {detail}")]
     App { path: PathBuf, detail: String },
     #[error("config file {path}: [provider] {source}")]
@@ -98,6 +101,8 @@ pub struct Config {
     pub gateway: Vec<Route>,
     /// Fault rules installed at start (validated).
     pub faults: Vec<RuleSpec>,
+    /// Where and how the provider's events are delivered.
+    pub webhooks: WebhookSettings,
     /// How many recent requests and handshakes the inspector keeps.
     pub inspect_capacity: usize,
     /// The user accepts that the built-in `testing`/`testing` admin client
@@ -137,6 +142,7 @@ impl Config {
             clients: Vec::new(),
             gateway: Vec::new(),
             faults: Vec::new(),
+            webhooks: WebhookSettings::default(),
             inspect_capacity: crate::inspector::DEFAULT_CAPACITY,
             allow_shared_admin: false,
             provider: Arc::new(crate::provider::Profile::built_in(crate::provider::DEFAULT_PROFILE)),
@@ -348,6 +354,8 @@ pub struct FileConfig {
     /// Fault rules installed at start.
     #[serde(default)]
     pub faults: Vec<RuleSpec>,
+    /// The webhook URL and delivery settings.
+    pub webhooks: Option<WebhooksSection>,
     #[serde(default)]
     pub provider: ProviderSection,
 }
@@ -463,6 +471,14 @@ impl FileConfig {
                 detail,
             })?;
             config.gateway.push(route);
+        }
+        if let Some(section) = self.webhooks {
+            config.webhooks = section
+                .apply(&config.webhooks)
+                .map_err(|detail| ConfigError::Webhooks {
+                    path: file_path.to_path_buf(),
+                    detail,
+                })?;
         }
         for (index, spec) in self.faults.into_iter().enumerate() {
             Rule::try_from(spec.clone()).map_err(|detail| ConfigError::Fault {

@@ -1,6 +1,8 @@
 //! The request inspector: the last N requests and refused handshakes across
-//! all listeners, for `/portal/inspect`. It answers the question a hosted
-//! sandbox never does: what did the server see, and why did it say no?
+//! all listeners, and the sandbox's own outgoing webhook deliveries, for
+//! `/portal/inspect`. It answers the question a hosted sandbox never does:
+//! what did the server see, and why did it say no? (And for webhooks: what
+//! did it send, and what did the receiver answer?)
 //!
 //! Recording runs on every request, so it keeps raw pieces (cheap clones of
 //! what the request already holds) under one short lock, and does all the
@@ -52,6 +54,42 @@ pub struct RequestSeen {
     pub failure: Option<Failure>,
 }
 
+/// One attempt at delivering a webhook event, as the delivery worker
+/// (`webhooks`) reports it. Plain data: the inspector knows nothing of how
+/// deliveries are made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliverySeen {
+    pub event_type: String,
+    pub event_id: String,
+    /// The `X-Mtls-Sandbox-Delivery` header of this attempt.
+    pub delivery_id: String,
+    /// The receiver's URL without its query string (which may carry a secret).
+    pub url: String,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    /// The receiver's status code, when it answered.
+    pub status: Option<u16>,
+    /// Why the attempt did not deliver, in plain words.
+    pub error: Option<String>,
+    pub elapsed: Duration,
+    pub result: DeliveryResult,
+}
+
+/// What an attempt means for its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryResult {
+    Delivered,
+    /// Failed; another attempt follows after this delay.
+    Retrying {
+        in_ms: u64,
+    },
+    /// Failed, and it was the last attempt.
+    Failed,
+    /// Not attempted (or cut short): the sandbox stopped, or the URL changed.
+    Abandoned,
+}
+
 #[derive(Debug, Clone)]
 pub enum Seen {
     Request(Box<RequestSeen>),
@@ -60,13 +98,17 @@ pub enum Seen {
         failure: HandshakeFailure,
         certificate: Option<Vec<u8>>,
     },
+    /// An outgoing webhook delivery attempt.
+    Delivery(Box<DeliverySeen>),
 }
 
 #[derive(Debug, Clone)]
 pub struct Event {
     pub seq: u64,
     pub at: SystemTime,
-    pub host: Host,
+    /// The listener a request or handshake came in on; none for deliveries,
+    /// which go out.
+    pub host: Option<Host>,
     pub client: Option<SocketAddr>,
     pub seen: Seen,
 }
@@ -100,6 +142,15 @@ impl Inspector {
     }
 
     pub fn record(&self, host: Host, client: Option<SocketAddr>, seen: Seen) {
+        self.push(Some(host), client, seen);
+    }
+
+    /// Records a webhook delivery attempt.
+    pub fn record_delivery(&self, delivery: DeliverySeen) {
+        self.push(None, None, Seen::Delivery(Box::new(delivery)));
+    }
+
+    fn push(&self, host: Option<Host>, client: Option<SocketAddr>, seen: Seen) {
         if self.capacity == 0 {
             return;
         }
@@ -176,8 +227,9 @@ pub struct EventView {
     pub seq: u64,
     /// RFC 3339, UTC.
     pub time: String,
-    /// `request` or `handshake`.
+    /// `request`, `handshake` or `delivery`.
     pub kind: &'static str,
+    /// The listener; `outbound` for webhook deliveries.
     pub listener: &'static str,
     pub client_address: Option<String>,
     /// `GET /banks/v1`; absent for handshakes.
@@ -198,6 +250,23 @@ pub struct EventView {
     pub explanation: Option<String>,
     /// What to change, when the explanation says.
     pub fix: Option<String>,
+    /// For deliveries: which event, which attempt, and what came of it.
+    pub webhook: Option<WebhookView>,
+}
+
+/// A delivery attempt's webhook details.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookView {
+    pub event_type: String,
+    pub event_id: String,
+    pub delivery_id: String,
+    pub url: String,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    /// `delivered`, `retrying`, `failed` or `abandoned`.
+    pub result: &'static str,
+    /// When `retrying`: the delay before the next attempt.
+    pub retry_in_ms: Option<u64>,
 }
 
 impl EventView {
@@ -207,7 +276,7 @@ impl EventView {
             seq: event.seq,
             time,
             kind: "request",
-            listener: event.host.name(),
+            listener: event.host.map_or("outbound", Host::name),
             client_address: event.client.map(|c| c.to_string()),
             request: None,
             status: None,
@@ -221,6 +290,7 @@ impl EventView {
             error: None,
             explanation: None,
             fix: None,
+            webhook: None,
         };
         match &event.seen {
             Seen::Handshake { failure, certificate } => {
@@ -231,8 +301,55 @@ impl EventView {
                 view.explain(&failure.to_string());
             }
             Seen::Request(req) => view.fill_request(req, claims_of),
+            Seen::Delivery(delivery) => view.fill_delivery(delivery),
         }
         view
+    }
+
+    fn fill_delivery(&mut self, d: &DeliverySeen) {
+        self.kind = "delivery";
+        self.request = Some(format!("POST {}", d.url));
+        self.status = d.status;
+        self.duration_ms = Some((d.elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0);
+        let (result, retry_in_ms) = match d.result {
+            DeliveryResult::Delivered => ("delivered", None),
+            DeliveryResult::Retrying { in_ms } => ("retrying", Some(in_ms)),
+            DeliveryResult::Failed => ("failed", None),
+            DeliveryResult::Abandoned => ("abandoned", None),
+        };
+        self.outcome = match d.result {
+            DeliveryResult::Delivered => "ok",
+            DeliveryResult::Retrying { .. } => "error",
+            DeliveryResult::Failed | DeliveryResult::Abandoned => "refused",
+        };
+        if let Some(error) = &d.error {
+            self.error = Some(format!("WEBHOOK_{}", result.to_uppercase()));
+            let next = match d.result {
+                DeliveryResult::Retrying { in_ms } => format!("; attempt {} follows in {in_ms} ms", d.attempt + 1),
+                DeliveryResult::Failed => format!("; no more attempts ({} of {})", d.attempt, d.max_attempts),
+                _ => String::new(),
+            };
+            self.explanation = Some(format!(
+                "{} {}, attempt {} of {}: {error}{next}",
+                d.event_type, d.event_id, d.attempt, d.max_attempts
+            ));
+            if d.status.is_none() && d.result != DeliveryResult::Abandoned {
+                self.fix = Some(format!(
+                    "start your webhook receiver at {}, or change the URL (PUT /admin/webhooks, `mtls-sandbox webhooks set`)",
+                    d.url
+                ));
+            }
+        }
+        self.webhook = Some(WebhookView {
+            event_type: d.event_type.clone(),
+            event_id: d.event_id.clone(),
+            delivery_id: d.delivery_id.clone(),
+            url: d.url.clone(),
+            attempt: d.attempt,
+            max_attempts: d.max_attempts,
+            result,
+            retry_in_ms,
+        });
     }
 
     fn fill_request(&mut self, req: &RequestSeen, claims_of: &dyn Fn(&str) -> Option<Value>) {
@@ -368,6 +485,48 @@ mod tests {
             "{:?}",
             view.fix
         );
+    }
+
+    #[test]
+    fn deliveries_are_a_third_kind_with_their_attempt_and_result() {
+        let inspector = Inspector::new(10);
+        let attempt = |n: u32, status: Option<u16>, result: DeliveryResult| DeliverySeen {
+            event_type: "payment.created".into(),
+            event_id: "e-1".into(),
+            delivery_id: format!("d-{n}"),
+            url: "http://localhost:9/hook".into(),
+            attempt: n,
+            max_attempts: 2,
+            status,
+            error: (result != DeliveryResult::Delivered).then(|| "cannot connect: Connection refused".into()),
+            elapsed: Duration::from_millis(2),
+            result,
+        };
+        inspector.record_delivery(attempt(1, None, DeliveryResult::Retrying { in_ms: 50 }));
+        inspector.record_delivery(attempt(2, None, DeliveryResult::Failed));
+        inspector.record_delivery(attempt(1, Some(204), DeliveryResult::Delivered));
+        let views = inspector.view(&no_claims);
+        let summary: Vec<_> = views
+            .iter()
+            .map(|v| (v.kind, v.listener, v.outcome, v.webhook.as_ref().unwrap().result))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("delivery", "outbound", "ok", "delivered"),
+                ("delivery", "outbound", "refused", "failed"),
+                ("delivery", "outbound", "error", "retrying"),
+            ]
+        );
+        assert_eq!(views[0].request.as_deref(), Some("POST http://localhost:9/hook"));
+        assert_eq!(views[0].status, Some(204));
+        let failed = views[1].explanation.as_deref().unwrap();
+        assert!(
+            failed.contains("attempt 2 of 2") && failed.contains("no more attempts"),
+            "{failed}"
+        );
+        assert!(views[1].fix.as_deref().unwrap().contains("start your webhook receiver"));
+        assert_eq!(views[2].webhook.as_ref().unwrap().retry_in_ms, Some(50));
     }
 
     #[test]

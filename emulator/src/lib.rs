@@ -19,11 +19,13 @@
 //! - The areas, each with its handlers, its `routes()` and its own state:
 //!   `api` (the resource API), [`oauth`] (the authorization server; never
 //!   imports the resource API), `portal`, [`gateway`], `faults`,
-//!   [`inspector`].
+//!   [`inspector`], [`webhooks`] (its `/admin/webhooks`).
 //! - The services the areas share: [`oauth::Authority`] (owns its records,
 //!   clock and signing key; verifies bearer tokens with their certificate
 //!   binding), `application` (the default application's current
-//!   credentials), [`revocation`] (revoking and the CRL reload).
+//!   credentials), [`revocation`] (revoking and the CRL reload),
+//!   [`webhooks::Webhooks`] (queues the provider's events and delivers them
+//!   to the application's URL; handed to the areas that emit events).
 //! - The core, no HTTP: [`tls`] (its client configuration is what the
 //!   harness and the tests connect with), [`records`], [`state`], [`pki`], [`info`].
 //! - Leaves, injected where needed: [`clock`], [`entropy`], `fsutil`,
@@ -59,3 +61,4 @@ pub mod server;
 pub mod state;
 pub mod tls;
 mod web;
+pub mod webhooks;

@@ -4,7 +4,7 @@
 //!
 //! The composition root: the only place that reads [`Config`] to build
 //! the parts (authorization server, application, revocations, fault rules,
-//! gateway, portal) with their own settings and runtime dependencies
+//! gateway, portal, webhooks) with their own settings and runtime dependencies
 //! ([`Runtime`]), and hands each area its state ([`router::Areas`]).
 //!
 //! The caller owns the lifecycle ([`start`] returns a [`Running`] handle), so
@@ -42,6 +42,7 @@ use crate::revocation::{self, Revocations};
 use crate::router::{self, Areas};
 use crate::state::{State, files};
 use crate::tls::{self, ExplainingAcceptor, TlsMaterial, TlsOptions};
+use crate::webhooks::{self, WebhookState, Webhooks};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,6 +54,8 @@ pub struct Running {
     tasks: JoinSet<std::io::Result<()>>,
     state: State,
     crl_watch: tokio::task::JoinHandle<()>,
+    /// Its delivery workers stop with the listeners.
+    webhooks: Arc<Webhooks>,
     /// Held until [`Running::wait`] has cleaned up: one sandbox per state dir.
     _lock: InstanceLock,
 }
@@ -136,6 +139,17 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
     let application = Arc::new(Application::new(state.clone(), info.clone(), authority.clone()));
     let revocations = Arc::new(Revocations::new(state.clone(), records.clone(), clock.clone()));
     let faults = Faults::new(config.faults.clone(), entropy.fork()).map_err(anyhow::Error::msg)?;
+    let webhooks = Arc::new(Webhooks::new(
+        config.webhooks.clone(),
+        webhooks::Setup {
+            application: state.app.name.clone(),
+            store: state.path(files::WEBHOOKS),
+            ca_pem: format!("{}{}", state.root.cert_pem, state.intermediate.cert_pem).into_bytes(),
+            clock: clock.clone(),
+            entropy: entropy.clone(),
+            inspector: inspector.clone(),
+        },
+    )?);
     let api = Api {
         authority: authority.clone(),
         application: application.clone(),
@@ -166,8 +180,13 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
             entropy: entropy.clone(),
             client_key: config.client_key,
             session: portal_session,
+            webhooks: webhooks.clone(),
         }),
         gateway: Arc::new(Gateway::new(config.gateway.clone(), authority.clone())),
+        webhooks: WebhookState {
+            webhooks: webhooks.clone(),
+            authority: authority.clone(),
+        },
         authority: authority.clone(),
         revocations: revocations.clone(),
         inspector: inspector.clone(),
@@ -228,13 +247,16 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         tasks,
         state,
         crl_watch,
+        webhooks,
         _lock: lock,
     })
 }
 
 impl Running {
-    /// Stops accepting connections and lets in-flight requests finish.
+    /// Stops accepting connections and lets in-flight requests finish;
+    /// webhook deliveries stop now (no retries after shutdown).
     pub fn shutdown(&self) {
+        self.webhooks.shutdown();
         self.control.graceful_shutdown(Some(DRAIN_TIMEOUT));
     }
 
@@ -252,6 +274,7 @@ impl Running {
             }
         }
         self.crl_watch.abort();
+        self.webhooks.stopped().await;
         for name in RUNTIME_FILES {
             let _ = std::fs::remove_file(self.state.path(name));
         }

@@ -48,6 +48,8 @@ pub mod files {
     pub const CRL_LOADED: &str = "revoked_certs.loaded";
     /// System CA roots plus the sandbox chain, for `SSL_CERT_FILE` and friends.
     pub const TRUST_BUNDLE: &str = "trust_bundle.pem";
+    /// Webhook URLs set at runtime (admin API, CLI, portal), per application.
+    pub const WEBHOOKS: &str = "webhooks.json";
 }
 
 const MANIFEST_VERSION: u32 = 1;

@@ -25,3 +25,4 @@ mod scripts;
 mod secrets;
 mod tls_audit;
 mod util;
+mod webhooks;

@@ -20,6 +20,7 @@ mod oauth;
 pub mod output;
 mod running;
 mod up;
+mod webhooks;
 
 use crate::config::{Config, ConfigError, FileConfig};
 
@@ -133,6 +134,10 @@ pub enum Command {
     /// provider's web SDK: an entity with accounts, balances and transactions.
     #[command(after_help = "Example:\n  mtls-sandbox link 0b6c...e1 --bank LEANMB1")]
     Link(link::LinkArgs),
+    /// Where the running sandbox POSTs the provider's events (entity.created,
+    /// payment.updated, ...): set, show or clear the URL, send a test event.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
 }
 
 /// An error with the exit code it deserves.
@@ -174,6 +179,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Clock(c) => clock::clock(global, c).await,
         Command::Faults(c) => faults::faults(global, c).await,
         Command::Link(args) => link::link(global, args).await,
+        Command::Webhooks(c) => webhooks::webhooks(global, c).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The developer portal on the sandbox host (`/portal`): the application's
 //! certificates (generate, download the chain, revoke), OAuth clients
-//! (create, reveal a secret once, add secrets) and the request inspector.
+//! (create, reveal a secret once, add secrets), the webhook URL with its
+//! delivery log, and the request inspector.
 //!
 //! It is still a server on a port, so every page needs the portal token,
 //! new at every start and printed in the startup summary as a link. The
@@ -15,6 +16,7 @@ pub mod certificates;
 pub mod download;
 mod pages;
 pub mod session;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -67,6 +69,8 @@ pub struct Portal {
     /// The browser session's path segment (`/portal/<this>/`): new at every
     /// start and, unlike the token, in no file (see [`session`]).
     pub session: String,
+    /// The application's webhook URL, and the test event.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 /// The name of the secret "Reveal secret" shows (and rotates).
@@ -93,6 +97,8 @@ pub fn routes(portal: Arc<Portal>) -> Router {
                 .route(&format!("{base}/clients"), post(create_client))
                 .route(&format!("{base}/clients/{{id}}/reveal"), post(reveal_secret))
                 .route(&format!("{base}/clients/{{id}}/secrets"), post(add_secret))
+                .route(&format!("{base}/webhooks"), post(webhooks::set_url))
+                .route(&format!("{base}/webhooks/test"), post(webhooks::send_test))
                 .route(&format!("{base}/inspect"), get(inspect))
                 .route(&format!("{base}/inspect.json"), get(inspect_json))
         })
@@ -235,7 +241,14 @@ async fn index(
     let page = || -> Result<String, PortalError> {
         let certs = certificates::list(&portal.state, &portal.records)?;
         let clients = portal.authority.registry.list()?;
-        Ok(pages::index(&portal, &certs, &clients, query.notice.as_deref()))
+        let webhooks = webhooks::section(&portal, &session::base(&portal));
+        Ok(pages::index(
+            &portal,
+            &certs,
+            &clients,
+            query.notice.as_deref(),
+            webhooks,
+        ))
     };
     match page() {
         Ok(html) => no_store(Html(html).into_response()),

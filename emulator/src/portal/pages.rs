@@ -121,18 +121,28 @@ fn when(rfc3339: &str) -> String {
 
 /// A `<time>` element: readable text, the exact instant in `datetime`. It
 /// may wrap between the date and the time of day, never inside either.
-fn time_element(rfc3339: &str) -> Markup {
+pub(super) fn time_element(rfc3339: &str) -> Markup {
     let text = when(rfc3339);
     let (date, clock) = text.split_once(' ').unwrap_or((&text, ""));
     html! { time datetime=(rfc3339) { span { (date) } " " span { (clock) } } }
 }
 
-pub fn index(portal: &Portal, certs: &[AppCertificate], clients: &[Client], notice: Option<&str>) -> String {
+/// The application page; `webhooks` is its webhook section.
+pub fn index(
+    portal: &Portal,
+    certs: &[AppCertificate],
+    clients: &[Client],
+    notice: Option<&str>,
+    webhooks: Markup,
+) -> String {
     let (info, base) = (portal.application.info(), super::session::base(portal));
     let app = portal.application.credentials();
     let notice = match notice {
         Some("revoked") => Some("Certificate revoked: the mtls host refuses it from the next handshake on."),
         Some("client-created") => Some("Client created. Reveal its secret to use it."),
+        Some("webhook-saved") => Some("Webhook URL saved: events go there from now on, and after a restart."),
+        Some("webhook-cleared") => Some("Webhook URL cleared: no events are sent."),
+        Some("webhook-test") => Some("Test event queued: its delivery shows below in a moment (reload)."),
         _ => None,
     };
     let app_method = clients
@@ -165,6 +175,7 @@ pub fn index(portal: &Portal, certs: &[AppCertificate], clients: &[Client], noti
                     tr { th { "Authorization server" } td { code { (info.auth_url) } } }
                 } }
             }
+            (webhooks)
             section id="certificates" {
                 h2 { "Certificates" }
                 p {
@@ -300,7 +311,7 @@ pub fn inspect(portal: &Portal, events: &[EventView], refresh: Option<u32>) -> S
             section {
                 h1 { "Request inspector" }
                 p.muted {
-                    "The last " (portal.inspector.capacity()) " requests and refused handshakes on all three hosts, newest first. "
+                    "The last " (portal.inspector.capacity()) " requests and refused handshakes on all three hosts, and webhook deliveries, newest first. "
                     a href={ (base) "/inspect?refresh=2" } { "Refresh every 2 s" } " · "
                     a href={ (base) "/inspect.json" } { "JSON" }
                 }

@@ -2,7 +2,7 @@
 //! of one listener, assembled from each area's `routes()`.
 //!
 //! The areas (resource API, authorization server, fault and clock admin,
-//! portal, gateway) know nothing of each other and each carries its own
+//! webhook admin, portal, gateway) know nothing of each other and each carries its own
 //! state; this module puts them on their hosts and wraps them in the
 //! cross-cutting layers — the access log and inspector, the request-head
 //! limits, fault injection, and on the mtls host the per-request revocation
@@ -31,6 +31,7 @@ use crate::portal::{self, Portal};
 use crate::provider::{self, Provider};
 use crate::revocation::Revocations;
 use crate::web::{ApiError, body, head};
+use crate::webhooks::{self, WebhookState};
 use access_log::{Observed, access_log};
 
 /// Every area's state, built once by the server; each router takes the
@@ -43,6 +44,7 @@ pub struct Areas {
     pub faults: FaultState,
     pub portal: Arc<Portal>,
     pub gateway: Arc<Gateway>,
+    pub webhooks: WebhookState,
     pub revocations: Arc<Revocations>,
     pub inspector: Arc<Inspector>,
 }
@@ -53,7 +55,9 @@ pub fn router(areas: &Areas, host: Host) -> Router {
         .route("/health", get(health))
         .merge(oauth::routes(host, areas.authority.clone()));
     if host == Host::Auth {
-        router = router.merge(faults::routes(areas.faults.clone()));
+        router = router
+            .merge(faults::routes(areas.faults.clone()))
+            .merge(webhooks::routes(areas.webhooks.clone()));
     }
     if matches!(host, Host::Sandbox | Host::Mtls) {
         router = router.merge(api::routes(areas.api.clone()));

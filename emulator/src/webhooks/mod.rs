@@ -1,0 +1,461 @@
+//! Webhooks: the sandbox POSTs the provider's events (`entity.created`,
+//! `payment.updated`, …) to the URL an application registered, in the
+//! provider's envelope ([`envelope`]), in order, with retries.
+//!
+//! [`Webhooks`] is a service the server owns and hands (as
+//! `Arc<Webhooks>`) to the areas whose state changes are events:
+//! [`Webhooks::emit`] stamps the event (id from the sandbox's entropy,
+//! timestamp from its clock) and queues it, never waiting on the network.
+//! One worker per application ([`deliver`]) sends that application's events
+//! one at a time, so a receiver sees them in the order they happened, and
+//! reports every attempt to the [`Inspector`], where the portal shows it.
+//!
+//! The URL is set per application: `[webhooks] url` in the config file, or
+//! at runtime through `/admin/webhooks` ([`admin`]), `mtls-sandbox webhooks`
+//! and the portal; runtime changes are kept in `webhooks.json` ([`store`])
+//! and survive a restart, but a URL in the config file wins at start.
+//! Nothing is ever sent to a URL that did not pass [`url::WebhookUrl`], and
+//! an event queued for a URL that was since changed or cleared is dropped.
+//!
+//! This module must not know which area emits what: the areas name their
+//! events (see [`envelope::events`]).
+
+pub mod admin;
+mod deliver;
+pub mod envelope;
+pub mod outbox;
+pub mod retry;
+pub mod settings;
+mod store;
+pub mod url;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde_json::Value;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::entropy::Entropy;
+use crate::inspector::Inspector;
+use crate::oauth::Authority;
+pub use envelope::Envelope;
+use outbox::Outbox;
+pub use settings::{WebhookSettings, WebhooksSection};
+pub use url::{UrlError, WebhookUrl};
+
+/// Where an application's URL came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// `[webhooks] url` in the config file.
+    Config,
+    /// The admin API, the CLI or the portal (kept in `webhooks.json`).
+    Runtime,
+}
+
+/// An application's webhook URL and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Destination {
+    pub url: WebhookUrl,
+    pub source: Source,
+}
+
+/// Why a webhook setting could not be changed or the service built.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("cannot save the webhook URL in {path}: {source}")]
+    Store { path: PathBuf, source: std::io::Error },
+    #[error("cannot build the webhook HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// What the service needs from the server besides its settings.
+pub struct Setup {
+    /// The default application's name: [`Webhooks::emit`] sends to its URL.
+    pub application: String,
+    /// `webhooks.json` in the state dir.
+    pub store: PathBuf,
+    /// The sandbox's own CA certificates (PEM), trusted besides the system's
+    /// roots for https receivers that use a certificate it issued.
+    pub ca_pem: Vec<u8>,
+    pub clock: Arc<Clock>,
+    pub entropy: Arc<Entropy>,
+    pub inspector: Arc<Inspector>,
+}
+
+/// An event waiting for delivery, bound to the URL it was emitted for.
+#[derive(Debug)]
+struct Pending {
+    envelope: Envelope,
+    body: axum::body::Bytes,
+    url: WebhookUrl,
+}
+
+/// One application's queue and the worker's wake-up call.
+struct Lane {
+    outbox: Mutex<Outbox<Pending>>,
+    wake: Notify,
+}
+
+/// The webhook service: URLs per application, queues, delivery workers.
+pub struct Webhooks {
+    application: String,
+    settings: WebhookSettings,
+    destinations: RwLock<BTreeMap<String, Destination>>,
+    store: PathBuf,
+    lanes: Mutex<HashMap<String, Arc<Lane>>>,
+    clock: Arc<Clock>,
+    entropy: Arc<Entropy>,
+    inspector: Arc<Inspector>,
+    http: reqwest::Client,
+    stop: watch::Sender<bool>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Webhooks {
+    /// The service with the URLs stored by earlier runs, the config file's
+    /// URL (which wins) for the default application, and no worker yet:
+    /// each starts with its application's first event.
+    pub fn new(settings: WebhookSettings, setup: Setup) -> Result<Self, WebhookError> {
+        let mut destinations: BTreeMap<String, Destination> = store::load(&setup.store)
+            .into_iter()
+            .map(|(app, url)| {
+                let destination = Destination {
+                    url,
+                    source: Source::Runtime,
+                };
+                (app, destination)
+            })
+            .collect();
+        if let Some(url) = &settings.url {
+            destinations.insert(
+                setup.application.clone(),
+                Destination {
+                    url: url.clone(),
+                    source: Source::Config,
+                },
+            );
+        }
+        Ok(Self {
+            http: deliver::http_client(&setup.ca_pem, settings.timeout)?,
+            application: setup.application,
+            settings,
+            destinations: RwLock::new(destinations),
+            store: setup.store,
+            lanes: Mutex::default(),
+            clock: setup.clock,
+            entropy: setup.entropy,
+            inspector: setup.inspector,
+            stop: watch::channel(false).0,
+            workers: Mutex::default(),
+        })
+    }
+
+    /// The default application's name.
+    pub fn application(&self) -> &str {
+        &self.application
+    }
+
+    pub fn settings(&self) -> &WebhookSettings {
+        &self.settings
+    }
+
+    /// Queues an event for the default application. Returns its `event_id`,
+    /// or `None` when nothing is sent: the application has no webhook URL,
+    /// the sandbox is stopping, or `event_type` is not a dotted lowercase
+    /// name like `payment.created` (logged).
+    pub fn emit(self: &Arc<Self>, event_type: &str, message: &str, payload: Value) -> Option<String> {
+        let application = self.application.clone();
+        self.emit_for(&application, event_type, message, payload)
+    }
+
+    /// Queues an event for `application`'s URL; see [`Webhooks::emit`].
+    pub fn emit_for(
+        self: &Arc<Self>,
+        application: &str,
+        event_type: &str,
+        message: &str,
+        payload: Value,
+    ) -> Option<String> {
+        if !envelope::is_event_type(event_type) {
+            tracing::warn!(target: "webhooks", "event type {event_type:?} is not a dotted lowercase name: event not sent");
+            return None;
+        }
+        let Some(destination) = self.destination_for(application) else {
+            tracing::debug!(target: "webhooks", application, event_type, "no webhook URL: event not sent");
+            return None;
+        };
+        if *self.stop.borrow() {
+            tracing::warn!(target: "webhooks", event_type, "the sandbox is stopping: event not sent");
+            return None;
+        }
+        let envelope = Envelope::new(event_type, message, payload, self.entropy.uuid(), self.clock.now());
+        let event_id = envelope.event_id.clone();
+        let pending = Pending {
+            body: envelope.body().into(),
+            envelope,
+            url: destination.url,
+        };
+        let lane = self.lane(application);
+        let dropped = lane.outbox.lock().unwrap_or_else(|p| p.into_inner()).push(pending);
+        if let Some(old) = dropped {
+            tracing::warn!(
+                target: "webhooks",
+                event_type = %old.envelope.event_type,
+                event_id = %old.envelope.event_id,
+                "webhook queue full ({} waiting for {}): the oldest event is dropped",
+                self.settings.queue_capacity,
+                old.url
+            );
+        }
+        lane.wake.notify_one();
+        Some(event_id)
+    }
+
+    /// The default application's URL.
+    pub fn destination(&self) -> Option<Destination> {
+        self.destination_for(&self.application)
+    }
+
+    pub fn destination_for(&self, application: &str) -> Option<Destination> {
+        let destinations = self.destinations.read().unwrap_or_else(|p| p.into_inner());
+        destinations.get(application).cloned()
+    }
+
+    /// Sets the default application's URL (kept for the next start).
+    pub fn set_url(&self, url: WebhookUrl) -> Result<(), WebhookError> {
+        self.change(&self.application, Some(url))
+    }
+
+    /// Clears the default application's URL; false when none was set.
+    pub fn clear_url(&self) -> Result<bool, WebhookError> {
+        let had = self.destination().is_some();
+        self.change(&self.application, None)?;
+        Ok(had)
+    }
+
+    /// Sets or clears `application`'s URL, stores the runtime URLs, and
+    /// drops the events still waiting for the previous URL.
+    fn change(&self, application: &str, url: Option<WebhookUrl>) -> Result<(), WebhookError> {
+        let mut destinations = self.destinations.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = destinations.clone();
+        match &url {
+            Some(url) => {
+                next.insert(
+                    application.to_owned(),
+                    Destination {
+                        url: url.clone(),
+                        source: Source::Runtime,
+                    },
+                );
+            }
+            None => {
+                next.remove(application);
+            }
+        }
+        let stored = next
+            .iter()
+            .filter(|(_, d)| d.source == Source::Runtime)
+            .map(|(app, d)| (app.clone(), d.url.clone()))
+            .collect();
+        store::save(&self.store, &stored).map_err(|source| WebhookError::Store {
+            path: self.store.clone(),
+            source,
+        })?;
+        let changed = destinations.get(application).map(|d| &d.url) != url.as_ref();
+        *destinations = next;
+        drop(destinations);
+        match &url {
+            Some(url) => tracing::info!(target: "webhooks", application, "webhook URL set to {url}"),
+            None => tracing::info!(target: "webhooks", application, "webhook URL cleared"),
+        }
+        if changed {
+            let lane = self
+                .lanes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(application)
+                .cloned();
+            let dropped = lane.map_or(0, |l| l.outbox.lock().unwrap_or_else(|p| p.into_inner()).clear());
+            if dropped > 0 {
+                tracing::warn!(
+                    target: "webhooks",
+                    application,
+                    "{dropped} waiting webhook event(s) dropped: the URL they were for was changed"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// `application`'s lane, created (with its worker) on first use.
+    fn lane(self: &Arc<Self>, application: &str) -> Arc<Lane> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lane) = lanes.get(application) {
+            return lane.clone();
+        }
+        let lane = Arc::new(Lane {
+            outbox: Mutex::new(Outbox::new(self.settings.queue_capacity)),
+            wake: Notify::new(),
+        });
+        lanes.insert(application.to_owned(), lane.clone());
+        // Outside a runtime (unit tests of the queue) events only wait.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let worker = runtime.spawn(self.clone().run_lane(application.to_owned(), lane.clone()));
+            self.workers.lock().unwrap_or_else(|p| p.into_inner()).push(worker);
+        }
+        lane
+    }
+
+    /// Stops the workers: no new attempt starts, no retry waits on, an
+    /// attempt in flight is abandoned. Waiting events are dropped (logged).
+    pub fn shutdown(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Stops the workers and waits until they have ended.
+    pub async fn stopped(&self) {
+        self.shutdown();
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
+        for worker in workers {
+            let _ = worker.await;
+        }
+    }
+}
+
+/// What the auth host's `/admin/webhooks` works with: the service, and the
+/// authorization server the `Admin` extractor asks.
+#[derive(Clone)]
+pub struct WebhookState {
+    pub webhooks: Arc<Webhooks>,
+    pub authority: Arc<Authority>,
+}
+
+impl axum::extract::FromRef<WebhookState> for Arc<Authority> {
+    fn from_ref(state: &WebhookState) -> Self {
+        state.authority.clone()
+    }
+}
+
+/// The auth host's `/admin/webhooks` and `/admin/webhooks/test`.
+pub fn routes(state: WebhookState) -> axum::Router {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/admin/webhooks", get(admin::show).put(admin::set).delete(admin::clear))
+        .route("/admin/webhooks/test", post(admin::test))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn service(dir: &std::path::Path, settings: WebhookSettings) -> Arc<Webhooks> {
+        let setup = Setup {
+            application: "my_app".into(),
+            store: dir.join("webhooks.json"),
+            ca_pem: Vec::new(),
+            clock: Arc::new(Clock::system()),
+            entropy: Arc::new(Entropy::from_seed("webhooks")),
+            inspector: Arc::new(Inspector::new(10)),
+        };
+        Arc::new(Webhooks::new(settings, setup).unwrap())
+    }
+
+    fn waiting(webhooks: &Webhooks) -> Vec<String> {
+        let lanes = webhooks.lanes.lock().unwrap();
+        let mut outbox = lanes["my_app"].outbox.lock().unwrap();
+        std::iter::from_fn(|| outbox.pop().map(|p| p.envelope.event_type)).collect()
+    }
+
+    #[test]
+    fn without_a_url_nothing_is_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let webhooks = service(dir.path(), WebhookSettings::default());
+        assert_eq!(webhooks.emit("entity.created", "x", json!({})), None);
+        assert!(webhooks.lanes.lock().unwrap().is_empty());
+        webhooks
+            .set_url(WebhookUrl::parse("http://localhost:9/h").unwrap())
+            .unwrap();
+        assert_eq!(webhooks.emit("Not An Event", "x", json!({})), None);
+        webhooks.shutdown();
+        assert_eq!(webhooks.emit("entity.created", "x", json!({})), None, "stopping");
+        assert!(webhooks.lanes.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn events_queue_in_order_with_deterministic_ids_and_a_bounded_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = WebhookSettings {
+            queue_capacity: 3,
+            ..WebhookSettings::default()
+        };
+        let webhooks = service(dir.path(), settings.clone());
+        webhooks
+            .set_url(WebhookUrl::parse("http://localhost:9/h").unwrap())
+            .unwrap();
+        let ids: Vec<String> = (0..4)
+            .filter_map(|i| webhooks.emit(&format!("e.n{i}"), "m", json!({ "i": i })))
+            .collect();
+        assert_eq!(ids.len(), 4);
+        assert_eq!(waiting(&webhooks), ["e.n1", "e.n2", "e.n3"], "the oldest was dropped");
+        let other_dir = tempfile::tempdir().unwrap();
+        let again = service(other_dir.path(), settings);
+        again
+            .set_url(WebhookUrl::parse("http://localhost:9/h").unwrap())
+            .unwrap();
+        assert_eq!(
+            again.emit("e.n0", "m", json!({})).as_ref(),
+            ids.first(),
+            "seeded ids repeat"
+        );
+    }
+
+    #[test]
+    fn runtime_urls_survive_a_restart_but_the_config_file_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = service(dir.path(), WebhookSettings::default());
+        let url = WebhookUrl::parse("https://example.com/hooks").unwrap();
+        first.set_url(url.clone()).unwrap();
+        let restarted = service(dir.path(), WebhookSettings::default());
+        assert_eq!(
+            restarted.destination(),
+            Some(Destination {
+                url,
+                source: Source::Runtime
+            })
+        );
+        let configured = WebhookUrl::parse("http://localhost:1/c").unwrap();
+        let with_config = service(
+            dir.path(),
+            WebhookSettings {
+                url: Some(configured.clone()),
+                ..WebhookSettings::default()
+            },
+        );
+        assert_eq!(with_config.destination().unwrap().url, configured);
+        assert_eq!(with_config.destination().unwrap().source, Source::Config);
+        assert!(restarted.clear_url().unwrap());
+        assert!(!restarted.clear_url().unwrap());
+        assert_eq!(service(dir.path(), WebhookSettings::default()).destination(), None);
+    }
+
+    #[test]
+    fn changing_the_url_drops_the_events_waiting_for_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let webhooks = service(dir.path(), WebhookSettings::default());
+        webhooks
+            .set_url(WebhookUrl::parse("http://localhost:9/a").unwrap())
+            .unwrap();
+        webhooks.emit("e.old", "m", json!({}));
+        webhooks
+            .set_url(WebhookUrl::parse("http://localhost:9/b").unwrap())
+            .unwrap();
+        webhooks.emit("e.new", "m", json!({}));
+        assert_eq!(waiting(&webhooks), ["e.new"]);
+    }
+}
