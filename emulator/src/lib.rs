@@ -51,6 +51,7 @@ pub mod limits;
 pub mod oauth;
 pub mod pki;
 mod portal;
+pub mod proxy;
 pub mod records;
 pub mod revocation;
 mod router;
