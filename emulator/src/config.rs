@@ -18,6 +18,7 @@ use crate::key_type::KeyType;
 use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
 use crate::oauth::dn::Dn;
 use crate::oauth::keys::SigningAlg;
+use crate::proxy::{BehindProxy, ProxySection};
 use crate::state::{State, files};
 
 pub const DEFAULT_STATE_DIR: &str = ".sandbox";
@@ -97,6 +98,8 @@ pub struct Config {
     /// The user accepts that the built-in `testing`/`testing` admin client
     /// is reachable on a non-loopback bind (`--allow-shared-admin`).
     pub allow_shared_admin: bool,
+    /// Behind the user's TLS terminator: who may forward client certificates, and how.
+    pub behind_proxy: BehindProxy,
 }
 
 impl Config {
@@ -131,6 +134,7 @@ impl Config {
             faults: Vec::new(),
             inspect_capacity: crate::inspector::DEFAULT_CAPACITY,
             allow_shared_admin: false,
+            behind_proxy: BehindProxy::default(),
         }
     }
 
@@ -174,6 +178,7 @@ impl Config {
             portal_url: None,
             portal_token: None,
             shared_admin: self.shares_admin(),
+            behind_proxy: self.behind_proxy.is_on().then(|| self.behind_proxy.info()),
         }
     }
 }
@@ -339,6 +344,8 @@ pub struct FileConfig {
     /// Fault rules installed at start.
     #[serde(default)]
     pub faults: Vec<RuleSpec>,
+    /// Client certificates forwarded by the user's own TLS terminator.
+    pub behind_proxy: Option<ProxySection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -421,6 +428,12 @@ impl FileConfig {
             config.banks = load_banks(&path)?;
         }
         config.oauth = self.oauth.unwrap_or(config.oauth);
+        if let Some(section) = self.behind_proxy {
+            config.behind_proxy = BehindProxy::from_section(section).map_err(|detail| ConfigError::Parse {
+                path: file_path.to_path_buf(),
+                detail: format!("[behind_proxy] {detail}"),
+            })?;
+        }
         if let Some(clients) = self.clients {
             config.clients = clients
                 .into_iter()

@@ -36,6 +36,7 @@ use crate::oauth::authority::{Setup, Urls, load_signing_key};
 use crate::oauth::client::{Client, SecretRecord, TokenFormat};
 use crate::pki;
 use crate::portal::Portal;
+use crate::proxy::ForwardedCerts;
 use crate::records::Records;
 use crate::revocation::{self, Revocations};
 use crate::router::{self, Areas};
@@ -103,6 +104,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         lenient_chain: config.lenient_chain,
         key_log: config.key_log,
         clock: clock.clone(),
+        behind_proxy: config.behind_proxy.is_on(),
     };
 
     let hosts = [
@@ -164,6 +166,10 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         authority: authority.clone(),
         revocations: revocations.clone(),
         inspector: inspector.clone(),
+        forwarded: config.behind_proxy.is_on().then(|| {
+            let settings = config.behind_proxy.clone();
+            Arc::new(ForwardedCerts::new(settings, &material.ca.intermediate))
+        }),
     };
 
     let control = axum_server::Control::new();

@@ -105,9 +105,7 @@ impl BehindProxy {
     }
 
     pub fn header(&self) -> HeaderName {
-        self.header
-            .clone()
-            .unwrap_or(HeaderName::from_static(DEFAULT_HEADER))
+        self.header.clone().unwrap_or(HeaderName::from_static(DEFAULT_HEADER))
     }
 
     /// The configured format, else the one the header's name implies.
@@ -152,7 +150,9 @@ pub fn parse_trusted(s: &str) -> Result<IpNet, String> {
     let s = s.trim();
     s.parse::<IpNet>()
         .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("'{s}' is not an address range (CIDR such as 127.0.0.1/32 or 10.0.0.0/8) nor an IP address"))
+        .map_err(|_| {
+            format!("'{s}' is not an address range (CIDR such as 127.0.0.1/32 or 10.0.0.0/8) nor an IP address")
+        })
 }
 
 /// A header name, as HTTP allows it.

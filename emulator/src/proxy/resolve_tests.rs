@@ -132,7 +132,13 @@ fn forwarded_chains_meet_the_same_rules_as_handshakes() {
     let bare = format!("Cert=\"{0}\";Chain=\"{0}\"", escaped(&leaf));
     let err = f.resolve(LOCAL, &[bare.as_bytes()], false).unwrap_err();
     assert!(
-        matches!(&err, ForwardedCertError::Refused { failure: HandshakeFailure::MissingIntermediate { .. }, .. }),
+        matches!(
+            &err,
+            ForwardedCertError::Refused {
+                failure: HandshakeFailure::MissingIntermediate { .. },
+                ..
+            }
+        ),
         "{err:?}"
     );
 }
@@ -162,7 +168,10 @@ fn settings_name_the_bad_field() {
     let err = BehindProxy::from_section(section(&["10.0.0.0/8"], Some("bad header"))).unwrap_err();
     assert!(err.starts_with("client_cert_header: 'bad header'"), "{err}");
     let err = BehindProxy::from_section(section(&[], Some("x-cert"))).unwrap_err();
-    assert!(err.contains("no trusted proxy") && err.contains("--trusted-proxy"), "{err}");
+    assert!(
+        err.contains("no trusted proxy") && err.contains("--trusted-proxy"),
+        "{err}"
+    );
     let on = BehindProxy::from_section(section(&["10.0.0.0/8", "192.168.1.5"], None)).unwrap();
     assert!(on.is_on() && on.trusts([192, 168, 1, 5].into()) && !on.trusts([192, 168, 1, 6].into()));
     assert_eq!(on.info().trusted_proxies, ["10.0.0.0/8", "192.168.1.5/32"]);
