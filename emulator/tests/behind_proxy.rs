@@ -207,6 +207,11 @@ fn through_nginx_the_forwarded_certificate_is_the_clients() {
 fn a_revoked_forwarded_certificate_is_refused_with_the_reason() {
     let (emu, nginx) = behind_nginx();
     let revoked = issued(&emu, "revoked_app");
+    let http = presenting(&emu, revoked.clone());
+    let banks = format!("{}/banks/v1", nginx.mtls_url);
+    let call = || send(http.get(&banks).header("lean-app-token", &emu.info.app_token));
+    // Accepted (and its verdict remembered) before the revocation.
+    assert_eq!(call().0, 200);
     let file = emu.state_dir.with_extension("revoked.pem");
     std::fs::write(&file, &revoked.cert_pem).unwrap();
     // `revoke` returns once the running sandbox has loaded the new CRL.
@@ -218,11 +223,7 @@ fn a_revoked_forwarded_certificate_is_refused_with_the_reason() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let http = presenting(&emu, revoked);
-    let request = http
-        .get(format!("{}/banks/v1", nginx.mtls_url))
-        .header("lean-app-token", &emu.info.app_token);
-    let (status, body, _) = send(request);
+    let (status, body, _) = call();
     assert_eq!(
         (status, body["status"].as_str()),
         (401, Some("CERTIFICATE_REVOKED")),

@@ -15,9 +15,11 @@
 //! and the header, calls `resolve` and answers.
 
 mod header;
+mod verdicts;
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::http::HeaderName;
 use ipnet::IpNet;
@@ -30,6 +32,7 @@ pub use header::{Forwarded, HeaderError, HeaderFormat};
 
 use crate::state::files;
 use crate::tls::HandshakeFailure;
+use verdicts::Verdicts;
 
 /// The header nginx is told to set (`proxy_set_header X-SSL-Client-Cert
 /// $ssl_client_escaped_cert;`) unless configured otherwise.
@@ -162,10 +165,13 @@ pub fn parse_header(s: &str) -> Result<HeaderName, String> {
 }
 
 /// What a host does with a client certificate.
-pub enum Check<'a> {
-    /// The mtls host: one is required and must pass this verifier (the
-    /// sandbox CA's, as in the handshake).
-    Required(&'a dyn ClientCertVerifier),
+pub enum Check {
+    /// The mtls host: one is required and must pass `verifier` (the sandbox
+    /// CA's, as in the handshake) at `now` (Unix seconds, the sandbox clock).
+    Required {
+        verifier: Arc<dyn ClientCertVerifier>,
+        now: i64,
+    },
     /// The auth host: optional, judged by the token endpoint per client.
     Optional,
 }
@@ -211,6 +217,7 @@ pub struct ForwardedCerts {
     settings: BehindProxy,
     intermediate: Vec<u8>,
     intermediate_subject: Vec<u8>,
+    verdicts: Verdicts,
 }
 
 impl ForwardedCerts {
@@ -224,6 +231,7 @@ impl ForwardedCerts {
             settings,
             intermediate: intermediate.to_vec(),
             intermediate_subject,
+            verdicts: Verdicts::default(),
         }
     }
 
@@ -239,16 +247,16 @@ impl ForwardedCerts {
         peer: Option<IpAddr>,
         values: &[&[u8]],
         connection_has_cert: bool,
-        check: Check<'_>,
+        check: Check,
     ) -> Result<Chain, ForwardedCertError> {
         let trusted = peer.is_some_and(|p| self.settings.trusts(p));
         let (header, format) = (self.settings.header(), self.settings.format());
         if values.is_empty() {
             return match check {
-                Check::Required(_) if !connection_has_cert && trusted => {
+                Check::Required { .. } if !connection_has_cert && trusted => {
                     Err(ForwardedCertError::NoneForwarded { header, format })
                 }
-                Check::Required(_) if !connection_has_cert => Err(ForwardedCertError::NoCertificate),
+                Check::Required { .. } if !connection_has_cert => Err(ForwardedCertError::NoCertificate),
                 _ => Ok(Chain::Connection),
             };
         }
@@ -267,14 +275,20 @@ impl ForwardedCerts {
         let [value] = values else {
             return Err(unreadable(HeaderError::Repeated));
         };
+        if let Check::Required { verifier, now } = &check
+            && let Some(chain) = self.verdicts.get(value, verifier, *now)
+        {
+            return Ok(Chain::Forwarded(chain));
+        }
         let forwarded = header::parse(format, value).map_err(unreadable)?;
         let chain = self.completed(forwarded);
-        if let Check::Required(verifier) = check {
-            self.verify(&chain, verifier)
+        if let Check::Required { verifier, .. } = &check {
+            self.verify(&chain, verifier.as_ref())
                 .map_err(|failure| ForwardedCertError::Refused {
                     failure,
                     chain: chain.clone(),
                 })?;
+            self.verdicts.insert(value, &chain, verifier);
         }
         Ok(Chain::Forwarded(chain))
     }

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 use super::*;
+use crate::clock::Clock;
 use crate::key_type::KeyType;
 use crate::pki::{self, ClientCertSpec};
 use crate::tls::{self, CaMaterial, TlsOptions};
 
 struct Fixture {
     hierarchy: pki::Hierarchy,
+    clock: Arc<Clock>,
     verifier: Arc<dyn ClientCertVerifier>,
     certs: ForwardedCerts,
 }
@@ -26,7 +28,12 @@ impl Fixture {
             intermediate: hierarchy.intermediate.cert_der().unwrap(),
             crls: Vec::new(),
         };
-        let verifier = tls::sandbox_ca_verifier(&ca, &TlsOptions::default()).unwrap();
+        let clock = Arc::new(Clock::system());
+        let opts = TlsOptions {
+            clock: clock.clone(),
+            ..TlsOptions::default()
+        };
+        let verifier = tls::sandbox_ca_verifier(&ca, &opts).unwrap();
         let settings = BehindProxy::from_section(ProxySection {
             trusted_proxies: vec!["127.0.0.1/32".into(), "::1".into()],
             client_cert_header: header.map(str::to_owned),
@@ -36,6 +43,7 @@ impl Fixture {
         let certs = ForwardedCerts::new(settings, &ca.intermediate);
         Self {
             hierarchy,
+            clock,
             verifier,
             certs,
         }
@@ -48,7 +56,10 @@ impl Fixture {
     }
 
     fn resolve(&self, peer: [u8; 4], values: &[&[u8]], tls: bool) -> Result<Chain, ForwardedCertError> {
-        let check = Check::Required(self.verifier.as_ref());
+        let check = Check::Required {
+            verifier: self.verifier.clone(),
+            now: self.clock.now().unix_timestamp(),
+        };
         self.certs.resolve(Some(IpAddr::from(peer)), values, tls, check)
     }
 }
@@ -176,4 +187,36 @@ fn settings_name_the_bad_field() {
     assert!(on.is_on() && on.trusts([192, 168, 1, 5].into()) && !on.trusts([192, 168, 1, 6].into()));
     assert_eq!(on.info().trusted_proxies, ["10.0.0.0/8", "192.168.1.5/32"]);
     assert!(!BehindProxy::default().is_on());
+}
+
+#[test]
+fn a_verdict_is_reused_only_with_the_same_verifier_and_within_validity() {
+    let f = Fixture::new(None);
+    let leaf = f.leaf(ClientCertSpec::new("my_app", OffsetDateTime::now_utc()));
+    let value = escaped(&leaf);
+    let first = f.resolve(LOCAL, &[value.as_bytes()], false).unwrap();
+    assert_eq!(f.resolve(LOCAL, &[value.as_bytes()], false).unwrap(), first);
+    // Another verifier (a CRL reload) decides afresh: one of another CA refuses.
+    let other = Check::Required {
+        verifier: Fixture::new(None).verifier,
+        now: f.clock.now().unix_timestamp(),
+    };
+    let refused = f.certs.resolve(Some(LOCAL.into()), &[value.as_bytes()], false, other);
+    assert!(
+        matches!(refused, Err(ForwardedCertError::Refused { .. })),
+        "{refused:?}"
+    );
+    // Three years on (the sandbox clock moved) the leaf has expired: verified again.
+    f.clock.advance(Duration::days(1100)).unwrap();
+    let expired = f.resolve(LOCAL, &[value.as_bytes()], false).unwrap_err();
+    assert!(
+        matches!(
+            &expired,
+            ForwardedCertError::Refused {
+                failure: HandshakeFailure::Expired { .. },
+                ..
+            }
+        ),
+        "{expired:?}"
+    );
 }

@@ -44,9 +44,11 @@ pub async fn resolve(State(forwarding): State<Forwarding>, mut request: Request,
     let values: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
     let connection = request.extensions().get::<Arc<TlsInfo>>().cloned();
     let connection_has_cert = connection.as_ref().is_some_and(|t| !t.peer_certificates.is_empty());
-    let verifier = forwarding.authority.ca_verifier();
     let check = match forwarding.host {
-        Host::Mtls => Check::Required(verifier.as_ref()),
+        Host::Mtls => Check::Required {
+            verifier: forwarding.authority.ca_verifier(),
+            now: forwarding.authority.now().unix_timestamp(),
+        },
         _ => Check::Optional,
     };
     let outcome = forwarding.certs.resolve(peer, &values, connection_has_cert, check);
