@@ -158,6 +158,63 @@ http {{
         self.proc.wait()
 
 
+class ProxyFront:
+    """nginx from fixtures/proxy/nginx.conf (the README's, the tests') in front of
+    a sandbox started with --trusted-proxy 127.0.0.1/32, tuned like Nginx above."""
+
+    def __init__(self, work, sandbox):
+        self.dir = work / "proxy-front"
+        self.dir.mkdir()
+        self.port, auth_port = free_port(), free_port()
+        port = lambda url: url.rsplit(":", 1)[1]
+        servers = ((ROOT / "fixtures/proxy/nginx.conf").read_text()
+                   .replace("STATE_DIR", str(Path(sandbox.info["state_dir"]).resolve()))
+                   .replace("SANDBOX_MTLS_PORT", port(sandbox.info["mtls_url"]))
+                   .replace("SANDBOX_AUTH_PORT", port(sandbox.info["auth_url"]))
+                   .replace("PROXY_MTLS_PORT", str(self.port)).replace("PROXY_AUTH_PORT", str(auth_port)))
+        user = "user root;" if os.geteuid() == 0 else ""
+        (self.dir / "nginx.conf").write_text(f"""
+{user}
+worker_processes auto;
+error_log {self.dir}/error.log warn;
+pid {self.dir}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 10000000;
+    ssl_session_cache off;
+    ssl_session_tickets off;
+{servers}
+}}
+""")
+        self.proc = subprocess.Popen(["nginx", "-c", self.dir / "nginx.conf", "-p", self.dir, "-g", "daemon off;"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+        self.url = f"https://127.0.0.1:{self.port}/banks/v1"
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGQUIT)
+        self.proc.wait()
+
+
+def behind_proxy(work, a, nginx, ps, procs):
+    """Keep-alive mTLS through nginx to a --trusted-proxy sandbox (app token),
+    against nginx alone serving the same payload as a static file."""
+    bp = Sandbox(work, "behind-proxy", extra=["--trusted-proxy", "127.0.0.1/32"])
+    procs.append(bp)
+    front = ProxyFront(work, bp)
+    procs.append(front)
+    hdr = ["-H", f"lean-app-token: {bp.info['app_token']}"]
+    result = {
+        "nginx": repeat(a.reps, lambda: oha(nginx.url, a.secs, a.conns, *ps.mtls_args())),
+        "through_nginx": repeat(a.reps, lambda: oha(front.url, a.secs, a.conns, *bp.mtls_args(), *hdr)),
+    }
+    for p in (front, bp):
+        p.stop()
+        procs.remove(p)
+    return result
+
+
 class MockServer:
     """npm oauth2-mock-server over HTTPS with the sandbox's server certificate."""
 
@@ -251,6 +308,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--secs", type=int, default=4)
     ap.add_argument("--conns", type=int, default=32)
+    ap.add_argument("--only", choices=["behind_proxy"], help="run one row (with its reference) and print it")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
@@ -274,6 +332,14 @@ def main():
         nginx = Nginx(work, ps, body)
         procs.append(nginx)
         R["payload_bytes"] = len(body)
+        if a.only == "behind_proxy":
+            b = behind_proxy(work, a, nginx, ps, procs)
+            ratio = b["through_nginx"]["rps"] / b["nginx"]["rps"]
+            print(f"behind nginx, keep-alive mTLS, app token: {b['through_nginx']['rps']:,.0f}/s "
+                  f"(p50 {b['through_nginx']['p50_ms']:.2f} ms); nginx alone, static file: "
+                  f"{b['nginx']['rps']:,.0f}/s (p50 {b['nginx']['p50_ms']:.2f} ms); ratio {ratio:.2f}x")
+            (OUT / "behind_proxy.json").write_text(json.dumps(b, indent=2))
+            return
 
         log("1/5 keep-alive mTLS GET /banks/v1 ...")
         app_hdr = ["-H", f"lean-app-token: {ps.info['app_token']}"]
@@ -318,6 +384,9 @@ def main():
         }
         gw.stop()
         procs.remove(gw)
+
+        log("2c/5 behind your proxy: nginx terminates mTLS, forwards the certificate ...")
+        R["behind_proxy"] = behind_proxy(work, a, nginx, ps, procs)
 
         log("3/5 token issuance over kept-alive connections ...")
         mock = MockServer(ps)
@@ -384,6 +453,9 @@ def report(R):
     g = R["gateway"]
     row("gateway, mTLS + cert header (ref: nginx)", g["mtls_only"]["rps"], g["nginx"]["rps"], "")
     row("gateway, + bearer JWT check (ref: nginx)", g["bearer_jwt"]["rps"], g["nginx"]["rps"], "")
+    if "behind_proxy" in R:
+        b = R["behind_proxy"]
+        row("behind nginx, keep-alive, app token (ref: nginx)", b["through_nginx"]["rps"], b["nginx"]["rps"], "")
     for alg, ref, refname, target in (("PS256", rsa, "RSA-2048 sign", ">= 0.7x"), ("ES256", mock, "mock server", ">= 10x")):
         for method in ("client_secret_post", "tls_client_auth"):
             row(f"{alg} tokens, {method} (ref: {refname})", t[f"{alg} {method}"]["rps"], ref, target)

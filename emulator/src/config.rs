@@ -19,6 +19,7 @@ use crate::key_type::KeyType;
 use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
 use crate::oauth::dn::Dn;
 use crate::oauth::keys::SigningAlg;
+use crate::proxy::{BehindProxy, ProxySection};
 use crate::state::{State, files};
 use crate::webhooks::{WebhookSettings, WebhooksSection};
 
@@ -110,6 +111,8 @@ pub struct Config {
     pub allow_shared_admin: bool,
     /// The provider API surface served on the sandbox and mtls hosts.
     pub provider: Arc<crate::provider::Profile>,
+    /// Behind the user's TLS terminator: who may forward client certificates, and how.
+    pub behind_proxy: BehindProxy,
 }
 
 impl Config {
@@ -146,6 +149,7 @@ impl Config {
             inspect_capacity: crate::inspector::DEFAULT_CAPACITY,
             allow_shared_admin: false,
             provider: Arc::new(crate::provider::Profile::built_in(crate::provider::DEFAULT_PROFILE)),
+            behind_proxy: BehindProxy::default(),
         }
     }
 
@@ -189,6 +193,7 @@ impl Config {
             portal_url: None,
             portal_token: None,
             shared_admin: self.shares_admin(),
+            behind_proxy: self.behind_proxy.is_on().then(|| self.behind_proxy.info()),
         }
     }
 }
@@ -358,6 +363,8 @@ pub struct FileConfig {
     pub webhooks: Option<WebhooksSection>,
     #[serde(default)]
     pub provider: ProviderSection,
+    /// Client certificates forwarded by the user's own TLS terminator.
+    pub behind_proxy: Option<ProxySection>,
 }
 
 /// `[provider] profile = "lean-ksa"` (built in) or a folder path.
@@ -457,6 +464,12 @@ impl FileConfig {
                 );
         }
         config.oauth = self.oauth.unwrap_or(config.oauth);
+        if let Some(section) = self.behind_proxy {
+            config.behind_proxy = BehindProxy::from_section(section).map_err(|detail| ConfigError::Parse {
+                path: file_path.to_path_buf(),
+                detail: format!("[behind_proxy] {detail}"),
+            })?;
+        }
         if let Some(clients) = self.clients {
             config.clients = clients
                 .into_iter()
@@ -512,121 +525,5 @@ fn load_banks(path: &Path) -> Result<serde_json::Value, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_settings_override_defaults() {
-        let file = FileConfig::parse(
-            "[server]\nmtls_port = 0\nlenient_chain = true\nsans = [\"ci-host\"]\n[app]\nauth_mode = \"oauth\"\n",
-            Path::new("c.toml"),
-        )
-        .unwrap();
-        let mut config = Config::new(".sandbox");
-        file.apply(&mut config, Path::new("c.toml")).unwrap();
-        assert_eq!(config.ports.mtls, 0);
-        assert_eq!(config.ports.sandbox, 4443);
-        assert!(config.lenient_chain);
-        assert_eq!(config.extra_sans, vec!["ci-host"]);
-        assert_eq!(config.auth_mode, AuthMode::Oauth);
-        assert_eq!(config.app_auth_method, AuthMethod::ClientSecretPost);
-    }
-
-    #[test]
-    fn the_application_client_method_is_settable_among_secret_methods() {
-        let path = Path::new("app.toml");
-        let mut config = Config::new(".sandbox");
-        FileConfig::parse("[app]\nclient_auth_method = \"client_secret_basic\"\n", path)
-            .unwrap()
-            .apply(&mut config, path)
-            .unwrap();
-        assert_eq!(config.app_auth_method, AuthMethod::ClientSecretBasic);
-        let err = FileConfig::parse("[app]\nclient_auth_method = \"private_key_jwt\"\n", path)
-            .unwrap()
-            .apply(&mut config, path)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("app.toml") && err.contains("client_auth_method"), "{err}");
-    }
-
-    #[test]
-    fn unknown_keys_are_errors_naming_file_and_key() {
-        let err = FileConfig::parse("[server]\nmtls_prot = 1\n", Path::new("my.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("my.toml") && err.contains("mtls_prot") && err.contains("line 2"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn built_in_defaults_provision_testing_and_partner_clients() {
-        let config = Config::new(".sandbox");
-        let ids: Vec<&str> = config.clients.iter().map(|c| c.client_id.as_str()).collect();
-        assert_eq!(ids, ["testing", "partner-client"]);
-        assert!(config.clients[0].secret_matches("testing"));
-        assert_eq!(config.clients[1].auth_method, AuthMethod::TlsClientAuth);
-        assert_eq!(config.oauth.signing_alg, SigningAlg::PS256);
-    }
-
-    /// #18 item 7: the well-known admin client must not reach the LAN unasked.
-    #[test]
-    fn a_network_bind_refuses_the_built_in_admin_client_unless_allowed() {
-        let mut config = Config::new("/tmp/x");
-        assert!(
-            config.check_shared_admin().is_ok() && !config.shares_admin(),
-            "loopback"
-        );
-        config.bind = IpAddr::from([0, 0, 0, 0]);
-        let refused = config.check_shared_admin().unwrap_err();
-        assert!(
-            refused.contains("--bind 0.0.0.0") && refused.contains("--allow-shared-admin"),
-            "{refused}"
-        );
-        config.allow_shared_admin = true;
-        assert!(config.check_shared_admin().is_ok() && config.shares_admin());
-        config.allow_shared_admin = false;
-        config.clients.retain(|c| c.client_id != "testing");
-        assert!(config.check_shared_admin().is_ok() && !config.shares_admin());
-        let path = Path::new("lan.toml");
-        let file = FileConfig::parse("[server]\nbind = \"0.0.0.0\"\nallow_shared_admin = true\n", path).unwrap();
-        let mut config = Config::new("/tmp/x");
-        file.apply(&mut config, path).unwrap();
-        assert!(config.allow_shared_admin && config.check_shared_admin().is_ok());
-    }
-
-    #[test]
-    fn a_user_config_replaces_clients_and_checks_them() {
-        let path = Path::new("mine.toml");
-        let mut config = Config::new(".sandbox");
-        FileConfig::parse("[[clients]]\nid = \"x\"\nsecrets = [\"y\"]\n", path)
-            .unwrap()
-            .apply(&mut config, path)
-            .unwrap();
-        assert_eq!(config.clients.len(), 1);
-        let err = FileConfig::parse("[[clients]]\nid = \"p\"\nauth_method = \"tls_client_auth\"\n", path)
-            .unwrap()
-            .apply(&mut config, path)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("mine.toml") && err.contains("client 'p'") && err.contains("tls_subject_dn"),
-            "{err}"
-        );
-        let err = FileConfig::parse(
-            "[[clients]]\nid = \"k\"\nauth_method = \"private_key_jwt\"\njwks = \"{\"\n",
-            path,
-        )
-        .unwrap()
-        .apply(&mut config, path)
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("jwks is not JSON"), "{err}");
-    }
-
-    #[test]
-    fn default_banks_is_a_nonempty_array() {
-        assert!(default_banks().as_array().is_some_and(|a| !a.is_empty()));
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

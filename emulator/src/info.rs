@@ -47,6 +47,10 @@ pub struct SandboxInfo {
     /// loopback (`--allow-shared-admin`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shared_admin: bool,
+    /// Behind the user's TLS terminator: who may forward client
+    /// certificates, in which header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behind_proxy: Option<crate::proxy::ProxyInfo>,
 }
 
 impl SandboxInfo {
@@ -196,6 +200,12 @@ impl SandboxInfo {
                  keys and certificates\n",
                 h("Warning"),
                 self.auth_url
+            ));
+        }
+        if let Some(proxy) = &self.behind_proxy {
+            out.push_str(&format!(
+                "\n{}\n  {proxy}; other clients present their certificate to the mtls host directly\n",
+                h("Behind your proxy")
             ));
         }
         if let Some(clock) = &self.clock {

@@ -13,7 +13,8 @@
 //!   own settings, takes the clock and entropy as a [`server::Runtime`],
 //!   binds the three listeners, serves and drains. `router` assembles each
 //!   host's router from the areas' `routes()` and the cross-cutting layers
-//!   (access log, head limits, fault injection, revocation check).
+//!   (access log, head limits, fault injection, revocation check, and
+//!   behind a proxy the forwarded client certificate).
 //! - `web`: the HTTP edge every area shares — the provider-shaped error,
 //!   body and `Authorization` parsing, the notes the inspector reads.
 //! - The areas, each with its handlers, its `routes()` and its own state:
@@ -27,7 +28,9 @@
 //!   [`webhooks::Webhooks`] (queues the provider's events and delivers them
 //!   to the application's URL; handed to the areas that emit events).
 //! - The core, no HTTP: [`tls`] (its client configuration is what the
-//!   harness and the tests connect with), [`records`], [`state`], [`pki`], [`info`].
+//!   harness and the tests connect with), [`records`], [`state`], [`pki`], [`info`],
+//!   [`proxy`] (behind the user's TLS terminator: who may forward a client
+//!   certificate, how the header reads, the verdict for one request).
 //! - Leaves, injected where needed: [`clock`], [`entropy`], `fsutil`,
 //!   [`limits`], `hosts`.
 //!
@@ -54,6 +57,7 @@ pub mod oauth;
 pub mod pki;
 mod portal;
 mod provider;
+pub mod proxy;
 pub mod records;
 pub mod revocation;
 mod router;

@@ -37,6 +37,7 @@ use crate::oauth::client::{Client, SecretRecord, TokenFormat};
 use crate::pki;
 use crate::portal::Portal;
 use crate::provider::Provider;
+use crate::proxy::ForwardedCerts;
 use crate::records::Records;
 use crate::revocation::{self, Revocations};
 use crate::router::{self, Areas};
@@ -107,6 +108,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         lenient_chain: config.lenient_chain,
         key_log: config.key_log,
         clock: clock.clone(),
+        behind_proxy: config.behind_proxy.is_on(),
     };
 
     let hosts = [
@@ -190,6 +192,10 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         authority: authority.clone(),
         revocations: revocations.clone(),
         inspector: inspector.clone(),
+        forwarded: config.behind_proxy.is_on().then(|| {
+            let settings = config.behind_proxy.clone();
+            Arc::new(ForwardedCerts::new(settings, &material.ca.intermediate))
+        }),
     };
 
     let control = axum_server::Control::new();

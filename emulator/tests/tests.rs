@@ -4,6 +4,7 @@
 
 mod api;
 mod architecture;
+mod behind_proxy;
 mod browser;
 mod cli;
 mod client_keys;

@@ -102,10 +102,9 @@ async fn handshakes(args: &DoctorArgs, state: Option<&State>, creds: &Credential
             "handshake check skipped: {reason}, so no client gets as far as a handshake. Fix the file and re-run"
         ))];
     }
-    let running = state
-        .and_then(|s| crate::instance::probe(&s.dir))
-        .and_then(|r| r.info)
-        .map(|info| info.mtls_url);
+    let running = state.and_then(|s| crate::instance::probe(&s.dir)).and_then(|r| r.info);
+    let behind_proxy = running.as_ref().and_then(|info| info.behind_proxy.clone());
+    let running = running.map(|info| info.mtls_url);
     let Some(url) = args.url.clone().or(running) else {
         let dir = state
             .map(|s| s.dir.display().to_string())
@@ -120,7 +119,14 @@ async fn handshakes(args: &DoctorArgs, state: Option<&State>, creds: &Credential
         Err(reason) => return vec![Finding::skipped(format!("handshake check skipped: {reason}"))],
     };
     let intermediate = state.and_then(|s| s.intermediate.cert_der().ok());
-    probe::probe_families(&url, creds, intermediate, &roots).await
+    let mut findings = probe::probe_families(&url, creds, intermediate, &roots).await;
+    if let Some(proxy) = behind_proxy.filter(|_| args.url.is_none()) {
+        findings.push(Finding::skipped(format!(
+            "handshakes through your proxy not checked: the sandbox runs behind it ({proxy}), and the handshakes \
+             above went to its mtls host directly; through the proxy, its own TLS settings decide first"
+        )));
+    }
+    findings
 }
 
 /// The CAs the probe trusts for the server: the --ca file when given (it is

@@ -50,6 +50,9 @@ pub fn status(global: &GlobalArgs, json: bool) -> Result<(), Failure> {
                         if let Some(clock) = &info.clock {
                             out!("  clock    {clock}");
                         }
+                        if let Some(proxy) = &info.behind_proxy {
+                            out!("  proxy    behind your proxy: {proxy}");
+                        }
                     }
                     None => out!("  It is still starting (no sandbox.json yet)."),
                 }

@@ -57,6 +57,15 @@ pub struct UpArgs {
     /// non-loopback --bind (refused otherwise: anyone on the network could use it).
     #[arg(long)]
     pub allow_shared_admin: bool,
+    /// Behind your own TLS terminator: believe the client certificate header
+    /// from this proxy address or CIDR range (repeatable; turns the mode on).
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = crate::proxy::parse_trusted)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header the proxy forwards the client certificate in [default:
+    /// x-ssl-client-cert, URL-escaped PEM as nginx's $ssl_client_escaped_cert;
+    /// x-forwarded-client-cert reads Envoy's XFCC].
+    #[arg(long, value_name = "NAME", value_parser = crate::proxy::parse_header)]
+    pub client_cert_header: Option<axum::http::HeaderName>,
     /// Print the sandbox.json document instead of the human summary.
     #[arg(long)]
     pub json: bool,
@@ -76,6 +85,11 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
     config.inspect_capacity = args.inspect.unwrap_or(config.inspect_capacity);
     config.public_host = args.public_host.or(config.public_host);
     config.extra_sans.extend(args.sans);
+    config.behind_proxy.trusted.extend(args.trusted_proxies);
+    if let Some(header) = args.client_cert_header {
+        config.behind_proxy.header = Some(header);
+    }
+    config.behind_proxy.check().map_err(|e| usage(anyhow::anyhow!(e)))?;
     let mut runtime = Runtime::default();
     if let Some(clock) = args.clock {
         runtime.clock = clock;

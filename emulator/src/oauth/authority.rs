@@ -146,6 +146,12 @@ impl Authority {
         *self.ca_verifier.write().unwrap_or_else(|p| p.into_inner()) = verifier;
     }
 
+    /// The sandbox CA's client-certificate verifier, as of the last CRL
+    /// (the mtls handshake's; a certificate forwarded by a proxy meets it too).
+    pub fn ca_verifier(&self) -> Arc<dyn ClientCertVerifier> {
+        self.ca_verifier.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// The token endpoint URLs a client assertion may name as `aud`.
     pub fn assertion_audiences(&self) -> Vec<String> {
         vec![
@@ -181,7 +187,7 @@ impl Authority {
             Some(secret) => Some(client.secret_matches_off_workers(secret).await),
             None => None,
         };
-        let verifier = self.ca_verifier.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let verifier = self.ca_verifier();
         let audiences = self.assertion_audiences();
         let first_use = |client: &str, jti: &str, exp: i64| {
             store::first_use_of_assertion(&self.records, client, jti, exp, self.now().unix_timestamp())

@@ -5,10 +5,11 @@
 //! webhook admin, portal, gateway) know nothing of each other and each carries its own
 //! state; this module puts them on their hosts and wraps them in the
 //! cross-cutting layers — the access log and inspector, the request-head
-//! limits, fault injection, and on the mtls host the per-request revocation
-//! check.
+//! limits, fault injection, on the mtls host the per-request revocation
+//! check, and behind a proxy the forwarded client certificate.
 
 mod access_log;
+mod forwarded_cert;
 mod revoked;
 
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::api::{self, Api};
@@ -26,13 +27,16 @@ use crate::faults::{self, FaultState};
 use crate::gateway::{self, Gateway};
 use crate::hosts::Host;
 use crate::inspector::Inspector;
+use crate::oauth::error::OAuthError;
 use crate::oauth::{self, Authority};
 use crate::portal::{self, Portal};
 use crate::provider::{self, Provider};
+use crate::proxy::ForwardedCerts;
 use crate::revocation::Revocations;
 use crate::web::{ApiError, body, head};
 use crate::webhooks::{self, WebhookState};
 use access_log::{Observed, access_log};
+use forwarded_cert::Forwarding;
 
 /// Every area's state, built once by the server; each router takes the
 /// parts its host serves.
@@ -47,6 +51,8 @@ pub struct Areas {
     pub webhooks: WebhookState,
     pub revocations: Arc<Revocations>,
     pub inspector: Arc<Inspector>,
+    /// Behind a proxy: client certificates it forwards in a header.
+    pub forwarded: Option<Arc<ForwardedCerts>>,
 }
 
 /// The router for one listener.
@@ -79,18 +85,45 @@ pub fn router(areas: &Areas, host: Host) -> Router {
             revoked::refuse_revoked,
         ));
     }
-    router
+    let mut router = router
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(areas.faults.clone(), faults::inject))
-        .layer(middleware::from_fn(head::enforce_limits))
-        .layer(middleware::from_fn_with_state(
-            Observed {
+        .layer(middleware::from_fn(head::enforce_limits));
+    // The sandbox host uses no client certificate.
+    let forwarding = areas.forwarded.clone().filter(|_| host != Host::Sandbox);
+    if forwarding.is_some() {
+        router = router.layer(middleware::from_fn(forwarded_cert::refuse));
+    }
+    router = router.layer(middleware::from_fn_with_state(
+        Observed {
+            host,
+            inspector: areas.inspector.clone(),
+        },
+        access_log,
+    ));
+    match forwarding {
+        Some(certs) => router.layer(middleware::from_fn_with_state(
+            Forwarding {
                 host,
-                inspector: areas.inspector.clone(),
+                certs,
+                authority: areas.authority.clone(),
             },
-            access_log,
-        ))
+            forwarded_cert::resolve,
+        )),
+        None => router,
+    }
+}
+
+/// A request refused for its client certificate: 401 `invalid_client` in
+/// the OAuth shape on `/oauth2/*` (whatever `status` says), `status` in the
+/// provider's shape elsewhere.
+fn refusal(path: &str, status: StatusCode, code: &'static str, message: String) -> Response {
+    if path.starts_with("/oauth2/") {
+        OAuthError::invalid_client(message).into_response()
+    } else {
+        ApiError::new(status, code, message).into_response()
+    }
 }
 
 async fn health(axum::Extension(host): axum::Extension<Host>) -> impl IntoResponse {

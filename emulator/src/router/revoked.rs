@@ -11,12 +11,10 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_server::tls::TlsInfo;
 
-use crate::oauth::error::OAuthError;
 use crate::revocation::Revocations;
-use crate::web::ApiError;
 
 const EXPLANATION: &str = "the client certificate of this connection has been revoked since the connection was opened \
      (it is on the sandbox's revocation list); connect again with a certificate that is not revoked";
@@ -37,9 +35,10 @@ pub async fn refuse_revoked(State(revocations): State<Arc<Revocations>>, request
         connection.graceful_shutdown();
     }
     tracing::info!(target: "request", "refused: {EXPLANATION}");
-    if request.uri().path().starts_with("/oauth2/") {
-        OAuthError::invalid_client(EXPLANATION).into_response()
-    } else {
-        ApiError::new(StatusCode::UNAUTHORIZED, "CERTIFICATE_REVOKED", EXPLANATION).into_response()
-    }
+    super::refusal(
+        request.uri().path(),
+        StatusCode::UNAUTHORIZED,
+        "CERTIFICATE_REVOKED",
+        EXPLANATION.to_owned(),
+    )
 }

@@ -64,6 +64,11 @@ pub struct TlsOptions {
     pub lenient_chain: bool,
     /// Write TLS secrets to `$SSLKEYLOGFILE` (for Wireshark in workshops).
     pub key_log: bool,
+    /// A proxy in front forwards client certificates in a header: the mtls
+    /// host still asks for one (direct clients keep working) but lets a
+    /// connection without one through to the request layer, which then
+    /// requires the forwarded one (`crate::proxy`).
+    pub behind_proxy: bool,
 }
 
 pub fn provider() -> Arc<CryptoProvider> {
@@ -95,6 +100,9 @@ pub fn sandbox_ca_verifier(
             .with_crls(material.crls.iter().cloned())
             .only_check_end_entity_revocation()
             .allow_unknown_revocation_status();
+    }
+    if opts.behind_proxy {
+        builder = builder.allow_unauthenticated();
     }
     let webpki = builder.build()?;
     Ok(Arc::new(ExplainingVerifier::new(
