@@ -58,6 +58,11 @@ pub enum ConfigError {
         path: PathBuf,
         source: crate::provider::ProfileError,
     },
+    #[error("config file {path}: [[api]] {source}")]
+    Api {
+        path: PathBuf,
+        source: Box<crate::provider::import::ImportError>,
+    },
     #[error("config file {path}: client '{client}': {detail}")]
     Client {
         path: PathBuf,
@@ -110,6 +115,8 @@ pub struct Config {
     pub allow_shared_admin: bool,
     /// The provider API surface served on the sandbox and mtls hosts.
     pub provider: Arc<crate::provider::Profile>,
+    /// The user's own API files (`--api`, `[[api]]`), answered from their examples.
+    pub api: crate::provider::import::ApiFiles,
 }
 
 impl Config {
@@ -146,6 +153,7 @@ impl Config {
             inspect_capacity: crate::inspector::DEFAULT_CAPACITY,
             allow_shared_admin: false,
             provider: Arc::new(crate::provider::Profile::built_in(crate::provider::DEFAULT_PROFILE)),
+            api: Default::default(),
         }
     }
 
@@ -358,6 +366,16 @@ pub struct FileConfig {
     pub webhooks: Option<WebhooksSection>,
     #[serde(default)]
     pub provider: ProviderSection,
+    /// The user's own Postman collections / OpenAPI documents.
+    #[serde(default)]
+    pub api: Vec<ApiSection>,
+}
+
+/// `[[api]] file = "widgets.postman.json"` (relative to the config file).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    pub file: PathBuf,
 }
 
 /// `[provider] profile = "lean-ksa"` (built in) or a folder path.
@@ -455,6 +473,13 @@ impl FileConfig {
                         source,
                     })?,
                 );
+        }
+        for section in self.api {
+            let path = file_path.parent().unwrap_or(Path::new(".")).join(section.file);
+            config.api.load(&path).map_err(|source| ConfigError::Api {
+                path: file_path.to_path_buf(),
+                source: Box::new(source),
+            })?;
         }
         config.oauth = self.oauth.unwrap_or(config.oauth);
         if let Some(clients) = self.clients {

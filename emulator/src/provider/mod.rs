@@ -7,7 +7,8 @@
 //! - [`store`] keeps the objects clients create in the records database;
 //! - [`engine`] serves an endpoint of any kind; [`pagination`] pages lists;
 //! - [`builtin`] serves what stays in code (customers, banks);
-//! - [`link`] plays the web SDK: links a customer to a bank.
+//! - [`link`] plays the web SDK: links a customer to a bank;
+//! - [`import`] answers the user's own Postman/OpenAPI requests from their examples.
 //!
 //! [`routes`] adds the profile's endpoints to a listener's router through
 //! [`mount`] (which names parameters by position and mounts nothing twice);
@@ -16,6 +17,7 @@
 pub mod builtin;
 pub mod engine;
 mod failure;
+pub mod import;
 pub mod link;
 mod loader;
 mod mount;
@@ -53,6 +55,8 @@ pub struct Provider {
     pub api: Api,
     pub profile: Arc<Profile>,
     pub clock: Arc<Clock>,
+    /// The user's own requests (`--api`), after the profile's.
+    pub imported: Arc<import::Imported>,
 }
 
 impl axum::extract::FromRef<Provider> for Api {
@@ -79,8 +83,8 @@ impl Provider {
     }
 }
 
-/// The profile's endpoints (sandbox and mtls hosts) or the linking admin
-/// call (auth host).
+/// The profile's endpoints, then the imported requests it does not shadow
+/// (sandbox and mtls hosts), or the linking admin call (auth host).
 pub fn routes(state: Provider, host: Host) -> Router {
     if host == Host::Auth {
         return Router::new()
@@ -92,6 +96,10 @@ pub fn routes(state: Provider, host: Host) -> Router {
         let endpoint = Arc::new(endpoint.clone());
         let route = method_router(endpoint.clone());
         mount.add(&endpoint.method, &endpoint.path, endpoint.trailing_slash, route);
+    }
+    for request in &state.imported.requests {
+        let route = import::serve::method_router(request.clone());
+        mount.add(&request.method, &request.path, true, route);
     }
     mount.into_router().with_state(state)
 }
