@@ -239,3 +239,25 @@ fn the_built_in_profile_shadows_what_it_serves() {
         imported.shadowed
     );
 }
+
+/// axum panics on paths it cannot route; whatever a file gets past the
+/// checks must mount.
+#[test]
+fn odd_but_accepted_paths_mount_without_a_panic() {
+    let odd = collection(json!([
+        item("Star", "GET", json!("/w/a*"), "{}"),
+        item("Colon", "GET", json!("/w/a:b/:id"), "{}"),
+        item("Percent", "GET", json!("/w/%7Bx%7D/{{v}}"), "{}"),
+        item("Root", "GET", json!("https://host.test/"), "{}"),
+        item("Dots", "PUT", json!("/w/../x"), "{}"),
+    ]));
+    let file = ApiFile::parse(Path::new("odd.json"), &odd).unwrap();
+    let mut mount = crate::provider::mount::Mount::<()>::new();
+    for request in &file.requests {
+        mount.add(&request.method, &request.path, true, axum::routing::any(|| async {}));
+    }
+    let _ = mount.into_router();
+    assert_eq!(find(&file, "GET", "/").params, []);
+    let star = collection(json!([item("Star", "GET", json!("/w/*"), "{}")]));
+    assert!(error(&star).contains("item \"Star\" (folder \"Widgets\"): request.url: path segment '*'"));
+}

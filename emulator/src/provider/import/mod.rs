@@ -244,6 +244,11 @@ fn route_path<'a>(segments: impl IntoIterator<Item = &'a str>) -> Result<(String
                     "path segment '{segment}': a path parameter must be a whole segment ({{name}} or :name)"
                 ));
             }
+            None if segment.starts_with(['*', ':']) => {
+                return Err(format!(
+                    "path segment '{segment}': a segment starting with * or : cannot be routed (axum reads it as a wildcard or parameter)"
+                ));
+            }
             None => {}
         }
         path.push('/');
