@@ -59,6 +59,11 @@ pub enum ConfigError {
         path: PathBuf,
         source: crate::provider::ProfileError,
     },
+    #[error("config file {path}: [[api]] {source}")]
+    Api {
+        path: PathBuf,
+        source: Box<crate::provider::import::ImportError>,
+    },
     #[error("config file {path}: client '{client}': {detail}")]
     Client {
         path: PathBuf,
@@ -113,6 +118,8 @@ pub struct Config {
     pub provider: Arc<crate::provider::Profile>,
     /// Behind the user's TLS terminator: who may forward client certificates, and how.
     pub behind_proxy: BehindProxy,
+    /// The user's own API files (`--api`, `[[api]]`), answered from their examples.
+    pub api: crate::provider::import::ApiFiles,
 }
 
 impl Config {
@@ -150,6 +157,7 @@ impl Config {
             allow_shared_admin: false,
             provider: Arc::new(crate::provider::Profile::built_in(crate::provider::DEFAULT_PROFILE)),
             behind_proxy: BehindProxy::default(),
+            api: Default::default(),
         }
     }
 
@@ -365,6 +373,16 @@ pub struct FileConfig {
     pub provider: ProviderSection,
     /// Client certificates forwarded by the user's own TLS terminator.
     pub behind_proxy: Option<ProxySection>,
+    /// The user's own Postman collections / OpenAPI documents.
+    #[serde(default)]
+    pub api: Vec<ApiSection>,
+}
+
+/// `[[api]] file = "widgets.postman.json"` (relative to the config file).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    pub file: PathBuf,
 }
 
 /// `[provider] profile = "lean-ksa"` (built in) or a folder path.
@@ -462,6 +480,13 @@ impl FileConfig {
                         source,
                     })?,
                 );
+        }
+        for section in self.api {
+            let path = file_path.parent().unwrap_or(Path::new(".")).join(section.file);
+            config.api.load(&path).map_err(|source| ConfigError::Api {
+                path: file_path.to_path_buf(),
+                source: Box::new(source),
+            })?;
         }
         config.oauth = self.oauth.unwrap_or(config.oauth);
         if let Some(section) = self.behind_proxy {

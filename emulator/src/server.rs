@@ -159,11 +159,14 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         auth_mode: config.auth_mode,
         banks: Arc::new(config.banks.clone()),
     };
+    let imported = Arc::new(crate::provider::import::Imported::new(&config.api, &config.provider));
+    imported.log();
     let areas = Areas {
         provider: Provider {
             api: api.clone(),
             profile: config.provider.clone(),
             clock: clock.clone(),
+            imported: imported.clone(),
         },
         api,
         faults: FaultState {

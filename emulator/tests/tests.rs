@@ -3,6 +3,7 @@
 //! down on small machines.
 
 mod api;
+mod api_import;
 mod architecture;
 mod behind_proxy;
 mod browser;

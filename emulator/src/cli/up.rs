@@ -72,6 +72,10 @@ pub struct UpArgs {
     /// Provider API profile: lean-uae (default), lean-ksa, or a folder with a profile.toml.
     #[arg(long, value_name = "PROFILE")]
     pub provider: Option<String>,
+    /// Your own endpoints: a Postman collection (v2.1) or OpenAPI 3 document (JSON) whose
+    /// requests are answered with their examples on the sandbox and mtls hosts (repeatable).
+    #[arg(long = "api", value_name = "FILE")]
+    pub api: Vec<std::path::PathBuf>,
 }
 
 pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
@@ -112,6 +116,12 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
         let profile = crate::provider::Profile::load(spec, std::path::Path::new("."))
             .map_err(|e| usage(anyhow::anyhow!("--provider: {e}")))?;
         config.provider = Arc::new(profile);
+    }
+    for file in &args.api {
+        config
+            .api
+            .load(file)
+            .map_err(|e| usage(anyhow::anyhow!("--api: {e}")))?;
     }
     if let Some(url) = &args.upstream {
         let route = Route::catch_all(url).map_err(|e| usage(anyhow::anyhow!("--upstream: {e}")))?;

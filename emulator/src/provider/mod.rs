@@ -7,16 +7,20 @@
 //! - [`store`] keeps the objects clients create in the records database;
 //! - [`engine`] serves an endpoint of any kind; [`pagination`] pages lists;
 //! - [`builtin`] serves what stays in code (customers, banks);
-//! - [`link`] plays the web SDK: links a customer to a bank.
+//! - [`link`] plays the web SDK: links a customer to a bank;
+//! - [`import`] answers the user's own Postman/OpenAPI requests from their examples.
 //!
-//! [`routes`] adds the profile's endpoints to a listener's router; the
-//! handler here is thin: it turns the request into an [`engine::Call`].
+//! [`routes`] adds the profile's endpoints to a listener's router through
+//! [`mount`] (which names parameters by position and mounts nothing twice);
+//! the handler here is thin: it turns the request into an [`engine::Call`].
 
 pub mod builtin;
 pub mod engine;
 mod failure;
+pub mod import;
 pub mod link;
 mod loader;
+mod mount;
 pub mod pagination;
 pub mod profile;
 pub mod store;
@@ -29,7 +33,7 @@ use axum::Router;
 use axum::extract::{RawPathParams, RawQuery, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
-use axum::routing::{MethodFilter, MethodRouter, on, post};
+use axum::routing::{MethodRouter, on, post};
 
 pub use profile::{DEFAULT_PROFILE, Profile, ProfileError};
 
@@ -40,6 +44,7 @@ use crate::oauth::Authority;
 use crate::web::ApiError;
 use crate::web::body::ApiBytes;
 use engine::{Call, Failure};
+use mount::Mount;
 use profile::{Endpoint, Kind};
 
 /// What the provider's API works with: the resource API's state (who may
@@ -50,6 +55,8 @@ pub struct Provider {
     pub api: Api,
     pub profile: Arc<Profile>,
     pub clock: Arc<Clock>,
+    /// The user's own requests (`--api`), after the profile's.
+    pub imported: Arc<import::Imported>,
 }
 
 impl axum::extract::FromRef<Provider> for Api {
@@ -76,56 +83,29 @@ impl Provider {
     }
 }
 
-/// The profile's endpoints (sandbox and mtls hosts) or the linking admin
-/// call (auth host).
+/// The profile's endpoints, then the imported requests it does not shadow
+/// (sandbox and mtls hosts), or the linking admin call (auth host).
 pub fn routes(state: Provider, host: Host) -> Router {
-    let mut router = Router::new();
     if host == Host::Auth {
-        return router
+        return Router::new()
             .route("/admin/customers/{customer_id}/link", post(link::admin_link))
             .with_state(state);
     }
+    let mut mount = Mount::new();
     for endpoint in &state.profile.endpoints {
         let endpoint = Arc::new(endpoint.clone());
-        let method_router = method_router(endpoint.clone());
-        let path = axum_path(&endpoint.path);
-        if endpoint.trailing_slash {
-            router = router.route(&format!("{path}/"), method_router.clone());
-        }
-        router = router.route(&path, method_router);
+        let route = method_router(endpoint.clone());
+        mount.add(&endpoint.method, &endpoint.path, endpoint.trailing_slash, route);
     }
-    router.with_state(state)
-}
-
-/// `endpoint.path` with each parameter named after its segment (`{s2}`):
-/// routes sharing a prefix must name a parameter at the same place alike,
-/// and the profile's names differ (`{customer_id}`, `{payment_id}`).
-fn axum_path(path: &str) -> String {
-    path.split('/')
-        .enumerate()
-        .map(|(i, segment)| {
-            if segment.starts_with('{') {
-                format!("{{s{i}}}")
-            } else {
-                segment.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-fn method_filter(method: &str) -> MethodFilter {
-    match method {
-        "POST" => MethodFilter::POST,
-        "PUT" => MethodFilter::PUT,
-        "PATCH" => MethodFilter::PATCH,
-        "DELETE" => MethodFilter::DELETE,
-        _ => MethodFilter::GET,
+    for request in &state.imported.requests {
+        let route = import::serve::method_router(request.clone());
+        mount.add(&request.method, &request.path, true, route);
     }
+    mount.into_router().with_state(state)
 }
 
 fn method_router(endpoint: Arc<Endpoint>) -> MethodRouter<Provider> {
-    let filter = method_filter(&endpoint.method);
+    let filter = mount::method_filter(&endpoint.method);
     if endpoint.kind == Kind::Builtin {
         let name = endpoint.builtin.clone().unwrap_or_default();
         return builtin::route(&name, filter, endpoint);
@@ -158,20 +138,9 @@ fn serve(
 ) -> Response {
     let engine = state.engine();
     let call = (|| {
-        let segments: Vec<&str> = endpoint.path.split('/').collect();
         let params =
             params.map_err(|e| Failure::bad_request(format!("the URL path is not valid: {}", e.body_text())))?;
-        let params = params
-            .iter()
-            .filter_map(|(name, value)| {
-                let index: usize = name.strip_prefix('s')?.parse().ok()?;
-                let segment = segments.get(index)?;
-                Some((
-                    segment.trim_matches(|c| c == '{' || c == '}').to_owned(),
-                    value.to_owned(),
-                ))
-            })
-            .collect();
+        let params = mount::params_by_name(&endpoint.path, &params).into_iter().collect();
         let bytes = body.map_err(Failure::from)?.0;
         let body = if bytes.iter().all(u8::is_ascii_whitespace) || method == Method::GET {
             serde_json::Value::Null
@@ -191,18 +160,4 @@ fn serve(
     })();
     let result = call.and_then(|call| engine.serve(endpoint, &call, caller).map(|r| (r.status, r.body)));
     builtin::respond(&engine, Some(endpoint), result)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parameters_are_named_by_position() {
-        assert_eq!(
-            axum_path("/customers/v1/{customer_id}/entities/{entity_id}"),
-            "/customers/v1/{s3}/entities/{s5}"
-        );
-        assert_eq!(axum_path("/banks/v1"), "/banks/v1");
-    }
 }

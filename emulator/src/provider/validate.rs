@@ -29,6 +29,14 @@ const RESERVED: &[&str] = &[
     "/admin",
 ];
 
+/// The sandbox's own path prefix `path` falls under, if any.
+pub fn reserved(path: &str) -> Option<&'static str> {
+    RESERVED
+        .iter()
+        .find(|r| path == **r || path.starts_with(&format!("{r}/")))
+        .copied()
+}
+
 /// Checks what serde cannot: every endpoint has what its kind needs,
 /// every template it names exists, paths and methods are well formed.
 pub fn validate(profile: &Profile) -> Result<(), ProfileError> {
@@ -40,10 +48,7 @@ pub fn validate(profile: &Profile) -> Result<(), ProfileError> {
     }
     for ep in &profile.endpoints {
         let at = format!("endpoint '{}'", ep.id);
-        if let Some(taken) = RESERVED
-            .iter()
-            .find(|r| ep.path == **r || ep.path.starts_with(&format!("{r}/")))
-        {
+        if let Some(taken) = reserved(&ep.path) {
             return Err(err(at, format!("path {} is the sandbox's own ({taken})", ep.path)));
         }
         if !seen.insert((ep.method.clone(), ep.path.clone())) {
