@@ -7,13 +7,16 @@
 //! - [`store`] keeps the objects clients create in the records database;
 //! - [`engine`] serves an endpoint of any kind; [`pagination`] pages lists;
 //! - [`builtin`] serves what stays in code (customers, banks);
-//! - [`link`] plays the web SDK: links a customer to a bank.
+//! - [`link`] plays the web SDK: links a customer to a bank;
+//! - [`events`] sends the webhook events of what calls make and of the
+//!   lifecycle steps objects reach on the sandbox clock.
 //!
 //! [`routes`] adds the profile's endpoints to a listener's router; the
 //! handler here is thin: it turns the request into an [`engine::Call`].
 
 pub mod builtin;
 pub mod engine;
+pub mod events;
 mod failure;
 pub mod link;
 mod loader;
@@ -25,11 +28,11 @@ mod validate;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{RawPathParams, RawQuery, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, on, post};
+use axum::{Extension, Router};
 
 pub use profile::{DEFAULT_PROFILE, Profile, ProfileError};
 
@@ -37,19 +40,21 @@ use crate::api::{Api, Caller};
 use crate::clock::Clock;
 use crate::hosts::Host;
 use crate::oauth::Authority;
-use crate::web::ApiError;
 use crate::web::body::ApiBytes;
+use crate::web::{ApiError, FailLifecycle};
+use crate::webhooks::Webhooks;
 use engine::{Call, Failure};
 use profile::{Endpoint, Kind};
 
 /// What the provider's API works with: the resource API's state (who may
-/// call, the records, the banks), the profile, and the sandbox clock its
-/// statuses move on.
+/// call, the records, the banks), the profile, the sandbox clock its
+/// statuses move on, and the webhooks its events go to.
 #[derive(Clone)]
 pub struct Provider {
     pub api: Api,
     pub profile: Arc<Profile>,
     pub clock: Arc<Clock>,
+    pub webhooks: Arc<Webhooks>,
 }
 
 impl axum::extract::FromRef<Provider> for Api {
@@ -72,6 +77,8 @@ impl Provider {
             store: store::Store::new(&self.api.records),
             entropy: self.api.records.entropy(),
             now: self.clock.now(),
+            made: Default::default(),
+            fail: false,
         }
     }
 }
@@ -138,16 +145,23 @@ fn method_router(endpoint: Arc<Endpoint>) -> MethodRouter<Provider> {
               RawQuery(query): RawQuery,
               headers: HeaderMap,
               method: Method,
+              fail: Option<Extension<FailLifecycle>>,
               body: Result<ApiBytes, ApiError>| {
             let endpoint = endpoint.clone();
-            async move { serve(&state, &endpoint, &caller, params, query, &headers, &method, body) }
+            async move {
+                let mut engine = state.engine();
+                engine.fail = fail.is_some();
+                let response = serve(&engine, &endpoint, &caller, params, query, &headers, &method, body);
+                events::publish(&engine, &state.webhooks);
+                response
+            }
         },
     )
 }
 
 #[allow(clippy::too_many_arguments)]
 fn serve(
-    state: &Provider,
+    engine: &engine::Engine,
     endpoint: &Endpoint,
     caller: &Caller,
     params: Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
@@ -156,7 +170,6 @@ fn serve(
     method: &Method,
     body: Result<ApiBytes, ApiError>,
 ) -> Response {
-    let engine = state.engine();
     let call = (|| {
         let segments: Vec<&str> = endpoint.path.split('/').collect();
         let params =
@@ -190,7 +203,7 @@ fn serve(
         })
     })();
     let result = call.and_then(|call| engine.serve(endpoint, &call, caller).map(|r| (r.status, r.body)));
-    builtin::respond(&engine, Some(endpoint), result)
+    builtin::respond(engine, Some(endpoint), result)
 }
 
 #[cfg(test)]
