@@ -9,7 +9,6 @@
 //! makes is listed in [`Engine::made`], with the event it sends, for
 //! `events` to send once the call is over.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
@@ -17,6 +16,7 @@ use time::OffsetDateTime;
 
 pub use super::failure::Failure;
 use super::failure::template_failure;
+pub use super::made::{Made, MadeLog};
 use super::pagination;
 use super::profile::{Endpoint, Generator, Kind, Profile, Source};
 use super::store::{self, Object, Store};
@@ -45,21 +45,13 @@ const IDEMPOTENCY: &str = "idempotency";
 /// The collection `?async=true` results are kept in.
 const RESULTS: &str = "results";
 
-/// An object a call made (none for an action), and the event it sends
-/// with its payload: the object as the call or a read shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Made {
-    pub object: Option<Object>,
-    pub event: Option<(String, Value)>,
-}
-
 pub struct Engine<'a> {
     pub profile: &'a Profile,
     pub store: Store<'a>,
     pub entropy: &'a Entropy,
     pub now: OffsetDateTime,
     /// What this call made, in order.
-    pub made: RefCell<Vec<Made>>,
+    pub made: MadeLog,
     /// What this call makes takes its lifecycle's failure path (a fault rule).
     pub fail: bool,
 }
@@ -276,15 +268,16 @@ impl Engine<'_> {
             event: None,
         };
         let vars = self.base_vars(call, parent.as_ref());
-        let first = self.made.borrow().len();
+        let first = self.made.len();
         let created = self.generate(&generator, parent.as_ref(), &vars)?;
         let object = created
             .into_iter()
             .next()
             .ok_or_else(|| template_failure("nothing created".into()))?;
+        let id = object.id.clone();
         let shown = self.present(endpoint, object)?;
-        if let (Some(event), Some(made)) = (&endpoint.event, self.made.borrow_mut().get_mut(first)) {
-            made.event = Some((event.clone(), shown.clone()));
+        if let Some(event) = &endpoint.event {
+            self.made.announce(first, Some(&id), event, &shown);
         }
         Ok(shown)
     }
@@ -324,14 +317,15 @@ impl Engine<'_> {
                 fails,
             };
             self.store.insert(&object)?;
-            let event = generator
-                .event
-                .as_ref()
-                .map(|e| (e.clone(), self.lifecycle(object.clone()).body));
-            self.made.borrow_mut().push(Made {
-                object: Some(object.clone()),
-                event,
-            });
+            let lifecycle = self.profile.lifecycle(&object.collection);
+            if generator.event.is_some() || lifecycle.is_some_and(|l| l.event.is_some()) {
+                let event = generator.event.as_ref();
+                let event = event.map(|e| (e.clone(), self.lifecycle(object.clone()).body));
+                self.made.push(Made {
+                    object: Some(object.clone()),
+                    event,
+                });
+            }
             for child in &generator.children {
                 self.generate(child, Some(&object), &vars)?;
             }
@@ -518,10 +512,7 @@ impl Engine<'_> {
         let body = self.render(endpoint.template.as_deref().unwrap_or_default(), vars)?;
         let reply = self.maybe_async(endpoint, call, customer, body)?;
         if let Some(event) = &endpoint.event {
-            self.made.borrow_mut().push(Made {
-                object: None,
-                event: Some((event.clone(), reply.body.clone())),
-            });
+            self.made.announce(self.made.len(), None, event, &reply.body);
         }
         Ok(reply)
     }

@@ -5,7 +5,7 @@ use super::*;
 use crate::clock::Clock;
 use crate::entropy::Entropy;
 use crate::inspector::Inspector;
-use crate::provider::engine::Made;
+use crate::provider::made::Made;
 use crate::provider::profile::{Profile, Step};
 use crate::provider::store::Store;
 use crate::records::Records;
@@ -130,7 +130,7 @@ impl Fixture {
             fails,
         };
         engine.store.insert(&object).unwrap();
-        engine.made.borrow_mut().push(Made {
+        engine.made.push(Made {
             object: Some(object),
             event: Some(("payment.created".into(), json!({"id": id}))),
         });

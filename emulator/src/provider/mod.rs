@@ -6,6 +6,7 @@
 //! - [`template`] renders its response shapes;
 //! - [`store`] keeps the objects clients create in the records database;
 //! - [`engine`] serves an endpoint of any kind; [`pagination`] pages lists;
+//!   [`made`] lists what a call made;
 //! - [`builtin`] serves what stays in code (customers, banks);
 //! - [`link`] plays the web SDK: links a customer to a bank;
 //! - [`events`] sends the webhook events of what calls make and of the
@@ -20,6 +21,7 @@ pub mod events;
 mod failure;
 pub mod link;
 mod loader;
+pub mod made;
 pub mod pagination;
 pub mod profile;
 pub mod store;
