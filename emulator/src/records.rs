@@ -99,6 +99,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX provider_objects_parent ON provider_objects (collection, parent_id, seq);
 ",
+    // Objects on their lifecycle's failure path, and how far each object's
+    // lifecycle events have been sent (see provider::events).
+    "
+    ALTER TABLE provider_objects ADD COLUMN fails INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE provider_progress (
+        collection TEXT NOT NULL,
+        id         TEXT NOT NULL,
+        sent       INTEGER NOT NULL,
+        due_at     INTEGER NOT NULL,
+        PRIMARY KEY (collection, id)
+    );
+    CREATE INDEX provider_progress_due ON provider_progress (due_at);
+",
 ];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -37,6 +37,7 @@ use crate::oauth::client::{Client, SecretRecord, TokenFormat};
 use crate::pki;
 use crate::portal::Portal;
 use crate::provider::Provider;
+use crate::provider::events::Watcher;
 use crate::proxy::ForwardedCerts;
 use crate::records::Records;
 use crate::revocation::{self, Revocations};
@@ -57,6 +58,8 @@ pub struct Running {
     crl_watch: tokio::task::JoinHandle<()>,
     /// Its delivery workers stop with the listeners.
     webhooks: Arc<Webhooks>,
+    /// Sends the provider's lifecycle events; stops with the webhooks.
+    watcher: Watcher,
     /// Held until [`Running::wait`] has cleaned up: one sandbox per state dir.
     _lock: InstanceLock,
 }
@@ -167,6 +170,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
             profile: config.provider.clone(),
             clock: clock.clone(),
             imported: imported.clone(),
+            webhooks: webhooks.clone(),
         },
         api,
         faults: FaultState {
@@ -249,6 +253,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         })
     };
 
+    let watcher = Watcher::start(areas.provider.clone());
     info.publish(&state)?;
     Ok(Running {
         info,
@@ -257,14 +262,17 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         state,
         crl_watch,
         webhooks,
+        watcher,
         _lock: lock,
     })
 }
 
 impl Running {
     /// Stops accepting connections and lets in-flight requests finish;
-    /// webhook deliveries stop now (no retries after shutdown).
+    /// webhook deliveries and the provider's lifecycle events stop now (no
+    /// retries after shutdown).
     pub fn shutdown(&self) {
+        self.watcher.shutdown();
         self.webhooks.shutdown();
         self.control.graceful_shutdown(Some(DRAIN_TIMEOUT));
     }
@@ -283,6 +291,7 @@ impl Running {
             }
         }
         self.crl_watch.abort();
+        self.watcher.stopped().await;
         self.webhooks.stopped().await;
         for name in RUNTIME_FILES {
             let _ = std::fs::remove_file(self.state.path(name));

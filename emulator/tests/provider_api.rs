@@ -12,14 +12,14 @@ use serde_json::{Value, json};
 use crate::util::{Emulator, Reply, admin_token, app_token, bin, plain, send, with_app_cert};
 
 /// A caller of one host with the app token.
-struct Api<'a> {
+pub struct Api<'a> {
     emu: &'a Emulator,
     http: reqwest::Client,
     base: String,
 }
 
 impl<'a> Api<'a> {
-    fn sandbox(emu: &'a Emulator) -> Self {
+    pub fn sandbox(emu: &'a Emulator) -> Self {
         Self {
             emu,
             http: plain(emu),
@@ -27,7 +27,7 @@ impl<'a> Api<'a> {
         }
     }
 
-    fn get(&self, path: &str) -> Reply {
+    pub fn get(&self, path: &str) -> Reply {
         send(
             self.http
                 .get(format!("{}{path}", self.base))
@@ -35,7 +35,7 @@ impl<'a> Api<'a> {
         )
     }
 
-    fn post(&self, path: &str, body: Value) -> Reply {
+    pub fn post(&self, path: &str, body: Value) -> Reply {
         send(
             self.http
                 .post(format!("{}{path}", self.base))
@@ -44,7 +44,7 @@ impl<'a> Api<'a> {
         )
     }
 
-    fn ok(&self, path: &str) -> Value {
+    pub fn ok(&self, path: &str) -> Value {
         let (status, body, _) = self.get(path);
         assert_eq!(status, 200, "GET {path}: {body}");
         body
@@ -52,7 +52,7 @@ impl<'a> Api<'a> {
 }
 
 /// `POST /admin/...` on the auth host with an admin token.
-fn admin(emu: &Emulator, path: &str, body: Value) -> Reply {
+pub fn admin(emu: &Emulator, path: &str, body: Value) -> Reply {
     send(
         plain(emu)
             .post(format!("{}{path}", emu.info.auth_url))
@@ -61,14 +61,14 @@ fn admin(emu: &Emulator, path: &str, body: Value) -> Reply {
     )
 }
 
-fn create_customer(api: &Api, path: &str, app_user_id: &str) -> String {
+pub fn create_customer(api: &Api, path: &str, app_user_id: &str) -> String {
     let (status, body, _) = api.post(path, json!({ "app_user_id": app_user_id }));
     assert_eq!(status, 200, "{body}");
     body["customer_id"].as_str().unwrap().to_owned()
 }
 
 /// Links `customer` to LEANMB1; returns the entity id.
-fn link(emu: &Emulator, api: &Api, customer: &str) -> String {
+pub fn link(emu: &Emulator, api: &Api, customer: &str) -> String {
     let (status, body, _) = admin(
         emu,
         &format!("/admin/customers/{customer}/link"),

@@ -23,6 +23,8 @@ mod oauth;
 mod portal;
 mod portal_session;
 mod provider_api;
+mod provider_events;
+mod receiver;
 mod scripts;
 mod secrets;
 mod tls_audit;

@@ -2,6 +2,7 @@
 //! transcripts, and [`Sandbox`], an in-process emulator for tests.
 
 pub mod identity;
+pub mod receiver;
 pub mod runner;
 pub mod sandbox;
 pub mod scenario;

@@ -71,13 +71,18 @@ async fn run(scenarios: Vec<Scenario>, against: Option<PathBuf>) -> anyhow::Resu
                 "scenario \"{}\" declares [[gateway]] routes to the harness's echo API; run it without --against",
                 scenario.name
             ),
+            Some(_) if scenario.steps.iter().any(|s| s.webhook.is_some()) => anyhow::bail!(
+                "scenario \"{}\" waits for webhooks at the harness's receiver; run it without --against",
+                scenario.name
+            ),
             Some(info) => (info.clone(), None),
             None => {
                 let sandbox = Sandbox::for_scenario(scenario).await?;
                 (sandbox.info.clone(), Some(sandbox))
             }
         };
-        let tally = Runner::new(&info)?.run(scenario, &mut out).await?;
+        let inbox = sandbox.as_ref().and_then(Sandbox::inbox);
+        let tally = Runner::new(&info)?.with_inbox(inbox).run(scenario, &mut out).await?;
         all_passed &= tally.failed == 0;
         if let Some(sandbox) = sandbox {
             sandbox.stop().await?;

@@ -12,6 +12,7 @@ use mtls_sandbox::info::SandboxInfo;
 use serde_json::Value;
 
 use crate::identity::Identities;
+use crate::receiver::Inbox;
 use crate::scenario::{AssertionSpec, HostName, Scenario, Step};
 use crate::transcript::{self, Tally};
 
@@ -19,6 +20,8 @@ pub struct Runner {
     info: SandboxInfo,
     identities: Identities,
     vars: BTreeMap<String, Value>,
+    /// What the application's webhook receiver got, for `webhook` steps.
+    inbox: Option<Inbox>,
 }
 
 impl Runner {
@@ -31,7 +34,14 @@ impl Runner {
             info: info.clone(),
             identities: Identities::new(info)?,
             vars,
+            inbox: None,
         })
+    }
+
+    /// Reads `webhook` steps' events from `inbox` (see [`crate::Sandbox::inbox`]).
+    pub fn with_inbox(mut self, inbox: Option<Inbox>) -> Self {
+        self.inbox = inbox;
+        self
     }
 
     /// Runs every step, writing the transcript to `out`. A failed step does
@@ -41,6 +51,20 @@ impl Runner {
         let mut tally = Tally { passed: 0, failed: 0 };
         for (i, step) in scenario.steps.iter().enumerate() {
             transcript::step(out, i + 1, &step.say)?;
+            if let Some(event_type) = &step.webhook {
+                transcript::webhook(out, event_type)?;
+                match self.receive(step, event_type).await {
+                    Ok(summary) => {
+                        tally.passed += 1;
+                        transcript::passed(out, &summary, step.done.as_deref())?;
+                    }
+                    Err(why) => {
+                        tally.failed += 1;
+                        transcript::failed(out, &why)?;
+                    }
+                }
+                continue;
+            }
             let spec = scenario.identities.get(&step.identity);
             let identity = tokio::task::block_in_place(|| self.identities.get(&step.identity, spec))
                 .with_context(|| format!("step {}: cannot make identity '{}'", i + 1, step.identity))?;
@@ -234,6 +258,30 @@ impl Runner {
         self.vars.keys().cloned().collect::<Vec<_>>().join(", ")
     }
 
+    /// Takes the next webhook event and checks it against the step.
+    async fn receive(&mut self, step: &Step, event_type: &str) -> Result<String, String> {
+        let inbox = self
+            .inbox
+            .as_mut()
+            .ok_or("no webhook receiver: run this scenario on a sandbox the harness starts (without --against)")?;
+        let Some(event) = inbox.next().await else {
+            return Err(format!(
+                "expected a {event_type} webhook, but none came within {} s",
+                crate::receiver::WAIT.as_secs()
+            ));
+        };
+        let text = event.to_string();
+        let got = event["type"].as_str().unwrap_or_default();
+        if got != event_type {
+            return Err(format!(
+                "expected a {event_type} webhook, got {got}\n     body: {}",
+                excerpt(&text)
+            ));
+        }
+        self.check_body(step, &event, &text)?;
+        Ok(format!("{event_type} received"))
+    }
+
     /// Compares the outcome with the step's expectations; captures values.
     async fn check(&mut self, step: &Step, sent: reqwest::Result<reqwest::Response>) -> Result<String, String> {
         let expect = &step.expect;
@@ -258,16 +306,34 @@ impl Runner {
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let excerpt = || text.chars().take(300).collect::<String>();
         if let Some(want) = expect.status
             && status.as_u16() != want
         {
             return Err(format!(
                 "expected status {want}, got {}\n     body: {}",
                 status.as_u16(),
-                excerpt()
+                excerpt(&text)
             ));
         }
+        for (name, fragment) in &expect.headers {
+            let got = headers.get(name.as_str()).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let fragment = self.interpolate(fragment).map_err(|e| e.to_string())?;
+            if !got.contains(&fragment) {
+                return Err(format!(
+                    "expected header {name} to contain \"{fragment}\", got \"{got}\""
+                ));
+            }
+        }
+        self.check_body(step, &body, &text)?;
+        let reason = status.canonical_reason().unwrap_or("");
+        Ok(format!("{} {reason}", status.as_u16()))
+    }
+
+    /// The step's JSON expectations (`json`, `json_not`, `exists`) on
+    /// `body`, then its captures.
+    fn check_body(&mut self, step: &Step, body: &Value, text: &str) -> Result<(), String> {
+        let expect = &step.expect;
+        let excerpt = || excerpt(text);
         for (pointer, want) in &expect.json {
             let want = self
                 .interpolate_value(&serde_json::to_value(want).unwrap_or(Value::Null))
@@ -299,15 +365,6 @@ impl Runner {
                 return Err(format!("expected {pointer} in the response\n     body: {}", excerpt()));
             }
         }
-        for (name, fragment) in &expect.headers {
-            let got = headers.get(name.as_str()).and_then(|v| v.to_str().ok()).unwrap_or("");
-            let fragment = self.interpolate(fragment).map_err(|e| e.to_string())?;
-            if !got.contains(&fragment) {
-                return Err(format!(
-                    "expected header {name} to contain \"{fragment}\", got \"{got}\""
-                ));
-            }
-        }
         for (var, pointer) in &step.capture {
             let value = body
                 .pointer(pointer)
@@ -315,8 +372,7 @@ impl Runner {
                 .ok_or_else(|| format!("cannot capture {var}: {pointer} is not in the response"))?;
             self.vars.insert(var.clone(), value);
         }
-        let reason = status.canonical_reason().unwrap_or("");
-        Ok(format!("{} {reason}", status.as_u16()))
+        Ok(())
     }
 }
 
@@ -348,6 +404,11 @@ impl Prepared {
         }
         req
     }
+}
+
+/// The first 300 characters of a body, for failure messages.
+fn excerpt(text: &str) -> String {
+    text.chars().take(300).collect()
 }
 
 /// The innermost cause of a client error, which is what says what failed.

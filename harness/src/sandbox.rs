@@ -24,7 +24,9 @@ use mtls_sandbox::info::SandboxInfo;
 use mtls_sandbox::pki::{self, CertAndKey};
 use mtls_sandbox::server::{self, Running, Runtime};
 use mtls_sandbox::tls;
+use mtls_sandbox::webhooks::WebhookUrl;
 
+use crate::receiver::{self, Inbox};
 use crate::scenario::Scenario;
 use crate::upstream;
 
@@ -34,6 +36,8 @@ pub struct Sandbox {
     running: Option<Running>,
     /// The echo API behind a scenario's gateway routes, if any.
     echo: Option<wiremock::MockServer>,
+    /// The webhook receiver a scenario's `webhook` steps read, if any.
+    webhooks: Option<Arc<wiremock::MockServer>>,
     _dir: tempfile::TempDir,
 }
 
@@ -64,13 +68,15 @@ impl Sandbox {
             info: running.info.clone(),
             running: Some(running),
             echo: None,
+            webhooks: None,
             _dir: dir,
         })
     }
 
     /// Starts a sandbox for `scenario`: deterministic (seeded with the
     /// scenario's name, so ids repeat from run to run and transcripts are
-    /// stable), with its gateway routes and the echo API they point to.
+    /// stable), with its gateway routes and the echo API they point to, and
+    /// a webhook receiver as its URL when a step waits for a webhook.
     pub async fn for_scenario(scenario: &Scenario) -> anyhow::Result<Self> {
         let seed = format!("harness scenario: {}", scenario.name);
         let echo = match scenario.gateway.is_empty() {
@@ -81,13 +87,31 @@ impl Sandbox {
             Some(echo) => upstream::routes(&scenario.gateway, &echo.uri()).map_err(anyhow::Error::msg)?,
             None => Vec::new(),
         };
+        let webhooks = match scenario.steps.iter().any(|s| s.webhook.is_some()) {
+            true => Some(receiver::start().await),
+            false => None,
+        };
+        let url = match &webhooks {
+            Some(server) => Some(WebhookUrl::parse(&format!("{}{}", server.uri(), receiver::PATH))?),
+            None => None,
+        };
         let runtime = Runtime {
             entropy: Arc::new(Entropy::from_seed(&seed)),
             ..Runtime::default()
         };
-        let mut sandbox = Self::start_in(|config| config.gateway = routes, runtime).await?;
+        let adjust = |config: &mut Config| {
+            config.gateway = routes;
+            config.webhooks.url = url;
+        };
+        let mut sandbox = Self::start_in(adjust, runtime).await?;
         sandbox.echo = echo;
+        sandbox.webhooks = webhooks;
         Ok(sandbox)
+    }
+
+    /// The events the scenario's webhook receiver got, from the first.
+    pub fn inbox(&self) -> Option<Inbox> {
+        self.webhooks.clone().map(Inbox::new)
     }
 
     /// An HTTPS client that trusts the sandbox CA and presents no certificate.

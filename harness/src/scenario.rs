@@ -26,6 +26,12 @@
 //! (the config file's form) route mtls-host paths to an upstream;
 //! `upstream = "echo"` is the harness's echo API.
 //!
+//! A step with `webhook = "payment.created"` sends nothing: it waits for the
+//! next event the application's webhook receiver gets (the harness starts
+//! one and sets the sandbox's URL to it), which must be of that type, and
+//! checks `expect.json`/`exists` and `capture` against its envelope
+//! (`/type`, `/message`, `/payload/...`).
+//!
 //! Parse errors name the file, the line and the field.
 
 use std::collections::BTreeMap;
@@ -130,6 +136,9 @@ pub struct Step {
     /// Variables to capture: name → JSON pointer into the response body.
     #[serde(default)]
     pub capture: BTreeMap<String, String>,
+    /// Instead of a request: the next webhook event received must be of
+    /// this type (`payment.created`); expectations apply to its envelope.
+    pub webhook: Option<String>,
 }
 
 fn default_identity() -> String {
@@ -214,6 +223,15 @@ impl Scenario {
                 line,
                 message,
             };
+            if step.webhook.is_some() {
+                if step.expect.status.is_some() || step.expect.handshake.is_some() {
+                    return Err(fail(format!(
+                        "step {}: a webhook step sends no request: expect only json, json_not or exists",
+                        i + 1
+                    )));
+                }
+                continue;
+            }
             match (&step.expect.status, &step.expect.handshake) {
                 (None, None) => return Err(fail(format!("step {}: expect needs status or handshake", i + 1))),
                 (_, Some(h)) if h != "refused" => {
@@ -293,6 +311,16 @@ expect = { handshake = "refused" }
         assert_eq!(s.steps.len(), 2);
         assert_eq!(s.steps[1].host, HostName::Mtls);
         assert_eq!(s.identities["thief"].kind, IdentityKind::Issued);
+    }
+
+    #[test]
+    fn a_webhook_step_waits_for_an_event_and_expects_no_status() {
+        let text = "name = \"w\"\n[[step]]\nsay = \"hook\"\nwebhook = \"payment.created\"\n\
+                    expect = { json = { \"/payload/status\" = \"AWAITING_AUTHORIZATION\" } }\n";
+        let s = Scenario::parse(text, Path::new("s.toml")).unwrap();
+        assert_eq!(s.steps[0].webhook.as_deref(), Some("payment.created"));
+        let e = err(&text.replace("expect = {", "expect = { status = 200,"));
+        assert!(e.starts_with("s.toml:2:") && e.contains("webhook step"), "{e}");
     }
 
     #[test]

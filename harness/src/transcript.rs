@@ -30,6 +30,11 @@ pub fn request(out: &mut dyn Write, method: &str, url: &str, identity: &str) -> 
     writeln!(out, "   -> {method} {url}  [{identity}]")
 }
 
+/// A step that waits for the application's webhook receiver.
+pub fn webhook(out: &mut dyn Write, event_type: &str) -> io::Result<()> {
+    writeln!(out, "   <- webhook {event_type}  [the application's receiver]")
+}
+
 pub fn passed(out: &mut dyn Write, outcome: &str, done: Option<&str>) -> io::Result<()> {
     match done {
         Some(done) => writeln!(out, "   ✓ {outcome}: {done}"),

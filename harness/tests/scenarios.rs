@@ -17,6 +17,7 @@ async fn transcript_of(file: &Path) -> (String, Tally) {
     let mut transcript = Vec::new();
     let tally = Runner::new(&sandbox.info)
         .unwrap()
+        .with_inbox(sandbox.inbox())
         .run(&scenario, &mut transcript)
         .await
         .unwrap();

@@ -70,6 +70,10 @@ pub struct AddArgs {
     /// Revoke the caller's client certificate.
     #[arg(long, help_heading = "Effect")]
     pub revoke_certificate: bool,
+    /// What the request creates takes its lifecycle's failure path
+    /// (a payment ends REJECTED_BY_BANK).
+    #[arg(long, help_heading = "Effect")]
+    pub fail: bool,
     /// Only the first N matching requests.
     #[arg(long, help_heading = "Limit")]
     pub count: Option<u64>,
@@ -101,6 +105,7 @@ impl AddArgs {
                 oauth_error: self.oauth_error,
                 rotate_keys: self.rotate_keys,
                 revoke_certificate: self.revoke_certificate,
+                fail: self.fail,
             },
             count: self.count,
             duration: self.duration,

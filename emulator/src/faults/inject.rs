@@ -53,7 +53,10 @@ pub async fn inject(State(state): State<FaultState>, req: Request, next: Next) -
     apply(&state, effect, peer.as_deref(), req, next).await
 }
 
-async fn apply(state: &FaultState, effect: Effect, peer: Option<&[u8]>, req: Request, next: Next) -> Response {
+async fn apply(state: &FaultState, effect: Effect, peer: Option<&[u8]>, mut req: Request, next: Next) -> Response {
+    if effect.fail {
+        req.extensions_mut().insert(crate::web::FailLifecycle);
+    }
     if let Some(delay) = effect.delay {
         tokio::time::sleep(delay).await;
     }
@@ -153,6 +156,9 @@ fn summary(effect: &Effect) -> String {
     }
     if effect.revoke_certificate {
         parts.push("client certificate revoked".into());
+    }
+    if effect.fail {
+        parts.push("what it creates fails".into());
     }
     match &effect.respond {
         Some(Respond::Status { status, .. }) => parts.push(status.as_u16().to_string()),

@@ -78,6 +78,11 @@ pub struct EffectSpec {
     /// next handshake on).
     #[serde(default, skip_serializing_if = "is_false")]
     pub revoke_certificate: bool,
+    /// The request goes on, and what it creates takes its lifecycle's
+    /// failure path (the provider profile's `fail`, e.g. a payment ends
+    /// `REJECTED_BY_BANK`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub fail: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -91,6 +96,7 @@ pub struct Effect {
     pub delay: Option<Duration>,
     pub rotate_keys: bool,
     pub revoke_certificate: bool,
+    pub fail: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -221,9 +227,13 @@ fn effect(e: &EffectSpec) -> Result<Effect, String> {
     if e.retry_after.is_some() && e.status.is_none() {
         return Err("effect.retry_after: needs effect.status".into());
     }
-    if respond.is_none() && e.delay_ms.is_none() && !e.rotate_keys && !e.revoke_certificate {
+    if e.fail && (e.status.is_some() || e.oauth_error.is_some()) {
+        return Err("effect.fail: the request must go on to create something; drop status and oauth_error".into());
+    }
+    if respond.is_none() && e.delay_ms.is_none() && !e.rotate_keys && !e.revoke_certificate && !e.fail {
         return Err(
-            "effect: nothing to do; give status, oauth_error, drop, delay_ms, rotate_keys or revoke_certificate".into(),
+            "effect: nothing to do; give status, oauth_error, drop, delay_ms, rotate_keys, revoke_certificate or fail"
+                .into(),
         );
     }
     if e.delay_ms.is_some_and(|ms| ms > 300_000) {
@@ -234,6 +244,7 @@ fn effect(e: &EffectSpec) -> Result<Effect, String> {
         delay: e.delay_ms.map(Duration::from_millis),
         rotate_keys: e.rotate_keys,
         revoke_certificate: e.revoke_certificate,
+        fail: e.fail,
     })
 }
 
@@ -296,6 +307,10 @@ mod tests {
             ),
             (serde_json::json!({"effect": {"body": {}}}), "effect.body"),
             (serde_json::json!({"effect": {}}), "nothing to do"),
+            (
+                serde_json::json!({"effect": {"fail": true, "status": 500}}),
+                "effect.fail",
+            ),
             (serde_json::json!({"effect": {"status": 503}, "count": 0}), "count"),
             (
                 serde_json::json!({"effect": {"status": 503}, "duration": "soon"}),

@@ -5,7 +5,9 @@
 //! and the caller, and return a status and a JSON body, or a [`Failure`]
 //! the router renders with the profile's error template. Objects are shown
 //! "presented": their lifecycle status computed from the sandbox clock,
-//! their embedded children listed, their view template applied.
+//! their embedded children listed, their view template applied. What a call
+//! makes is listed in [`Engine::made`], with the event it sends, for
+//! `events` to send once the call is over.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +16,7 @@ use time::OffsetDateTime;
 
 pub use super::failure::Failure;
 use super::failure::template_failure;
+pub use super::made::{Made, MadeLog};
 use super::pagination;
 use super::profile::{Endpoint, Generator, Kind, Profile, Source};
 use super::store::{self, Object, Store};
@@ -47,6 +50,10 @@ pub struct Engine<'a> {
     pub store: Store<'a>,
     pub entropy: &'a Entropy,
     pub now: OffsetDateTime,
+    /// What this call made, in order.
+    pub made: MadeLog,
+    /// What this call makes takes its lifecycle's failure path (a fault rule).
+    pub fail: bool,
 }
 
 impl Engine<'_> {
@@ -120,11 +127,11 @@ impl template::Lookup for Engine<'_> {
 
 impl Engine<'_> {
     /// The object with its lifecycle field set by the sandbox clock.
-    fn lifecycle(&self, mut object: Object) -> Object {
+    pub fn lifecycle(&self, mut object: Object) -> Object {
         if let Some(lifecycle) = self.profile.lifecycle(&object.collection) {
             let elapsed = (self.now - object.created_at).whole_seconds();
-            if let Some(step) = lifecycle.steps.iter().rev().find(|s| s.after <= elapsed) {
-                object.body[&lifecycle.field] = Value::String(step.status.clone());
+            if let Some(at) = lifecycle.position(object.fails, elapsed) {
+                object.body[&lifecycle.field] = Value::String(lifecycle.path(object.fails)[at].status.clone());
             }
         }
         object
@@ -172,6 +179,7 @@ impl Engine<'_> {
                 customer_id: None,
                 created_at: self.now,
                 body: Value::Null,
+                fails: false,
             }));
         };
         match self.store.get(collection, &id, None)? {
@@ -241,6 +249,7 @@ impl Engine<'_> {
                 customer_id: None,
                 created_at: self.now,
                 body: json!({"status": reply.status, "body": reply.body}),
+                fails: false,
             })?;
         }
         Ok(reply)
@@ -256,14 +265,21 @@ impl Engine<'_> {
             template: endpoint.template.clone().unwrap_or_default(),
             count: 1,
             children: endpoint.children.clone(),
+            event: None,
         };
         let vars = self.base_vars(call, parent.as_ref());
+        let first = self.made.len();
         let created = self.generate(&generator, parent.as_ref(), &vars)?;
         let object = created
             .into_iter()
             .next()
             .ok_or_else(|| template_failure("nothing created".into()))?;
-        self.present(endpoint, object)
+        let id = object.id.clone();
+        let shown = self.present(endpoint, object)?;
+        if let Some(event) = &endpoint.event {
+            self.made.announce(first, Some(&id), event, &shown);
+        }
+        Ok(shown)
     }
 
     /// Makes `generator.count` objects under `parent` (and their children).
@@ -286,6 +302,11 @@ impl Engine<'_> {
                 vars["customer_id"] = json!(customer_of(parent));
             }
             let body = self.render(&generator.template, vars.clone())?;
+            let fails = self.fail
+                && self
+                    .profile
+                    .lifecycle(&generator.collection)
+                    .is_some_and(|l| l.fail.is_some());
             let object = Object {
                 collection: generator.collection.clone(),
                 id,
@@ -293,8 +314,18 @@ impl Engine<'_> {
                 customer_id: parent.and_then(customer_of),
                 created_at: self.now,
                 body,
+                fails,
             };
             self.store.insert(&object)?;
+            let lifecycle = self.profile.lifecycle(&object.collection);
+            if generator.event.is_some() || lifecycle.is_some_and(|l| l.event.is_some()) {
+                let event = generator.event.as_ref();
+                let event = event.map(|e| (e.clone(), self.lifecycle(object.clone()).body));
+                self.made.push(Made {
+                    object: Some(object.clone()),
+                    event,
+                });
+            }
             for child in &generator.children {
                 self.generate(child, Some(&object), &vars)?;
             }
@@ -425,6 +456,7 @@ impl Engine<'_> {
             customer_id: customer,
             created_at: self.now,
             body: stored,
+            fails: false,
         })?;
         Ok(Reply {
             status: endpoint.status,
@@ -478,7 +510,11 @@ impl Engine<'_> {
         let mut vars = self.base_vars(call, parent.as_ref());
         vars["id"] = json!(self.entropy.uuid());
         let body = self.render(endpoint.template.as_deref().unwrap_or_default(), vars)?;
-        self.maybe_async(endpoint, call, customer, body)
+        let reply = self.maybe_async(endpoint, call, customer, body)?;
+        if let Some(event) = &endpoint.event {
+            self.made.announce(self.made.len(), None, event, &reply.body);
+        }
+        Ok(reply)
     }
 }
 
@@ -492,7 +528,7 @@ fn customer_of(object: &Object) -> Option<String> {
 }
 
 /// A template's view of a stored object: its body as `obj`, and its ids.
-fn object_vars(object: &Object) -> Value {
+pub fn object_vars(object: &Object) -> Value {
     json!({
         "obj": object.body,
         "id": object.id,

@@ -86,7 +86,9 @@ pub async fn admin_link(
     ApiJson(request): ApiJson<LinkRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let engine = state.engine();
-    match link(&engine, &state.api.banks, &customer_id, &request.bank_identifier) {
+    let linked = link(&engine, &state.api.banks, &customer_id, &request.bank_identifier);
+    super::events::publish(&engine, &state.webhooks);
+    match linked {
         Ok(made) => Ok((StatusCode::CREATED, Json(json!({ "data": made })))),
         Err(failure) => Err(ApiError::new(
             StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

@@ -6,9 +6,12 @@
 //! - [`template`] renders its response shapes;
 //! - [`store`] keeps the objects clients create in the records database;
 //! - [`engine`] serves an endpoint of any kind; [`pagination`] pages lists;
+//!   [`made`] lists what a call made;
 //! - [`builtin`] serves what stays in code (customers, banks);
 //! - [`link`] plays the web SDK: links a customer to a bank;
 //! - [`import`] answers the user's own Postman/OpenAPI requests from their examples.
+//! - [`events`] sends the webhook events of what calls make and of the
+//!   lifecycle steps objects reach on the sandbox clock.
 //!
 //! [`routes`] adds the profile's endpoints to a listener's router through
 //! [`mount`] (which names parameters by position and mounts nothing twice);
@@ -16,10 +19,12 @@
 
 pub mod builtin;
 pub mod engine;
+pub mod events;
 mod failure;
 pub mod import;
 pub mod link;
 mod loader;
+pub mod made;
 mod mount;
 pub mod pagination;
 pub mod profile;
@@ -29,11 +34,11 @@ mod validate;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{RawPathParams, RawQuery, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use axum::routing::{MethodRouter, on, post};
+use axum::{Extension, Router};
 
 pub use profile::{DEFAULT_PROFILE, Profile, ProfileError};
 
@@ -41,15 +46,16 @@ use crate::api::{Api, Caller};
 use crate::clock::Clock;
 use crate::hosts::Host;
 use crate::oauth::Authority;
-use crate::web::ApiError;
 use crate::web::body::ApiBytes;
+use crate::web::{ApiError, FailLifecycle};
+use crate::webhooks::Webhooks;
 use engine::{Call, Failure};
 use mount::Mount;
 use profile::{Endpoint, Kind};
 
 /// What the provider's API works with: the resource API's state (who may
-/// call, the records, the banks), the profile, and the sandbox clock its
-/// statuses move on.
+/// call, the records, the banks), the profile, the sandbox clock its
+/// statuses move on, and the webhooks its events go to.
 #[derive(Clone)]
 pub struct Provider {
     pub api: Api,
@@ -57,6 +63,7 @@ pub struct Provider {
     pub clock: Arc<Clock>,
     /// The user's own requests (`--api`), after the profile's.
     pub imported: Arc<import::Imported>,
+    pub webhooks: Arc<Webhooks>,
 }
 
 impl axum::extract::FromRef<Provider> for Api {
@@ -79,6 +86,8 @@ impl Provider {
             store: store::Store::new(&self.api.records),
             entropy: self.api.records.entropy(),
             now: self.clock.now(),
+            made: Default::default(),
+            fail: false,
         }
     }
 }
@@ -118,16 +127,23 @@ fn method_router(endpoint: Arc<Endpoint>) -> MethodRouter<Provider> {
               RawQuery(query): RawQuery,
               headers: HeaderMap,
               method: Method,
+              fail: Option<Extension<FailLifecycle>>,
               body: Result<ApiBytes, ApiError>| {
             let endpoint = endpoint.clone();
-            async move { serve(&state, &endpoint, &caller, params, query, &headers, &method, body) }
+            async move {
+                let mut engine = state.engine();
+                engine.fail = fail.is_some();
+                let response = serve(&engine, &endpoint, &caller, params, query, &headers, &method, body);
+                events::publish(&engine, &state.webhooks);
+                response
+            }
         },
     )
 }
 
 #[allow(clippy::too_many_arguments)]
 fn serve(
-    state: &Provider,
+    engine: &engine::Engine,
     endpoint: &Endpoint,
     caller: &Caller,
     params: Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
@@ -136,7 +152,6 @@ fn serve(
     method: &Method,
     body: Result<ApiBytes, ApiError>,
 ) -> Response {
-    let engine = state.engine();
     let call = (|| {
         let params =
             params.map_err(|e| Failure::bad_request(format!("the URL path is not valid: {}", e.body_text())))?;
@@ -159,5 +174,5 @@ fn serve(
         })
     })();
     let result = call.and_then(|call| engine.serve(endpoint, &call, caller).map(|r| (r.status, r.body)));
-    builtin::respond(&engine, Some(endpoint), result)
+    builtin::respond(engine, Some(endpoint), result)
 }

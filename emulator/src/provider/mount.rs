@@ -32,6 +32,28 @@ pub fn axum_path(path: &str) -> String {
         .join("/")
 }
 
+/// The parameter name of one path segment written `{name}` (`None` for a
+/// literal segment), or why the segment cannot be routed: a parameter must
+/// be a whole segment, and axum reads a segment starting with `*` or `:` as
+/// a wildcard or parameter (and panics on some). One rule for the profile's
+/// paths and the imported ones.
+pub fn segment_param(segment: &str) -> Result<Option<&str>, String> {
+    let name = segment
+        .strip_prefix('{')
+        .and_then(|s| s.strip_suffix('}'))
+        .filter(|n| !n.is_empty() && !n.contains(['{', '}', '*']));
+    match name {
+        Some(name) => Ok(Some(name)),
+        None if segment.contains(['{', '}']) => Err(format!(
+            "path segment '{segment}': a path parameter must be a whole segment ({{name}} or :name)"
+        )),
+        None if segment.starts_with(['*', ':']) => Err(format!(
+            "path segment '{segment}': a segment starting with * or : cannot be routed (axum reads it as a wildcard or parameter)"
+        )),
+        None => Ok(None),
+    }
+}
+
 /// The filter for a method name checked at load (GET for anything else).
 pub fn method_filter(method: &str) -> MethodFilter {
     match method {

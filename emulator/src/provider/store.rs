@@ -3,10 +3,12 @@
 //! creates survives a restart as customers do.
 //!
 //! One generic table, `provider_objects(collection, id, parent_id,
-//! customer_id, created_at, body)`: the profile decides what collections
-//! exist; this module only stores and finds JSON objects in insertion
-//! order. Customers stay in their own table (`records::Customer`); the
-//! collection name `customers` reads it. No HTTP here.
+//! customer_id, created_at, body, fails)`: the profile decides what
+//! collections exist; this module only stores and finds JSON objects in
+//! insertion order. Customers stay in their own table (`records::Customer`);
+//! the collection name `customers` reads it. `provider_progress` keeps how
+//! far each object's lifecycle events have been sent ([`Progress`]). No
+//! HTTP here.
 
 use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
@@ -28,6 +30,19 @@ pub struct Object {
     pub customer_id: Option<String>,
     pub created_at: OffsetDateTime,
     pub body: Value,
+    /// On its lifecycle's failure path (a fault rule's `fail`).
+    pub fails: bool,
+}
+
+/// How far an object's lifecycle events have been sent: `sent` is the
+/// index of the last step sent (-1 for none), `due_at` (unix seconds on
+/// the sandbox clock) when the next step is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub collection: String,
+    pub id: String,
+    pub sent: i64,
+    pub due_at: i64,
 }
 
 /// A page of a list and the size of the whole list.
@@ -54,7 +69,7 @@ pub struct Store<'a> {
     records: &'a Records,
 }
 
-const COLUMNS: &str = "collection, id, parent_id, customer_id, created_at, body";
+const COLUMNS: &str = "collection, id, parent_id, customer_id, created_at, body, fails";
 
 fn object(row: &rusqlite::Row) -> rusqlite::Result<Object> {
     let created: String = row.get(4)?;
@@ -66,6 +81,7 @@ fn object(row: &rusqlite::Row) -> rusqlite::Result<Object> {
         customer_id: row.get(3)?,
         created_at: OffsetDateTime::parse(&created, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH),
         body: serde_json::from_str(&body).unwrap_or(Value::Null),
+        fails: row.get(6)?,
     })
 }
 
@@ -77,14 +93,15 @@ impl<'a> Store<'a> {
     pub fn insert(&self, object: &Object) -> Result<(), RecordsError> {
         self.records.with_conn(|conn| {
             conn.execute(
-                &format!("INSERT INTO provider_objects ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                &format!("INSERT INTO provider_objects ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                 params![
                     object.collection,
                     object.id,
                     object.parent_id,
                     object.customer_id,
                     super::template::timestamp(object.created_at),
-                    object.body.to_string()
+                    object.body.to_string(),
+                    object.fails
                 ],
             )?;
             Ok(())
@@ -112,6 +129,7 @@ impl<'a> Store<'a> {
                 customer_id: Some(c.customer_id.clone()),
                 created_at: OffsetDateTime::parse(&c.created_at, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH),
                 body: serde_json::json!({"customer_id": c.customer_id, "app_user_id": c.app_user_id}),
+                fails: false,
             }));
         }
         self.records.with_conn(|conn| {
@@ -207,10 +225,55 @@ impl<'a> Store<'a> {
                         customer_id: Some(id.clone()),
                         created_at: OffsetDateTime::parse(&created, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH),
                         body: serde_json::json!({"customer_id": id, "app_user_id": app_user_id}),
+                        fails: false,
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Slice { items, total })
+        })
+    }
+
+    /// Records (or replaces) how far an object's lifecycle events went.
+    pub fn set_progress(&self, progress: &Progress) -> Result<(), RecordsError> {
+        self.records.with_conn(|conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO provider_progress (collection, id, sent, due_at) VALUES (?1, ?2, ?3, ?4)",
+                params![progress.collection, progress.id, progress.sent, progress.due_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Forgets an object's progress (its lifecycle is over, or it is gone).
+    pub fn end_progress(&self, collection: &str, id: &str) -> Result<(), RecordsError> {
+        self.records.with_conn(|conn| {
+            conn.execute(
+                "DELETE FROM provider_progress WHERE collection = ?1 AND id = ?2",
+                params![collection, id],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// At most `limit` progress records due at `now` (unix seconds), the
+    /// earliest first.
+    pub fn due(&self, now: i64, limit: u64) -> Result<Vec<Progress>, RecordsError> {
+        self.records.with_conn(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT collection, id, sent, due_at FROM provider_progress WHERE due_at <= ?1 \
+                 ORDER BY due_at, rowid LIMIT ?2",
+            )?;
+            let due = stmt
+                .query_map(params![now, limit.min(i64::MAX as u64) as i64], |row| {
+                    Ok(Progress {
+                        collection: row.get(0)?,
+                        id: row.get(1)?,
+                        sent: row.get(2)?,
+                        due_at: row.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(due)
         })
     }
 
@@ -261,6 +324,7 @@ mod tests {
                         customer_id: Some("c1".into()),
                         created_at: at(i + 1),
                         body: json!({"account_id": format!("a{i}"), "status": if i == 0 { "OPEN" } else { "CLOSED" }}),
+                        fails: i == 4,
                     })
                     .unwrap();
             }
@@ -290,8 +354,41 @@ mod tests {
         };
         assert_eq!(store.list("accounts", &range).unwrap().total, 2);
         let found = store.get("accounts", "a4", Some("account_id")).unwrap().unwrap();
-        assert_eq!((found.parent_id.as_deref(), found.created_at), (Some("e2"), at(5)));
+        assert_eq!(
+            (found.parent_id.as_deref(), found.created_at, found.fails),
+            (Some("e2"), at(5), true)
+        );
         assert!(store.delete("accounts", "a4").unwrap());
         assert_eq!(store.get("accounts", "a4", None).unwrap(), None);
+
+        let progress = |id: &str, due_at| Progress {
+            collection: "accounts".into(),
+            id: id.into(),
+            sent: 0,
+            due_at,
+        };
+        store.set_progress(&progress("a0", 50)).unwrap();
+        store.set_progress(&progress("a1", 10)).unwrap();
+        store.set_progress(&progress("a2", 99)).unwrap();
+        store
+            .set_progress(&Progress {
+                sent: 1,
+                ..progress("a0", 20)
+            })
+            .unwrap();
+        let due = store.due(60, 10).unwrap();
+        assert_eq!(
+            due,
+            [
+                progress("a1", 10),
+                Progress {
+                    sent: 1,
+                    ..progress("a0", 20)
+                }
+            ]
+        );
+        assert_eq!(store.due(60, 1).unwrap().len(), 1, "bounded");
+        store.end_progress("accounts", "a1").unwrap();
+        assert_eq!(store.due(60, 10).unwrap().len(), 1);
     }
 }

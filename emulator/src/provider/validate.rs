@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use super::profile::{Generator, Kind, Profile, ProfileError, Source, file_error};
 use super::template;
+use crate::webhooks::envelope::events;
 
 /// The handlers in code (`builtin.rs`) a profile's `builtin` endpoint may name.
 pub const BUILTINS: &[&str] = &[
@@ -70,14 +71,7 @@ pub fn validate(profile: &Profile) -> Result<(), ProfileError> {
             ));
         }
         for segment in ep.path.split('/') {
-            let open = segment.contains('{') || segment.contains('}');
-            let param = segment.starts_with('{') && segment.ends_with('}') && segment.len() > 2;
-            if open && !param {
-                return Err(err(
-                    at,
-                    format!("path segment '{segment}': a parameter is a whole segment, {{name}}"),
-                ));
-            }
+            super::mount::segment_param(segment).map_err(|why| err(at.clone(), why))?;
         }
         let needs_collection = !matches!(ep.kind, Kind::Builtin | Kind::Action);
         if needs_collection && ep.collection.is_none() {
@@ -116,10 +110,32 @@ pub fn validate(profile: &Profile) -> Result<(), ProfileError> {
                 return Err(err(at, format!("no template '{name}'")));
             }
         }
+        if ep.event.is_some() && !matches!(ep.kind, Kind::Create | Kind::Action) {
+            return Err(err(at, "event: only create and action endpoints send one".into()));
+        }
+        let generators = ep.children.iter().flat_map(Generator::walk);
+        for event in ep.event.iter().chain(generators.filter_map(|g| g.event.as_ref())) {
+            known_event(event).map_err(|e| err(at.clone(), e))?;
+        }
     }
     for g in profile.link.iter().flat_map(Generator::walk) {
         if !profile.templates.contains_key(&g.template) {
             return Err(err("link".into(), format!("no template '{}'", g.template)));
+        }
+        if let Some(event) = &g.event {
+            known_event(event).map_err(|e| err(format!("link '{}'", g.collection), e))?;
+        }
+    }
+    for lifecycle in &profile.lifecycles {
+        let at = format!("lifecycle '{}'", lifecycle.collection);
+        if lifecycle.steps.is_empty() {
+            return Err(err(at, "steps: give at least one { status, after }".into()));
+        }
+        if let Some(event) = &lifecycle.event {
+            known_event(event).map_err(|e| err(at.clone(), e))?;
+        }
+        if let Some(view) = lifecycle.view.as_ref().filter(|v| !profile.templates.contains_key(*v)) {
+            return Err(err(at, format!("no template '{view}'")));
         }
     }
     for name in ["error", "error_results", "pending"] {
@@ -131,4 +147,13 @@ pub fn validate(profile: &Profile) -> Result<(), ProfileError> {
         }
     }
     Ok(())
+}
+
+/// An event name the webhooks know (`payment.created`), or what to write.
+fn known_event(name: &str) -> Result<(), String> {
+    if events::ALL.contains(&name) {
+        Ok(())
+    } else {
+        Err(format!("event '{name}' is not one of {}", events::ALL.join(", ")))
+    }
 }

@@ -17,3 +17,8 @@ pub mod query;
 
 pub use error::ApiError;
 pub use notes::{Failure, TokenNote};
+
+/// Put on a request by a fault rule with `fail`: what the request creates
+/// takes its lifecycle's failure path (the provider's profile says which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailLifecycle;

@@ -30,6 +30,18 @@ pub mod events {
     pub const PAYMENT_SOURCE_BENEFICIARY_UPDATED: &str = "payment_source.beneficiary.updated";
     pub const RESULTS_READY: &str = "results.ready";
     pub use super::TEST_EVENT;
+
+    /// Every event a provider profile may name (a typo is refused at load).
+    pub const ALL: &[&str] = &[
+        ENTITY_CREATED,
+        ENTITY_DATA_REFRESH_UPDATED,
+        PAYMENT_CREATED,
+        PAYMENT_UPDATED,
+        PAYMENT_SOURCE_CREATED,
+        PAYMENT_SOURCE_BENEFICIARY_CREATED,
+        PAYMENT_SOURCE_BENEFICIARY_UPDATED,
+        RESULTS_READY,
+    ];
 }
 
 /// One event, as sent.

@@ -233,23 +233,8 @@ fn route_path<'a>(segments: impl IntoIterator<Item = &'a str>) -> Result<(String
     let mut path = String::new();
     let mut params = Vec::new();
     for segment in segments.into_iter().filter(|s| !s.is_empty()) {
-        let name = segment
-            .strip_prefix('{')
-            .and_then(|s| s.strip_suffix('}'))
-            .filter(|n| !n.is_empty() && !n.contains(['{', '}', '*']));
-        match name {
-            Some(name) => params.push(name.to_owned()),
-            None if segment.contains(['{', '}']) => {
-                return Err(format!(
-                    "path segment '{segment}': a path parameter must be a whole segment ({{name}} or :name)"
-                ));
-            }
-            None if segment.starts_with(['*', ':']) => {
-                return Err(format!(
-                    "path segment '{segment}': a segment starting with * or : cannot be routed (axum reads it as a wildcard or parameter)"
-                ));
-            }
-            None => {}
+        if let Some(name) = super::mount::segment_param(segment)? {
+            params.push(name.to_owned());
         }
         path.push('/');
         path.push_str(segment);

@@ -1,0 +1,175 @@
+use serde_json::json;
+use time::macros::datetime;
+
+use super::*;
+use crate::clock::Clock;
+use crate::entropy::Entropy;
+use crate::inspector::Inspector;
+use crate::provider::made::Made;
+use crate::provider::profile::{Profile, Step};
+use crate::provider::store::Store;
+use crate::records::Records;
+use crate::webhooks::{Setup, WebhookSettings, WebhookUrl};
+
+fn step(status: &str, after: i64) -> Step {
+    Step {
+        status: status.into(),
+        after,
+    }
+}
+
+fn payments() -> Lifecycle {
+    Lifecycle {
+        collection: "payments".into(),
+        field: "status".into(),
+        steps: vec![step("NEW", 0), step("PENDING", 60), step("DONE", 300)],
+        fail: Some(step("REJECTED", 120)),
+        event: Some("payment.updated".into()),
+        view: None,
+    }
+}
+
+const T0: OffsetDateTime = datetime!(2030-01-01 00:00 UTC);
+
+#[test]
+fn the_steps_to_send_are_those_after_the_last_sent_up_to_now() {
+    let l = payments();
+    assert_eq!(steps_to_send(&l, false, 0, 0), 1..1, "nothing new at creation");
+    assert_eq!(steps_to_send(&l, false, 59, 0), 1..1);
+    assert_eq!(steps_to_send(&l, false, 60, 0), 1..2);
+    assert_eq!(
+        steps_to_send(&l, false, 3600, 0),
+        1..3,
+        "a jump sends every step passed"
+    );
+    assert_eq!(steps_to_send(&l, false, 3600, 2), 3..3, "nothing twice");
+    assert_eq!(steps_to_send(&l, false, 10, 2), 3..3, "the clock moved back");
+    assert_eq!(steps_to_send(&l, false, 0, -1), 0..1, "none sent yet");
+    assert_eq!(
+        steps_to_send(&l, true, 3600, 0),
+        1..3,
+        "the failure path has 3 steps too"
+    );
+    assert_eq!(l.path(true)[2].status, "REJECTED");
+
+    assert_eq!(next_due(&l, false, T0, 0), Some(T0.unix_timestamp() + 60));
+    assert_eq!(next_due(&l, false, T0, 1), Some(T0.unix_timestamp() + 300));
+    assert_eq!(next_due(&l, true, T0, 1), Some(T0.unix_timestamp() + 120));
+    assert_eq!(next_due(&l, false, T0, 2), None, "the last step");
+}
+
+#[test]
+fn messages_are_short_sentences_from_the_event_name() {
+    assert_eq!(message("payment.created", None), "A payment was created");
+    assert_eq!(message("entity.created", None), "An entity was created");
+    assert_eq!(message("payment_source.created", None), "A payment source was created");
+    assert_eq!(
+        message("entity.data.refresh.updated", Some("FINISHED")),
+        "The entity data refresh is now FINISHED"
+    );
+    assert_eq!(message("results.ready", None), "The results: ready");
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    records: Records,
+    profile: Profile,
+    entropy: Entropy,
+    webhooks: Arc<Webhooks>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::open(&dir.path().join("records.db")).unwrap();
+        let mut profile = Profile::built_in("lean-uae");
+        profile.lifecycles.retain(|l| l.collection != "payments");
+        profile.lifecycles.push(payments());
+        let settings = WebhookSettings {
+            url: Some(WebhookUrl::parse("http://localhost:9/h").unwrap()),
+            ..WebhookSettings::default()
+        };
+        let setup = Setup {
+            application: "my_app".into(),
+            store: dir.path().join("webhooks.json"),
+            ca_pem: Vec::new(),
+            clock: Arc::new(Clock::system()),
+            entropy: Arc::new(Entropy::from_seed("events")),
+            inspector: Arc::new(Inspector::new(10)),
+        };
+        Self {
+            webhooks: Arc::new(Webhooks::new(settings, setup).unwrap()),
+            _dir: dir,
+            records,
+            profile,
+            entropy: Entropy::from_seed("events"),
+        }
+    }
+
+    fn engine(&self, seconds: i64) -> Engine<'_> {
+        Engine {
+            profile: &self.profile,
+            store: Store::new(&self.records),
+            entropy: &self.entropy,
+            now: T0 + time::Duration::seconds(seconds),
+            made: Default::default(),
+            fail: false,
+        }
+    }
+
+    /// A payment made at T0, published as a call would.
+    fn make(&self, id: &str, fails: bool) {
+        let engine = self.engine(0);
+        let object = Object {
+            collection: "payments".into(),
+            id: id.into(),
+            parent_id: None,
+            customer_id: None,
+            created_at: T0,
+            body: json!({"id": id, "status": "NEW"}),
+            fails,
+        };
+        engine.store.insert(&object).unwrap();
+        engine.made.push(Made {
+            object: Some(object),
+            event: Some(("payment.created".into(), json!({"id": id}))),
+        });
+        publish(&engine, &self.webhooks);
+    }
+
+    fn tick(&self, seconds: i64) -> Vec<(String, String)> {
+        tick(&self.engine(seconds), &self.webhooks).unwrap()
+    }
+}
+
+fn sent(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+#[test]
+fn the_watcher_sends_each_step_once_in_order_and_failures_take_their_path() {
+    let f = Fixture::new();
+    f.make("p1", false);
+    f.make("p2", true);
+    assert!(f.tick(30).is_empty(), "nothing due yet");
+    assert_eq!(f.tick(90), sent(&[("p1", "PENDING"), ("p2", "PENDING")]));
+    assert!(f.tick(90).is_empty(), "nothing twice");
+    assert_eq!(f.tick(3600), sent(&[("p2", "REJECTED"), ("p1", "DONE")]), "by due time");
+    assert!(f.tick(7200).is_empty(), "both lifecycles are over");
+    assert!(f.engine(0).store.due(i64::MAX, 10).unwrap().is_empty());
+
+    // A jump past every step sends them all, in order; a deleted object is forgotten.
+    f.make("p3", false);
+    f.make("p4", false);
+    f.engine(0).store.delete("payments", "p4").unwrap();
+    assert_eq!(f.tick(1000), sent(&[("p3", "PENDING"), ("p3", "DONE")]));
+    assert!(f.engine(0).store.due(i64::MAX, 10).unwrap().is_empty());
+}
+
+#[test]
+fn without_a_webhook_url_nothing_is_tracked() {
+    let f = Fixture::new();
+    f.webhooks.clear_url().unwrap();
+    f.make("p1", false);
+    assert!(f.engine(0).store.due(i64::MAX, 10).unwrap().is_empty());
+}
