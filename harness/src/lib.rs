@@ -2,6 +2,8 @@
 //! transcripts, and [`Sandbox`], an in-process emulator for tests.
 
 pub mod identity;
+pub mod outcome;
+pub mod report;
 pub mod runner;
 pub mod sandbox;
 pub mod scenario;

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::time::Instant;
 
 use anyhow::{Context as _, anyhow};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -12,8 +13,9 @@ use mtls_sandbox::info::SandboxInfo;
 use serde_json::Value;
 
 use crate::identity::Identities;
+use crate::outcome::{Failure, ScenarioResult, StepOutcome, StepResult};
 use crate::scenario::{AssertionSpec, HostName, Scenario, Step};
-use crate::transcript::{self, Tally};
+use crate::transcript;
 
 pub struct Runner {
     info: SandboxInfo,
@@ -36,10 +38,12 @@ impl Runner {
 
     /// Runs every step, writing the transcript to `out`. A failed step does
     /// not stop the scenario: later steps show what else is wrong.
-    pub async fn run(&mut self, scenario: &Scenario, out: &mut dyn Write) -> anyhow::Result<Tally> {
+    pub async fn run(&mut self, scenario: &Scenario, out: &mut dyn Write) -> anyhow::Result<ScenarioResult> {
         transcript::header(out, scenario)?;
-        let mut tally = Tally { passed: 0, failed: 0 };
+        let started = Instant::now();
+        let mut steps = Vec::with_capacity(scenario.steps.len());
         for (i, step) in scenario.steps.iter().enumerate() {
+            let step_started = Instant::now();
             transcript::step(out, i + 1, &step.say)?;
             let spec = scenario.identities.get(&step.identity);
             let identity = tokio::task::block_in_place(|| self.identities.get(&step.identity, spec))
@@ -61,21 +65,31 @@ impl Runner {
                     }
                     self.check(step, sent).await
                 }
-                Err(e) => Err(format!("cannot build the request: {e:#}")),
+                Err(e) => Err(Failure::Error(format!("cannot build the request: {e:#}"))),
             };
-            match outcome {
+            let outcome = match outcome {
                 Ok(summary) => {
-                    tally.passed += 1;
                     transcript::passed(out, &summary, step.done.as_deref())?;
+                    StepOutcome::Passed(summary)
                 }
                 Err(why) => {
-                    tally.failed += 1;
                     transcript::failed(out, &why)?;
+                    StepOutcome::Failed(why)
                 }
-            }
+            };
+            steps.push(StepResult {
+                name: step.say.clone(),
+                outcome,
+                duration: step_started.elapsed(),
+            });
         }
-        transcript::summary(out, scenario, tally)?;
-        Ok(tally)
+        let result = ScenarioResult {
+            name: scenario.name.clone(),
+            steps,
+            duration: started.elapsed(),
+        };
+        transcript::summary(out, scenario, result.tally())?;
+        Ok(result)
     }
 
     async fn prepare(&self, step: &Step) -> anyhow::Result<Prepared> {
@@ -235,21 +249,20 @@ impl Runner {
     }
 
     /// Compares the outcome with the step's expectations; captures values.
-    async fn check(&mut self, step: &Step, sent: reqwest::Result<reqwest::Response>) -> Result<String, String> {
+    async fn check(&mut self, step: &Step, sent: reqwest::Result<reqwest::Response>) -> Result<String, Failure> {
         let expect = &step.expect;
         let response = match (sent, expect.handshake.is_some()) {
             (Err(_), true) => return Ok("the handshake was refused, as expected".into()),
             (Err(e), false) => {
-                return Err(format!(
-                    "expected status {}, but the connection failed: {}",
-                    expect.status.unwrap_or(0),
-                    error_chain(&e)
+                return Err(Failure::mismatch(
+                    format!("status {}", expect.status.unwrap_or(0)),
+                    format!("no response (the connection failed: {})", error_chain(&e)),
                 ));
             }
             (Ok(r), true) => {
-                return Err(format!(
-                    "expected the handshake to be refused, but got HTTP {}",
-                    r.status().as_u16()
+                return Err(Failure::mismatch(
+                    "the handshake to be refused",
+                    format!("HTTP {}", r.status().as_u16()),
                 ));
             }
             (Ok(r), false) => r,
@@ -262,49 +275,43 @@ impl Runner {
         if let Some(want) = expect.status
             && status.as_u16() != want
         {
-            return Err(format!(
-                "expected status {want}, got {}\n     body: {}",
-                status.as_u16(),
-                excerpt()
-            ));
+            return Err(Failure::mismatch(format!("status {want}"), status.as_u16().to_string()).with_body(excerpt()));
         }
         for (pointer, want) in &expect.json {
             let want = self
                 .interpolate_value(&serde_json::to_value(want).unwrap_or(Value::Null))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Failure::Error(e.to_string()))?;
             match body.pointer(pointer) {
                 Some(got) if *got == want => {}
                 got => {
-                    return Err(format!(
-                        "expected {pointer} = {want}, got {}\n     body: {}",
-                        got.map(|g| g.to_string()).unwrap_or("nothing".into()),
-                        excerpt()
-                    ));
+                    let got = got.map(|g| g.to_string()).unwrap_or("nothing".into());
+                    return Err(Failure::mismatch(format!("{pointer} = {want}"), got).with_body(excerpt()));
                 }
             }
         }
         for (pointer, unwanted) in &expect.json_not {
             let unwanted = self
                 .interpolate_value(&serde_json::to_value(unwanted).unwrap_or(Value::Null))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Failure::Error(e.to_string()))?;
             if body.pointer(pointer) == Some(&unwanted) {
-                return Err(format!(
-                    "expected {pointer} to differ from {unwanted}\n     body: {}",
-                    excerpt()
-                ));
+                return Err(
+                    Failure::mismatch(format!("{pointer} to differ from {unwanted}"), unwanted.to_string())
+                        .with_body(excerpt()),
+                );
             }
         }
         for pointer in &expect.exists {
             if body.pointer(pointer).is_none() {
-                return Err(format!("expected {pointer} in the response\n     body: {}", excerpt()));
+                return Err(Failure::mismatch(format!("{pointer} in the response"), "nothing").with_body(excerpt()));
             }
         }
         for (name, fragment) in &expect.headers {
             let got = headers.get(name.as_str()).and_then(|v| v.to_str().ok()).unwrap_or("");
-            let fragment = self.interpolate(fragment).map_err(|e| e.to_string())?;
+            let fragment = self.interpolate(fragment).map_err(|e| Failure::Error(e.to_string()))?;
             if !got.contains(&fragment) {
-                return Err(format!(
-                    "expected header {name} to contain \"{fragment}\", got \"{got}\""
+                return Err(Failure::mismatch(
+                    format!("header {name} to contain \"{fragment}\""),
+                    format!("\"{got}\""),
                 ));
             }
         }
@@ -312,7 +319,7 @@ impl Runner {
             let value = body
                 .pointer(pointer)
                 .cloned()
-                .ok_or_else(|| format!("cannot capture {var}: {pointer} is not in the response"))?;
+                .ok_or_else(|| Failure::Error(format!("cannot capture {var}: {pointer} is not in the response")))?;
             self.vars.insert(var.clone(), value);
         }
         let reason = status.canonical_reason().unwrap_or("");
