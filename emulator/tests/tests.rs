@@ -8,6 +8,7 @@ mod behind_proxy;
 mod browser;
 mod cli;
 mod client_keys;
+mod completions;
 mod corpus;
 mod crash;
 mod doctor;
