@@ -6,6 +6,7 @@ mod api;
 mod architecture;
 mod behind_proxy;
 mod browser;
+mod ci_recipes;
 mod cli;
 mod client_keys;
 mod completions;
