@@ -2,7 +2,9 @@
 //! transcripts, and [`Sandbox`], an in-process emulator for tests.
 
 pub mod identity;
+pub mod outcome;
 pub mod receiver;
+pub mod report;
 pub mod runner;
 pub mod sandbox;
 pub mod scenario;

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::time::Instant;
 
 use anyhow::{Context as _, anyhow};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -12,9 +13,10 @@ use mtls_sandbox::info::SandboxInfo;
 use serde_json::Value;
 
 use crate::identity::Identities;
+use crate::outcome::{Failure, ScenarioResult, StepOutcome, StepResult};
 use crate::receiver::Inbox;
 use crate::scenario::{AssertionSpec, HostName, Scenario, Step};
-use crate::transcript::{self, Tally};
+use crate::transcript;
 
 pub struct Runner {
     info: SandboxInfo,
@@ -46,60 +48,96 @@ impl Runner {
 
     /// Runs every step, writing the transcript to `out`. A failed step does
     /// not stop the scenario: later steps show what else is wrong.
-    pub async fn run(&mut self, scenario: &Scenario, out: &mut dyn Write) -> anyhow::Result<Tally> {
+    pub async fn run(&mut self, scenario: &Scenario, out: &mut dyn Write) -> anyhow::Result<ScenarioResult> {
         transcript::header(out, scenario)?;
-        let mut tally = Tally { passed: 0, failed: 0 };
+        let started = Instant::now();
+        let mut steps = Vec::with_capacity(scenario.steps.len());
         for (i, step) in scenario.steps.iter().enumerate() {
+            let step_started = Instant::now();
             transcript::step(out, i + 1, &step.say)?;
-            if let Some(event_type) = &step.webhook {
+            let outcome = if let Some(event_type) = &step.webhook {
                 transcript::webhook(out, event_type)?;
-                match self.receive(step, event_type).await {
-                    Ok(summary) => {
-                        tally.passed += 1;
-                        transcript::passed(out, &summary, step.done.as_deref())?;
-                    }
-                    Err(why) => {
-                        tally.failed += 1;
-                        transcript::failed(out, &why)?;
-                    }
-                }
-                continue;
-            }
-            let spec = scenario.identities.get(&step.identity);
-            let identity = tokio::task::block_in_place(|| self.identities.get(&step.identity, spec))
-                .with_context(|| format!("step {}: cannot make identity '{}'", i + 1, step.identity))?;
-            for (name, value) in identity.variables(&step.identity) {
-                self.vars.insert(name, value);
-            }
-            let outcome = match self.prepare(step).await {
-                Ok(request) => {
-                    transcript::request(out, &request.method, &request.url, &identity.label)?;
-                    let mut sent = request.builder(&identity.http).send().await;
-                    for _ in 0..step.retries {
-                        let Some((status, wait)) = retry_after(&sent) else {
-                            break;
-                        };
-                        transcript::retry(out, status, wait)?;
-                        tokio::time::sleep(wait).await;
-                        sent = request.builder(&identity.http).send().await;
-                    }
-                    self.check(step, sent).await
-                }
-                Err(e) => Err(format!("cannot build the request: {e:#}")),
+                self.receive(step, event_type).await
+            } else {
+                self.send(scenario, i, step, out).await?
             };
-            match outcome {
+            let outcome = match outcome {
                 Ok(summary) => {
-                    tally.passed += 1;
                     transcript::passed(out, &summary, step.done.as_deref())?;
+                    StepOutcome::Passed(summary)
                 }
                 Err(why) => {
-                    tally.failed += 1;
                     transcript::failed(out, &why)?;
+                    StepOutcome::Failed(why)
                 }
-            }
+            };
+            steps.push(StepResult {
+                name: step.say.clone(),
+                outcome,
+                duration: step_started.elapsed(),
+            });
         }
-        transcript::summary(out, scenario, tally)?;
-        Ok(tally)
+        let result = ScenarioResult {
+            name: scenario.name.clone(),
+            steps,
+            duration: started.elapsed(),
+        };
+        transcript::summary(out, scenario, result.tally())?;
+        Ok(result)
+    }
+
+    /// Sends a request step (as its identity, with its retries) and checks
+    /// the answer against the step's expectations.
+    async fn send(
+        &mut self,
+        scenario: &Scenario,
+        i: usize,
+        step: &Step,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<Result<String, Failure>> {
+        let spec = scenario.identities.get(&step.identity);
+        let identity = tokio::task::block_in_place(|| self.identities.get(&step.identity, spec))
+            .with_context(|| format!("step {}: cannot make identity '{}'", i + 1, step.identity))?;
+        for (name, value) in identity.variables(&step.identity) {
+            self.vars.insert(name, value);
+        }
+        let request = match self.prepare(step).await {
+            Ok(request) => request,
+            Err(e) => return Ok(Err(Failure::Error(format!("cannot build the request: {e:#}")))),
+        };
+        transcript::request(out, &request.method, &request.url, &identity.label)?;
+        let mut sent = request.builder(&identity.http).send().await;
+        for _ in 0..step.retries {
+            let Some((status, wait)) = retry_after(&sent) else {
+                break;
+            };
+            transcript::retry(out, status, wait)?;
+            tokio::time::sleep(wait).await;
+            sent = request.builder(&identity.http).send().await;
+        }
+        Ok(self.check(step, sent).await)
+    }
+
+    /// Takes the next webhook event and checks it against the step.
+    async fn receive(&mut self, step: &Step, event_type: &str) -> Result<String, Failure> {
+        let inbox = self.inbox.as_mut().ok_or_else(|| {
+            Failure::Error(
+                "no webhook receiver: run this scenario on a sandbox the harness starts (without --against)".into(),
+            )
+        })?;
+        let Some(event) = inbox.next().await else {
+            return Err(Failure::mismatch(
+                format!("a {event_type} webhook"),
+                format!("none within {} s", crate::receiver::WAIT.as_secs()),
+            ));
+        };
+        let text = event.to_string();
+        let got = event["type"].as_str().unwrap_or_default();
+        if got != event_type {
+            return Err(Failure::mismatch(format!("a {event_type} webhook"), got).with_body(excerpt(&text)));
+        }
+        self.check_body(step, &event, &text)?;
+        Ok(format!("{event_type} received"))
     }
 
     async fn prepare(&self, step: &Step) -> anyhow::Result<Prepared> {
@@ -258,46 +296,21 @@ impl Runner {
         self.vars.keys().cloned().collect::<Vec<_>>().join(", ")
     }
 
-    /// Takes the next webhook event and checks it against the step.
-    async fn receive(&mut self, step: &Step, event_type: &str) -> Result<String, String> {
-        let inbox = self
-            .inbox
-            .as_mut()
-            .ok_or("no webhook receiver: run this scenario on a sandbox the harness starts (without --against)")?;
-        let Some(event) = inbox.next().await else {
-            return Err(format!(
-                "expected a {event_type} webhook, but none came within {} s",
-                crate::receiver::WAIT.as_secs()
-            ));
-        };
-        let text = event.to_string();
-        let got = event["type"].as_str().unwrap_or_default();
-        if got != event_type {
-            return Err(format!(
-                "expected a {event_type} webhook, got {got}\n     body: {}",
-                excerpt(&text)
-            ));
-        }
-        self.check_body(step, &event, &text)?;
-        Ok(format!("{event_type} received"))
-    }
-
     /// Compares the outcome with the step's expectations; captures values.
-    async fn check(&mut self, step: &Step, sent: reqwest::Result<reqwest::Response>) -> Result<String, String> {
+    async fn check(&mut self, step: &Step, sent: reqwest::Result<reqwest::Response>) -> Result<String, Failure> {
         let expect = &step.expect;
         let response = match (sent, expect.handshake.is_some()) {
             (Err(_), true) => return Ok("the handshake was refused, as expected".into()),
             (Err(e), false) => {
-                return Err(format!(
-                    "expected status {}, but the connection failed: {}",
-                    expect.status.unwrap_or(0),
-                    error_chain(&e)
+                return Err(Failure::mismatch(
+                    format!("status {}", expect.status.unwrap_or(0)),
+                    format!("no response (the connection failed: {})", error_chain(&e)),
                 ));
             }
             (Ok(r), true) => {
-                return Err(format!(
-                    "expected the handshake to be refused, but got HTTP {}",
-                    r.status().as_u16()
+                return Err(Failure::mismatch(
+                    "the handshake to be refused",
+                    format!("HTTP {}", r.status().as_u16()),
                 ));
             }
             (Ok(r), false) => r,
@@ -309,18 +322,17 @@ impl Runner {
         if let Some(want) = expect.status
             && status.as_u16() != want
         {
-            return Err(format!(
-                "expected status {want}, got {}\n     body: {}",
-                status.as_u16(),
-                excerpt(&text)
-            ));
+            return Err(
+                Failure::mismatch(format!("status {want}"), status.as_u16().to_string()).with_body(excerpt(&text))
+            );
         }
         for (name, fragment) in &expect.headers {
             let got = headers.get(name.as_str()).and_then(|v| v.to_str().ok()).unwrap_or("");
-            let fragment = self.interpolate(fragment).map_err(|e| e.to_string())?;
+            let fragment = self.interpolate(fragment).map_err(|e| Failure::Error(e.to_string()))?;
             if !got.contains(&fragment) {
-                return Err(format!(
-                    "expected header {name} to contain \"{fragment}\", got \"{got}\""
+                return Err(Failure::mismatch(
+                    format!("header {name} to contain \"{fragment}\""),
+                    format!("\"{got}\""),
                 ));
             }
         }
@@ -331,49 +343,51 @@ impl Runner {
 
     /// The step's JSON expectations (`json`, `json_not`, `exists`) on
     /// `body`, then its captures.
-    fn check_body(&mut self, step: &Step, body: &Value, text: &str) -> Result<(), String> {
+    fn check_body(&mut self, step: &Step, body: &Value, text: &str) -> Result<(), Failure> {
         let expect = &step.expect;
         let excerpt = || excerpt(text);
         for (pointer, want) in &expect.json {
             let want = self
                 .interpolate_value(&serde_json::to_value(want).unwrap_or(Value::Null))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Failure::Error(e.to_string()))?;
             match body.pointer(pointer) {
                 Some(got) if *got == want => {}
                 got => {
-                    return Err(format!(
-                        "expected {pointer} = {want}, got {}\n     body: {}",
-                        got.map(|g| g.to_string()).unwrap_or("nothing".into()),
-                        excerpt()
-                    ));
+                    let got = got.map(|g| g.to_string()).unwrap_or("nothing".into());
+                    return Err(Failure::mismatch(format!("{pointer} = {want}"), got).with_body(excerpt()));
                 }
             }
         }
         for (pointer, unwanted) in &expect.json_not {
             let unwanted = self
                 .interpolate_value(&serde_json::to_value(unwanted).unwrap_or(Value::Null))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Failure::Error(e.to_string()))?;
             if body.pointer(pointer) == Some(&unwanted) {
-                return Err(format!(
-                    "expected {pointer} to differ from {unwanted}\n     body: {}",
-                    excerpt()
-                ));
+                return Err(
+                    Failure::mismatch(format!("{pointer} to differ from {unwanted}"), unwanted.to_string())
+                        .with_body(excerpt()),
+                );
             }
         }
         for pointer in &expect.exists {
             if body.pointer(pointer).is_none() {
-                return Err(format!("expected {pointer} in the response\n     body: {}", excerpt()));
+                return Err(Failure::mismatch(format!("{pointer} in the response"), "nothing").with_body(excerpt()));
             }
         }
         for (var, pointer) in &step.capture {
             let value = body
                 .pointer(pointer)
                 .cloned()
-                .ok_or_else(|| format!("cannot capture {var}: {pointer} is not in the response"))?;
+                .ok_or_else(|| Failure::Error(format!("cannot capture {var}: {pointer} is not in the response")))?;
             self.vars.insert(var.clone(), value);
         }
         Ok(())
     }
+}
+
+/// The first 300 characters of a body, for failure messages.
+fn excerpt(text: &str) -> String {
+    text.chars().take(300).collect()
 }
 
 struct Prepared {
@@ -404,11 +418,6 @@ impl Prepared {
         }
         req
     }
-}
-
-/// The first 300 characters of a body, for failure messages.
-fn excerpt(text: &str) -> String {
-    text.chars().take(300).collect()
 }
 
 /// The innermost cause of a client error, which is what says what failed.

@@ -4,15 +4,8 @@
 
 use std::io::{self, Write};
 
+use crate::outcome::{Failure, Tally};
 use crate::scenario::Scenario;
-
-/// The outcome of one scenario: what the runner counts and the summary
-/// line reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tally {
-    pub passed: usize,
-    pub failed: usize,
-}
 
 pub fn header(out: &mut dyn Write, scenario: &Scenario) -> io::Result<()> {
     writeln!(out, "== {} ==", scenario.name)?;
@@ -50,7 +43,7 @@ pub fn retry(out: &mut dyn Write, status: reqwest::StatusCode, wait: std::time::
     )
 }
 
-pub fn failed(out: &mut dyn Write, why: &str) -> io::Result<()> {
+pub fn failed(out: &mut dyn Write, why: &Failure) -> io::Result<()> {
     writeln!(out, "   ✗ {why}")
 }
 

@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use harness::Sandbox;
+use harness::outcome::Tally;
 use harness::runner::Runner;
 use harness::scenario::Scenario;
-use harness::transcript::Tally;
 
 /// Runs one scenario file on a sandbox of its own.
 async fn transcript_of(file: &Path) -> (String, Tally) {
@@ -20,7 +20,8 @@ async fn transcript_of(file: &Path) -> (String, Tally) {
         .with_inbox(sandbox.inbox())
         .run(&scenario, &mut transcript)
         .await
-        .unwrap();
+        .unwrap()
+        .tally();
     sandbox.stop().await.unwrap();
     (String::from_utf8(transcript).unwrap(), tally)
 }

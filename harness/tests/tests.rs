@@ -2,4 +2,5 @@
 
 mod cli;
 mod fixture;
+mod reports;
 mod scenarios;

@@ -13,6 +13,7 @@ mod clock;
 mod doctor;
 mod faults;
 mod files_cmd;
+mod generate;
 mod link;
 mod locate;
 pub mod logging;
@@ -138,6 +139,16 @@ pub enum Command {
     /// payment.updated, ...): set, show or clear the URL, send a test event.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// Print a shell completion script (see the README's "Shell completions and man page").
+    #[command(
+        after_help = "Examples:\n  mtls-sandbox completions bash > ~/.local/share/bash-completion/completions/mtls-sandbox\n  mtls-sandbox completions zsh > ~/.zfunc/_mtls-sandbox\n  mtls-sandbox completions fish > ~/.config/fish/completions/mtls-sandbox.fish"
+    )]
+    Completions(generate::CompletionsArgs),
+    /// Print the man page (roff), or write every page into a directory.
+    #[command(
+        after_help = "Examples:\n  mtls-sandbox man | man -l -\n  mtls-sandbox man --dir ~/.local/share/man/man1"
+    )]
+    Man(generate::ManArgs),
 }
 
 /// An error with the exit code it deserves.
@@ -180,6 +191,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Faults(c) => faults::faults(global, c).await,
         Command::Link(args) => link::link(global, args).await,
         Command::Webhooks(c) => webhooks::webhooks(global, c).await,
+        Command::Completions(args) => generate::completions(args),
+        Command::Man(args) => generate::man(args),
     }
 }
 
