@@ -73,6 +73,31 @@ fn ruby_net_http_with_an_rsa_key() {
     assert_eq!(stdout, "RSA-2048 200 LEANMB1 bearer 200\n");
 }
 
+/// The provider's Go sample: `tls.LoadX509KeyPair` with the default (RSA)
+/// key and, as its comment insists, the certificate concatenated with the
+/// chain (Go sends a certificate only when it chains to a CA the server
+/// names); the CA chain as `RootCAs`. Only the standard library, so `go run`
+/// needs no module download.
+#[test]
+fn go_net_http_with_load_x509_key_pair() {
+    let emu = Emulator::start(&[]);
+    let cert_with_chain = emu.state_dir.with_extension("cert-with-chain.crt");
+    std::fs::write(
+        &cert_with_chain,
+        emu.read("my_app_cert.crt") + &emu.read("lean_public_cert_chain.pem"),
+    )
+    .unwrap();
+    let cache = emu.state_dir.with_extension("gocache");
+    let stdout = run(Command::new("go")
+        .arg("run")
+        .arg(fixture("go_net_http.go"))
+        .arg(emu.file("sandbox.json"))
+        .arg(&cert_with_chain)
+        .env("GOCACHE", &cache)
+        .env("GO111MODULE", "off"));
+    assert_eq!(stdout, "RSA-2048 200 LEANMB1\n");
+}
+
 #[test]
 fn java_http_client_with_the_pkcs12_bundle() {
     let emu = Emulator::start(&[]);
