@@ -144,9 +144,24 @@ impl Engine<'_> {
             object.body[&embed.field] = Value::Array(self.children(&embed.collection, &object.id));
         }
         match &endpoint.view {
-            Some(view) => self.render(view, object_vars(&object)),
+            Some(view) => {
+                let mut vars = object_vars(&object);
+                vars["history"] = self.history(&object);
+                self.render(view, vars)
+            }
             None => Ok(object.body),
         }
+    }
+
+    /// The statuses `object` has reached and when, for views that show a
+    /// status history (`{{history}}`); empty without a lifecycle.
+    fn history(&self, object: &Object) -> Value {
+        let reached = self.profile.lifecycle(&object.collection).map(|l| {
+            l.reached(object.fails, object.created_at, self.now)
+                .map(|(status, at)| json!({ "status": status, "timestamp": template::timestamp(at) }))
+                .collect()
+        });
+        Value::Array(reached.unwrap_or_default())
     }
 
     fn source(&self, source: &Source, call: &Call) -> Option<String> {

@@ -188,6 +188,23 @@ impl Lifecycle {
         }
     }
 
+    /// The statuses an object made at `created_at` has reached by `now`, in
+    /// order, each with when it was reached (creation plus the step's delay).
+    pub fn reached(
+        &self,
+        fails: bool,
+        created_at: time::OffsetDateTime,
+        now: time::OffsetDateTime,
+    ) -> impl Iterator<Item = (&str, time::OffsetDateTime)> {
+        let upto = self
+            .position(fails, (now - created_at).whole_seconds())
+            .map_or(0, |at| at + 1);
+        self.path(fails)
+            .into_iter()
+            .take(upto)
+            .map(move |step| (step.status.as_str(), created_at + time::Duration::seconds(step.after)))
+    }
+
     /// The index in [`Lifecycle::path`] of the step an object is at
     /// `elapsed` seconds after it was made (`None` before the first).
     pub fn position(&self, fails: bool, elapsed: i64) -> Option<usize> {
@@ -346,6 +363,33 @@ mod tests {
             event: None,
             view: None,
         }
+    }
+
+    #[test]
+    fn reached_lists_each_status_passed_once_with_its_time() {
+        let uae = Profile::built_in("lean-uae");
+        let payouts = uae.lifecycle("payouts").unwrap();
+        let made = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let statuses = |fails, secs| {
+            payouts
+                .reached(fails, made, made + time::Duration::seconds(secs))
+                .map(|(status, at)| (status.to_owned(), (at - made).whole_seconds()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(statuses(false, 0), [("PENDING_AUTHORIZATION".to_owned(), 0)]);
+        assert_eq!(
+            statuses(false, 600),
+            [
+                ("PENDING_AUTHORIZATION".to_owned(), 0),
+                ("PENDING_WITH_BANK".to_owned(), 60),
+                ("ACCEPTED_BY_BANK".to_owned(), 300)
+            ]
+        );
+        assert!(
+            statuses(false, -5).is_empty(),
+            "a clock moved back before creation shows nothing"
+        );
+        assert_eq!(statuses(true, 600).last().unwrap().0, "FAILED");
     }
 
     #[test]
