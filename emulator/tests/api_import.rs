@@ -7,10 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use serde_json::{Value, json};
 
-use crate::util::{Emulator, Reply, bin, plain, send, with_app_cert};
+use crate::util::{Emulator, Reply, plain, send, with_app_cert};
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -103,22 +102,6 @@ fn api_files_in_the_config_are_relative_to_it() {
     assert_eq!((status, body), (200, json!({"item": "g_2", "status": "ACTIVE"})));
 }
 
-fn up_fails(args: &[&std::ffi::OsStr]) -> String {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(bin())
-        .env_remove("MTLS_SANDBOX_STATE_DIR")
-        .arg("up")
-        .args(args)
-        .arg("--state-dir")
-        .arg(tmp.path().join("s"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(!tmp.path().join("s/sandbox.json").exists());
-    stderr
-}
-
 #[test]
 fn a_bad_api_file_stops_up_with_a_message_naming_the_file_and_the_item() {
     let tmp = tempfile::tempdir().unwrap();
@@ -130,7 +113,7 @@ fn a_bad_api_file_stops_up_with_a_message_naming_the_file_and_the_item() {
         ]}],
     });
     std::fs::write(&bad, collection.to_string()).unwrap();
-    let err = up_fails(&["--api".as_ref(), bad.as_os_str()]);
+    let err = crate::util::up_usage_error(&["--api".as_ref(), bad.as_os_str()]);
     assert!(
         err.contains("bad.json") && err.contains("item \"Get widget\" (folder \"Widgets\"): request.url has no path"),
         "{err}"
@@ -138,7 +121,7 @@ fn a_bad_api_file_stops_up_with_a_message_naming_the_file_and_the_item() {
 
     let config = tmp.path().join("c.toml");
     std::fs::write(&config, "[[api]]\nfile = \"bad.json\"\n").unwrap();
-    let err = up_fails(&["--config".as_ref(), config.as_os_str()]);
+    let err = crate::util::up_usage_error(&["--config".as_ref(), config.as_os_str()]);
     assert!(
         err.contains("c.toml: [[api]]") && err.contains("request.url has no path"),
         "{err}"
@@ -152,7 +135,7 @@ fn a_bad_api_file_stops_up_with_a_message_naming_the_file_and_the_item() {
     });
     std::fs::write(&mine, collection.to_string()).unwrap();
     let widgets = example("widgets.postman.json");
-    let err = up_fails(&[
+    let err = crate::util::up_usage_error(&[
         "--api".as_ref(),
         widgets.as_os_str(),
         "--api".as_ref(),

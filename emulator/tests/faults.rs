@@ -344,20 +344,7 @@ fn cli_and_config_file_install_rules() {
     let (status, body, _) = banks(&http, &emu.info.sandbox_url, &emu);
     assert_eq!((status, body["status"].as_str()), (500, Some("INTERNAL_ERROR")));
 
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(bin())
-            .arg("faults")
-            .args(args)
-            .arg("--state-dir")
-            .arg(&emu.state_dir)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let cli = |args: &[&str]| crate::util::cli(&emu, &[&["faults"], args].concat());
     let (code, stdout, stderr) = cli(&[
         "add", "--host", "sandbox", "--path", "/banks/*", "--status", "503", "--count", "1",
     ]);

@@ -325,10 +325,11 @@ pub fn fixed_port_args() -> Vec<String> {
 }
 
 /// Runs `mtls-sandbox up ARGS` in a fresh state dir, expects a usage error
-/// (exit 2) and returns its stderr.
-pub fn up_usage_error(args: &[&str]) -> String {
+/// (exit 2) that started nothing (no `sandbox.json`) and returns its stderr.
+pub fn up_usage_error<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let out = Command::new(bin())
+        .env_remove("MTLS_SANDBOX_STATE_DIR")
         .arg("up")
         .args(args)
         .arg("--state-dir")
@@ -337,7 +338,27 @@ pub fn up_usage_error(args: &[&str]) -> String {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        !tmp.path().join("s/sandbox.json").exists(),
+        "a usage error started a sandbox"
+    );
     stderr
+}
+
+/// Runs `mtls-sandbox ARGS --state-dir <emu's>` (a command talking to the
+/// running sandbox); returns its exit code, stdout and stderr.
+pub fn cli(emu: &Emulator, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .arg("--state-dir")
+        .arg(&emu.state_dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A token with scope `admin` from the static client testing/testing.

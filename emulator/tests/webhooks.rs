@@ -4,7 +4,6 @@
 //! event), a receiver that is down (failed, and the inspector and portal
 //! say so), and setting the URL by config, admin API and CLI.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -12,7 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::receiver::{Receiver, header};
-use crate::util::{Emulator, admin_token, bin, plain, portal_get, send};
+use crate::util::{Emulator, admin_token, plain, portal_get, send};
 
 /// A sandbox with `[webhooks]` set to `section` in its config file.
 fn start_with(section: &str) -> (tempfile::TempDir, Emulator) {
@@ -234,20 +233,7 @@ fn a_receiver_that_is_down_ends_in_failed_and_the_url_set_at_runtime_survives_a_
 fn the_cli_sets_shows_and_tests_the_url() {
     let receiver = Receiver::start(&[]);
     let emu = Emulator::start(&[]);
-    let cli = |args: &[&str]| {
-        let out = Command::new(bin())
-            .arg("webhooks")
-            .args(args)
-            .arg("--state-dir")
-            .arg(&emu.state_dir)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let cli = |args: &[&str]| crate::util::cli(&emu, &[&["webhooks"], args].concat());
     let (code, _, stderr) = cli(&["set", "http://example.com/hook"]);
     assert_eq!(code, Some(2), "a remote http URL is a usage error: {stderr}");
     assert!(stderr.contains("use https://"), "{stderr}");
