@@ -166,6 +166,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         api,
         faults: FaultState {
             faults: Arc::new(faults),
+        banks_json: crate::api::banks::body(&config.banks),
             authority: authority.clone(),
             revocations: revocations.clone(),
             clock: clock.clone(),

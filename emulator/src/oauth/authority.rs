@@ -24,6 +24,7 @@ use super::store;
 use super::token::{self, AccessClaims, TokenError};
 use crate::clock::Clock;
 use crate::entropy::Entropy;
+use crate::per_cert::PerCertificate;
 use crate::records::Records;
 use crate::state::State;
 
@@ -57,6 +58,8 @@ pub struct Authority {
     /// Token ids revoked by this process (older ones are in records.db,
     /// checked when a token is first verified).
     revoked: RwLock<HashSet<String>>,
+    /// `x5t#S256` of the client certificates presented with bearer tokens.
+    pub(super) thumbprints: PerCertificate<String>,
 }
 
 /// Entries kept in the verified-token cache before it is emptied.
@@ -100,6 +103,7 @@ impl Authority {
             jwks_fetcher: JwksFetcher::default(),
             verified: RwLock::default(),
             revoked: RwLock::default(),
+            thumbprints: PerCertificate::default(),
         }
     }
 
