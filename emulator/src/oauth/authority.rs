@@ -18,7 +18,7 @@ use super::client::{Client, TokenFormat};
 use super::client_auth::{self, AuthContext, Authenticated, Presented};
 use super::error::OAuthError;
 use super::jwks_fetch::JwksFetcher;
-use super::keys::{KeySet, SigningAlg, SigningKey};
+use super::keys::{KeyInProgress, KeySet, SigningAlg, SigningKey};
 use super::registry::Registry;
 use super::store;
 use super::token::{self, AccessClaims, TokenError};
@@ -359,13 +359,22 @@ impl From<crate::records::RecordsError> for VerifyError {
 impl std::error::Error for OAuthError {}
 
 /// Loads the signing key for `alg` from the state dir, creating it on first
-/// use (0600).
-pub fn load_signing_key(state: &State, alg: SigningAlg, entropy: &Entropy) -> anyhow::Result<SigningKey> {
+/// use (0600): from `early` when a key was started on another thread
+/// before the state dir existed.
+pub fn load_signing_key(
+    state: &State,
+    alg: SigningAlg,
+    entropy: &Entropy,
+    early: Option<KeyInProgress>,
+) -> anyhow::Result<SigningKey> {
     let path = state.path(alg.file_name());
     let pem = match std::fs::read_to_string(&path) {
         Ok(pem) => pem,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let pem = alg.generate_pem_with(entropy)?;
+            let pem = match early.and_then(|key| key.join(alg)) {
+                Some(pem) => pem?,
+                None => alg.generate_pem_with(entropy)?,
+            };
             state.write(alg.file_name(), pem.as_bytes(), true)?;
             pem
         }
