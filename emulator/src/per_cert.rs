@@ -66,14 +66,15 @@ mod tests {
         assert_eq!(memo.get(b"abc", len), 3);
         assert_eq!(memo.get(b"abcd", len), 4);
         assert_eq!(calls.get(), 2);
-        for i in 0..PerCertificate::<usize>::MAX {
+        let max = PerCertificate::<usize>::MAX;
+        for i in 2..max {
             memo.get(&i.to_be_bytes(), len);
         }
-        assert_eq!(
-            memo.known.read().unwrap().len(),
-            1,
-            "emptied at the limit, then one added"
-        );
+        assert_eq!(memo.known.read().unwrap().len(), max);
+        assert_eq!(memo.get(b"abcde", len), 5);
+        let left = memo.known.read().unwrap().len();
+        assert_eq!(left, 1, "emptied at the limit, then one added");
         assert_eq!(memo.get(b"abc", len), 3);
+        assert_eq!(calls.get(), max + 2);
     }
 }
