@@ -63,10 +63,11 @@ impl SandboxInfo {
 
     /// Writes `sandbox.json` and `sandbox.env` into the state dir (owner-only:
     /// they hold credentials): at start, and when the portal rotates the
-    /// application's secret.
+    /// application's secret. `sandbox.json` last: its appearance is the
+    /// readiness signal, so `sandbox.env` must already be there.
     pub fn publish(&self, state: &State) -> Result<(), crate::state::StateError> {
-        state.write_runtime(files::SANDBOX_JSON, self.to_json().as_bytes(), true)?;
-        state.write_runtime(files::SANDBOX_ENV, self.to_env().as_bytes(), true)
+        state.write_runtime(files::SANDBOX_ENV, self.to_env().as_bytes(), true)?;
+        state.write_runtime(files::SANDBOX_JSON, self.to_json().as_bytes(), true)
     }
 
     /// Reads a `sandbox.json` written by a running sandbox.

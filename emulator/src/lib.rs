@@ -54,6 +54,7 @@ mod instance;
 pub mod key_type;
 pub mod limits;
 pub mod oauth;
+mod per_cert;
 pub mod pki;
 mod portal;
 mod provider;

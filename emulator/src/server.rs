@@ -34,6 +34,7 @@ use crate::limits::{self, ConnectionLimit, Connections};
 use crate::oauth::Authority;
 use crate::oauth::authority::{Setup, Urls, load_signing_key};
 use crate::oauth::client::{Client, SecretRecord, TokenFormat};
+use crate::oauth::keys::KeyInProgress;
 use crate::pki;
 use crate::portal::Portal;
 use crate::provider::Provider;
@@ -93,6 +94,14 @@ impl Default for Runtime {
 pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> {
     let Runtime { clock, entropy } = runtime;
     crate::oauth::signer::install();
+    // A first start makes the signing key while the state (and its client
+    // key) is created: see `SigningAlg::generate_in_background`.
+    let alg = config.oauth.signing_alg;
+    let signing_key = if config.state_dir.join(alg.file_name()).exists() {
+        None
+    } else {
+        alg.generate_in_background()
+    };
     let state = State::load_or_create_with(&config.state_dir, &entropy, config.client_key)?;
     // A second sandbox on this state dir is refused here, before it touches
     // any file the running one owns.
@@ -139,6 +148,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         &info,
         &entropy,
         tls::sandbox_ca_verifier(&material.ca, &opts)?,
+        signing_key,
     )?;
     let authority = Arc::new(Authority::new(setup, records.clone(), state.clone(), clock.clone()));
     let application = Arc::new(Application::new(state.clone(), info.clone(), authority.clone()));
@@ -161,6 +171,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         records: records.clone(),
         auth_mode: config.auth_mode,
         banks: Arc::new(config.banks.clone()),
+        banks_json: crate::api::banks::body(&config.banks),
     };
     let imported = Arc::new(crate::provider::import::Imported::new(&config.api, &config.provider));
     imported.log();
@@ -301,7 +312,8 @@ impl Running {
 }
 
 /// The authorization server's settings for this start: static clients
-/// (config + the default app's own client), the signing key, and the URLs
+/// (config + the default app's own client), the signing key (`early` when
+/// its generation started before the state was loaded), and the URLs
 /// clients use.
 pub fn authority_setup(
     state: &State,
@@ -309,8 +321,9 @@ pub fn authority_setup(
     info: &SandboxInfo,
     entropy: &Entropy,
     ca_verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    early: Option<KeyInProgress>,
 ) -> anyhow::Result<Setup> {
-    let key = load_signing_key(state, config.oauth.signing_alg, entropy)?;
+    let key = load_signing_key(state, config.oauth.signing_alg, entropy, early)?;
     let mut statics = config.clients.clone();
     statics.push(Client {
         client_id: state.app.client_id.clone(),

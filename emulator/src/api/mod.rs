@@ -34,6 +34,8 @@ pub struct Api {
     pub auth_mode: AuthMode,
     /// The banks served by `GET /banks/v1`, as a JSON array.
     pub banks: Arc<serde_json::Value>,
+    /// The same, serialised ([`banks::body`]).
+    pub banks_json: axum::body::Bytes,
 }
 
 /// The resource API's routes.

@@ -7,7 +7,7 @@
 //! value, the message included, is written with its control characters
 //! escaped (`\n`, `\r`, `\u{1b}`).
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use tracing::field::Field;
 use tracing_subscriber::EnvFilter;
@@ -29,13 +29,16 @@ pub fn init() {
 
 /// The field formatter: the default layout (the message bare, then
 /// `name=value` separated by spaces) with control characters escaped.
+///
+/// Values are escaped on their way into the line ([`Escaping`]), not
+/// formatted into a `String` first: the INFO line of every request goes
+/// through here, five fields each.
 pub fn fields() -> impl for<'w> FormatFields<'w> + Send + Sync + 'static {
     debug_fn(|writer: &mut Writer<'_>, field: &Field, value: &dyn fmt::Debug| {
-        let value = escape_controls(&format!("{value:?}"));
-        match field.name() {
-            "message" => writer.write_str(&value),
-            name => write!(writer, "{}={value}", name.trim_start_matches("r#")),
+        if field.name() != "message" {
+            write!(writer, "{}=", field.name().trim_start_matches("r#"))?;
         }
+        write!(Escaping(writer), "{value:?}")
     })
     .delimited(" ")
 }
@@ -43,14 +46,26 @@ pub fn fields() -> impl for<'w> FormatFields<'w> + Send + Sync + 'static {
 /// `text` with every control character written as its Rust escape.
 pub fn escape_controls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
+    Escaping(&mut out).write_str(text).expect("a String takes any text");
     out
+}
+
+/// Writes through to `W` with control characters escaped: runs without
+/// one are passed on whole.
+struct Escaping<W>(W);
+
+impl<W: fmt::Write> fmt::Write for Escaping<W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let mut rest = text;
+        while let Some((at, c)) = rest.char_indices().find(|(_, c)| c.is_control()) {
+            self.0.write_str(&rest[..at])?;
+            for escaped in c.escape_default() {
+                self.0.write_char(escaped)?;
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        self.0.write_str(rest)
+    }
 }
 
 #[cfg(test)]

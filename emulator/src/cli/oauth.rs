@@ -135,7 +135,7 @@ pub(super) fn offline(global: &GlobalArgs) -> Result<(Authority, State), Failure
     };
     let verifier = tls::sandbox_ca_verifier(&server::ca_material(&state)?, &opts)?;
     let records = Arc::new(Records::open(&state.path(files::RECORDS))?);
-    let setup = server::authority_setup(&state, &config, &info, &Entropy::SYSTEM, verifier)?;
+    let setup = server::authority_setup(&state, &config, &info, &Entropy::SYSTEM, verifier, None)?;
     Ok((Authority::new(setup, records, state.clone(), clock), state))
 }
 

@@ -18,12 +18,13 @@ use super::client::{Client, TokenFormat};
 use super::client_auth::{self, AuthContext, Authenticated, Presented};
 use super::error::OAuthError;
 use super::jwks_fetch::JwksFetcher;
-use super::keys::{KeySet, SigningAlg, SigningKey};
+use super::keys::{KeyInProgress, KeySet, SigningAlg, SigningKey};
 use super::registry::Registry;
 use super::store;
 use super::token::{self, AccessClaims, TokenError};
 use crate::clock::Clock;
 use crate::entropy::Entropy;
+use crate::per_cert::PerCertificate;
 use crate::records::Records;
 use crate::state::State;
 
@@ -57,6 +58,8 @@ pub struct Authority {
     /// Token ids revoked by this process (older ones are in records.db,
     /// checked when a token is first verified).
     revoked: RwLock<HashSet<String>>,
+    /// `x5t#S256` of the client certificates presented with bearer tokens.
+    pub(super) thumbprints: PerCertificate<String>,
 }
 
 /// Entries kept in the verified-token cache before it is emptied.
@@ -100,6 +103,7 @@ impl Authority {
             jwks_fetcher: JwksFetcher::default(),
             verified: RwLock::default(),
             revoked: RwLock::default(),
+            thumbprints: PerCertificate::default(),
         }
     }
 
@@ -361,13 +365,22 @@ impl From<crate::records::RecordsError> for VerifyError {
 impl std::error::Error for OAuthError {}
 
 /// Loads the signing key for `alg` from the state dir, creating it on first
-/// use (0600).
-pub fn load_signing_key(state: &State, alg: SigningAlg, entropy: &Entropy) -> anyhow::Result<SigningKey> {
+/// use (0600): from `early` when a key was started on another thread
+/// before the state dir existed.
+pub fn load_signing_key(
+    state: &State,
+    alg: SigningAlg,
+    entropy: &Entropy,
+    early: Option<KeyInProgress>,
+) -> anyhow::Result<SigningKey> {
     let path = state.path(alg.file_name());
     let pem = match std::fs::read_to_string(&path) {
         Ok(pem) => pem,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let pem = alg.generate_pem_with(entropy)?;
+            let pem = match early.and_then(|key| key.join(alg)) {
+                Some(pem) => pem?,
+                None => alg.generate_pem_with(entropy)?,
+            };
             state.write(alg.file_name(), pem.as_bytes(), true)?;
             pem
         }

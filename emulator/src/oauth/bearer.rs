@@ -52,7 +52,8 @@ impl Authority {
             VerifyError::Token(e) => BearerError::Token(e),
             VerifyError::OAuth(e) => BearerError::Internal(e.description),
         })?;
-        match (&claims.cnf, certificate.map(x5t_s256)) {
+        let thumbprint = certificate.map(|der| self.thumbprints.get(der, x5t_s256));
+        match (&claims.cnf, thumbprint) {
             (Some(cnf), Some(thumbprint)) if cnf.x5t_s256 == thumbprint => {}
             (Some(_), Some(_)) => return Err(BearerError::OtherCertificate),
             (Some(_), None) => return Err(BearerError::NoCertificate),

@@ -12,7 +12,7 @@
 //! probe what runs where.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -53,21 +53,24 @@ struct Entry {
     attempted: OffsetDateTime,
 }
 
+/// Its HTTP client is built at the first fetch, not at start: building one
+/// loads and parses the system's CA roots (a quarter of a warm start's
+/// instructions), and most sandboxes never fetch a `jwks_uri`.
+#[derive(Default)]
 pub struct JwksFetcher {
-    http: reqwest::Client,
+    http: OnceLock<reqwest::Client>,
     /// Per client id.
     cache: Mutex<HashMap<String, Entry>>,
 }
 
-impl Default for JwksFetcher {
-    fn default() -> Self {
-        Self {
-            http: reqwest::Client::builder()
+impl JwksFetcher {
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
                 .timeout(TIMEOUT)
                 .build()
-                .expect("a plain HTTP client builds"),
-            cache: Mutex::default(),
-        }
+                .expect("a plain HTTP client builds")
+        })
     }
 }
 
@@ -136,7 +139,7 @@ impl JwksFetcher {
     /// One bounded GET: refused by its `Content-Length` when that is too
     /// large, otherwise read chunk by chunk and abandoned once past the cap.
     async fn fetch(&self, uri: &str) -> Result<Value, FetchError> {
-        let mut response = self.http.get(uri).send().await?;
+        let mut response = self.http().get(uri).send().await?;
         if !response.status().is_success() {
             return Err(FetchError::Status(response.status().as_u16()));
         }

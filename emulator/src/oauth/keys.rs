@@ -57,6 +57,39 @@ impl SigningAlg {
         };
         Ok(key.serialize_pem())
     }
+
+    /// Starts generating a new key on a thread of its own, when that cannot
+    /// change which key a seeded `entropy` gives: RSA keys never come from
+    /// it (ES256 keys do, in the order of draws, so they stay inline and
+    /// get `None`).
+    ///
+    /// A first start needs two RSA-2048 keys, the client's and this one,
+    /// each a random prime search of tens of milliseconds; made side by side
+    /// on two cores they cost the longer of the two instead of the sum.
+    pub fn generate_in_background(self) -> Option<KeyInProgress> {
+        (self == SigningAlg::PS256).then(|| KeyInProgress {
+            alg: self,
+            thread: std::thread::spawn(move || self.generate_pem()),
+        })
+    }
+}
+
+/// A signing key being generated on another thread
+/// ([`SigningAlg::generate_in_background`]).
+pub struct KeyInProgress {
+    alg: SigningAlg,
+    thread: std::thread::JoinHandle<Result<String, KeyError>>,
+}
+
+impl KeyInProgress {
+    /// The key's PEM, once generated; `None` when it was made for another
+    /// algorithm.
+    pub fn join(self, alg: SigningAlg) -> Option<Result<String, KeyError>> {
+        if alg != self.alg {
+            return None;
+        }
+        Some(self.thread.join().expect("key generation does not panic"))
+    }
 }
 
 /// One signing key with everything needed to sign, verify and publish.

@@ -12,21 +12,32 @@ use axum_server::tls::TlsInfo;
 
 use crate::hosts::Host;
 use crate::inspector::{Credentials, Inspector, RequestSeen, Seen};
+use crate::per_cert::PerCertificate;
 use crate::web::authorization::APP_TOKEN_HEADER;
 use crate::web::{Failure, TokenNote};
 
-/// What the access log needs: the listener, and where to record requests.
+/// What the access log needs: the listener, where to record requests, and
+/// the subjects of the client certificates seen so far.
 #[derive(Clone)]
 pub struct Observed {
     pub host: Host,
     pub inspector: Arc<Inspector>,
+    pub subjects: Arc<PerCertificate<Arc<str>>>,
+}
+
+fn subject_line(der: &[u8]) -> Arc<str> {
+    crate::pki::subject_of(der).unwrap_or_else(|| "-".into()).into()
 }
 
 /// One log line per request with what a person needs to follow a call
 /// (listener, client address, certificate subject, request, outcome), and
 /// the same request in the inspector (the portal's own pages excepted).
 pub async fn access_log(State(observed): State<Observed>, mut req: Request, next: Next) -> Response {
-    let Observed { host, inspector } = observed;
+    let Observed {
+        host,
+        inspector,
+        subjects,
+    } = observed;
     let started = Instant::now();
     req.extensions_mut().insert(host);
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
@@ -34,9 +45,8 @@ pub async fn access_log(State(observed): State<Observed>, mut req: Request, next
     let subject = enabled
         .then(|| req.extensions().get::<Arc<TlsInfo>>())
         .flatten()
-        .and_then(|info| info.peer_certificates.first().cloned())
-        .and_then(|der| crate::pki::subject_of(&der))
-        .unwrap_or_else(|| "-".into());
+        .and_then(|info| info.peer_certificates.first())
+        .map(|der| subjects.get(der, subject_line));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let inspected = (inspector.capacity() > 0 && crate::portal::is_inspected(&path)).then(|| {
@@ -56,7 +66,7 @@ pub async fn access_log(State(observed): State<Observed>, mut req: Request, next
             target: "request",
             listener = %host,
             %client,
-            subject,
+            subject = subject.as_deref().unwrap_or("-"),
             "{method} {path} -> {} ({} µs)",
             response.status().as_u16(),
             elapsed.as_micros()

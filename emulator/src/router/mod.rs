@@ -99,6 +99,7 @@ pub fn router(areas: &Areas, host: Host) -> Router {
         Observed {
             host,
             inspector: areas.inspector.clone(),
+            subjects: Arc::default(),
         },
         access_log,
     ));

@@ -22,15 +22,22 @@ pub const ATTEMPT_HEADER: &str = "x-mtls-sandbox-attempt";
 /// Most response body read from a receiver (then the connection is dropped).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
+/// The sandbox's own CA (`ca_pem`) as extra roots for [`build_client`]:
+/// parsed at start, so a bad bundle is an error there.
+pub fn sandbox_roots(ca_pem: &[u8]) -> Result<Vec<reqwest::Certificate>, reqwest::Error> {
+    if ca_pem.is_empty() {
+        return Ok(Vec::new());
+    }
+    reqwest::Certificate::from_pem_bundle(ca_pem)
+}
+
 /// The client for receivers: the system's roots plus the sandbox's own CA
-/// (`ca_pem`), no redirects followed (a 3xx is a failed attempt: the sandbox
+/// (`ca`), no redirects followed (a 3xx is a failed attempt: the sandbox
 /// sends only to the URL it was given), no proxy from the environment.
-pub fn http_client(ca_pem: &[u8], timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    let ca = if ca_pem.is_empty() {
-        Vec::new()
-    } else {
-        reqwest::Certificate::from_pem_bundle(ca_pem)?
-    };
+/// Built at the first delivery (`Webhooks::http`), not at start: loading
+/// the system's roots is a quarter of a warm start's instructions, and most
+/// sandboxes send no webhook.
+pub fn build_client(ca: Vec<reqwest::Certificate>, timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .tls_certs_merge(ca)
         .redirect(reqwest::redirect::Policy::none())
@@ -48,6 +55,17 @@ enum Answer {
 }
 
 impl Webhooks {
+    /// The receivers' client, built at the first delivery; a build failure
+    /// is every attempt's answer.
+    fn http(&self) -> Result<&reqwest::Client, &String> {
+        self.http
+            .get_or_init(|| {
+                build_client(self.roots.clone(), self.settings.timeout)
+                    .map_err(|e| format!("cannot build the HTTP client: {e}"))
+            })
+            .as_ref()
+    }
+
     /// The worker of `application`'s lane.
     pub(super) async fn run_lane(self: Arc<Self>, application: String, lane: Arc<Lane>) {
         let mut stop = self.stop.subscribe();
@@ -146,8 +164,11 @@ impl Webhooks {
 
     /// One `POST` of the event's body.
     async fn attempt(&self, pending: &Pending, delivery_id: &str, attempt: u32) -> Answer {
-        let request = self
-            .http
+        let http = match self.http() {
+            Ok(http) => http,
+            Err(why) => return Answer::Error(why.clone()),
+        };
+        let request = http
             .post(pending.url.url().clone())
             .header(header::CONTENT_TYPE, "application/json")
             .header(DELIVERY_HEADER, delivery_id)
@@ -211,8 +232,9 @@ mod tests {
 
     #[test]
     fn the_client_builds_with_and_without_the_sandbox_ca() {
-        assert!(http_client(b"", Duration::from_secs(1)).is_ok());
+        let client = |pem: &[u8]| build_client(sandbox_roots(pem).unwrap(), Duration::from_secs(1));
+        assert!(client(b"").is_ok());
         let ca = rcgen::generate_simple_self_signed(vec!["ca".into()]).unwrap();
-        assert!(http_client(ca.cert.pem().as_bytes(), Duration::from_secs(1)).is_ok());
+        assert!(client(ca.cert.pem().as_bytes()).is_ok());
     }
 }

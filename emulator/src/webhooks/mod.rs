@@ -31,7 +31,7 @@ pub mod url;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
@@ -110,7 +110,9 @@ pub struct Webhooks {
     clock: Arc<Clock>,
     entropy: Arc<Entropy>,
     inspector: Arc<Inspector>,
-    http: reqwest::Client,
+    /// Built at the first delivery from `roots` (see `deliver::build_client`).
+    http: OnceLock<Result<reqwest::Client, String>>,
+    roots: Vec<reqwest::Certificate>,
     stop: watch::Sender<bool>,
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -140,7 +142,8 @@ impl Webhooks {
             );
         }
         Ok(Self {
-            http: deliver::http_client(&setup.ca_pem, settings.timeout)?,
+            http: OnceLock::new(),
+            roots: deliver::sandbox_roots(&setup.ca_pem)?,
             application: setup.application,
             settings,
             destinations: RwLock::new(destinations),
