@@ -61,11 +61,20 @@ pub struct JwksFetcher {
 
 impl Default for JwksFetcher {
     fn default() -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .timeout(TIMEOUT)
+        let builder = || reqwest::Client::builder().timeout(TIMEOUT);
+        // With no system CA store (a bare container, a chroot) the platform
+        // verifier refuses to build. The sandbox must start all the same:
+        // only https:// jwks_uri documents become unreachable, and each such
+        // fetch logs why.
+        let http = builder().build().unwrap_or_else(|e| {
+            tracing::warn!("no system CA certificates ({e}): https:// jwks_uri documents cannot be fetched");
+            builder()
+                .tls_certs_only([])
                 .build()
-                .expect("a plain HTTP client builds"),
+                .expect("an HTTP client without system roots builds")
+        });
+        Self {
+            http,
             cache: Mutex::default(),
         }
     }
