@@ -9,6 +9,7 @@ mod behind_proxy;
 mod browser;
 mod cli;
 mod client_keys;
+mod container;
 mod corpus;
 mod crash;
 mod doctor;
