@@ -99,7 +99,9 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "--force", "--volumes", &self.0]).output();
+        let _ = Command::new("docker")
+            .args(["rm", "--force", "--volumes", &self.0])
+            .output();
     }
 }
 
