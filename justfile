@@ -11,6 +11,10 @@ up *ARGS:
 test *ARGS:
     scripts/test {{ARGS}}
 
+# Build the container image (static binary FROM scratch, nothing pulled): mtls-sandbox:latest.
+image:
+    scripts/image
+
 # Play the scenario files as workshop transcripts against a fresh sandbox.
 demo *FILES="fixtures/scenarios/*.toml":
     cargo run --release -q -p harness -- run {{FILES}}

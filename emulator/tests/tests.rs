@@ -11,6 +11,7 @@ mod ci_recipes;
 mod cli;
 mod client_keys;
 mod completions;
+mod container;
 mod corpus;
 mod crash;
 mod doctor;

@@ -18,7 +18,7 @@ use crate::server::{self, Runtime};
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Address to listen on; 0.0.0.0 for every interface [default: 127.0.0.1, and ::1 beside it].
-    #[arg(long, value_name = "IP")]
+    #[arg(long, env = "MTLS_SANDBOX_BIND", value_name = "IP")]
     pub bind: Option<IpAddr>,
     /// Port of the plain HTTPS host (0 picks a free port) [default: 4443].
     #[arg(long, value_name = "PORT")]
@@ -33,7 +33,7 @@ pub struct UpArgs {
     #[arg(long)]
     pub lenient_chain: bool,
     /// Host name clients use to reach the sandbox when it is not 127.0.0.1 (a CI service name).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, env = "MTLS_SANDBOX_PUBLIC_HOST", value_name = "NAME")]
     pub public_host: Option<String>,
     /// Extra host name or IP for the server certificate (repeatable).
     #[arg(long = "san", value_name = "NAME")]
@@ -55,7 +55,7 @@ pub struct UpArgs {
     pub inspect: Option<usize>,
     /// Let the built-in testing/testing admin client be reachable on a
     /// non-loopback --bind (refused otherwise: anyone on the network could use it).
-    #[arg(long)]
+    #[arg(long, env = "MTLS_SANDBOX_ALLOW_SHARED_ADMIN")]
     pub allow_shared_admin: bool,
     /// Behind your own TLS terminator: believe the client certificate header
     /// from this proxy address or CIDR range (repeatable; turns the mode on).

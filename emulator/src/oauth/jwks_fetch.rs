@@ -66,10 +66,18 @@ pub struct JwksFetcher {
 impl JwksFetcher {
     fn http(&self) -> &reqwest::Client {
         self.http.get_or_init(|| {
-            reqwest::Client::builder()
-                .timeout(TIMEOUT)
-                .build()
-                .expect("a plain HTTP client builds")
+            let builder = || reqwest::Client::builder().timeout(TIMEOUT);
+            // With no system CA store (a bare container, a chroot) the
+            // platform verifier refuses to build. The sandbox must work all
+            // the same: only https:// jwks_uri documents become unreachable,
+            // and each such fetch logs why.
+            builder().build().unwrap_or_else(|e| {
+                tracing::warn!("no system CA certificates ({e}): https:// jwks_uri documents cannot be fetched");
+                builder()
+                    .tls_certs_only([])
+                    .build()
+                    .expect("an HTTP client without system roots builds")
+            })
         })
     }
 }
