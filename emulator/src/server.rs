@@ -175,14 +175,15 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
     };
     let imported = Arc::new(crate::provider::import::Imported::new(&config.api, &config.provider));
     imported.log();
+    let provider = Provider {
+        api: api.clone(),
+        profile: config.provider.clone(),
+        clock: clock.clone(),
+        imported: imported.clone(),
+        webhooks: webhooks.clone(),
+    };
     let areas = Areas {
-        provider: Provider {
-            api: api.clone(),
-            profile: config.provider.clone(),
-            clock: clock.clone(),
-            imported: imported.clone(),
-            webhooks: webhooks.clone(),
-        },
+        provider: provider.clone(),
         api,
         faults: FaultState {
             faults: Arc::new(faults),
@@ -201,6 +202,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
             client_key: config.client_key,
             session: portal_session,
             webhooks: webhooks.clone(),
+            provider,
         }),
         gateway: Arc::new(Gateway::new(config.gateway.clone(), authority.clone())),
         webhooks: WebhookState {

@@ -289,6 +289,45 @@ fn the_link_command_links_through_the_running_sandbox() {
     );
 }
 
+/// The portal's "Test users" form plays the web SDK too: after "Link" the
+/// customer has its entity; an unknown bank is refused with the list.
+#[test]
+fn the_portal_links_a_test_user() {
+    let emu = Emulator::start(&[]);
+    let api = Api::sandbox(&emu);
+    let customer = create_customer(&api, "/customers/v1", "frank");
+    let (status, page, _) = crate::util::portal_get(&emu, "/portal/");
+    assert_eq!(status, 200);
+    let page = page.as_str().unwrap();
+    assert!(
+        page.contains("id=\"link-form\"") && page.contains("<option value=\"LEANMB1\">"),
+        "{page}"
+    );
+    let refused = crate::portal::portal_post(
+        &emu,
+        "/portal/test-users/link",
+        &[("customer_id", &customer), ("bank_identifier", "NOBANK")],
+    );
+    assert_eq!(refused.status, 400);
+    assert!(String::from_utf8_lossy(&refused.body).contains("use one of: LEANMB1"));
+    assert!(
+        api.ok(&format!("/customers/v1/{customer}/entities"))
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let linked = crate::portal::portal_post(
+        &emu,
+        "/portal/test-users/link",
+        &[("customer_id", &customer), ("bank_identifier", "LEANMB1")],
+    );
+    assert_eq!(linked.status, 303);
+    let location = linked.headers["location"].to_str().unwrap();
+    assert!(location.ends_with("?notice=customer-linked#test-users"), "{location}");
+    let entities = api.ok(&format!("/customers/v1/{customer}/entities"));
+    assert_eq!(entities[0]["bank_identifier"], "LEANMB1");
+}
+
 fn newman_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/newman")
 }

@@ -16,6 +16,7 @@ pub mod certificates;
 pub mod download;
 mod pages;
 pub mod session;
+mod test_users;
 mod webhooks;
 
 use std::collections::BTreeMap;
@@ -71,6 +72,8 @@ pub struct Portal {
     pub session: String,
     /// The application's webhook URL, and the test event.
     pub webhooks: Arc<crate::webhooks::Webhooks>,
+    /// The provider's API, for linking test users.
+    pub provider: crate::provider::Provider,
 }
 
 /// The name of the secret "Reveal secret" shows (and rotates).
@@ -99,6 +102,7 @@ pub fn routes(portal: Arc<Portal>) -> Router {
                 .route(&format!("{base}/clients/{{id}}/secrets"), post(add_secret))
                 .route(&format!("{base}/webhooks"), post(webhooks::set_url))
                 .route(&format!("{base}/webhooks/test"), post(webhooks::send_test))
+                .route(&format!("{base}/test-users/link"), post(test_users::link))
                 .route(&format!("{base}/inspect"), get(inspect))
                 .route(&format!("{base}/inspect.json"), get(inspect_json))
         })
@@ -241,18 +245,27 @@ async fn index(
     let page = || -> Result<String, PortalError> {
         let certs = certificates::list(&portal.state, &portal.records)?;
         let clients = portal.authority.registry.list()?;
-        let webhooks = webhooks::section(&portal, &session::base(&portal));
+        let base = session::base(&portal);
+        let sections = html_sections(&portal, &base);
         Ok(pages::index(
             &portal,
             &certs,
             &clients,
             query.notice.as_deref(),
-            webhooks,
+            sections,
         ))
     };
     match page() {
         Ok(html) => no_store(Html(html).into_response()),
         Err(e) => e.into_response(),
+    }
+}
+
+/// The application page's sections owned by other areas: webhooks, test users.
+fn html_sections(portal: &Portal, base: &str) -> maud::Markup {
+    maud::html! {
+        (webhooks::section(portal, base))
+        (test_users::section(portal, base))
     }
 }
 

@@ -127,13 +127,13 @@ pub(super) fn time_element(rfc3339: &str) -> Markup {
     html! { time datetime=(rfc3339) { span { (date) } " " span { (clock) } } }
 }
 
-/// The application page; `webhooks` is its webhook section.
+/// The application page; `sections` are the webhook and test-user sections.
 pub fn index(
     portal: &Portal,
     certs: &[AppCertificate],
     clients: &[Client],
     notice: Option<&str>,
-    webhooks: Markup,
+    sections: Markup,
 ) -> String {
     let (info, base) = (portal.application.info(), super::session::base(portal));
     let app = portal.application.credentials();
@@ -143,6 +143,7 @@ pub fn index(
         Some("webhook-saved") => Some("Webhook URL saved: events go there from now on, and after a restart."),
         Some("webhook-cleared") => Some("Webhook URL cleared: no events are sent."),
         Some("webhook-test") => Some("Test event queued: its delivery shows below in a moment (reload)."),
+        Some("customer-linked") => Some("Customer linked: its entity, accounts and transactions are in the API now."),
         _ => None,
     };
     let app_method = clients
@@ -175,7 +176,7 @@ pub fn index(
                     tr { th { "Authorization server" } td { code { (info.auth_url) } } }
                 } }
             }
-            (webhooks)
+            (sections)
             section id="certificates" {
                 h2 { "Certificates" }
                 p {

@@ -79,16 +79,22 @@ pub fn link(engine: &Engine, banks: &Value, customer_id: &str, bank_identifier: 
     }))
 }
 
+/// [`link`] in this sandbox, then the webhook events of what it made: what
+/// the admin API and the portal's "Link" button both do.
+pub fn link_and_announce(state: &Provider, customer_id: &str, bank_identifier: &str) -> Result<Value, Failure> {
+    let engine = state.engine();
+    let linked = link(&engine, &state.api.banks, customer_id, bank_identifier);
+    super::events::publish(&engine, &state.webhooks);
+    linked
+}
+
 pub async fn admin_link(
     _: Admin,
     State(state): State<Provider>,
     ApiPath(customer_id): ApiPath<String>,
     ApiJson(request): ApiJson<LinkRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let engine = state.engine();
-    let linked = link(&engine, &state.api.banks, &customer_id, &request.bank_identifier);
-    super::events::publish(&engine, &state.webhooks);
-    match linked {
+    match link_and_announce(&state, &customer_id, &request.bank_identifier) {
         Ok(made) => Ok((StatusCode::CREATED, Json(json!({ "data": made })))),
         Err(failure) => Err(ApiError::new(
             StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
