@@ -103,6 +103,28 @@ class Sandbox:
         self.proc.wait()
 
 
+def start_nginx(conf_dir, servers):
+    """nginx in the foreground with `servers` as its http block, tuned alike
+    for every row that uses it: no access log, no TLS session reuse."""
+    user = "user root;" if os.geteuid() == 0 else ""  # workers must read the temp dir (0700)
+    (conf_dir / "nginx.conf").write_text(f"""
+{user}
+worker_processes auto;
+error_log {conf_dir}/error.log warn;
+pid {conf_dir}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 10000000;
+    ssl_session_cache off;
+    ssl_session_tickets off;
+{servers}
+}}
+""")
+    return subprocess.Popen(["nginx", "-c", conf_dir / "nginx.conf", "-p", conf_dir, "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 class Nginx:
     def __init__(self, work, sandbox, body):
         self.dir = work / "nginx"
@@ -110,18 +132,7 @@ class Nginx:
         (self.dir / "banks.json").write_bytes(body)
         self.port, self.upstream_port = free_port(), free_port()
         state = Path(sandbox.info["state_dir"])
-        user = "user root;" if os.geteuid() == 0 else ""  # workers must read the temp dir (0700)
-        (self.dir / "nginx.conf").write_text(f"""
-{user}
-worker_processes auto;
-error_log {self.dir}/error.log warn;
-pid {self.dir}/nginx.pid;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 10000000;
-    ssl_session_cache off;
-    ssl_session_tickets off;
+        self.proc = start_nginx(self.dir, f"""
     server {{
         listen 127.0.0.1:{self.port} ssl;
         ssl_certificate {state}/server_cert.pem;
@@ -146,10 +157,7 @@ http {{
         listen 127.0.0.1:{self.upstream_port};
         location = /banks/v1 {{ default_type application/json; alias {self.dir}/banks.json; }}
     }}
-}}
 """)
-        self.proc = subprocess.Popen(["nginx", "-c", self.dir / "nginx.conf", "-p", self.dir, "-g", "daemon off;"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
         self.url = f"https://127.0.0.1:{self.port}/banks/v1"
         self.gateway_url = f"https://127.0.0.1:{self.port}/gw/banks/v1"
@@ -173,23 +181,7 @@ class ProxyFront:
                    .replace("SANDBOX_MTLS_PORT", port(sandbox.info["mtls_url"]))
                    .replace("SANDBOX_AUTH_PORT", port(sandbox.info["auth_url"]))
                    .replace("PROXY_MTLS_PORT", str(self.port)).replace("PROXY_AUTH_PORT", str(auth_port)))
-        user = "user root;" if os.geteuid() == 0 else ""
-        (self.dir / "nginx.conf").write_text(f"""
-{user}
-worker_processes auto;
-error_log {self.dir}/error.log warn;
-pid {self.dir}/nginx.pid;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 10000000;
-    ssl_session_cache off;
-    ssl_session_tickets off;
-{servers}
-}}
-""")
-        self.proc = subprocess.Popen(["nginx", "-c", self.dir / "nginx.conf", "-p", self.dir, "-g", "daemon off;"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = start_nginx(self.dir, servers)
         wait_port(self.port)
         self.url = f"https://127.0.0.1:{self.port}/banks/v1"
 
