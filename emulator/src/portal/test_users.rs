@@ -13,7 +13,7 @@ use axum::response::Redirect;
 use maud::{Markup, html};
 
 use super::{Portal, PortalError, session};
-use crate::provider::link::link_and_announce;
+use crate::provider::link::{bank_identifiers, link_and_announce};
 
 /// "Link": the customer gets an entity at the bank, with accounts,
 /// balances, a transaction history and a payment source.
@@ -43,15 +43,7 @@ pub async fn link(
 
 /// The application page's "Test users" section.
 pub fn section(portal: &Portal, base: &str) -> Markup {
-    let banks: Vec<&str> = portal
-        .provider
-        .api
-        .banks
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|b| b["identifier"].as_str())
-        .collect();
+    let banks = bank_identifiers(&portal.provider.api.banks);
     html! {
         section id="test-users" {
             h2 { "Test users" }

@@ -26,26 +26,26 @@ pub struct LinkRequest {
     pub bank_identifier: String,
 }
 
-/// Creates what the profile's `link` generators describe for `customer_id`
-/// at the bank `bank_identifier` (one of `banks`). Returns what was made.
-pub fn link(engine: &Engine, banks: &Value, customer_id: &str, bank_identifier: &str) -> Result<Value, Failure> {
-    let known: Vec<&str> = banks
+/// The identifiers of `banks` (the banks list), the ones a link may name.
+pub fn bank_identifiers(banks: &Value) -> Vec<&str> {
+    banks
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|b| b["identifier"].as_str())
-        .collect();
-    let bank = banks
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|b| b["identifier"] == bank_identifier)
-        .ok_or_else(|| {
-            Failure::bad_request(format!(
-                "no bank '{bank_identifier}' in this sandbox's banks list; use one of: {}",
-                known.join(", ")
-            ))
-        })?;
+        .collect()
+}
+
+/// Creates what the profile's `link` generators describe for `customer_id`
+/// at the bank `bank_identifier` (one of `banks`). Returns what was made.
+pub fn link(engine: &Engine, banks: &Value, customer_id: &str, bank_identifier: &str) -> Result<Value, Failure> {
+    let all = || banks.as_array().into_iter().flatten();
+    let bank = all().find(|b| b["identifier"] == bank_identifier).ok_or_else(|| {
+        Failure::bad_request(format!(
+            "no bank '{bank_identifier}' in this sandbox's banks list; use one of: {}",
+            bank_identifiers(banks).join(", ")
+        ))
+    })?;
     let customer = engine
         .store
         .get(store::CUSTOMERS, customer_id, None)?
