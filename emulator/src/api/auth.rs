@@ -119,10 +119,11 @@ where
             same_application(api, parts, &app, "access token")?;
             return Ok(Caller::Bearer { claims, app });
         }
-        // Until a token names the application, answer as the default one would.
-        let default_mode = api.apps.default_app().auth_mode;
+        // Until a token names the application, answer as the default one
+        // would (looked up on these refusals only: not on every request).
+        let default_mode = || api.apps.default_app().auth_mode;
         let Some(token) = parts.headers.get(APP_TOKEN_HEADER) else {
-            return Err(ApiError::unauthorized(match default_mode {
+            return Err(ApiError::unauthorized(match default_mode() {
                 AuthMode::AppToken => {
                     "missing credentials: send the lean-app-token header (your app token is in sandbox.json) or Authorization: Bearer <access token>"
                 }
@@ -132,7 +133,7 @@ where
             }));
         };
         let Some(app) = api.apps.by_app_token(token.to_str().unwrap_or("")) else {
-            return Err(ApiError::unauthorized(match default_mode {
+            return Err(ApiError::unauthorized(match default_mode() {
                 AuthMode::AppToken => {
                     "the lean-app-token is not valid for this sandbox: copy app_token from sandbox.json"
                 }

@@ -527,3 +527,7 @@ impl Apps {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "apps_tests.rs"]
+mod tests;
