@@ -248,7 +248,6 @@ impl Apps {
     /// The default application and every one in `state`'s `apps/`, then
     /// those of `declared` (the config file) that are missing, created now;
     /// a declared application whose auth mode changed gets the new one.
-    #[allow(clippy::too_many_arguments)]
     pub fn load(
         state: State,
         authority: Arc<Authority>,
