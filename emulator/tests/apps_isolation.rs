@@ -331,6 +331,119 @@ fn no_credential_of_one_application_reaches_another_applications_records() {
     );
 }
 
+/// The first of `keys` found anywhere in `value`.
+fn id_in(value: &Value, keys: &[&str]) -> String {
+    keys.iter()
+        .find_map(|k| find_str(value, k))
+        .unwrap_or_else(|| panic!("none of {keys:?} in {value}"))
+}
+
+/// The rest of the profile's collections: refreshes, async results,
+/// consents and their events, account-on-file payments, refunds (an
+/// `update` endpoint), insights (`action` endpoints), destinations.
+#[test]
+fn every_collection_of_the_provider_profile_is_the_creating_applications() {
+    let emu = Emulator::start(&[]);
+    let admin = admin_token(&emu);
+    let alice_info = new_app(&emu, &admin, "alice", "app_token");
+    let bob_info = new_app(&emu, &admin, "bob", "app_token");
+    let alice = on_sandbox(&emu, Cred::AppToken(alice_info.app_token.clone()));
+    let bob = on_sandbox(&emu, Cred::Bearer(token_of(&emu, &bob_info, "api")));
+    let Made { customer, entity, .. } = alice_makes_one_of_everything(&emu, &admin, &alice);
+    let post = |path: &str, body: Value| alice.ok(reqwest::Method::POST, path, Some(body));
+    let refresh = id_in(
+        &post("/data/v2/refreshes", json!({"entity_id": entity})),
+        &["refresh_id", "id"],
+    );
+    let async_list = alice.ok(
+        reqwest::Method::GET,
+        &format!("/data/v2/accounts?entity_id={entity}&async=true"),
+        None,
+    );
+    let results = id_in(&async_list, &["results_id"]);
+    let consent = id_in(
+        &post("/consents/account-on-file", json!({"customer_id": customer})),
+        &["consent_id", "id"],
+    );
+    let payment = id_in(
+        &post(
+            "/payments/account-on-file",
+            json!({"consent_id": consent, "amount": 20}),
+        ),
+        &["payment_id", "id"],
+    );
+    let refund = id_in(
+        &post("/payouts/refunds", json!({"payment_id": payment, "amount": 5})),
+        &["refund_id", "id"],
+    );
+    let destination = post(
+        "/payments/v1/destinations",
+        json!({"name": "Alice", "iban": "AE070331234567890123456"}),
+    );
+    let destination = id_in(&destination, &["destination_id", "id"]);
+    post("/insights/v2/income", json!({"entity_id": entity}));
+
+    for (method, path, body) in [
+        ("GET", format!("/data/v2/refreshes/{refresh}"), None),
+        ("GET", format!("/data/v2/results/{results}"), None),
+        ("GET", format!("/data/v2/identity?entity_id={entity}"), None),
+        ("GET", format!("/consents/{consent}"), None),
+        ("GET", format!("/consents/{consent}/balance"), None),
+        ("GET", format!("/consents/{consent}/history"), None),
+        ("GET", format!("/payments/v1/{payment}"), None),
+        ("GET", format!("/insights/v2/expenses?entity_id={entity}"), None),
+        (
+            "POST",
+            "/data/v2/refreshes".to_owned(),
+            Some(json!({"entity_id": entity})),
+        ),
+        (
+            "POST",
+            "/insights/v2/income".to_owned(),
+            Some(json!({"entity_id": entity})),
+        ),
+        (
+            "POST",
+            "/consents/account-on-file".to_owned(),
+            Some(json!({"customer_id": customer})),
+        ),
+        (
+            "POST",
+            "/payments/account-on-file".to_owned(),
+            Some(json!({"consent_id": consent, "amount": 1})),
+        ),
+        (
+            "POST",
+            "/payouts/refunds".to_owned(),
+            Some(json!({"payment_id": payment, "amount": 1})),
+        ),
+        (
+            "PUT",
+            "/payouts/refunds".to_owned(),
+            Some(json!({"refund_ids": [refund]})),
+        ),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        if method == reqwest::Method::GET {
+            // The route exists and alice reaches it: bob's 404 is about whose it is.
+            alice.ok(method.clone(), &path, None);
+        }
+        let reply = bob.request(method.clone(), &path, body);
+        assert_not_found(&reply, &format!("bob: {method} {path}"));
+    }
+    for path in ["/consents/v1", "/payouts/refunds", "/payments/v1/destinations"] {
+        let (status, list, _) = bob.get(path);
+        assert_eq!(status, 200, "{path}: {list}");
+        let text = list.to_string();
+        for id in [&consent, &refund, &destination, &refresh] {
+            assert!(!text.contains(id.as_str()), "bob's {path} shows alice's {id}: {text}");
+        }
+    }
+    // alice's refund is as she left it; her lists hold her objects.
+    let (_, refunds, _) = alice.get("/payouts/refunds");
+    assert!(refunds.to_string().contains(&refund), "{refunds}");
+}
+
 #[test]
 fn a_credential_and_a_certificate_must_be_one_applications_on_the_mtls_host() {
     let emu = Emulator::start(&[]);
