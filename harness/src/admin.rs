@@ -127,6 +127,21 @@ impl AdminApi {
         )))
     }
 
+    /// `GET /admin/apps`: the names of the sandbox's applications.
+    pub async fn app_names(&self) -> Result<Vec<String>, AdminError> {
+        let url = format!("{}/admin/apps", self.auth_url);
+        let body = send(
+            self.http.get(&url).bearer_auth(&self.token),
+            "listing applications",
+            &url,
+        )
+        .await?;
+        let names = body["data"].as_array().into_iter().flatten();
+        Ok(names
+            .filter_map(|app| app["name"].as_str().map(str::to_owned))
+            .collect())
+    }
+
     /// `DELETE /admin/apps/{name}`.
     pub async fn delete_app(&self, name: &str) -> Result<(), AdminError> {
         let url = format!("{}/admin/apps/{name}", self.auth_url);

@@ -42,6 +42,8 @@ pub struct Job {
 pub struct Played {
     pub report: FileReport,
     pub transcript: String,
+    /// The application it played as, when the run created one for it.
+    pub app: Option<String>,
 }
 
 /// What `scenario` changes or reads that every application of a sandbox
@@ -143,11 +145,13 @@ async fn play_as_apps(jobs: &[Job], admin: Arc<AdminApi>, own_sandbox: bool) -> 
 async fn play_one(job: Job, name: &str, admin: &AdminApi, own_sandbox: bool) -> Played {
     let started = time::OffsetDateTime::now_utc();
     let mut transcript = Vec::new();
+    let mut app = None;
     let run = async {
         if !own_sandbox {
             job.scenario.runs_against_any_sandbox().map_err(anyhow::Error::msg)?;
         }
         let (name, info) = admin.create_app_like(name).await?;
+        app = Some(name.clone());
         let result = match Runner::new(&info) {
             Ok(mut runner) => runner.run(&job.scenario, &mut transcript).await,
             Err(e) => Err(e),
@@ -166,6 +170,7 @@ async fn play_one(job: Job, name: &str, admin: &AdminApi, own_sandbox: bool) -> 
             run: run.map_err(|e| format!("{}: {e:#}", job.file.display())),
         },
         transcript: String::from_utf8_lossy(&transcript).into_owned(),
+        app,
     }
 }
 
@@ -184,6 +189,7 @@ impl Played {
                 run: Err(format!("{}: {why}", job.file.display())),
             },
             transcript: String::new(),
+            app: None,
         }
     }
 }

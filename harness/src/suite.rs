@@ -137,6 +137,7 @@ async fn run_one(
             run,
         },
         transcript: String::from_utf8_lossy(&tee.kept).into_owned(),
+        app: None,
     }
 }
 
