@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-pub use crate::api::AuthMode;
+pub use crate::apps::{AppSpec, AuthMode};
 use crate::clock::Clock;
 use crate::faults::rule::{Rule, RuleSpec};
 use crate::gateway::route::{Route, RouteSection};
@@ -52,6 +52,8 @@ pub enum ConfigError {
     },
     #[error("config file {path}: [webhooks] {detail}")]
     Webhooks { path: PathBuf, detail: String },
+    #[error("config file {path}: [[apps]] {detail}")]
+    Apps { path: PathBuf, detail: String },
     #[error("config file {path}: [app] {detail}")]
     App { path: PathBuf, detail: String },
     #[error("config file {path}: [provider] {source}")]
@@ -120,6 +122,8 @@ pub struct Config {
     pub behind_proxy: BehindProxy,
     /// The user's own API files (`--api`, `[[api]]`), answered from their examples.
     pub api: crate::provider::import::ApiFiles,
+    /// Applications besides the default one, created at start when missing.
+    pub apps: Vec<AppSpec>,
 }
 
 impl Config {
@@ -158,6 +162,7 @@ impl Config {
             provider: Arc::new(crate::provider::Profile::built_in(crate::provider::DEFAULT_PROFILE)),
             behind_proxy: BehindProxy::default(),
             api: Default::default(),
+            apps: Vec::new(),
         }
     }
 
@@ -376,6 +381,9 @@ pub struct FileConfig {
     /// The user's own Postman collections / OpenAPI documents.
     #[serde(default)]
     pub api: Vec<ApiSection>,
+    /// Applications besides the default one (`[[apps]] name = "alice"`).
+    #[serde(default)]
+    pub apps: Vec<AppSpec>,
 }
 
 /// `[[api]] file = "widgets.postman.json"` (relative to the config file).
@@ -517,6 +525,23 @@ impl FileConfig {
                     path: file_path.to_path_buf(),
                     detail,
                 })?;
+        }
+        for spec in self.apps {
+            let err = |detail: String| ConfigError::Apps {
+                path: file_path.to_path_buf(),
+                detail,
+            };
+            if spec.name == crate::apps::DEFAULT_APP {
+                return Err(err(format!(
+                    "name = \"{}\" is the default application; set its auth mode with [app] auth_mode",
+                    spec.name
+                )));
+            }
+            crate::apps::validate_name(&spec.name).map_err(|e| err(e.to_string()))?;
+            if config.apps.iter().any(|a| a.name == spec.name) {
+                return Err(err(format!("name = \"{}\" is declared twice", spec.name)));
+            }
+            config.apps.push(spec);
         }
         for (index, spec) in self.faults.into_iter().enumerate() {
             Rule::try_from(spec.clone()).map_err(|detail| ConfigError::Fault {

@@ -116,3 +116,27 @@ fn a_user_config_replaces_clients_and_checks_them() {
 fn default_banks_is_a_nonempty_array() {
     assert!(default_banks().as_array().is_some_and(|a| !a.is_empty()));
 }
+
+#[test]
+fn applications_are_declared_with_checked_names() {
+    let path = Path::new("apps.toml");
+    let apply = |text: &str| {
+        let mut config = Config::new(".sandbox");
+        FileConfig::parse(text, path)?.apply(&mut config, path).map(|()| config)
+    };
+    let config = apply("[[apps]]\nname = \"alice\"\n[[apps]]\nname = \"bob\"\nauth_mode = \"oauth\"\n").unwrap();
+    let declared: Vec<(&str, AuthMode)> = config.apps.iter().map(|a| (a.name.as_str(), a.auth_mode)).collect();
+    assert_eq!(declared, [("alice", AuthMode::AppToken), ("bob", AuthMode::Oauth)]);
+    for (text, why) in [
+        ("[[apps]]\nname = \"Alice\"\n", "not a valid application name"),
+        ("[[apps]]\nname = \"my_app\"\n", "[app] auth_mode"),
+        ("[[apps]]\nname = \"a\"\n[[apps]]\nname = \"a\"\n", "declared twice"),
+    ] {
+        let err = apply(text).unwrap_err().to_string();
+        assert!(err.contains("apps.toml: [[apps]]") && err.contains(why), "{err}");
+    }
+    let err = apply("[[apps]]\nname = \"a\"\ncolour = \"red\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("colour"), "{err}");
+}

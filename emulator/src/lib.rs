@@ -24,7 +24,8 @@
 //! - The services the areas share: [`oauth::Authority`] (owns its records,
 //!   clock and signing key; verifies bearer tokens with their certificate
 //!   binding), `application` (the default application's current
-//!   credentials), [`revocation`] (revoking and the CRL reload),
+//!   credentials), `apps` (every application: records, files, the
+//!   app-token and client lookups, and its `/admin/apps`), [`revocation`] (revoking and the CRL reload),
 //!   [`webhooks::Webhooks`] (queues the provider's events and delivers them
 //!   to the application's URL; handed to the areas that emit events).
 //! - The core, no HTTP: [`tls`] (its client configuration is what the
@@ -39,6 +40,7 @@
 
 mod api;
 mod application;
+mod apps;
 pub mod cli;
 pub mod clock;
 pub mod config;

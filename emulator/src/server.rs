@@ -21,6 +21,8 @@ use tokio::task::JoinSet;
 
 use crate::api::Api;
 use crate::application::Application;
+use crate::apps::admin::AppsAdmin;
+use crate::apps::{AppSettings, Apps};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::entropy::Entropy;
@@ -61,6 +63,8 @@ pub struct Running {
     webhooks: Arc<Webhooks>,
     /// Sends the provider's lifecycle events; stops with the webhooks.
     watcher: Watcher,
+    /// Their `sandbox.json` files go when the sandbox stops.
+    apps: Arc<Apps>,
     /// Held until [`Running::wait`] has cleaned up: one sandbox per state dir.
     _lock: InstanceLock,
 }
@@ -153,6 +157,19 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
     let authority = Arc::new(Authority::new(setup, records.clone(), state.clone(), clock.clone()));
     let application = Arc::new(Application::new(state.clone(), info.clone(), authority.clone()));
     let revocations = Arc::new(Revocations::new(state.clone(), records.clone(), clock.clone()));
+    let apps = Arc::new(Apps::load(
+        state.clone(),
+        authority.clone(),
+        revocations.clone(),
+        application.clone(),
+        AppSettings {
+            default_mode: config.auth_mode,
+            auth_method: config.app_auth_method,
+            key_type: config.client_key,
+        },
+        entropy.clone(),
+        &config.apps,
+    )?);
     let faults = Faults::new(config.faults.clone(), entropy.fork()).map_err(anyhow::Error::msg)?;
     let webhooks = Arc::new(Webhooks::new(
         config.webhooks.clone(),
@@ -167,9 +184,8 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
     )?);
     let api = Api {
         authority: authority.clone(),
-        application: application.clone(),
+        apps: apps.clone(),
         records: records.clone(),
-        auth_mode: config.auth_mode,
         banks: Arc::new(config.banks.clone()),
         banks_json: crate::api::banks::body(&config.banks),
     };
@@ -210,6 +226,10 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
             authority: authority.clone(),
         },
         authority: authority.clone(),
+        apps: AppsAdmin {
+            apps: apps.clone(),
+            authority: authority.clone(),
+        },
         revocations: revocations.clone(),
         inspector: inspector.clone(),
         forwarded: config.behind_proxy.is_on().then(|| {
@@ -267,6 +287,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
     };
 
     let watcher = Watcher::start(areas.provider.clone());
+    apps.publish()?;
     info.publish(&state)?;
     Ok(Running {
         info,
@@ -276,6 +297,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         crl_watch,
         webhooks,
         watcher,
+        apps,
         _lock: lock,
     })
 }
@@ -306,6 +328,7 @@ impl Running {
         self.crl_watch.abort();
         self.watcher.stopped().await;
         self.webhooks.stopped().await;
+        self.apps.unpublish();
         for name in RUNTIME_FILES {
             let _ = std::fs::remove_file(self.state.path(name));
         }

@@ -4,6 +4,7 @@
 
 mod api;
 mod api_import;
+mod apps;
 mod architecture;
 mod behind_proxy;
 mod browser;

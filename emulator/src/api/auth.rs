@@ -1,47 +1,49 @@
-//! Who is calling the resource API: the `Caller` extractor.
+//! Who is calling the resource API, for which application: the `Caller`
+//! extractor.
 //!
 //! The resource API accepts `lean-app-token: <app token>` (unless the
 //! application has been switched to OAuth) or `Authorization: Bearer
 //! <access token>` — a JWT or an opaque reference, checked for signature,
-//! expiry, revocation, and on the mtls host its certificate binding.
+//! expiry, revocation, and on the mtls host its certificate binding. An app
+//! token names its application; a bearer token acts for the application
+//! owning the client it was issued to.
+
+use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use serde::Deserialize;
 
 use super::Api;
+use crate::apps::{App, AuthMode};
 use crate::oauth::bearer::{self, insufficient};
 use crate::oauth::token::AccessClaims;
 use crate::web::ApiError;
 use crate::web::authorization::APP_TOKEN_HEADER;
 
-/// How the default application authenticates on the resource API.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthMode {
-    /// `lean-app-token` header or a bearer token.
-    #[default]
-    AppToken,
-    /// Bearer token only, as after the provider switches an app to OAuth.
-    Oauth,
-}
-
-/// An authenticated caller of the resource API.
+/// An authenticated caller of the resource API, and the application it
+/// acts for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Caller {
-    /// Authenticated with the application token.
-    App,
-    /// Authenticated with an access token.
-    Bearer(AccessClaims),
+    /// Authenticated with an application's app token.
+    App(Arc<App>),
+    /// Authenticated with an access token issued to a client of `app`.
+    Bearer { claims: AccessClaims, app: Arc<App> },
 }
 
 impl Caller {
+    /// The application the call acts for.
+    pub fn app(&self) -> &Arc<App> {
+        match self {
+            Caller::App(app) | Caller::Bearer { app, .. } => app,
+        }
+    }
+
     /// Calls that act for the application need scope `api`.
     pub fn require_api(&self) -> Result<(), ApiError> {
         match self {
-            Caller::App => Ok(()),
-            Caller::Bearer(claims) if claims.scopes().any(|s| s == "api") => Ok(()),
-            Caller::Bearer(claims) => Err(insufficient(&claims.scope, "api")),
+            Caller::App(_) => Ok(()),
+            Caller::Bearer { claims, .. } if claims.scopes().any(|s| s == "api") => Ok(()),
+            Caller::Bearer { claims, .. } => Err(insufficient(&claims.scope, "api")),
         }
     }
 
@@ -49,18 +51,20 @@ impl Caller {
     pub fn require_customer(&self, id: &str) -> Result<(), ApiError> {
         let wanted = format!("customer.{id}");
         match self {
-            Caller::Bearer(claims) if claims.scopes().any(|s| s == wanted) => Ok(()),
+            Caller::Bearer { claims, .. } if claims.scopes().any(|s| s == wanted) => Ok(()),
             other => other.require_api().map_err(|_| insufficient(other.scope(), &wanted)),
         }
     }
 
     fn scope(&self) -> &str {
         match self {
-            Caller::App => "",
-            Caller::Bearer(claims) => &claims.scope,
+            Caller::App(_) => "",
+            Caller::Bearer { claims, .. } => &claims.scope,
         }
     }
 }
+
+const SWITCHED_TO_OAUTH: &str = "this application has been switched to OAuth: lean-app-token alone is refused; send Authorization: Bearer <access token> from POST /oauth2/token";
 
 /// Any router whose state holds the resource API's (the provider's
 /// endpoints do) authenticates its callers the same way.
@@ -74,10 +78,20 @@ where
         let api = &Api::from_ref(state);
         if let Some(auth) = parts.headers.get(axum::http::header::AUTHORIZATION) {
             let value = auth.to_str().unwrap_or("").to_owned();
-            return bearer::verify_on_host(&api.authority, parts, &value).map(Caller::Bearer);
+            let claims = bearer::verify_on_host(&api.authority, parts, &value)?;
+            let app = api.apps.by_client_id(&claims.client_id).ok_or_else(|| {
+                ApiError::unauthorized(format!(
+                    "this token was issued to client '{}', which no longer exists (its application was deleted); \
+                     get a new one from POST /oauth2/token",
+                    claims.client_id
+                ))
+            })?;
+            return Ok(Caller::Bearer { claims, app });
         }
+        // Until a token names the application, answer as the default one would.
+        let default_mode = api.apps.default_app().auth_mode;
         let Some(token) = parts.headers.get(APP_TOKEN_HEADER) else {
-            return Err(ApiError::unauthorized(match api.auth_mode {
+            return Err(ApiError::unauthorized(match default_mode {
                 AuthMode::AppToken => {
                     "missing credentials: send the lean-app-token header (your app token is in sandbox.json) or Authorization: Bearer <access token>"
                 }
@@ -86,22 +100,17 @@ where
                 }
             }));
         };
-        if api.auth_mode == AuthMode::Oauth {
-            return Err(ApiError::unauthorized(
-                "this application has been switched to OAuth: lean-app-token alone is refused; send Authorization: Bearer <access token> from POST /oauth2/token",
-            ));
+        let Some(app) = api.apps.by_app_token(token.to_str().unwrap_or("")) else {
+            return Err(ApiError::unauthorized(match default_mode {
+                AuthMode::AppToken => {
+                    "the lean-app-token is not valid for this sandbox: copy app_token from sandbox.json"
+                }
+                AuthMode::Oauth => SWITCHED_TO_OAUTH,
+            }));
+        };
+        if app.auth_mode == AuthMode::Oauth {
+            return Err(ApiError::unauthorized(SWITCHED_TO_OAUTH));
         }
-        if aws_lc_rs::constant_time::verify_slices_are_equal(
-            token.as_bytes(),
-            api.application.credentials().app_token.as_bytes(),
-        )
-        .is_ok()
-        {
-            Ok(Caller::App)
-        } else {
-            Err(ApiError::unauthorized(
-                "the lean-app-token is not valid for this sandbox: copy app_token from sandbox.json",
-            ))
-        }
+        Ok(Caller::App(app))
     }
 }

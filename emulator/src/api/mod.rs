@@ -17,9 +17,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::post;
 
-pub use auth::{AuthMode, Caller};
+pub use auth::Caller;
 
-use crate::application::Application;
+use crate::apps::Apps;
 use crate::oauth::Authority;
 use crate::records::Records;
 
@@ -28,10 +28,9 @@ use crate::records::Records;
 pub struct Api {
     /// Verifies bearer tokens.
     pub authority: Arc<Authority>,
-    /// Holds the app token.
-    pub application: Arc<Application>,
+    /// Who may call: the applications, by app token and client id.
+    pub apps: Arc<Apps>,
     pub records: Arc<Records>,
-    pub auth_mode: AuthMode,
     /// The banks served by `GET /banks/v1`, as a JSON array.
     pub banks: Arc<serde_json::Value>,
     /// The same, serialised ([`banks::body`]).

@@ -1,5 +1,5 @@
 //! Commands about the state dir's files: `certs` (create them), `env`
-//! (point a shell at them) and `revoke` (a certificate, in force at once).
+//! (point a shell at them, or at one application's) and `revoke` (a certificate, in force at once).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -42,20 +42,33 @@ pub fn certs(global: &GlobalArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn env(global: &GlobalArgs) -> Result<(), Failure> {
+/// `env`, or `env --app NAME`: that application's credentials and files
+/// with the sandbox's URLs (what its `sandbox.env` holds).
+pub fn env(global: &GlobalArgs, app: Option<&str>) -> Result<(), Failure> {
     let dir = global.state_dir()?;
     let state = State::load(&dir)?;
+    let config = resolve_config(global, &dir).map_err(usage)?;
     let (info, running) = match instance::probe(&dir).and_then(|r| r.info) {
         Some(info) => (info, true),
         None => {
             // Not running: describe the sandbox as `up` would start it.
-            let config = resolve_config(global, &dir).map_err(usage)?;
             let ports = [config.ports.sandbox, config.ports.mtls, config.ports.auth];
             (
                 config.sandbox_info(&state, ports, &crate::clock::Clock::system()),
                 false,
             )
         }
+    };
+    let info = match app {
+        Some(name) => crate::apps::describe(&info, name, config.app_auth_method).map_err(|e| match e {
+            crate::apps::AppError::Unknown(_) | crate::apps::AppError::InvalidName { .. } => usage(anyhow::anyhow!(
+                "{e}; applications of {} are under {}",
+                dir.display(),
+                dir.join(crate::apps::record::APPS_DIR).display()
+            )),
+            other => other.into(),
+        })?,
+        None => info,
     };
     let bundle = info::write_trust_bundle(&state)?;
     out!("{}", info.to_exports(&bundle, running).trim_end());

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 mod admin;
+mod apps;
 mod clock;
 mod doctor;
 mod faults;
@@ -91,9 +92,13 @@ pub enum Command {
             SSL_CERT_FILE, REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE point at trust_bundle.pem in the state dir: \
             your system's CA roots plus the sandbox chain, so other HTTPS calls (pip, git) keep working. \
             NODE_EXTRA_CA_CERTS adds the sandbox chain to Node's own roots.",
-        after_help = "Example:\n  eval \"$(mtls-sandbox env)\"\n  curl -H \"lean-app-token: $APP_TOKEN\" \"$SANDBOX_URL/banks/v1\""
+        after_help = "Examples:\n  eval \"$(mtls-sandbox env)\"\n  curl -H \"lean-app-token: $APP_TOKEN\" \"$SANDBOX_URL/banks/v1\"\n  eval \"$(mtls-sandbox env --app alice)\""
     )]
-    Env,
+    Env {
+        /// Another application's URLs and credentials (its sandbox.env) [default: my_app].
+        #[arg(long, value_name = "NAME")]
+        app: Option<String>,
+    },
     /// Revoke a client certificate; with a sandbox running, returns once it refuses the certificate.
     #[command(after_help = "Examples:\n  mtls-sandbox revoke\n  mtls-sandbox revoke --cert downloads/my_app_cert.crt")]
     Revoke {
@@ -101,6 +106,10 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         cert: Option<PathBuf>,
     },
+    /// Manage applications in the running sandbox: create, list, delete
+    /// (each with its own certificate, app token, OAuth client and sandbox.json).
+    #[command(subcommand)]
+    Apps(apps::AppsCommand),
     /// Manage OAuth clients: create, list, delete.
     #[command(subcommand)]
     Clients(oauth::ClientsCommand),
@@ -181,7 +190,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Status { json } => running::status(global, json),
         Command::Down { timeout } => running::down(global, timeout).await,
         Command::Wait { timeout } => running::wait(global, timeout).await,
-        Command::Env => files_cmd::env(global),
+        Command::Env { app } => files_cmd::env(global, app.as_deref()),
+        Command::Apps(c) => apps::apps(global, c).await,
         Command::Revoke { cert } => files_cmd::revoke(global, cert).await,
         Command::Doctor(args) => doctor::run(global, args).await,
         Command::Clients(c) => oauth::clients(global, c),

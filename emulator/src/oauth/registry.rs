@@ -31,7 +31,10 @@ pub enum RegistryError {
     },
     #[error("no client with id '{0}'")]
     UnknownClient(String),
-    #[error("client '{0}' is defined in the config file; change it there")]
+    #[error(
+        "client '{0}' is defined in the config file or is an application's own client; change it there \
+         (`mtls-sandbox apps` manages applications)"
+    )]
     StaticClient(String),
     #[error("client '{client}' has no secret with id '{secret}'")]
     UnknownSecret { client: String, secret: String },
@@ -110,6 +113,27 @@ impl Registry {
             .ok_or_else(|| RegistryError::UnknownClient(client_id.into()))?;
         client.secrets = secrets;
         Ok(())
+    }
+
+    /// Serves a static client added at runtime: an application's own
+    /// client, which lives as long as the application (see `apps`).
+    pub fn add_static(&self, client: Client) -> Result<(), RegistryError> {
+        let mut statics = self.statics.write().unwrap_or_else(|p| p.into_inner());
+        if statics.contains_key(&client.client_id) {
+            return Err(RegistryError::Exists(client.client_id));
+        }
+        statics.insert(client.client_id.clone(), client);
+        Ok(())
+    }
+
+    /// Stops serving a static client added with [`Registry::add_static`]
+    /// (its application was deleted). Tokens it was issued are refused
+    /// from then on: the resource API finds no client they belong to.
+    pub fn remove_static(&self, client_id: &str) {
+        self.statics
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(client_id);
     }
 
     pub fn get(&self, client_id: &str) -> Result<Option<Client>, RegistryError> {

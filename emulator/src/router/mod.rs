@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::api::{self, Api};
+use crate::apps::{self, admin::AppsAdmin};
 use crate::faults::{self, FaultState};
 use crate::gateway::{self, Gateway};
 use crate::hosts::Host;
@@ -45,6 +46,8 @@ pub struct Areas {
     pub api: Api,
     pub provider: Provider,
     pub authority: Arc<Authority>,
+    /// `/admin/apps`.
+    pub apps: AppsAdmin,
     pub faults: FaultState,
     pub portal: Arc<Portal>,
     pub gateway: Arc<Gateway>,
@@ -63,6 +66,7 @@ pub fn router(areas: &Areas, host: Host) -> Router {
     if host == Host::Auth {
         router = router
             .merge(faults::routes(areas.faults.clone()))
+            .merge(apps::admin::routes(areas.apps.clone()))
             .merge(webhooks::routes(areas.webhooks.clone()));
     }
     if matches!(host, Host::Sandbox | Host::Mtls) {

@@ -1,0 +1,505 @@
+//! The sandbox's applications, as a provider's account has them: each with
+//! its own client certificate (subject `CN=<name>`), app token, default
+//! OAuth client, auth mode, files (`apps/<name>/`) and `sandbox.json`.
+//!
+//! The default application `my_app` is the one the state dir was created
+//! with; its files stay where they always were (the top of the state dir,
+//! `application` keeps its credentials) and it cannot be deleted. Others
+//! are created and deleted at runtime (admin API, CLI) or declared in the
+//! config file (`[[apps]]`, created at start when missing).
+//!
+//! [`Apps`] is the running set and the one way to change it; the lookups
+//! the resource API makes on every request (app token → application,
+//! client id → application) are hash-map lookups on an in-memory table, so
+//! a hundred applications cost a request nothing. `record` owns the files;
+//! `admin` is the `/admin/apps` edge.
+
+pub mod admin;
+pub mod record;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::application::Application;
+use crate::entropy::Entropy;
+use crate::info::SandboxInfo;
+use crate::key_type::KeyType;
+use crate::oauth::Authority;
+use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
+use crate::revocation::Revocations;
+use crate::state::State;
+pub use record::{AppFiles, DEFAULT_APP, validate_name};
+use record::{AppRecord, NewApp};
+
+/// Most applications besides the default one. Each costs a key pair at
+/// creation; a runaway script creating one per test run should meet a
+/// clear refusal, not a slowly filling disk.
+pub const MAX_APPS: usize = 1_000;
+
+/// How an application authenticates on the resource API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// `lean-app-token` header or a bearer token.
+    #[default]
+    AppToken,
+    /// Bearer token only, as after the provider switches an app to OAuth.
+    Oauth,
+}
+
+impl AuthMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMode::AppToken => "app_token",
+            AuthMode::Oauth => "oauth",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("'{name}' is not a valid application name: {why}. Use 1 to 32 of [a-z0-9_-], starting with [a-z0-9]")]
+    InvalidName { name: String, why: String },
+    #[error("an application named '{0}' already exists (GET /admin/apps or `mtls-sandbox apps list` lists them)")]
+    Exists(String),
+    #[error("no application named '{0}' (GET /admin/apps or `mtls-sandbox apps list` lists them)")]
+    Unknown(String),
+    #[error(
+        "'{DEFAULT_APP}' is the default application: it cannot be deleted or created again (its files are the state dir's own)"
+    )]
+    Default,
+    #[error(
+        "this sandbox already has {MAX_APPS} applications besides {DEFAULT_APP}, the most it holds; delete unused ones first"
+    )]
+    TooMany,
+    #[error(
+        "application '{name}': {path} is damaged: {detail}.\n  Restore it from a backup, or remove {dir} \
+         (or run `mtls-sandbox apps delete {name}` on a running sandbox) and create the application again; \
+         its customers stay in records.db"
+    )]
+    Damaged {
+        path: PathBuf,
+        detail: String,
+        dir: PathBuf,
+        name: String,
+    },
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    #[error("could not create the application's certificate: {0}")]
+    Pki(#[from] crate::pki::PkiError),
+    #[error("could not revoke the application's certificate: {0}")]
+    Revoke(#[from] crate::revocation::RevokeError),
+    #[error(transparent)]
+    Registry(#[from] crate::oauth::registry::RegistryError),
+}
+
+/// An application declared in the config file (`[[apps]]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpec {
+    pub name: String,
+    #[serde(default)]
+    pub auth_mode: AuthMode,
+}
+
+/// One application of the running sandbox, as requests see it.
+#[derive(Debug)]
+pub struct App {
+    pub name: String,
+    /// Owner of its customers and objects ([`record::AppRecord::id`]);
+    /// `my_app` for the default application.
+    pub id: String,
+    pub auth_mode: AuthMode,
+    pub client_id: String,
+    app_token: String,
+    pub created_at: OffsetDateTime,
+    /// Its record; `None` for the default application (`application` keeps
+    /// its credentials, its files are the state dir's own).
+    record: Option<AppRecord>,
+}
+
+/// One application is one id: a name deleted and created again is another.
+impl PartialEq for App {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl App {
+    /// Whether `presented` is this application's token (constant time).
+    pub fn token_matches(&self, presented: &str) -> bool {
+        aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), self.app_token.as_bytes()).is_ok()
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.record.is_none()
+    }
+}
+
+/// `base` (the default application's `sandbox.json`) with `record`'s
+/// credentials and files.
+fn info_for(base: &SandboxInfo, record: &AppRecord, auth_method: AuthMethod) -> SandboxInfo {
+    let files = AppFiles::new(&base.state_dir, record.name());
+    let c = &record.credentials;
+    SandboxInfo {
+        app_token: c.app_token.clone(),
+        client_id: c.client_id.clone(),
+        client_secret: c.client_secret.clone(),
+        token_endpoint_auth_method: auth_method.name().to_owned(),
+        client_cert: files.cert(),
+        client_key: files.key(),
+        client_p12: files.p12(),
+        p12_password: c.p12_password.clone(),
+        portal_url: None,
+        portal_token: None,
+        ..base.clone()
+    }
+}
+
+/// What `sandbox.json` would say for the application `name` of the state
+/// dir `base` describes, read from its files (for `env --app` with no
+/// sandbox running).
+pub fn describe(base: &SandboxInfo, name: &str, auth_method: AuthMethod) -> Result<SandboxInfo, AppError> {
+    if name == DEFAULT_APP {
+        return Ok(base.clone());
+    }
+    validate_name(name)?;
+    let record = record::load_all(&base.state_dir)?
+        .into_iter()
+        .find(|r| r.name() == name)
+        .ok_or_else(|| AppError::Unknown(name.to_owned()))?;
+    Ok(info_for(base, &record, auth_method))
+}
+
+/// A line of `GET /admin/apps`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppSummary {
+    pub name: String,
+    pub auth_mode: AuthMode,
+    pub client_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// What every application is made with: the settings of the default one.
+#[derive(Debug, Clone, Copy)]
+pub struct AppSettings {
+    /// The default application's auth mode (`[app] auth_mode`).
+    pub default_mode: AuthMode,
+    /// How applications' OAuth clients authenticate at the token endpoint.
+    pub auth_method: AuthMethod,
+    /// The key type of new applications' certificates.
+    pub key_type: KeyType,
+}
+
+#[derive(Default)]
+struct Table {
+    by_name: BTreeMap<String, Arc<App>>,
+    by_token: HashMap<String, Arc<App>>,
+    by_client: HashMap<String, Arc<App>>,
+}
+
+impl Table {
+    fn insert(&mut self, app: Arc<App>) {
+        self.by_token.insert(app.app_token.clone(), app.clone());
+        self.by_client.insert(app.client_id.clone(), app.clone());
+        self.by_name.insert(app.name.clone(), app);
+    }
+
+    fn remove(&mut self, name: &str) -> Option<Arc<App>> {
+        let app = self.by_name.remove(name)?;
+        self.by_token.remove(&app.app_token);
+        self.by_client.remove(&app.client_id);
+        Some(app)
+    }
+}
+
+/// The running set of applications.
+pub struct Apps {
+    state: State,
+    authority: Arc<Authority>,
+    revocations: Arc<Revocations>,
+    default: Arc<Application>,
+    settings: AppSettings,
+    entropy: Arc<Entropy>,
+    table: RwLock<Table>,
+    /// Creations and deletions one at a time: each touches files, the OAuth
+    /// registry and the table, which must agree.
+    changing: Mutex<()>,
+}
+
+impl Apps {
+    /// The default application and every one in `state`'s `apps/`, then
+    /// those of `declared` (the config file) that are missing, created now;
+    /// a declared application whose auth mode changed gets the new one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn load(
+        state: State,
+        authority: Arc<Authority>,
+        revocations: Arc<Revocations>,
+        default: Arc<Application>,
+        settings: AppSettings,
+        entropy: Arc<Entropy>,
+        declared: &[AppSpec],
+    ) -> Result<Self, AppError> {
+        let credentials = default.credentials();
+        let mut table = Table::default();
+        table.insert(Arc::new(App {
+            name: credentials.name.clone(),
+            id: DEFAULT_APP.to_owned(),
+            auth_mode: settings.default_mode,
+            client_id: credentials.client_id.clone(),
+            app_token: credentials.app_token.clone(),
+            created_at: state.created_at,
+            record: None,
+        }));
+        let apps = Self {
+            state,
+            authority,
+            revocations,
+            default,
+            settings,
+            entropy,
+            table: RwLock::new(table),
+            changing: Mutex::default(),
+        };
+        for record in record::load_all(&apps.state.dir)? {
+            apps.register(record)?;
+        }
+        for spec in declared {
+            match apps.find(&spec.name) {
+                Some(app) if app.auth_mode == spec.auth_mode => {}
+                Some(_) => apps.set_auth_mode(&spec.name, spec.auth_mode)?,
+                None => {
+                    apps.create(&spec.name, spec.auth_mode)?;
+                }
+            }
+        }
+        Ok(apps)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Table> {
+        self.table.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Table> {
+        self.table.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The application whose app token this is.
+    pub fn by_app_token(&self, presented: &str) -> Option<Arc<App>> {
+        self.read()
+            .by_token
+            .get(presented)
+            .filter(|app| app.token_matches(presented))
+            .cloned()
+    }
+
+    /// The application an OAuth client belongs to: its own default client,
+    /// else the default application (the config's clients, clients created
+    /// through `/clients`). `None` for a client that no longer exists (a
+    /// deleted application's): its tokens must not fall back to `my_app`.
+    pub fn by_client_id(&self, client_id: &str) -> Option<Arc<App>> {
+        if let Some(app) = self.read().by_client.get(client_id) {
+            return Some(app.clone());
+        }
+        match self.authority.registry.get(client_id) {
+            Ok(Some(_)) => Some(self.default_app()),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!("oauth registry: {e}");
+                None
+            }
+        }
+    }
+
+    /// The default application.
+    pub fn default_app(&self) -> Arc<App> {
+        self.read().by_name[DEFAULT_APP].clone()
+    }
+
+    /// The application called `name`.
+    pub fn find(&self, name: &str) -> Option<Arc<App>> {
+        self.read().by_name.get(name).cloned()
+    }
+
+    /// Every application, the default one first, then by creation.
+    pub fn list(&self) -> Vec<AppSummary> {
+        let table = self.read();
+        let mut apps: Vec<&Arc<App>> = table.by_name.values().collect();
+        apps.sort_by_key(|app| (!app.is_default(), app.created_at, app.name.clone()));
+        apps.into_iter()
+            .map(|app| AppSummary {
+                name: app.name.clone(),
+                auth_mode: app.auth_mode,
+                client_id: app.client_id.clone(),
+                created_at: app.created_at,
+            })
+            .collect()
+    }
+
+    /// What `sandbox.json` says for the application `name`.
+    pub fn info(&self, name: &str) -> Result<SandboxInfo, AppError> {
+        let app = self.find(name).ok_or_else(|| AppError::Unknown(name.to_owned()))?;
+        Ok(match &app.record {
+            Some(record) => self.info_of(record),
+            None => (*self.default.info()).clone(),
+        })
+    }
+
+    /// The default application's `sandbox.json` with this application's
+    /// credentials and files: the same shape, so a tool reading it works
+    /// unchanged as this application. Without the portal link: it logs in
+    /// as the sandbox's owner, who sees every application.
+    fn info_of(&self, record: &AppRecord) -> SandboxInfo {
+        info_for(&self.default.info(), record, self.settings.auth_method)
+    }
+
+    /// Creates the application `name` (files, OAuth client, `sandbox.json`)
+    /// and returns its `sandbox.json`.
+    pub fn create(&self, name: &str, auth_mode: AuthMode) -> Result<SandboxInfo, AppError> {
+        let _one_at_a_time = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        if name == DEFAULT_APP {
+            return Err(AppError::Default);
+        }
+        validate_name(name)?;
+        if self.find(name).is_some() {
+            return Err(AppError::Exists(name.to_owned()));
+        }
+        if self.read().by_name.len() > MAX_APPS {
+            return Err(AppError::TooMany);
+        }
+        let record = record::create(
+            &self.state,
+            &NewApp {
+                name,
+                auth_mode,
+                key_type: self.settings.key_type,
+                now: self.authority.now(),
+                entropy: &self.entropy,
+            },
+        )?;
+        let registered = self.register(record.clone());
+        if let Err(e) = registered {
+            let _ = record::remove(&self.state.dir, name);
+            return Err(e);
+        }
+        let info = self.info_of(&record);
+        self.publish_one(name, &info)?;
+        tracing::info!(target: "apps", "application {name} created ({})", auth_mode.name());
+        Ok(info)
+    }
+
+    /// Deletes the application `name`: its certificate is revoked, its
+    /// OAuth client and files removed. Its customers and objects stay in
+    /// `records.db`, owned by an id no application has any more.
+    pub fn delete(&self, name: &str) -> Result<(), AppError> {
+        let _one_at_a_time = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        let app = self.find(name).ok_or_else(|| AppError::Unknown(name.to_owned()))?;
+        if app.is_default() {
+            return Err(AppError::Default);
+        }
+        let files = AppFiles::new(&self.state.dir, name);
+        let cert = std::fs::read_to_string(files.cert()).map_err(|source| AppError::Io {
+            action: "read",
+            path: files.cert(),
+            source,
+        })?;
+        self.revocations.revoke(&cert, &files.cert().display().to_string())?;
+        self.write().remove(name);
+        self.authority.registry.remove_static(&app.client_id);
+        record::remove(&self.state.dir, name)?;
+        tracing::info!(target: "apps", "application {name} deleted; its certificate is revoked");
+        Ok(())
+    }
+
+    /// Writes every application's `sandbox.json` and `sandbox.env` (at
+    /// start, before the top-level `sandbox.json` announces readiness).
+    pub fn publish(&self) -> Result<(), AppError> {
+        let records: Vec<AppRecord> = self.read().by_name.values().filter_map(|a| a.record.clone()).collect();
+        for record in records {
+            self.publish_one(record.name(), &self.info_of(&record))?;
+        }
+        Ok(())
+    }
+
+    /// Removes what [`Apps::publish`] wrote (at shutdown): a stopped
+    /// sandbox must not look like a running one, whichever file is read.
+    pub fn unpublish(&self) {
+        for app in self.read().by_name.values().filter(|app| !app.is_default()) {
+            let files = AppFiles::new(&self.state.dir, &app.name);
+            let _ = std::fs::remove_file(files.sandbox_json());
+            let _ = std::fs::remove_file(files.sandbox_env());
+        }
+    }
+
+    fn publish_one(&self, name: &str, info: &SandboxInfo) -> Result<(), AppError> {
+        let files = AppFiles::new(&self.state.dir, name);
+        // sandbox.json last, as for the top-level one.
+        for (path, text) in [
+            (files.sandbox_env(), info.to_env()),
+            (files.sandbox_json(), info.to_json()),
+        ] {
+            crate::fsutil::write_replace(&path, text.as_bytes(), crate::fsutil::SECRET_MODE).map_err(|source| {
+                AppError::Io {
+                    action: "write",
+                    path,
+                    source,
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    fn set_auth_mode(&self, name: &str, auth_mode: AuthMode) -> Result<(), AppError> {
+        let _one_at_a_time = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut record = self
+            .find(name)
+            .and_then(|app| app.record.clone())
+            .ok_or_else(|| AppError::Unknown(name.to_owned()))?;
+        record.auth_mode = auth_mode;
+        record::save(&self.state.dir, &record)?;
+        self.write().remove(name);
+        self.register(record)
+    }
+
+    /// Serves `record`: its OAuth client in the registry (as the default
+    /// application's: a static client, its secret kept as `state.json`
+    /// keeps the default one's) and its entry in the table.
+    fn register(&self, record: AppRecord) -> Result<(), AppError> {
+        let c = &record.credentials;
+        self.authority.registry.add_static(Client {
+            client_id: c.client_id.clone(),
+            name: format!("{} (application)", c.name),
+            auth_method: self.settings.auth_method,
+            scopes: vec!["api".into(), "customer.*".into()],
+            secrets: vec![SecretRecord::new("default", &c.client_secret, true, &self.entropy)],
+            tls_subject_dn: None,
+            jwks: None,
+            jwks_uri: None,
+            certificates: Vec::new(),
+            token_format: TokenFormat::Jwt,
+            static_client: true,
+        })?;
+        self.write().insert(Arc::new(App {
+            name: c.name.clone(),
+            id: record.id.clone(),
+            auth_mode: record.auth_mode,
+            client_id: c.client_id.clone(),
+            app_token: c.app_token.clone(),
+            created_at: record.created_at,
+            record: Some(record.clone()),
+        }));
+        Ok(())
+    }
+}
