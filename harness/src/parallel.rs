@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use mtls_sandbox::info::SandboxInfo;
 use serde_json::Value;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::admin::AdminApi;
@@ -30,6 +31,11 @@ use crate::{Sandbox, apps};
 
 /// What the in-process sandbox of a parallel run is seeded with.
 const SEED: &str = "harness parallel run";
+
+/// Most files playing at once. Each makes its application's key pair (RSA
+/// by default) when it starts and holds a few connections: a directory of
+/// a hundred files should queue, not make a hundred key pairs at once.
+const AT_ONCE: usize = 8;
 
 /// One scenario file to play.
 #[derive(Clone)]
@@ -125,10 +131,14 @@ pub async fn play(jobs: &[Job], against: Option<&SandboxInfo>) -> Vec<Played> {
 
 async fn play_as_apps(jobs: &[Job], admin: Arc<AdminApi>, own_sandbox: bool) -> Vec<Played> {
     let files: Vec<_> = jobs.iter().map(|j| j.file.clone()).collect();
+    let slots = Arc::new(Semaphore::new(AT_ONCE));
     let mut tasks = JoinSet::new();
     for (i, (job, name)) in jobs.iter().cloned().zip(apps::names_for(&files)).enumerate() {
-        let admin = admin.clone();
-        tasks.spawn(async move { (i, play_one(job, &name, &admin, own_sandbox).await) });
+        let (admin, slots) = (admin.clone(), slots.clone());
+        tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await.expect("the semaphore is never closed");
+            (i, play_one(job, &name, &admin, own_sandbox).await)
+        });
     }
     let mut played: Vec<Option<Played>> = jobs.iter().map(|_| None).collect();
     while let Some(done) = tasks.join_next().await {
