@@ -311,6 +311,7 @@ impl ClientSection {
             certificates,
             token_format: self.token_format,
             static_client: true,
+            app: None,
             client_id: self.id,
         })
     }

@@ -322,6 +322,15 @@ pub fn subject_of(der: &[u8]) -> Option<String> {
         .map(|(_, cert)| cert.subject().to_string())
 }
 
+/// The common name of a DER certificate's subject (`my_app`), if it has
+/// one and parses.
+pub fn common_name_of(der: &[u8]) -> Option<String> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let cn = cert.subject().iter_common_name().next()?.as_str().ok()?.to_owned();
+    Some(cn)
+}
+
 /// Whether `key_pem` is the private key of the certificate `cert_der`.
 pub fn key_matches_cert(cert_der: &[u8], key_pem: &str) -> Result<bool, PkiError> {
     use rcgen::PublicKeyData;

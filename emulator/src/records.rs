@@ -112,13 +112,41 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX provider_progress_due ON provider_progress (due_at);
 ",
+    // Many applications (issue #17): customers, transactions and objects
+    // belong to the application that created them; what existed before
+    // belongs to the default one. An app_user_id is unique per application
+    // (the provider's rule), so the customers table is rebuilt without its
+    // global UNIQUE.
+    "
+    CREATE TABLE customers_by_app (
+        customer_id TEXT PRIMARY KEY,
+        app         TEXT NOT NULL DEFAULT 'my_app',
+        app_user_id TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        UNIQUE (app, app_user_id)
+    );
+    INSERT INTO customers_by_app (customer_id, app_user_id, created_at)
+        SELECT customer_id, app_user_id, created_at FROM customers ORDER BY rowid;
+    DROP TABLE customers;
+    ALTER TABLE customers_by_app RENAME TO customers;
+    ALTER TABLE transactions ADD COLUMN app TEXT NOT NULL DEFAULT 'my_app';
+    ALTER TABLE provider_objects ADD COLUMN app TEXT NOT NULL DEFAULT 'my_app';
+",
 ];
+
+/// The owner of everything stored before there were several applications,
+/// and of everything the default application creates: its id (`apps`).
+pub const DEFAULT_OWNER: &str = "my_app";
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Customer {
     pub customer_id: String,
     pub app_user_id: String,
     pub created_at: String,
+    /// The application that created it (its id); not part of the
+    /// provider's answer.
+    #[serde(skip)]
+    pub app: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -182,12 +210,14 @@ impl Records {
         f(&conn)
     }
 
-    pub fn create_customer(&self, app_user_id: &str, now: OffsetDateTime) -> Result<Customer, RecordsError> {
+    /// A new customer of the application `app`; its `app_user_id` must be
+    /// new to that application (another application may use the same).
+    pub fn create_customer(&self, app: &str, app_user_id: &str, now: OffsetDateTime) -> Result<Customer, RecordsError> {
         self.with_conn(|conn| {
             if let Some(existing) = conn
                 .query_row(
-                    "SELECT customer_id FROM customers WHERE app_user_id = ?1",
-                    [app_user_id],
+                    "SELECT customer_id FROM customers WHERE app = ?1 AND app_user_id = ?2",
+                    [app, app_user_id],
                     |row| row.get::<_, String>(0),
                 )
                 .optional()?
@@ -201,26 +231,36 @@ impl Records {
                 customer_id: self.entropy.uuid(),
                 app_user_id: app_user_id.into(),
                 created_at: rfc3339(now),
+                app: app.into(),
             };
             conn.execute(
-                "INSERT INTO customers (customer_id, app_user_id, created_at) VALUES (?1, ?2, ?3)",
-                params![customer.customer_id, customer.app_user_id, customer.created_at],
+                "INSERT INTO customers (customer_id, app, app_user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    customer.customer_id,
+                    customer.app,
+                    customer.app_user_id,
+                    customer.created_at
+                ],
             )?;
             Ok(customer)
         })
     }
 
-    pub fn customer(&self, customer_id: &str) -> Result<Option<Customer>, RecordsError> {
+    /// The customer `customer_id` if it belongs to `app` (`None`: whoever
+    /// owns it, for the admin API that links customers to banks).
+    pub fn customer(&self, app: Option<&str>, customer_id: &str) -> Result<Option<Customer>, RecordsError> {
         self.with_conn(|conn| {
             Ok(conn
                 .query_row(
-                    "SELECT customer_id, app_user_id, created_at FROM customers WHERE customer_id = ?1",
-                    [customer_id],
+                    "SELECT customer_id, app_user_id, created_at, app FROM customers \
+                     WHERE customer_id = ?1 AND (?2 IS NULL OR app = ?2)",
+                    params![customer_id, app],
                     |row| {
                         Ok(Customer {
                             customer_id: row.get(0)?,
                             app_user_id: row.get(1)?,
                             created_at: row.get(2)?,
+                            app: row.get(3)?,
                         })
                     },
                 )
@@ -228,8 +268,10 @@ impl Records {
         })
     }
 
+    /// A transaction of the application `app`.
     pub fn create_transaction(
         &self,
+        app: &str,
         details: serde_json::Value,
         now: OffsetDateTime,
     ) -> Result<Transaction, RecordsError> {
@@ -241,8 +283,8 @@ impl Records {
         };
         self.with_conn(|conn| {
             conn.execute(
-                "INSERT INTO transactions (transaction_id, body, created_at) VALUES (?1, ?2, ?3)",
-                params![tx.transaction_id, tx.details.to_string(), tx.created_at],
+                "INSERT INTO transactions (transaction_id, app, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![tx.transaction_id, app, tx.details.to_string(), tx.created_at],
             )?;
             Ok(())
         })?;
@@ -351,16 +393,72 @@ mod tests {
     use super::*;
 
     #[test]
-    fn customers_persist_and_duplicates_are_refused() {
+    fn customers_persist_and_duplicates_are_refused_within_one_application() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("records.db");
         let now = OffsetDateTime::now_utc();
-        let created = Records::open(&path).unwrap().create_customer("001", now).unwrap();
+        let created = Records::open(&path).unwrap().create_customer("a", "001", now).unwrap();
         let reopened = Records::open(&path).unwrap();
-        assert_eq!(reopened.customer(&created.customer_id).unwrap(), Some(created.clone()));
-        assert_eq!(reopened.customer("nope").unwrap(), None);
-        let err = reopened.create_customer("001", now).unwrap_err().to_string();
+        assert_eq!(
+            reopened.customer(Some("a"), &created.customer_id).unwrap(),
+            Some(created.clone())
+        );
+        assert_eq!(
+            reopened.customer(None, &created.customer_id).unwrap(),
+            Some(created.clone())
+        );
+        assert_eq!(
+            reopened.customer(Some("b"), &created.customer_id).unwrap(),
+            None,
+            "another application's"
+        );
+        assert_eq!(reopened.customer(Some("a"), "nope").unwrap(), None);
+        let err = reopened.create_customer("a", "001", now).unwrap_err().to_string();
         assert!(err.contains(&created.customer_id), "{err}");
+        let other = reopened.create_customer("b", "001", now).unwrap();
+        assert_ne!(
+            other.customer_id, created.customer_id,
+            "the same app_user_id in another application"
+        );
+    }
+
+    /// A records.db from before applications: its rows become the default
+    /// application's, nothing is lost.
+    #[test]
+    fn existing_records_belong_to_the_default_application_after_the_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..MIGRATIONS.len() - 1] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", MIGRATIONS.len() - 1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO customers VALUES ('c1', 'u1', '2030-01-01T00:00:00Z');
+                 INSERT INTO customers VALUES ('c2', 'u2', '2030-01-01T00:00:00Z');
+                 INSERT INTO transactions VALUES ('t1', '{}', '2030-01-01T00:00:00Z');
+                 INSERT INTO provider_objects (collection, id, created_at, body) VALUES ('x', 'o1', 't', '{}');",
+            )
+            .unwrap();
+        }
+        let records = Records::open(&path).unwrap();
+        for id in ["c1", "c2"] {
+            let customer = records.customer(Some(DEFAULT_OWNER), id).unwrap().unwrap();
+            assert_eq!(customer.app, DEFAULT_OWNER);
+        }
+        let owners: Vec<String> = records
+            .with_conn(|conn| {
+                let mut stmt =
+                    conn.prepare("SELECT app FROM transactions UNION ALL SELECT app FROM provider_objects")?;
+                Ok(stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+            })
+            .unwrap();
+        assert_eq!(owners, [DEFAULT_OWNER, DEFAULT_OWNER]);
+        let err = records
+            .create_customer(DEFAULT_OWNER, "u1", OffsetDateTime::now_utc())
+            .unwrap_err();
+        assert!(err.to_string().contains("c1"), "{err}");
     }
 
     #[test]

@@ -206,6 +206,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
             authority: authority.clone(),
             revocations: revocations.clone(),
             clock: clock.clone(),
+            apps: apps.clone(),
         },
         portal: Arc::new(Portal {
             application,
@@ -362,6 +363,7 @@ pub fn authority_setup(
         certificates: Vec::new(),
         token_format: TokenFormat::Jwt,
         static_client: true,
+        app: None,
     });
     let urls = Urls {
         auth: info.auth_url.clone(),

@@ -161,7 +161,7 @@ fn a_hundred_kill_9_cycles_lose_nothing_acknowledged() {
     let acked = acked.lock().unwrap();
     for id in &acked.customers {
         assert!(
-            records.customer(id).unwrap().is_some(),
+            records.customer(Some("my_app"), id).unwrap().is_some(),
             "acknowledged customer {id} lost"
         );
     }

@@ -5,6 +5,7 @@
 mod api;
 mod api_import;
 mod apps;
+mod apps_isolation;
 mod architecture;
 mod behind_proxy;
 mod browser;

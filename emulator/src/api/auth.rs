@@ -11,10 +11,13 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum_server::tls::TlsInfo;
 
 use super::Api;
 use crate::apps::{App, AuthMode};
+use crate::hosts::Host;
 use crate::oauth::bearer::{self, insufficient};
 use crate::oauth::token::AccessClaims;
 use crate::web::ApiError;
@@ -64,6 +67,33 @@ impl Caller {
     }
 }
 
+/// On the mtls host, the certificate and the credential must be one
+/// application's: the provider ties an application's calls to its own
+/// certificates, so another application's certificate is refused with 403
+/// (the certificate, not the credential, is wrong). A certificate-bound
+/// token is refused earlier, as `CERTIFICATE_TOKEN_MISMATCH`.
+fn same_application(api: &Api, parts: &Parts, app: &App, credential: &str) -> Result<(), ApiError> {
+    if parts.extensions.get::<Host>() != Some(&Host::Mtls) {
+        return Ok(());
+    }
+    let certificate = parts
+        .extensions
+        .get::<Arc<TlsInfo>>()
+        .and_then(|tls| tls.peer_certificates.first().cloned());
+    match certificate.and_then(|der| api.apps.by_certificate(&der)) {
+        Some(holder) if holder.id != app.id => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "INVALID_CERTIFICATE",
+            format!(
+                "the {credential} is application '{}''s but the client certificate (CN={}) is application '{}''s: \
+                 call with '{}''s own certificate, or with '{}''s credentials",
+                app.name, holder.name, holder.name, app.name, holder.name
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 const SWITCHED_TO_OAUTH: &str = "this application has been switched to OAuth: lean-app-token alone is refused; send Authorization: Bearer <access token> from POST /oauth2/token";
 
 /// Any router whose state holds the resource API's (the provider's
@@ -86,12 +116,14 @@ where
                     claims.client_id
                 ))
             })?;
+            same_application(api, parts, &app, "access token")?;
             return Ok(Caller::Bearer { claims, app });
         }
-        // Until a token names the application, answer as the default one would.
-        let default_mode = api.apps.default_app().auth_mode;
+        // Until a token names the application, answer as the default one
+        // would (looked up on these refusals only: not on every request).
+        let default_mode = || api.apps.default_app().auth_mode;
         let Some(token) = parts.headers.get(APP_TOKEN_HEADER) else {
-            return Err(ApiError::unauthorized(match default_mode {
+            return Err(ApiError::unauthorized(match default_mode() {
                 AuthMode::AppToken => {
                     "missing credentials: send the lean-app-token header (your app token is in sandbox.json) or Authorization: Bearer <access token>"
                 }
@@ -101,7 +133,7 @@ where
             }));
         };
         let Some(app) = api.apps.by_app_token(token.to_str().unwrap_or("")) else {
-            return Err(ApiError::unauthorized(match default_mode {
+            return Err(ApiError::unauthorized(match default_mode() {
                 AuthMode::AppToken => {
                     "the lean-app-token is not valid for this sandbox: copy app_token from sandbox.json"
                 }
@@ -111,6 +143,7 @@ where
         if app.auth_mode == AuthMode::Oauth {
             return Err(ApiError::unauthorized(SWITCHED_TO_OAUTH));
         }
+        same_application(api, parts, &app, "app token")?;
         Ok(Caller::App(app))
     }
 }

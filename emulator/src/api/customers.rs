@@ -1,5 +1,5 @@
 //! `POST /customers/v1` and `GET /customers/v1/{id}`: customers persist in
-//! the records database across restarts.
+//! the records database across restarts, each the calling application's.
 
 use axum::Json;
 use axum::extract::State;
@@ -35,7 +35,7 @@ pub async fn create(
     };
     match api
         .records
-        .create_customer(&app_user_id, time::OffsetDateTime::now_utc())
+        .create_customer(&caller.app().id, &app_user_id, time::OffsetDateTime::now_utc())
     {
         Ok(customer) => Ok(Json(customer)),
         Err(err @ RecordsError::DuplicateAppUser { .. }) => Err(ApiError::new(
@@ -53,8 +53,10 @@ pub async fn get(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Customer>, ApiError> {
     caller.require_customer(&id)?;
+    // Another application's customer is not found, as an unknown id: the
+    // provider does not reveal other tenants' ids (see provider::store).
     api.records
-        .customer(&id)?
+        .customer(Some(&caller.app().id), &id)?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no customer with customer_id '{id}'")))
 }

@@ -30,6 +30,7 @@ use crate::info::SandboxInfo;
 use crate::key_type::KeyType;
 use crate::oauth::Authority;
 use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
+use crate::per_cert::PerCertificate;
 use crate::revocation::Revocations;
 use crate::state::State;
 pub use record::{AppFiles, DEFAULT_APP, validate_name};
@@ -207,12 +208,14 @@ struct Table {
     by_name: BTreeMap<String, Arc<App>>,
     by_token: HashMap<String, Arc<App>>,
     by_client: HashMap<String, Arc<App>>,
+    by_id: HashMap<String, Arc<App>>,
 }
 
 impl Table {
     fn insert(&mut self, app: Arc<App>) {
         self.by_token.insert(app.app_token.clone(), app.clone());
         self.by_client.insert(app.client_id.clone(), app.clone());
+        self.by_id.insert(app.id.clone(), app.clone());
         self.by_name.insert(app.name.clone(), app);
     }
 
@@ -220,6 +223,7 @@ impl Table {
         let app = self.by_name.remove(name)?;
         self.by_token.remove(&app.app_token);
         self.by_client.remove(&app.client_id);
+        self.by_id.remove(&app.id);
         Some(app)
     }
 }
@@ -233,6 +237,8 @@ pub struct Apps {
     settings: AppSettings,
     entropy: Arc<Entropy>,
     table: RwLock<Table>,
+    /// The CN of each certificate seen: parsed once, not on every request.
+    common_names: PerCertificate<Option<String>>,
     /// Creations and deletions one at a time: each touches files, the OAuth
     /// registry and the table, which must agree.
     changing: Mutex<()>,
@@ -256,7 +262,7 @@ impl Apps {
         let mut table = Table::default();
         table.insert(Arc::new(App {
             name: credentials.name.clone(),
-            id: DEFAULT_APP.to_owned(),
+            id: crate::records::DEFAULT_OWNER.to_owned(),
             auth_mode: settings.default_mode,
             client_id: credentials.client_id.clone(),
             app_token: credentials.app_token.clone(),
@@ -271,6 +277,7 @@ impl Apps {
             settings,
             entropy,
             table: RwLock::new(table),
+            common_names: PerCertificate::default(),
             changing: Mutex::default(),
         };
         for record in record::load_all(&apps.state.dir)? {
@@ -305,22 +312,35 @@ impl Apps {
             .cloned()
     }
 
-    /// The application an OAuth client belongs to: its own default client,
-    /// else the default application (the config's clients, clients created
-    /// through `/clients`). `None` for a client that no longer exists (a
-    /// deleted application's): its tokens must not fall back to `my_app`.
+    /// The application an OAuth client belongs to: an application's own
+    /// client (a map lookup), else the one the client names, else the
+    /// default application (the config's clients, clients created through
+    /// `/clients`). `None` for a client, or its application, that no longer
+    /// exists: a deleted application's tokens must not act for `my_app`.
     pub fn by_client_id(&self, client_id: &str) -> Option<Arc<App>> {
         if let Some(app) = self.read().by_client.get(client_id) {
             return Some(app.clone());
         }
         match self.authority.registry.get(client_id) {
-            Ok(Some(_)) => Some(self.default_app()),
+            Ok(Some(client)) => match client.app {
+                Some(id) => self.read().by_id.get(&id).cloned(),
+                None => Some(self.default_app()),
+            },
             Ok(None) => None,
             Err(e) => {
                 tracing::error!("oauth registry: {e}");
                 None
             }
         }
+    }
+
+    /// The application a client certificate (DER) names: its subject's CN
+    /// is an application's name, as in every certificate the sandbox issues
+    /// to one. `None` for other certificates (made for a test, or for a
+    /// client of the user's own).
+    pub fn by_certificate(&self, der: &[u8]) -> Option<Arc<App>> {
+        let cn = self.common_names.get(der, crate::pki::common_name_of)?;
+        self.read().by_name.get(&cn).cloned()
     }
 
     /// The default application.
@@ -417,7 +437,7 @@ impl Apps {
         })?;
         self.revocations.revoke(&cert, &files.cert().display().to_string())?;
         self.write().remove(name);
-        self.authority.registry.remove_static(&app.client_id);
+        self.authority.registry.remove_app_client(&app.client_id);
         record::remove(&self.state.dir, name)?;
         tracing::info!(target: "apps", "application {name} deleted; its certificate is revoked");
         Ok(())
@@ -478,19 +498,23 @@ impl Apps {
     /// keeps the default one's) and its entry in the table.
     fn register(&self, record: AppRecord) -> Result<(), AppError> {
         let c = &record.credentials;
-        self.authority.registry.add_static(Client {
-            client_id: c.client_id.clone(),
-            name: format!("{} (application)", c.name),
-            auth_method: self.settings.auth_method,
-            scopes: vec!["api".into(), "customer.*".into()],
-            secrets: vec![SecretRecord::new("default", &c.client_secret, true, &self.entropy)],
-            tls_subject_dn: None,
-            jwks: None,
-            jwks_uri: None,
-            certificates: Vec::new(),
-            token_format: TokenFormat::Jwt,
-            static_client: true,
-        })?;
+        self.authority.registry.add_app_client(
+            &c.name,
+            Client {
+                client_id: c.client_id.clone(),
+                name: format!("{} (application)", c.name),
+                auth_method: self.settings.auth_method,
+                scopes: vec!["api".into(), "customer.*".into()],
+                secrets: vec![SecretRecord::new("default", &c.client_secret, true, &self.entropy)],
+                tls_subject_dn: None,
+                jwks: None,
+                jwks_uri: None,
+                certificates: Vec::new(),
+                token_format: TokenFormat::Jwt,
+                static_client: true,
+                app: Some(record.id.clone()),
+            },
+        )?;
         self.write().insert(Arc::new(App {
             name: c.name.clone(),
             id: record.id.clone(),
@@ -503,3 +527,7 @@ impl Apps {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "apps_tests.rs"]
+mod tests;

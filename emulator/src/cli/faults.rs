@@ -46,6 +46,9 @@ pub struct AddArgs {
     /// Substring of the client certificate's subject, e.g. CN=my_app.
     #[arg(long, help_heading = "Match")]
     pub subject: Option<String>,
+    /// Match the calling application (app token, token or client, else certificate), e.g. alice.
+    #[arg(long, help_heading = "Match")]
+    pub app: Option<String>,
     /// Answer with this status (429 and 503 get Retry-After: 1).
     #[arg(long, help_heading = "Effect")]
     pub status: Option<u16>,
@@ -95,6 +98,7 @@ impl AddArgs {
                 path: self.path,
                 client_id: self.client_id,
                 subject: self.subject,
+                app: self.app,
             },
             effect: EffectSpec {
                 status: self.status,

@@ -24,19 +24,24 @@ pub async fn inject(State(state): State<FaultState>, req: Request, next: Next) -
         return next.run(req).await;
     }
     let host = req.extensions().get::<Host>().copied().unwrap_or(Host::Sandbox);
-    let (want_subject, want_client) = state.faults.wants();
+    let wants = state.faults.wants();
     let peer = req
         .extensions()
         .get::<Arc<TlsInfo>>()
         .and_then(|tls| tls.peer_certificates.first().cloned());
-    let subject = want_subject
+    let subject = wants
+        .subject
         .then(|| peer.as_deref().and_then(crate::pki::subject_of))
         .flatten();
-    let (req, client_id) = if want_client {
+    let (req, client_id) = if wants.client_id || wants.app {
         client_id_of(&state, req).await
     } else {
         (req, None)
     };
+    let app = wants
+        .app
+        .then(|| app_of(&state, &req, client_id.as_deref(), peer.as_deref()))
+        .flatten();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let probe = Probe {
@@ -45,6 +50,7 @@ pub async fn inject(State(state): State<FaultState>, req: Request, next: Next) -
         path: &path,
         subject,
         client_id,
+        app,
     };
     let Some(effect) = state.faults.take(&probe) else {
         return next.run(req).await;
@@ -167,6 +173,20 @@ fn summary(effect: &Effect) -> String {
         None => parts.push("passed on".into()),
     }
     parts.join(", ")
+}
+
+/// The application a request speaks for: by its app token, else by its
+/// OAuth client, else by its client certificate.
+fn app_of(state: &FaultState, req: &Request, client_id: Option<&str>, peer: Option<&[u8]>) -> Option<String> {
+    let apps = &state.apps;
+    let by_token = || {
+        let token = req.headers().get(authorization::APP_TOKEN_HEADER)?.to_str().ok()?;
+        apps.by_app_token(token)
+    };
+    let app = by_token()
+        .or_else(|| client_id.and_then(|id| apps.by_client_id(id)))
+        .or_else(|| peer.and_then(|der| apps.by_certificate(der)))?;
+    Some(app.name.clone())
 }
 
 /// The OAuth client a request speaks for: Basic user, bearer token's

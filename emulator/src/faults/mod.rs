@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 pub use inject::inject;
 pub use rule::{Effect, Rule, RuleSpec};
 
+use crate::apps::Apps;
 use crate::clock::Clock;
 use crate::entropy::Entropy;
 use crate::hosts::Host;
@@ -36,6 +37,8 @@ pub struct FaultState {
     pub authority: Arc<Authority>,
     pub revocations: Arc<Revocations>,
     pub clock: Arc<Clock>,
+    /// Which application a request comes from (rules matching `app`).
+    pub apps: Arc<Apps>,
 }
 
 impl axum::extract::FromRef<FaultState> for Arc<Authority> {
@@ -113,6 +116,16 @@ pub struct Probe<'a> {
     pub path: &'a str,
     pub subject: Option<String>,
     pub client_id: Option<String>,
+    /// The calling application's name.
+    pub app: Option<String>,
+}
+
+/// Which request properties the live rules match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wants {
+    pub subject: bool,
+    pub client_id: bool,
+    pub app: bool,
 }
 
 /// The installed rules.
@@ -188,12 +201,15 @@ impl Faults {
         rules.len() < before
     }
 
-    /// Whether a live rule matches on subject / client id (worth looking up).
-    pub fn wants(&self) -> (bool, bool) {
+    /// What a live rule matches on that is worth looking up.
+    pub fn wants(&self) -> Wants {
         let rules = self.read();
-        let subject = rules.iter().any(|r| r.rule.spec.matcher.subject.is_some());
-        let client = rules.iter().any(|r| r.rule.spec.matcher.client_id.is_some());
-        (subject, client)
+        let any = |f: fn(&rule::MatchSpec) -> bool| rules.iter().any(|r| f(&r.rule.spec.matcher));
+        Wants {
+            subject: any(|m| m.subject.is_some()),
+            client_id: any(|m| m.client_id.is_some()),
+            app: any(|m| m.app.is_some()),
+        }
     }
 
     /// The effect of the first live rule matching `probe`, counting the hit.
@@ -241,6 +257,7 @@ fn matches(rule: &Rule, p: &Probe) -> bool {
         && m.client_id
             .as_deref()
             .is_none_or(|want| p.client_id.as_deref() == Some(want))
+        && m.app.as_deref().is_none_or(|want| p.app.as_deref() == Some(want))
 }
 
 #[cfg(test)]
@@ -258,6 +275,7 @@ mod tests {
             path,
             subject: Some("O=x, CN=my_app".into()),
             client_id: Some("testing".into()),
+            app: Some("my_app".into()),
         }
     }
 
@@ -297,6 +315,36 @@ mod tests {
         assert!(faults.take(&probe(Host::Auth, &Method::GET, "/oauth2/token")).is_none());
         assert!(faults.take(&probe(Host::Auth, &post, "/oauth2/token")).is_some());
         assert_eq!(faults.list()[0]["hits"], 1);
+    }
+
+    #[test]
+    fn a_rule_can_match_one_application() {
+        let faults = Faults::default();
+        faults
+            .add(spec(json!({"match": {"app": "alice"}, "effect": {"status": 503}})))
+            .unwrap();
+        assert_eq!(
+            faults.wants(),
+            Wants {
+                subject: false,
+                client_id: false,
+                app: true
+            }
+        );
+        let get = Method::GET;
+        let mut p = probe(Host::Sandbox, &get, "/banks/v1");
+        assert!(faults.take(&p).is_none(), "my_app's request");
+        p.app = None;
+        assert!(faults.take(&p).is_none(), "nobody's");
+        p.app = Some("alice".into());
+        assert!(faults.take(&p).is_some());
+        let err = faults
+            .add(spec(json!({"match": {"app": "Alice"}, "effect": {"status": 503}})))
+            .unwrap_err();
+        assert!(
+            err.contains("match.app") && err.contains("not a valid application name"),
+            "{err}"
+        );
     }
 
     #[test]

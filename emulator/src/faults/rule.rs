@@ -48,6 +48,10 @@ pub struct MatchSpec {
     /// A substring of the client certificate's subject DN, e.g. "CN=my_app".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// The application calling, by name: its app token, a token or client
+    /// of its own, or (with neither) its client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -166,6 +170,9 @@ impl TryFrom<RuleSpec> for Rule {
                     .compile_matcher(),
             ),
         };
+        if let Some(app) = &m.app {
+            crate::apps::validate_name(app).map_err(|e| format!("match.app: {e}"))?;
+        }
         let effect = effect(&spec.effect)?;
         if spec.count == Some(0) {
             return Err("count: must be at least 1 (leave it out for no limit)".into());

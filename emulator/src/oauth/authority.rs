@@ -218,7 +218,9 @@ impl Authority {
             let allowed = if let Some(customer) = scope.strip_prefix("customer.") {
                 if !client.scopes.iter().any(|s| s == "customer.*" || s == scope) {
                     false
-                } else if self.records.customer(customer)?.is_none() {
+                } else if self.records.customer(Some(client.owner()), customer)?.is_none() {
+                    // Another application's customer is not found either:
+                    // its id says nothing to this client.
                     return Err(OAuthError::invalid_scope(format!(
                         "scope {scope}: there is no customer '{customer}' (create one with POST /customers/v1)"
                     )));

@@ -281,9 +281,18 @@ pub struct Client {
     /// Defined in the config file (cannot be deleted through the API).
     #[serde(default)]
     pub static_client: bool,
+    /// The application it belongs to (its id): an application's own client.
+    /// `None`: the default application's (the config's clients, `/clients`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
 }
 
 impl Client {
+    /// The application whose customers its tokens reach (its id).
+    pub fn owner(&self) -> &str {
+        self.app.as_deref().unwrap_or(crate::records::DEFAULT_OWNER)
+    }
+
     /// Scopes granted when the request names none.
     pub fn default_scope(&self) -> &str {
         if self.scopes.iter().any(|s| s == "api") {
@@ -393,6 +402,7 @@ mod tests {
             certificates: vec![],
             token_format: TokenFormat::Jwt,
             static_client: false,
+            app: None,
         }
     }
 

@@ -28,6 +28,7 @@ fn client(method: AuthMethod) -> Client {
         certificates: vec![],
         token_format: TokenFormat::Jwt,
         static_client: true,
+        app: None,
     }
 }
 

@@ -4,7 +4,7 @@
 //! Dynamic clients are read from the database on every lookup, so clients
 //! and secrets created with the CLI work in an already running sandbox.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use rusqlite::{OptionalExtension, params};
@@ -78,6 +78,10 @@ pub struct NewClient {
     /// as an alternative to a JWKS holding their keys.
     #[serde(default)]
     pub certificates: Option<Vec<String>>,
+    /// The application (by name) whose customers its tokens reach
+    /// [default: my_app].
+    #[serde(default)]
+    pub app: Option<String>,
 }
 
 pub struct Registry {
@@ -86,6 +90,9 @@ pub struct Registry {
     statics: RwLock<BTreeMap<String, Client>>,
     /// Where dynamic clients live.
     records: Arc<Records>,
+    /// Application name → id, for the applications whose clients are
+    /// served here: what a new client's `app` may name.
+    apps: RwLock<HashMap<String, String>>,
 }
 
 impl Registry {
@@ -93,6 +100,7 @@ impl Registry {
         Self {
             statics: RwLock::new(statics.into_iter().map(|c| (c.client_id.clone(), c)).collect()),
             records,
+            apps: RwLock::default(),
         }
     }
 
@@ -115,25 +123,60 @@ impl Registry {
         Ok(())
     }
 
-    /// Serves a static client added at runtime: an application's own
-    /// client, which lives as long as the application (see `apps`).
-    pub fn add_static(&self, client: Client) -> Result<(), RegistryError> {
+    /// Serves the application `app_name`'s own client (a static client
+    /// that lives as long as the application; see `apps`), and lets new
+    /// clients name the application.
+    pub fn add_app_client(&self, app_name: &str, client: Client) -> Result<(), RegistryError> {
         let mut statics = self.statics.write().unwrap_or_else(|p| p.into_inner());
         if statics.contains_key(&client.client_id) {
             return Err(RegistryError::Exists(client.client_id));
+        }
+        if let Some(id) = &client.app {
+            self.apps
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(app_name.to_owned(), id.clone());
         }
         statics.insert(client.client_id.clone(), client);
         Ok(())
     }
 
-    /// Stops serving a static client added with [`Registry::add_static`]
-    /// (its application was deleted). Tokens it was issued are refused
-    /// from then on: the resource API finds no client they belong to.
-    pub fn remove_static(&self, client_id: &str) {
-        self.statics
+    /// Stops serving an application's client added with
+    /// [`Registry::add_app_client`] (the application was deleted). Tokens
+    /// it was issued are refused from then on: the resource API finds no
+    /// application they belong to.
+    pub fn remove_app_client(&self, client_id: &str) {
+        let removed = self
+            .statics
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(client_id);
+        if let Some(id) = removed.and_then(|c| c.app) {
+            self.apps
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|_, v| *v != id);
+        }
+    }
+
+    /// The id of the application `name` names for a new client (`None`:
+    /// the default application).
+    fn app_id(&self, name: Option<&str>) -> Result<Option<String>, RegistryError> {
+        match name {
+            None | Some(crate::records::DEFAULT_OWNER) => Ok(None),
+            Some(name) => self
+                .apps
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(name)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| {
+                    RegistryError::Invalid(format!(
+                        "app: no application named '{name}' (GET /admin/apps lists them)"
+                    ))
+                }),
+        }
     }
 
     pub fn get(&self, client_id: &str) -> Result<Option<Client>, RegistryError> {
@@ -190,6 +233,7 @@ impl Registry {
         if let Some(dn) = &new.tls_client_auth_subject_dn {
             Dn::parse(dn).map_err(|why| RegistryError::Invalid(format!("tls_client_auth_subject_dn: {why}")))?;
         }
+        let app = self.app_id(new.app.as_deref())?;
         let client = Client {
             client_id: self.records.entropy().uuid(),
             name: new.name,
@@ -202,6 +246,7 @@ impl Registry {
             certificates: new.certificates.unwrap_or_default(),
             token_format: new.token_format.unwrap_or_default(),
             static_client: false,
+            app,
         };
         let mut full = false;
         self.records.with_conn(|conn| {
@@ -358,6 +403,7 @@ mod tests {
             certificates: vec![],
             token_format: TokenFormat::Jwt,
             static_client: true,
+            app: None,
         };
         let records = Arc::new(records);
         (dir, records.clone(), Registry::new(vec![testing], records))

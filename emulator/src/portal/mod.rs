@@ -365,6 +365,7 @@ fn new_client(form: &BTreeMap<String, String>) -> Result<NewClient, PortalError>
         jwks_uri: field("jwks_uri").map(str::to_owned),
         token_format: None,
         certificates: None,
+        app: None,
     })
 }
 

@@ -60,7 +60,7 @@ pub fn respond(
 }
 
 fn list(state: &Provider, endpoint: &Endpoint, caller: &Caller, query: Option<&str>) -> Response {
-    let engine = state.engine();
+    let engine = state.engine(Some(&caller.app().id));
     let result = (|| {
         caller.require_api()?;
         let page =
@@ -86,7 +86,7 @@ async fn by_app_user_id(
     State(state): State<Provider>,
     ApiPath(app_user_id): ApiPath<String>,
 ) -> Response {
-    let engine = state.engine();
+    let engine = state.engine(Some(&caller.app().id));
     let result = (|| {
         let found = engine.store.customer_by_app_user_id(&app_user_id)?;
         let customer =

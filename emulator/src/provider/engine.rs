@@ -23,6 +23,7 @@ use super::store::{self, Object, Store};
 use super::template::{self, Lookup, Scope};
 use crate::api::Caller;
 use crate::entropy::Entropy;
+use crate::records::DEFAULT_OWNER;
 
 /// The parts of a request an endpoint reads.
 #[derive(Debug, Clone, Default)]
@@ -219,8 +220,11 @@ impl Engine<'_> {
     }
 
     fn create(&self, endpoint: &Endpoint, call: &Call, caller: &Caller) -> Result<Reply, Failure> {
-        let key = match (&call.idempotency_key, endpoint.idempotent) {
-            (Some(key), true) => Some(format!("{}:{key}", endpoint.id)),
+        // Keys are per application, as the store is; the default
+        // application's keep the form they had before there were others.
+        let key = match (&call.idempotency_key, endpoint.idempotent, self.store.owner()) {
+            (Some(key), true, DEFAULT_OWNER) => Some(format!("{}:{key}", endpoint.id)),
+            (Some(key), true, owner) => Some(format!("{owner}:{}:{key}", endpoint.id)),
             _ => None,
         };
         if let Some(key) = &key

@@ -196,7 +196,8 @@ impl Watcher {
                 if provider.webhooks.destination().is_none() {
                     continue;
                 }
-                let engine = provider.engine();
+                // Every application's objects move on the one clock.
+                let engine = provider.engine(None);
                 if let Err(e) = tick(&engine, &provider.webhooks) {
                     tracing::error!("provider events: {e}");
                 }

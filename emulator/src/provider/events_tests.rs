@@ -109,7 +109,7 @@ impl Fixture {
     fn engine(&self, seconds: i64) -> Engine<'_> {
         Engine {
             profile: &self.profile,
-            store: Store::new(&self.records),
+            store: Store::new(&self.records, None),
             entropy: &self.entropy,
             now: T0 + time::Duration::seconds(seconds),
             made: Default::default(),

@@ -17,6 +17,7 @@ use super::Provider;
 use super::engine::{Engine, Failure};
 use super::store;
 use crate::oauth::bearer::Admin;
+use crate::records::DEFAULT_OWNER;
 use crate::web::ApiError;
 use crate::web::body::{ApiJson, ApiPath};
 
@@ -82,7 +83,9 @@ pub fn link(engine: &Engine, banks: &Value, customer_id: &str, bank_identifier: 
 /// [`link`] in this sandbox, then the webhook events of what it made: what
 /// the admin API and the portal's "Link" button both do.
 pub fn link_and_announce(state: &Provider, customer_id: &str, bank_identifier: &str) -> Result<Value, Failure> {
-    let engine = state.engine();
+    // Any application's customer; what the link makes belongs to its application.
+    let owner = state.api.records.customer(None, customer_id)?.map(|c| c.app);
+    let engine = state.engine(Some(owner.as_deref().unwrap_or(DEFAULT_OWNER)));
     let linked = link(&engine, &state.api.banks, customer_id, bank_identifier);
     super::events::publish(&engine, &state.webhooks);
     linked

@@ -79,11 +79,12 @@ impl axum::extract::FromRef<Provider> for Arc<Authority> {
 }
 
 impl Provider {
-    /// The engine over this sandbox's store, at the sandbox clock's now.
-    pub fn engine(&self) -> engine::Engine<'_> {
+    /// The engine over the store of the application `owner` (its id;
+    /// `None`: every application's), at the sandbox clock's now.
+    pub fn engine<'a>(&'a self, owner: Option<&'a str>) -> engine::Engine<'a> {
         engine::Engine {
             profile: &self.profile,
-            store: store::Store::new(&self.api.records),
+            store: store::Store::new(&self.api.records, owner),
             entropy: self.api.records.entropy(),
             now: self.clock.now(),
             made: Default::default(),
@@ -131,7 +132,7 @@ fn method_router(endpoint: Arc<Endpoint>) -> MethodRouter<Provider> {
               body: Result<ApiBytes, ApiError>| {
             let endpoint = endpoint.clone();
             async move {
-                let mut engine = state.engine();
+                let mut engine = state.engine(Some(&caller.app().id));
                 engine.fail = fail.is_some();
                 let response = serve(&engine, &endpoint, &caller, params, query, &headers, &method, body);
                 events::publish(&engine, &state.webhooks);

@@ -3,19 +3,26 @@
 //! creates survives a restart as customers do.
 //!
 //! One generic table, `provider_objects(collection, id, parent_id,
-//! customer_id, created_at, body, fails)`: the profile decides what
+//! customer_id, created_at, body, fails, app)`: the profile decides what
 //! collections exist; this module only stores and finds JSON objects in
 //! insertion order. Customers stay in their own table (`records::Customer`);
 //! the collection name `customers` reads it. `provider_progress` keeps how
 //! far each object's lifecycle events have been sent ([`Progress`]). No
 //! HTTP here.
+//!
+//! A store belongs to one application (its id, `app` in every table): it
+//! reads, changes and lists only that application's customers and objects,
+//! and stamps what it makes with it. Another application's object is
+//! therefore simply not found — the answer an unknown id gets, so a caller
+//! learns nothing of other tenants' ids. The unscoped store (`None`) is for
+//! the sandbox's own work: the lifecycle watcher, the admin link.
 
 use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::records::{Records, RecordsError};
+use crate::records::{DEFAULT_OWNER, Records, RecordsError};
 
 /// The pseudo-collection backed by the customers table.
 pub const CUSTOMERS: &str = "customers";
@@ -67,6 +74,8 @@ pub struct Query<'a> {
 
 pub struct Store<'a> {
     records: &'a Records,
+    /// The application whose objects these are; `None`: every application's.
+    owner: Option<&'a str>,
 }
 
 const COLUMNS: &str = "collection, id, parent_id, customer_id, created_at, body, fails";
@@ -86,14 +95,22 @@ fn object(row: &rusqlite::Row) -> rusqlite::Result<Object> {
 }
 
 impl<'a> Store<'a> {
-    pub fn new(records: &'a Records) -> Self {
-        Self { records }
+    /// The store of the application `owner` (its id), or of every
+    /// application with `None`.
+    pub fn new(records: &'a Records, owner: Option<&'a str>) -> Self {
+        Self { records, owner }
+    }
+
+    /// The application that owns what this store makes (the default one
+    /// for the unscoped store).
+    pub fn owner(&self) -> &str {
+        self.owner.unwrap_or(DEFAULT_OWNER)
     }
 
     pub fn insert(&self, object: &Object) -> Result<(), RecordsError> {
         self.records.with_conn(|conn| {
             conn.execute(
-                &format!("INSERT INTO provider_objects ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                &format!("INSERT INTO provider_objects ({COLUMNS}, app) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
                 params![
                     object.collection,
                     object.id,
@@ -101,7 +118,8 @@ impl<'a> Store<'a> {
                     object.customer_id,
                     super::template::timestamp(object.created_at),
                     object.body.to_string(),
-                    object.fails
+                    object.fails,
+                    self.owner()
                 ],
             )?;
             Ok(())
@@ -112,8 +130,8 @@ impl<'a> Store<'a> {
     pub fn update(&self, object: &Object) -> Result<(), RecordsError> {
         self.records.with_conn(|conn| {
             conn.execute(
-                "UPDATE provider_objects SET body = ?3 WHERE collection = ?1 AND id = ?2",
-                params![object.collection, object.id, object.body.to_string()],
+                "UPDATE provider_objects SET body = ?3 WHERE collection = ?1 AND id = ?2 AND (?4 IS NULL OR app = ?4)",
+                params![object.collection, object.id, object.body.to_string(), self.owner],
             )?;
             Ok(())
         })
@@ -122,7 +140,7 @@ impl<'a> Store<'a> {
     /// One object, by id or (with `field`) by a top-level body field.
     pub fn get(&self, collection: &str, id: &str, field: Option<&str>) -> Result<Option<Object>, RecordsError> {
         if collection == CUSTOMERS {
-            return Ok(self.records.customer(id)?.map(|c| Object {
+            return Ok(self.records.customer(self.owner, id)?.map(|c| Object {
                 collection: CUSTOMERS.into(),
                 id: c.customer_id.clone(),
                 parent_id: None,
@@ -136,8 +154,11 @@ impl<'a> Store<'a> {
             let found = match field {
                 None => conn
                     .query_row(
-                        &format!("SELECT {COLUMNS} FROM provider_objects WHERE collection = ?1 AND id = ?2"),
-                        params![collection, id],
+                        &format!(
+                            "SELECT {COLUMNS} FROM provider_objects WHERE collection = ?1 AND id = ?2 \
+                             AND (?3 IS NULL OR app = ?3)"
+                        ),
+                        params![collection, id, self.owner],
                         object,
                     )
                     .optional()?,
@@ -145,9 +166,9 @@ impl<'a> Store<'a> {
                     .query_row(
                         &format!(
                             "SELECT {COLUMNS} FROM provider_objects WHERE collection = ?1 \
-                             AND json_extract(body, '$.' || ?3) = ?2 ORDER BY seq LIMIT 1"
+                             AND json_extract(body, '$.' || ?3) = ?2 AND (?4 IS NULL OR app = ?4) ORDER BY seq LIMIT 1"
                         ),
-                        params![collection, id, field],
+                        params![collection, id, field, self.owner],
                         object,
                     )
                     .optional()?,
@@ -159,8 +180,8 @@ impl<'a> Store<'a> {
     pub fn delete(&self, collection: &str, id: &str) -> Result<bool, RecordsError> {
         self.records.with_conn(|conn| {
             Ok(conn.execute(
-                "DELETE FROM provider_objects WHERE collection = ?1 AND id = ?2",
-                params![collection, id],
+                "DELETE FROM provider_objects WHERE collection = ?1 AND id = ?2 AND (?3 IS NULL OR app = ?3)",
+                params![collection, id, self.owner],
             )? > 0)
         })
     }
@@ -169,6 +190,10 @@ impl<'a> Store<'a> {
     pub fn list(&self, collection: &str, query: &Query) -> Result<Slice, RecordsError> {
         let mut filter = String::from("collection = ?");
         let mut args: Vec<String> = vec![collection.into()];
+        if let Some(owner) = self.owner {
+            filter.push_str(" AND app = ?");
+            args.push(owner.into());
+        }
         if let Some(parent) = query.parent_id {
             filter.push_str(" AND parent_id = ?");
             args.push(parent.into());
@@ -207,14 +232,19 @@ impl<'a> Store<'a> {
     /// Every customer, oldest first, as the provider shows them.
     pub fn customers(&self, offset: u64, limit: u64) -> Result<Slice, RecordsError> {
         self.records.with_conn(|conn| {
-            let total: u64 = conn.query_row("SELECT COUNT(*) FROM customers", [], |row| row.get(0))?;
+            let total: u64 = conn.query_row(
+                "SELECT COUNT(*) FROM customers WHERE (?1 IS NULL OR app = ?1)",
+                [self.owner],
+                |row| row.get(0),
+            )?;
             let mut stmt = conn.prepare(&format!(
-                "SELECT customer_id, app_user_id, created_at FROM customers ORDER BY created_at, rowid LIMIT {} OFFSET {}",
+                "SELECT customer_id, app_user_id, created_at FROM customers WHERE (?1 IS NULL OR app = ?1) \
+                 ORDER BY created_at, rowid LIMIT {} OFFSET {}",
                 limit.min(i64::MAX as u64),
                 offset.min(i64::MAX as u64)
             ))?;
             let items = stmt
-                .query_map([], |row| {
+                .query_map([self.owner], |row| {
                     let id: String = row.get(0)?;
                     let app_user_id: String = row.get(1)?;
                     let created: String = row.get(2)?;
@@ -282,8 +312,9 @@ impl<'a> Store<'a> {
         self.records.with_conn(|conn| {
             Ok(conn
                 .query_row(
-                    "SELECT customer_id, app_user_id FROM customers WHERE app_user_id = ?1",
-                    [app_user_id],
+                    "SELECT customer_id, app_user_id FROM customers WHERE app_user_id = ?1 \
+                     AND (?2 IS NULL OR app = ?2) ORDER BY rowid LIMIT 1",
+                    params![app_user_id, self.owner],
                     |row| {
                         Ok(serde_json::json!({
                             "customer_id": row.get::<_, String>(0)?,
@@ -314,7 +345,7 @@ mod tests {
         let path = dir.path().join("records.db");
         {
             let records = Records::open(&path).unwrap();
-            let store = Store::new(&records);
+            let store = Store::new(&records, Some("a"));
             for i in 0..5u8 {
                 store
                     .insert(&Object {
@@ -330,7 +361,7 @@ mod tests {
             }
         }
         let records = Records::open(&path).unwrap();
-        let store = Store::new(&records);
+        let store = Store::new(&records, Some("a"));
         let q = |parent, offset, limit| Query {
             parent_id: parent,
             offset,
@@ -390,5 +421,53 @@ mod tests {
         assert_eq!(store.due(60, 1).unwrap().len(), 1, "bounded");
         store.end_progress("accounts", "a1").unwrap();
         assert_eq!(store.due(60, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_store_sees_and_changes_only_its_own_applications_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::open(&dir.path().join("records.db")).unwrap();
+        let (a, b, all) = (
+            Store::new(&records, Some("a")),
+            Store::new(&records, Some("b")),
+            Store::new(&records, None),
+        );
+        let mut object = Object {
+            collection: "accounts".into(),
+            id: "x1".into(),
+            parent_id: None,
+            customer_id: None,
+            created_at: at(1),
+            body: json!({"account_id": "x1"}),
+            fails: false,
+        };
+        a.insert(&object).unwrap();
+        let customer = records.create_customer("a", "u1", at(1)).unwrap();
+        let page = Query {
+            limit: 10,
+            ..Default::default()
+        };
+        assert!(a.get("accounts", "x1", None).unwrap().is_some());
+        assert!(all.get("accounts", "x1", None).unwrap().is_some());
+        assert_eq!(b.get("accounts", "x1", None).unwrap(), None);
+        assert_eq!(b.get("accounts", "x1", Some("account_id")).unwrap(), None);
+        assert_eq!(b.list("accounts", &page).unwrap().total, 0);
+        assert_eq!(a.list("accounts", &page).unwrap().total, 1);
+        assert_eq!(b.get(CUSTOMERS, &customer.customer_id, None).unwrap(), None);
+        assert_eq!(b.customers(0, 10).unwrap().total, 0);
+        assert_eq!(a.customers(0, 10).unwrap().total, 1);
+        assert_eq!(b.customer_by_app_user_id("u1").unwrap(), None);
+        assert!(a.customer_by_app_user_id("u1").unwrap().is_some());
+        object.body = json!({"account_id": "x1", "changed": true});
+        b.update(&object).unwrap();
+        assert!(!b.delete("accounts", "x1").unwrap());
+        let kept = a.get("accounts", "x1", None).unwrap().unwrap();
+        assert_eq!(
+            kept.body["changed"],
+            serde_json::Value::Null,
+            "b's update changed nothing"
+        );
+        assert_eq!(b.owner(), "b");
+        assert_eq!(all.owner(), DEFAULT_OWNER);
     }
 }
