@@ -163,7 +163,7 @@ async fn play_one(job: Job, name: &str, admin: &AdminApi, own_sandbox: bool) -> 
         let (name, info) = admin.create_app_like(name).await?;
         app = Some(name.clone());
         let result = match Runner::new(&info) {
-            Ok(mut runner) => runner.run(&job.scenario, &mut transcript).await,
+            Ok(runner) => runner.as_app(&name).run(&job.scenario, &mut transcript).await,
             Err(e) => Err(e),
         };
         let deleted = admin.delete_app(&name).await;

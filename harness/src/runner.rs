@@ -20,6 +20,9 @@ use crate::scenario::{AssertionSpec, HostName, Scenario, Step};
 use crate::stepper::Stepper;
 use crate::transcript;
 
+/// The variable that names the application a scenario plays as.
+const APP_NAME: &str = "app_name";
+
 pub struct Runner {
     info: SandboxInfo,
     identities: Identities,
@@ -31,11 +34,14 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// A runner playing as the application `info` describes, the
+    /// sandbox's default one unless [`Self::as_app`] names another.
     pub fn new(info: &SandboxInfo) -> anyhow::Result<Self> {
         let mut vars = BTreeMap::new();
         if let Value::Object(map) = serde_json::to_value(info)? {
             vars.extend(map);
         }
+        vars.insert(APP_NAME.into(), crate::apps::DEFAULT_APP.into());
         Ok(Self {
             info: info.clone(),
             identities: Identities::new(info)?,
@@ -43,6 +49,13 @@ impl Runner {
             inbox: None,
             stepper: None,
         })
+    }
+
+    /// Names the application `info` belongs to: `${app_name}`, for what a
+    /// scenario registers for its own application (a client's `app`).
+    pub fn as_app(mut self, name: &str) -> Self {
+        self.vars.insert(APP_NAME.into(), name.into());
+        self
     }
 
     /// Reads `webhook` steps' events from `inbox` (see [`crate::Sandbox::inbox`]).

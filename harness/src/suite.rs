@@ -44,7 +44,7 @@ pub async fn run(jobs: &[Job], options: &Options, out: &mut (dyn Write + Send)) 
     let mut stepper = options.step.then(Stepper::stdin);
     let mut done = Vec::new();
     for job in jobs {
-        let played = run_one(job, against.as_ref(), &mut stepper, out).await;
+        let played = run_one(job, against.as_ref(), options.app.as_deref(), &mut stepper, out).await;
         let stop = played.report.run.is_err();
         done.push(played);
         if stop {
@@ -109,24 +109,26 @@ async fn run_parallel(
     }
     let mut stepper = None;
     for &i in &alone {
-        let p = run_one(&jobs[i], info.clone().map(Ok).as_ref(), &mut stepper, out).await;
+        let p = run_one(&jobs[i], info.clone().map(Ok).as_ref(), None, &mut stepper, out).await;
         let _ = writeln!(out);
         played[i] = Some(p);
     }
     played.into_iter().map(|p| p.expect("every file ran")).collect()
 }
 
-/// Plays one file on its own: on a sandbox started for it, or `against`.
-/// The transcript goes to `out` live and is kept.
+/// Plays one file on its own: on a sandbox started for it, or `against`
+/// (as its application `app`, the default one when `None`). The transcript
+/// goes to `out` live and is kept.
 async fn run_one(
     job: &Job,
     against: Option<&Result<SandboxInfo, String>>,
+    app: Option<&str>,
     stepper: &mut Option<Stepper>,
     out: &mut (dyn Write + Send),
 ) -> Played {
     let started = time::OffsetDateTime::now_utc();
     let mut tee = Tee { out, kept: Vec::new() };
-    let run = play(&job.scenario, against, stepper, &mut tee)
+    let run = play(&job.scenario, against, app, stepper, &mut tee)
         .await
         .map_err(|e| format!("{}: {e:#}", job.file.display()));
     Played {
@@ -144,6 +146,7 @@ async fn run_one(
 async fn play(
     scenario: &Scenario,
     against: Option<&Result<SandboxInfo, String>>,
+    app: Option<&str>,
     stepper: &mut Option<Stepper>,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<ScenarioResult> {
@@ -159,7 +162,10 @@ async fn play(
         }
     };
     let inbox = sandbox.as_ref().and_then(Sandbox::inbox);
-    let mut runner = Runner::new(&info)?.with_inbox(inbox).with_stepper(stepper.take());
+    let mut runner = Runner::new(&info)?
+        .as_app(app.unwrap_or(apps::DEFAULT_APP))
+        .with_inbox(inbox)
+        .with_stepper(stepper.take());
     let result = runner.run(scenario, out).await;
     *stepper = runner.into_stepper();
     if let Some(sandbox) = sandbox {
