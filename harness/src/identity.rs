@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use mtls_sandbox::info::SandboxInfo;
+use mtls_sandbox::oauth::dn::Dn;
 use mtls_sandbox::pki::{self, CertAndKey, ClientCertSpec};
 use mtls_sandbox::records::Records;
 use mtls_sandbox::state::{State, files};
@@ -31,11 +32,13 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Variables scenarios can use: `${<name>.subject}`, `${<name>.jwks}`.
+    /// Variables scenarios can use: `${<name>.subject}` (the subject DN as
+    /// RFC 4514 writes it, CN first: what a `tls_client_auth` client
+    /// registers as `tls_client_auth_subject_dn`), `${<name>.jwks}`.
     pub fn variables(&self, name: &str) -> Vec<(String, serde_json::Value)> {
         let Some(leaf) = &self.leaf else { return Vec::new() };
         let mut vars = Vec::new();
-        if let Some(subject) = leaf.cert_der().ok().and_then(|der| pki::subject_of(&der)) {
+        if let Some(subject) = leaf.cert_der().ok().and_then(|der| subject_dn(&der)) {
             vars.push((format!("{name}.subject"), subject.into()));
         }
         if let Ok(key) = EncodingKey::from_ec_pem(leaf.key_pem.as_bytes())
@@ -46,6 +49,14 @@ impl Identity {
         }
         vars
     }
+}
+
+/// A certificate's subject in RFC 4514 string order, as the sandbox
+/// compares registered DNs.
+fn subject_dn(der: &[u8]) -> Option<String> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    Some(Dn::from_x509(cert.subject()).to_string())
 }
 
 /// Makes and caches identities for one sandbox.

@@ -1,5 +1,6 @@
-//! `harness run FILE... [--against PATH/sandbox.json] [--junit FILE] [--json FILE]`:
-//! plays scenario files as workshop transcripts, and writes CI reports.
+//! `harness run FILE... [--against PATH/sandbox.json [--app NAME]] [--step | --parallel]
+//! [--junit FILE] [--json FILE]`: plays scenario files as workshop
+//! transcripts, and writes CI reports (see [`harness::suite`]).
 //! Exit 0 when every expectation holds, 1 when one does not, 2 on unusable
 //! input (a scenario file, a report path) or a scenario that could not run.
 
@@ -8,11 +9,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use harness::Sandbox;
+use harness::parallel::Job;
 use harness::report::{self, Destination, FileReport};
-use harness::runner::Runner;
 use harness::scenario::Scenario;
-use mtls_sandbox::info::SandboxInfo;
+use harness::suite::{self, Options};
 
 #[derive(Parser)]
 #[command(
@@ -28,13 +28,31 @@ struct Cli {
 enum Command {
     /// Run scenario files (fixtures/scenarios/*.toml).
     #[command(after_help = "Examples:\n  harness run fixtures/scenarios/quickstart.toml\n  \
-                      harness run my.toml --against .sandbox/sandbox.json --junit report.xml --json report.json")]
+                      harness run my.toml --against .sandbox/sandbox.json --junit report.xml --json report.json\n  \
+                      harness run quickstart.toml --against .sandbox/sandbox.json --app alice --step\n  \
+                      harness run fixtures/scenarios/*.toml --parallel")]
     Run {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Use this running sandbox (its sandbox.json) instead of starting one.
         #[arg(long, value_name = "PATH")]
         against: Option<PathBuf>,
+        /// Play as this application of the --against sandbox (its
+        /// apps/NAME/sandbox.json; my_app is the sandbox's own).
+        #[arg(long, value_name = "NAME", requires = "against")]
+        app: Option<String>,
+        /// Show each request and response in full and wait for Enter before
+        /// each request (for a projector). Reads Enter from standard input;
+        /// once that ends (closed, /dev/null) it no longer waits.
+        #[arg(long, conflicts_with = "parallel")]
+        step: bool,
+        /// Run the files at the same time on one sandbox (--against, or one the
+        /// harness starts), each as an application of its own, created and
+        /// deleted through the admin API. Files that move the clock, install
+        /// fault rules for every application or wait for webhooks run after
+        /// them, one at a time. Transcripts are printed whole, in file order.
+        #[arg(long, conflicts_with = "app")]
+        parallel: bool,
         /// Write a JUnit XML report: a testsuite per file, a testcase per step.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
@@ -56,13 +74,16 @@ async fn main() -> ExitCode {
     let Command::Run {
         files,
         against,
+        app,
+        step,
+        parallel,
         junit,
         json,
     } = Cli::parse().command;
-    let mut scenarios = Vec::new();
-    for file in &files {
-        match Scenario::load(file) {
-            Ok(s) => scenarios.push((file.clone(), s)),
+    let mut jobs = Vec::new();
+    for file in files {
+        match Scenario::load(&file) {
+            Ok(scenario) => jobs.push(Job { file, scenario }),
             Err(e) => return usage(e),
         }
     }
@@ -80,11 +101,18 @@ async fn main() -> ExitCode {
         },
     };
     // With the JSON report on stdout, the transcript goes to stderr.
-    let mut out: Box<dyn Write> = match &reports.json {
+    let mut out: Box<dyn Write + Send> = match &reports.json {
         Some(d) if d.is_stdout() => Box::new(std::io::stderr()),
         _ => Box::new(std::io::stdout()),
     };
-    let done = run(&scenarios, against, &mut out).await;
+    let options = Options {
+        against,
+        app,
+        step,
+        parallel,
+    };
+    let played = suite::run(&jobs, &options, &mut out).await;
+    let done: Vec<FileReport> = played.into_iter().map(|p| p.report).collect();
     if let Err(e) = write_reports(reports, &done) {
         return usage(e);
     }
@@ -104,60 +132,6 @@ async fn main() -> ExitCode {
 fn usage(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(2)
-}
-
-/// Runs every scenario (a fresh sandbox and runner each, so state and
-/// captures do not leak between files), until one cannot run at all.
-async fn run(scenarios: &[(PathBuf, Scenario)], against: Option<PathBuf>, out: &mut dyn Write) -> Vec<FileReport> {
-    let against = against.map(|path| SandboxInfo::read(&path).map_err(|e| format!("--against: {e}")));
-    let mut done = Vec::new();
-    for (file, scenario) in scenarios {
-        let started = time::OffsetDateTime::now_utc();
-        let run = run_one(scenario, against.as_ref(), out)
-            .await
-            .map_err(|e| format!("{}: {e:#}", file.display()));
-        let stop = run.is_err();
-        done.push(FileReport {
-            file: file.clone(),
-            name: scenario.name.clone(),
-            started,
-            run,
-        });
-        if stop {
-            break;
-        }
-        let _ = writeln!(out);
-    }
-    done
-}
-
-async fn run_one(
-    scenario: &Scenario,
-    against: Option<&Result<SandboxInfo, String>>,
-    out: &mut dyn Write,
-) -> anyhow::Result<harness::outcome::ScenarioResult> {
-    let (info, sandbox) = match against {
-        Some(_) if !scenario.gateway.is_empty() => anyhow::bail!(
-            "scenario \"{}\" declares [[gateway]] routes to the harness's echo API; run it without --against",
-            scenario.name
-        ),
-        Some(_) if scenario.steps.iter().any(|s| s.webhook.is_some()) => anyhow::bail!(
-            "scenario \"{}\" waits for webhooks at the harness's receiver; run it without --against",
-            scenario.name
-        ),
-        Some(Ok(info)) => (info.clone(), None),
-        Some(Err(e)) => anyhow::bail!("{e}"),
-        None => {
-            let sandbox = Sandbox::for_scenario(scenario).await?;
-            (sandbox.info.clone(), Some(sandbox))
-        }
-    };
-    let inbox = sandbox.as_ref().and_then(Sandbox::inbox);
-    let result = Runner::new(&info)?.with_inbox(inbox).run(scenario, out).await;
-    if let Some(sandbox) = sandbox {
-        sandbox.stop().await?;
-    }
-    result
 }
 
 fn write_reports(reports: Reports, done: &[FileReport]) -> anyhow::Result<()> {

@@ -12,11 +12,16 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mtls_sandbox::info::SandboxInfo;
 use serde_json::Value;
 
-use crate::identity::Identities;
+use crate::exchange::{Prepared, Received, error_chain};
+use crate::identity::{Identities, Identity};
 use crate::outcome::{Failure, ScenarioResult, StepOutcome, StepResult};
 use crate::receiver::Inbox;
 use crate::scenario::{AssertionSpec, HostName, Scenario, Step};
+use crate::stepper::Stepper;
 use crate::transcript;
+
+/// The variable that names the application a scenario plays as.
+const APP_NAME: &str = "app_name";
 
 pub struct Runner {
     info: SandboxInfo,
@@ -24,20 +29,33 @@ pub struct Runner {
     vars: BTreeMap<String, Value>,
     /// What the application's webhook receiver got, for `webhook` steps.
     inbox: Option<Inbox>,
+    /// `--step`: show each exchange in full and wait before sending.
+    stepper: Option<Stepper>,
 }
 
 impl Runner {
+    /// A runner playing as the application `info` describes, the
+    /// sandbox's default one unless [`Self::as_app`] names another.
     pub fn new(info: &SandboxInfo) -> anyhow::Result<Self> {
         let mut vars = BTreeMap::new();
         if let Value::Object(map) = serde_json::to_value(info)? {
             vars.extend(map);
         }
+        vars.insert(APP_NAME.into(), crate::apps::DEFAULT_APP.into());
         Ok(Self {
             info: info.clone(),
             identities: Identities::new(info)?,
             vars,
             inbox: None,
+            stepper: None,
         })
+    }
+
+    /// Names the application `info` belongs to: `${app_name}`, for what a
+    /// scenario registers for its own application (a client's `app`).
+    pub fn as_app(mut self, name: &str) -> Self {
+        self.vars.insert(APP_NAME.into(), name.into());
+        self
     }
 
     /// Reads `webhook` steps' events from `inbox` (see [`crate::Sandbox::inbox`]).
@@ -46,9 +64,21 @@ impl Runner {
         self
     }
 
+    /// Shows every request and response in full, pausing before each
+    /// request (`harness run --step`).
+    pub fn with_stepper(mut self, stepper: Option<Stepper>) -> Self {
+        self.stepper = stepper;
+        self
+    }
+
+    /// The stepper back, for the next file (its input may have ended).
+    pub fn into_stepper(self) -> Option<Stepper> {
+        self.stepper
+    }
+
     /// Runs every step, writing the transcript to `out`. A failed step does
     /// not stop the scenario: later steps show what else is wrong.
-    pub async fn run(&mut self, scenario: &Scenario, out: &mut dyn Write) -> anyhow::Result<ScenarioResult> {
+    pub async fn run(&mut self, scenario: &Scenario, out: &mut (dyn Write + Send)) -> anyhow::Result<ScenarioResult> {
         transcript::header(out, scenario)?;
         let started = Instant::now();
         let mut steps = Vec::with_capacity(scenario.steps.len());
@@ -93,7 +123,7 @@ impl Runner {
         scenario: &Scenario,
         i: usize,
         step: &Step,
-        out: &mut dyn Write,
+        out: &mut (dyn Write + Send),
     ) -> anyhow::Result<Result<String, Failure>> {
         let spec = scenario.identities.get(&step.identity);
         let identity = tokio::task::block_in_place(|| self.identities.get(&step.identity, spec))
@@ -106,16 +136,45 @@ impl Runner {
             Err(e) => return Ok(Err(Failure::Error(format!("cannot build the request: {e:#}")))),
         };
         transcript::request(out, &request.method, &request.url, &identity.label)?;
-        let mut sent = request.builder(&identity.http).send().await;
+        let mut sent = self.exchange(&request, &identity, out).await?;
         for _ in 0..step.retries {
-            let Some((status, wait)) = retry_after(&sent) else {
+            let Some((status, wait)) = sent.as_ref().ok().and_then(Received::retry_after) else {
                 break;
             };
             transcript::retry(out, status, wait)?;
             tokio::time::sleep(wait).await;
-            sent = request.builder(&identity.http).send().await;
+            sent = self.exchange(&request, &identity, out).await?;
         }
-        Ok(self.check(step, sent).await)
+        Ok(self.check(step, sent))
+    }
+
+    /// Sends `request` once as `identity`; with `--step`, shows it in full
+    /// and waits for Enter first, then shows the response in full.
+    async fn exchange(
+        &mut self,
+        request: &Prepared,
+        identity: &Identity,
+        out: &mut (dyn Write + Send),
+    ) -> anyhow::Result<reqwest::Result<Received>> {
+        let built = match request.build(&identity.http) {
+            Ok(built) => built,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Some(stepper) = &mut self.stepper {
+            transcript::request_in_full(out, &built)?;
+            stepper.pause(out)?;
+        }
+        let received = match identity.http.execute(built).await {
+            Ok(response) => Ok(Received::read(response).await),
+            Err(e) => Err(e),
+        };
+        if self.stepper.is_some() {
+            match &received {
+                Ok(received) => transcript::response_in_full(out, received)?,
+                Err(e) => transcript::no_response(out, &error_chain(e))?,
+            }
+        }
+        Ok(received)
     }
 
     /// Takes the next webhook event and checks it against the step.
@@ -297,9 +356,9 @@ impl Runner {
     }
 
     /// Compares the outcome with the step's expectations; captures values.
-    async fn check(&mut self, step: &Step, sent: reqwest::Result<reqwest::Response>) -> Result<String, Failure> {
+    fn check(&mut self, step: &Step, sent: reqwest::Result<Received>) -> Result<String, Failure> {
         let expect = &step.expect;
-        let response = match (sent, expect.handshake.is_some()) {
+        let Received { status, headers, text } = match (sent, expect.handshake.is_some()) {
             (Err(_), true) => return Ok("the handshake was refused, as expected".into()),
             (Err(e), false) => {
                 return Err(Failure::mismatch(
@@ -310,14 +369,11 @@ impl Runner {
             (Ok(r), true) => {
                 return Err(Failure::mismatch(
                     "the handshake to be refused",
-                    format!("HTTP {}", r.status().as_u16()),
+                    format!("HTTP {}", r.status.as_u16()),
                 ));
             }
             (Ok(r), false) => r,
         };
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if let Some(want) = expect.status
             && status.as_u16() != want
@@ -388,64 +444,4 @@ impl Runner {
 /// The first 300 characters of a body, for failure messages.
 fn excerpt(text: &str) -> String {
     text.chars().take(300).collect()
-}
-
-struct Prepared {
-    method: String,
-    url: String,
-    headers: Vec<(String, String)>,
-    query: Vec<(String, String)>,
-    basic: Option<(String, String)>,
-    form: Option<Vec<(String, String)>>,
-    json: Option<Value>,
-}
-
-impl Prepared {
-    fn builder(&self, http: &reqwest::Client) -> reqwest::RequestBuilder {
-        let method = reqwest::Method::from_bytes(self.method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let mut req = http.request(method, &self.url).query(&self.query);
-        for (k, v) in &self.headers {
-            req = req.header(k, v);
-        }
-        if let Some((user, password)) = &self.basic {
-            req = req.basic_auth(user, Some(password));
-        }
-        if let Some(form) = &self.form {
-            req = req.form(form);
-        }
-        if let Some(json) = &self.json {
-            req = req.json(json);
-        }
-        req
-    }
-}
-
-/// The innermost cause of a client error, which is what says what failed.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg = s.to_string();
-        source = s.source();
-    }
-    msg
-}
-
-/// What a well-behaved client does with a 429 or 503: wait as long as
-/// `Retry-After` says (delay-seconds; capped at 60) and try again.
-fn retry_after(sent: &reqwest::Result<reqwest::Response>) -> Option<(reqwest::StatusCode, std::time::Duration)> {
-    let response = sent.as_ref().ok()?;
-    let status = response.status();
-    if status != reqwest::StatusCode::TOO_MANY_REQUESTS && status != reqwest::StatusCode::SERVICE_UNAVAILABLE {
-        return None;
-    }
-    let secs: u64 = response
-        .headers()
-        .get("retry-after")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some((status, std::time::Duration::from_secs(secs.min(60))))
 }

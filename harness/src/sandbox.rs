@@ -79,15 +79,25 @@ impl Sandbox {
     /// a webhook receiver as its URL when a step waits for a webhook.
     pub async fn for_scenario(scenario: &Scenario) -> anyhow::Result<Self> {
         let seed = format!("harness scenario: {}", scenario.name);
-        let echo = match scenario.gateway.is_empty() {
+        Self::for_scenarios(&seed, &[scenario]).await
+    }
+
+    /// Starts one sandbox for several scenarios at once (`harness run
+    /// --parallel`): seeded with `seed`, with every scenario's gateway
+    /// routes and one echo API behind them, and a webhook receiver when a
+    /// step of any of them waits for a webhook.
+    pub async fn for_scenarios(seed: &str, scenarios: &[&Scenario]) -> anyhow::Result<Self> {
+        let gateway: Vec<_> = scenarios.iter().flat_map(|s| s.gateway.iter().cloned()).collect();
+        let echo = match gateway.is_empty() {
             true => None,
             false => Some(upstream::start_echo().await),
         };
         let routes = match &echo {
-            Some(echo) => upstream::routes(&scenario.gateway, &echo.uri()).map_err(anyhow::Error::msg)?,
+            Some(echo) => upstream::routes(&gateway, &echo.uri()).map_err(anyhow::Error::msg)?,
             None => Vec::new(),
         };
-        let webhooks = match scenario.steps.iter().any(|s| s.webhook.is_some()) {
+        let waits_for_webhooks = scenarios.iter().flat_map(|s| &s.steps).any(|s| s.webhook.is_some());
+        let webhooks = match waits_for_webhooks {
             true => Some(receiver::start().await),
             false => None,
         };
@@ -96,7 +106,7 @@ impl Sandbox {
             None => None,
         };
         let runtime = Runtime {
-            entropy: Arc::new(Entropy::from_seed(&seed)),
+            entropy: Arc::new(Entropy::from_seed(seed)),
             ..Runtime::default()
         };
         let adjust = |config: &mut Config| {

@@ -267,6 +267,26 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// Whether it can run on any sandbox (`--against`), or needs one the
+    /// harness starts: with its gateway routes, or its webhook receiver.
+    pub fn runs_against_any_sandbox(&self) -> Result<(), String> {
+        if !self.gateway.is_empty() {
+            return Err(format!(
+                "scenario \"{}\" declares [[gateway]] routes to the harness's echo API; run it without --against",
+                self.name
+            ));
+        }
+        if self.steps.iter().any(|s| s.webhook.is_some()) {
+            return Err(format!(
+                "scenario \"{}\" waits for webhooks at the harness's receiver; run it without --against",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The line of the `i`-th `[[step]]` header, for error messages.
 fn step_line(text: &str, i: usize) -> usize {
     text.lines()

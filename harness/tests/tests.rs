@@ -2,5 +2,7 @@
 
 mod cli;
 mod fixture;
+mod parallel;
 mod reports;
 mod scenarios;
+mod step;

@@ -1,0 +1,254 @@
+//! `harness run --parallel`: scenario files played at the same time on one
+//! sandbox, each as an application of its own, so that one file's
+//! customers, tokens and clients cannot change what another sees.
+//!
+//! Applications do not separate everything. The sandbox clock, fault
+//! rules that match every application and the harness's one webhook
+//! receiver are shared, so a scenario that moves the clock (a payment
+//! another file is watching jumps ahead), installs such a rule (another
+//! file's call gets the 429) or waits for webhooks (another file's events
+//! arrive in its inbox) would make the others' transcripts depend on
+//! timing. [`shared_by`] names what a scenario shares; the caller runs
+//! those files after the batch, one at a time. Revoking a certificate is
+//! not on the list: the scenarios revoke only certificates they made for
+//! themselves, which no other file presents.
+//!
+//! Each file's transcript is buffered and handed back whole: the caller
+//! prints them in file order, never interleaved.
+
+use std::sync::Arc;
+
+use mtls_sandbox::info::SandboxInfo;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::admin::AdminApi;
+use crate::report::FileReport;
+use crate::runner::Runner;
+use crate::scenario::{Scenario, Step};
+use crate::{Sandbox, apps};
+
+/// What the in-process sandbox of a parallel run is seeded with.
+const SEED: &str = "harness parallel run";
+
+/// Most files playing at once. Each makes its application's key pair (RSA
+/// by default) when it starts and holds a few connections: a directory of
+/// a hundred files should queue, not make a hundred key pairs at once.
+const AT_ONCE: usize = 8;
+
+/// One scenario file to play.
+#[derive(Clone)]
+pub struct Job {
+    pub file: std::path::PathBuf,
+    pub scenario: Scenario,
+}
+
+/// A file played: its report and its whole transcript.
+pub struct Played {
+    pub report: FileReport,
+    pub transcript: String,
+    /// The application it played as, when the run created one for it.
+    pub app: Option<String>,
+}
+
+/// What `scenario` changes or reads that every application of a sandbox
+/// shares; empty when it can run beside other files.
+pub fn shared_by(scenario: &Scenario) -> Vec<&'static str> {
+    let mut shared = Vec::new();
+    let mut note = |what| {
+        if !shared.contains(&what) {
+            shared.push(what);
+        }
+    };
+    for step in &scenario.steps {
+        if step.path.starts_with("/admin/clock") {
+            note("moves the sandbox clock");
+        }
+        if installs_global_fault(step) {
+            note("installs or clears fault rules that match every application");
+        }
+        if step.webhook.is_some() {
+            note("reads webhooks from the harness's one receiver");
+        }
+    }
+    shared
+}
+
+/// A step that posts a fault rule naming no application, or clears the
+/// rules (everyone's).
+fn installs_global_fault(step: &Step) -> bool {
+    if !step.path.starts_with("/admin/faults") {
+        return false;
+    }
+    let sends_body = step.json.is_some() || step.form.is_some();
+    let method = step
+        .method
+        .as_deref()
+        .unwrap_or(if sends_body { "POST" } else { "GET" });
+    if method.eq_ignore_ascii_case("DELETE") {
+        return true;
+    }
+    if !method.eq_ignore_ascii_case("POST") {
+        return false;
+    }
+    let rule = step
+        .json
+        .as_ref()
+        .and_then(|j| serde_json::to_value(j).ok())
+        .unwrap_or(Value::Null);
+    !["app", "application"]
+        .iter()
+        .any(|key| rule["match"].get(key).is_some())
+}
+
+/// Plays `jobs` at the same time on the sandbox `against` describes, or on
+/// one the harness starts; each as an application created for it (named
+/// after its file) and deleted afterwards. Returns them in the order given.
+pub async fn play(jobs: &[Job], against: Option<&SandboxInfo>) -> Vec<Played> {
+    let own = match against {
+        Some(_) => None,
+        None => {
+            let scenarios: Vec<&Scenario> = jobs.iter().map(|j| &j.scenario).collect();
+            match Sandbox::for_scenarios(SEED, &scenarios).await {
+                Ok(sandbox) => Some(sandbox),
+                Err(e) => return all_failed(jobs, &format!("cannot start a sandbox for the parallel run: {e:#}")),
+            }
+        }
+    };
+    let info = against.or(own.as_ref().map(|s| &s.info)).expect("a sandbox");
+    let played = match AdminApi::connect(info).await {
+        Ok(admin) => play_as_apps(jobs, Arc::new(admin), own.is_some()).await,
+        Err(e) => all_failed(jobs, &format!("{e:#}")),
+    };
+    if let Some(sandbox) = own
+        && let Err(e) = sandbox.stop().await
+    {
+        eprintln!("warning: the parallel run's sandbox did not stop cleanly: {e:#}");
+    }
+    played
+}
+
+async fn play_as_apps(jobs: &[Job], admin: Arc<AdminApi>, own_sandbox: bool) -> Vec<Played> {
+    let files: Vec<_> = jobs.iter().map(|j| j.file.clone()).collect();
+    let slots = Arc::new(Semaphore::new(AT_ONCE));
+    let mut tasks = JoinSet::new();
+    for (i, (job, name)) in jobs.iter().cloned().zip(apps::names_for(&files)).enumerate() {
+        let (admin, slots) = (admin.clone(), slots.clone());
+        tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await.expect("the semaphore is never closed");
+            (i, play_one(job, &name, &admin, own_sandbox).await)
+        });
+    }
+    let mut played: Vec<Option<Played>> = jobs.iter().map(|_| None).collect();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok((i, p)) => played[i] = Some(p),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    played.into_iter().map(|p| p.expect("every task reported")).collect()
+}
+
+/// Creates an application for `job`, plays the scenario as it into a
+/// buffer, deletes the application.
+async fn play_one(job: Job, name: &str, admin: &AdminApi, own_sandbox: bool) -> Played {
+    let started = time::OffsetDateTime::now_utc();
+    let mut transcript = Vec::new();
+    let mut app = None;
+    let run = async {
+        if !own_sandbox {
+            job.scenario.runs_against_any_sandbox().map_err(anyhow::Error::msg)?;
+        }
+        let (name, info) = admin.create_app_like(name).await?;
+        app = Some(name.clone());
+        let result = match Runner::new(&info) {
+            Ok(runner) => runner.as_app(&name).run(&job.scenario, &mut transcript).await,
+            Err(e) => Err(e),
+        };
+        let deleted = admin.delete_app(&name).await;
+        let result = result?;
+        deleted?;
+        anyhow::Ok(result)
+    }
+    .await;
+    Played {
+        report: FileReport {
+            file: job.file.clone(),
+            name: job.scenario.name.clone(),
+            started,
+            run: run.map_err(|e| format!("{}: {e:#}", job.file.display())),
+        },
+        transcript: String::from_utf8_lossy(&transcript).into_owned(),
+        app,
+    }
+}
+
+fn all_failed(jobs: &[Job], why: &str) -> Vec<Played> {
+    jobs.iter().map(|job| Played::failed(job, why)).collect()
+}
+
+impl Played {
+    /// A file that could not run at all, and why.
+    pub fn failed(job: &Job, why: &str) -> Self {
+        Self {
+            report: FileReport {
+                file: job.file.clone(),
+                name: job.scenario.name.clone(),
+                started: time::OffsetDateTime::now_utc(),
+                run: Err(format!("{}: {why}", job.file.display())),
+            },
+            transcript: String::new(),
+            app: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn scenario(steps: &str) -> Scenario {
+        Scenario::parse(&format!("name = \"s\"\n{steps}"), Path::new("s.toml")).unwrap()
+    }
+
+    const BANKS: &str = "[[step]]\nsay = \"banks\"\npath = \"/banks/v1\"\nexpect = { status = 200 }\n";
+
+    #[test]
+    fn a_scenario_that_only_uses_its_own_application_shares_nothing() {
+        assert!(shared_by(&scenario(BANKS)).is_empty());
+    }
+
+    #[test]
+    fn the_clock_global_fault_rules_and_webhooks_are_shared() {
+        let clock = "[[step]]\nsay = \"c\"\nhost = \"auth\"\npath = \"/admin/clock\"\n\
+                     json = { advance = \"1m\" }\nexpect = { status = 200 }\n";
+        let fault = "[[step]]\nsay = \"f\"\nhost = \"auth\"\npath = \"/admin/faults\"\n\
+                     json = { match = { path = \"/banks/v1\" }, effect = { status = 429 } }\nexpect = { status = 201 }\n";
+        let hook = "[[step]]\nsay = \"w\"\nwebhook = \"payment.created\"\nexpect = { exists = [\"/type\"] }\n";
+        let all = scenario(&format!("{BANKS}{clock}{fault}{clock}{hook}"));
+        assert_eq!(
+            shared_by(&all),
+            [
+                "moves the sandbox clock",
+                "installs or clears fault rules that match every application",
+                "reads webhooks from the harness's one receiver"
+            ]
+        );
+    }
+
+    #[test]
+    fn fault_rules_for_one_application_and_reading_the_rules_are_not_shared() {
+        let own = "[[step]]\nsay = \"f\"\nhost = \"auth\"\npath = \"/admin/faults\"\n\
+                   json = { match = { app = \"me\" }, effect = { status = 429 } }\nexpect = { status = 201 }\n";
+        let list = "[[step]]\nsay = \"l\"\nhost = \"auth\"\npath = \"/admin/faults\"\nexpect = { status = 200 }\n";
+        assert!(shared_by(&scenario(&format!("{own}{list}"))).is_empty());
+        let clear = list.replace("path =", "method = \"DELETE\"\npath =");
+        assert_eq!(
+            shared_by(&scenario(&clear)),
+            ["installs or clears fault rules that match every application"]
+        );
+    }
+}
