@@ -7,6 +7,7 @@
 
 mod disk_full;
 mod gateway_stall;
+mod read_only;
 
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,23 @@ impl Mount {
         Self {
             target: target.to_path_buf(),
         }
+    }
+
+    /// `target` bound onto itself, read-only: writes fail with EROFS, for
+    /// root too (file modes would not stop root).
+    pub fn read_only(target: &std::path::Path) -> Self {
+        mount(Some(target.to_str().unwrap()), target, None, libc::MS_BIND, "");
+        let guard = Self {
+            target: target.to_path_buf(),
+        };
+        mount(
+            None,
+            target,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+            "",
+        );
+        guard
     }
 }
 
