@@ -7,6 +7,7 @@
 
 mod disk_full;
 mod gateway_stall;
+mod jwks_uri;
 mod read_only;
 
 use std::time::{Duration, Instant};
@@ -94,5 +95,76 @@ fn mount(source: Option<&str>, target: &std::path::Path, fstype: Option<&str>, f
              scripts/test and CI do (a container needs --privileged, as dockerd does)",
             target.display()
         );
+    }
+}
+
+/// A raw HTTP/1.1 server on a free loopback port, one thread per
+/// connection, for peers that misbehave in ways a mock server will not
+/// (stall mid-body, never answer, stream without end). `handler` gets the
+/// request path and the stream, after the request head; `stopping()`
+/// turns true when the server is dropped, so a handler holding a
+/// connection open can end.
+pub struct RawServer {
+    pub addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+pub type Handler = fn(&str, &mut std::net::TcpStream, &dyn Fn() -> bool);
+
+impl RawServer {
+    pub fn start(handler: Handler) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        let flag = flag.clone();
+                        std::thread::spawn(move || {
+                            if let Some(path) = read_head(&mut stream) {
+                                handler(&path, &mut stream, &|| flag.load(Ordering::Relaxed));
+                            }
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Self { addr, stop }
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Reads a request head; returns its path.
+pub fn read_head(stream: &mut std::net::TcpStream) -> Option<String> {
+    use std::io::Read;
+    stream.set_nonblocking(false).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    Some(head.split_whitespace().nth(1)?.to_owned())
+}
+
+/// Waits, without a busy loop, until `stopping()` or 30 s have passed.
+pub fn hold(stopping: &dyn Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stopping() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

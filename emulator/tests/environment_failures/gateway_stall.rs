@@ -4,73 +4,23 @@
 //! `timeout_ms` of silence — the client sees an incomplete body, never a
 //! hang — and other requests through the gateway are served meanwhile.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::Write;
+use std::net::TcpStream;
 use std::time::Duration;
 
-use super::timed;
+use super::{RawServer, hold, timed};
 use crate::gateway::start_with_config;
 use crate::util::{block_on, with_app_cert};
 
-/// A raw HTTP/1.1 upstream: `/slow…` sends its head (Content-Length 100)
-/// and 12 bytes, then stays silent until dropped; anything else is answered
-/// in full.
-struct StallingUpstream {
-    addr: std::net::SocketAddr,
-    stop: Arc<AtomicBool>,
-}
-
-impl StallingUpstream {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let flag = flag.clone();
-                        std::thread::spawn(move || serve(stream, &flag));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        });
-        Self { addr, stop }
-    }
-}
-
-impl Drop for StallingUpstream {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-fn serve(mut stream: TcpStream, stop: &AtomicBool) {
-    stream.set_nonblocking(false).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let head = String::from_utf8_lossy(&head);
-    if head.split_whitespace().nth(1).unwrap_or("").starts_with("/slow") {
+/// `/slow…` sends its head (Content-Length 100) and 12 bytes, then stays
+/// silent with the connection open; anything else is answered in full.
+fn stalling_upstream(path: &str, stream: &mut TcpStream, stopping: &dyn Fn() -> bool) {
+    if path.starts_with("/slow") {
         let _ = stream.write_all(
             b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"partial\": ",
         );
         let _ = stream.flush();
-        // Silent, connection open, until the test ends.
-        while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        hold(stopping);
     } else {
         let _ = stream
             .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{\"ok\":true}");
@@ -79,7 +29,7 @@ fn serve(mut stream: TcpStream, stop: &AtomicBool) {
 
 #[test]
 fn an_upstream_stalling_mid_body_cuts_the_response_and_others_are_served() {
-    let upstream = StallingUpstream::start();
+    let upstream = RawServer::start(stalling_upstream);
     let (emu, _tmp) = start_with_config(&format!(
         "[[gateway]]\nprefix = \"/\"\nupstream = \"http://{}\"\nrequire_token = false\ntimeout_ms = 1000\n",
         upstream.addr
