@@ -5,6 +5,7 @@
 //! everything else, and lose nothing already stored. Each test prints the
 //! time it took to get the error (`--nocapture` shows them).
 
+mod clock_backwards;
 mod disk_full;
 mod gateway_stall;
 mod jwks_uri;
