@@ -37,6 +37,14 @@ pub enum RecordsError {
 }
 
 impl RecordsError {
+    /// The disk's failure behind this error, if that is what it is.
+    pub fn storage(&self) -> Option<&StorageFailure> {
+        match self {
+            RecordsError::Storage(failure) => Some(failure),
+            _ => None,
+        }
+    }
+
     /// This error as a [`StorageFailure`] of the database at `path` when
     /// SQLite or the OS says the storage is at fault.
     fn in_file(self, path: &Path) -> Self {

@@ -95,6 +95,16 @@ pub enum StateError {
     MountPoint { dir: PathBuf },
 }
 
+impl StateError {
+    /// The disk's failure behind this error, if that is what it is.
+    pub fn storage(&self) -> Option<&crate::storage::StorageFailure> {
+        match self {
+            StateError::Storage(failure) => Some(failure),
+            _ => None,
+        }
+    }
+}
+
 /// The error of writing (`action`) `path`: a [`StateError::Storage`] when
 /// the disk is at fault, so the message says what to do.
 fn write_error(action: &'static str, path: PathBuf) -> impl FnOnce(std::io::Error) -> StateError {

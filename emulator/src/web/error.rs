@@ -88,17 +88,16 @@ impl From<crate::records::RecordsError> for ApiError {
 /// the file and the fix, since only the person running the sandbox can act.
 impl From<crate::storage::StorageFailure> for ApiError {
     fn from(failure: crate::storage::StorageFailure) -> Self {
-        match failure.problem {
-            crate::storage::Problem::Full => ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "INSUFFICIENT_STORAGE",
-                failure.to_string(),
-            ),
-            _ => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SERVICE_UNAVAILABLE",
-                failure.to_string(),
-            ),
-        }
+        let (status, code) = storage_status(&failure);
+        ApiError::new(status, code, failure.to_string())
+    }
+}
+
+/// The status and provider-style code of a storage failure, for every
+/// area's error shape.
+pub fn storage_status(failure: &crate::storage::StorageFailure) -> (StatusCode, &'static str) {
+    match failure.problem {
+        crate::storage::Problem::Full => (StatusCode::INSUFFICIENT_STORAGE, "INSUFFICIENT_STORAGE"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
     }
 }

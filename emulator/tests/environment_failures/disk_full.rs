@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{Mount, timed};
+use crate::portal::{Posted, portal_post};
 use crate::util::{Emulator, admin_token, cli, plain, send, token_request};
 
 /// Fills the file system under `dir` with one file, until ENOSPC.
@@ -94,6 +95,13 @@ fn assert_full(what: &str, (status, body): (u16, Value)) {
     );
 }
 
+/// A portal page answering a storage failure: 507, naming `file`.
+fn assert_page_full(what: &str, posted: &Posted, file: &str) {
+    let page = posted.text();
+    assert_eq!(posted.status, 507, "{what}: {page}");
+    assert!(page.contains(file) && page.contains("full"), "{what}: {page}");
+}
+
 #[test]
 fn a_full_disk_fails_writes_clearly_and_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -115,6 +123,7 @@ fn a_full_disk_fails_writes_clearly_and_loses_nothing() {
     assert_eq!(status, 201, "{secret}");
     let clear = secret["data"]["clear"].as_str().unwrap().to_owned();
 
+    let app_secret = emu.info.client_secret.clone();
     let filler = fill(&disk);
     let bound = Duration::from_secs(5);
     let (customer_full, _) = timed("time to error, disk full: create a customer", bound, || {
@@ -138,6 +147,20 @@ fn a_full_disk_fails_writes_clearly_and_loses_nothing() {
         "names the file and the cause: {stderr}"
     );
 
+    let serial = mtls_sandbox::inspector::CertificateView::parse(
+        &mtls_sandbox::pki::first_cert_der(&emu.read("my_app_cert.crt"), "app").unwrap(),
+    )
+    .unwrap()
+    .serial;
+    let (revoke_full, _) = timed("time to error, disk full: revoke in the portal", bound, || {
+        portal_post(&emu, &format!("/portal/certificates/{serial}/revoke"), &[])
+    });
+    assert_page_full("revoke in the portal", &revoke_full, "records.db");
+    let (rotate_full, _) = timed("time to error, disk full: rotate the app secret", bound, || {
+        portal_post(&emu, "/portal/application/secret", &[])
+    });
+    assert_page_full("rotate the app secret", &rotate_full, "state.json");
+
     // Reads and tokens need no space: the sandbox keeps serving them.
     assert_eq!(get_customer(&emu, &customer), 200);
     assert_eq!(token_status(&emu, &client_id, &clear), 200);
@@ -158,6 +181,11 @@ fn a_full_disk_fails_writes_clearly_and_loses_nothing() {
         200,
         "the secret stored before still works"
     );
+    assert_eq!(
+        emu.info.client_secret, app_secret,
+        "the failed rotation changed nothing"
+    );
+    assert_eq!(token_status(&emu, &emu.info.client_id, &app_secret), 200);
     let (status, dup) = create_customer(&emu, "while-full");
     assert_eq!(status, 200, "the refused customer was not half-stored: {dup}");
     let certificate_works = send(
