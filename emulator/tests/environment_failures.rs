@@ -8,6 +8,7 @@
 mod clock_backwards;
 mod disk_full;
 mod gateway_stall;
+mod half_rotation;
 mod jwks_uri;
 mod read_only;
 
