@@ -116,3 +116,35 @@ fn an_empty_mount_point_as_state_dir_says_to_use_a_directory_inside_it() {
     let emu = Emulator::start_in(&volume.join("sandbox"), &[]);
     assert!(emu.stop().success(), "the directory it suggests works");
 }
+
+/// The state dir turned read-only under a running sandbox (a read-only
+/// bind mount over it: files opened before, like `records.db`, stay
+/// writable; new files cannot be made). Rotating the application's secret
+/// writes `state.json` and gets 503 naming it and the fix; nothing changed.
+#[test]
+fn a_state_dir_turned_read_only_while_running_answers_503_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let emu = Emulator::start_in(&state, &[]);
+    let secret = emu.info.client_secret.clone();
+    let (posted, _) = {
+        let _ro = Mount::read_only(&state);
+        timed(
+            "time to error, state dir read-only mid-run",
+            Duration::from_secs(5),
+            || crate::portal::portal_post(&emu, "/portal/application/secret", &[]),
+        )
+    };
+    let page = posted.text();
+    assert_eq!(posted.status, 503, "{page}");
+    assert!(page.contains("state.json") && page.contains("read-only"), "{page}");
+    assert!(emu.read("state.json").contains(&secret), "unchanged");
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", emu.info.client_id.as_str()),
+        ("client_secret", secret.as_str()),
+        ("scope", "api"),
+    ];
+    let (status, body, _) = crate::util::token_request(&crate::util::plain(&emu), &emu.info.token_endpoint, &form);
+    assert_eq!(status, 200, "the secret held before still works: {body}");
+}
