@@ -161,6 +161,22 @@ fn a_full_disk_fails_writes_clearly_and_loses_nothing() {
     });
     assert_page_full("rotate the app secret", &rotate_full, "state.json");
 
+    let (webhook_full, _) = timed("time to error, disk full: set the webhook URL", bound, || {
+        let (status, body, _) = send(
+            plain(&emu)
+                .put(format!("{}/admin/webhooks", emu.info.auth_url))
+                .bearer_auth(&admin)
+                .json(&json!({ "url": "http://127.0.0.1:9/hooks" })),
+        );
+        (status, body)
+    });
+    assert_eq!(webhook_full.0, 507, "{}", webhook_full.1);
+    assert!(
+        webhook_full.1["message"].as_str().unwrap().contains("webhooks.json"),
+        "{}",
+        webhook_full.1
+    );
+
     // Reads and tokens need no space: the sandbox keeps serving them.
     assert_eq!(get_customer(&emu, &customer), 200);
     assert_eq!(token_status(&emu, &client_id, &clear), 200);
