@@ -46,8 +46,9 @@ impl Problem {
         match err.sqlite_error_code()? {
             ErrorCode::DiskFull => Some(Self::Full),
             ErrorCode::ReadOnly => Some(Self::ReadOnly),
-            ErrorCode::PermissionDenied | ErrorCode::CannotOpen => Some(Self::Denied),
-            ErrorCode::SystemIoFailure => Some(Self::Io),
+            ErrorCode::PermissionDenied => Some(Self::Denied),
+            // "unable to open database file": SQLite does not say why.
+            ErrorCode::CannotOpen | ErrorCode::SystemIoFailure => Some(Self::Io),
             _ => None,
         }
     }
