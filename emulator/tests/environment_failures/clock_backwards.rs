@@ -113,3 +113,51 @@ fn the_clock_set_back_refuses_future_tokens_clearly_and_keeps_everything() {
     assert_ne!(api.ok(&format!("/payments/v1/{payment}"))["status"], first_status);
     assert!(!emu.log().contains("panicked"), "{}", emu.log());
 }
+
+/// A certificate revoked, then the clock set back to before the revocation
+/// (and the new CRL's `thisUpdate`), but not before the certificates'
+/// validity (issued an hour back): the revoked one stays refused at the
+/// handshake, the app's own still gets in.
+#[test]
+fn a_revocation_holds_when_the_clock_goes_back_past_it() {
+    use crate::util::{Identity, client, with_app_cert};
+    let emu = Emulator::start(&[]);
+    let victim = mtls_sandbox::state::State::load(&emu.state_dir)
+        .unwrap()
+        .issuing_ca()
+        .unwrap()
+        .issue_client(&mtls_sandbox::pki::ClientCertSpec::new(
+            "victim",
+            time::OffsetDateTime::now_utc(),
+        ))
+        .unwrap();
+    let file = emu.state_dir.with_extension("victim.pem");
+    std::fs::write(&file, &victim.cert_pem).unwrap();
+    let (code, out, err) = crate::util::cli(&emu, &["revoke", "--cert", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+
+    let (status, body, _) = admin(&emu, "/admin/clock", json!({"advance": "-30m"}));
+    assert_eq!(status, 200, "{body}");
+    let chain = emu.read("lean_public_cert_chain.pem");
+    let banks_over_mtls = |http: reqwest::Client| {
+        crate::util::block_on(async {
+            http.get(format!("{}/banks/v1", emu.info.mtls_url))
+                .header("lean-app-token", &emu.info.app_token)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        })
+    };
+    let (refused, _) = timed(
+        "time to error, revoked certificate after the clock went back",
+        Duration::from_secs(2),
+        || banks_over_mtls(client(&chain, Identity::Chain(victim, chain.clone()))),
+    );
+    assert!(
+        refused.as_ref().map_or(true, |s| *s == 401),
+        "the revoked certificate got in: {refused:?}"
+    );
+    assert_eq!(banks_over_mtls(with_app_cert(&emu)).unwrap(), 200);
+    assert!(emu.log_line("CN=victim").contains("revoked"));
+    let _ = std::fs::remove_file(file);
+}
