@@ -170,3 +170,40 @@ pub fn hold(stopping: &dyn Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `mtls-sandbox up --state-dir DIR` on free ports, killed if it is still
+/// running after 10 s; its exit code and stderr.
+pub fn up(state_dir: &std::path::Path) -> (Option<i32>, String) {
+    let stderr = tempfile::NamedTempFile::new().unwrap();
+    let mut child = std::process::Command::new(crate::util::bin())
+        .args([
+            "up",
+            "--sandbox-port",
+            "0",
+            "--mtls-port",
+            "0",
+            "--auth-port",
+            "0",
+            "--state-dir",
+        ])
+        .arg(state_dir)
+        .env_remove("MTLS_SANDBOX_STATE_DIR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("up on {} still runs after 10 s", state_dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (status.code(), std::fs::read_to_string(stderr.path()).unwrap())
+}

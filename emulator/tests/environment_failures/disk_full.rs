@@ -181,6 +181,25 @@ fn a_full_disk_fails_writes_clearly_and_loses_nothing() {
     assert_eq!(get_customer(&emu, &customer), 200);
     assert_eq!(token_status(&emu, &client_id, &clear), 200);
 
+    // A second sandbox cannot be created on the full disk: exit 1 saying
+    // so, and no half-made state left behind.
+    let ((code, stderr), _) = timed("time to error, disk full: up with a new state dir", bound, || {
+        super::up(&disk.join("second"))
+    });
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the file system is full") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    let names: Vec<_> = std::fs::read_dir(&disk)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.to_string_lossy().contains("second")),
+        "{names:?}"
+    );
+
     // Space freed: writes work again, no restart needed.
     std::fs::remove_file(filler).unwrap();
     let (status, after) = create_customer(&emu, "after-full");

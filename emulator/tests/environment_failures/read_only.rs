@@ -5,48 +5,10 @@
 //! no panic, and the state in it is untouched.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{Mount, timed};
-use crate::util::{Emulator, bin, send};
-
-/// `mtls-sandbox up --state-dir DIR` on free ports, killed if it is still
-/// running after 10 s; its exit code and stderr.
-fn up(state_dir: &Path) -> (Option<i32>, String) {
-    let stderr = tempfile::NamedTempFile::new().unwrap();
-    let mut child = Command::new(bin())
-        .args([
-            "up",
-            "--sandbox-port",
-            "0",
-            "--mtls-port",
-            "0",
-            "--auth-port",
-            "0",
-            "--state-dir",
-        ])
-        .arg(state_dir)
-        .env_remove("MTLS_SANDBOX_STATE_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr.reopen().unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("up on an unwritable state dir still runs after 10 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    (status.code(), std::fs::read_to_string(stderr.path()).unwrap())
-}
+use super::{Mount, timed, up};
+use crate::util::{Emulator, send};
 
 fn assert_clear(what: &str, (code, stderr): &(Option<i32>, String), names: &Path, says: &[&str]) {
     assert_eq!(*code, Some(1), "{what}: {stderr}");
