@@ -68,17 +68,37 @@ impl Application {
             client_secret: clear.clone(),
             ..(*self.credentials()).clone()
         };
-        // Durable first: if anything below fails, the next start still agrees
-        // with what the portal showed.
+        // Durable first: the manifest is what the next start believes.
         self.state.save_app(&credentials)?;
-        let record = SecretRecord::new("default", &clear, true, entropy);
+        let mut info = (*self.info()).clone();
+        info.client_secret = clear.clone();
+        if let Err(e) = self.install(&credentials, &info) {
+            // A rotation that failed half-way (the disk filled up after the
+            // manifest) must change nothing: the secret the user holds keeps
+            // working now and after a restart.
+            let old = self.credentials();
+            if let Err(undo) = self
+                .state
+                .save_app(&old)
+                .map_err(RotateError::from)
+                .and_then(|()| self.install(&old, &self.info()))
+            {
+                tracing::error!("a failed secret rotation could not be undone: {undo}");
+            }
+            return Err(e);
+        }
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = (Arc::new(credentials), Arc::new(info));
+        Ok(clear)
+    }
+
+    /// Makes `credentials` the ones the authorization server accepts and
+    /// `info` what `sandbox.json` says.
+    fn install(&self, credentials: &AppCredentials, info: &SandboxInfo) -> Result<(), RotateError> {
+        let record = SecretRecord::new("default", &credentials.client_secret, true, self.authority.entropy());
         self.authority
             .registry
             .replace_static_secrets(&credentials.client_id, vec![record])?;
-        let mut info = (*self.info()).clone();
-        info.client_secret = clear.clone();
         info.publish(&self.state)?;
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = (Arc::new(credentials), Arc::new(info));
-        Ok(clear)
+        Ok(())
     }
 }

@@ -37,6 +37,9 @@ pub enum LockError {
     },
     #[error("cannot lock {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    /// The state dir is read-only, full or not ours to write.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageFailure),
 }
 
 fn already_running(dir: &Path, pid: Option<u32>, info: Option<&SandboxInfo>) -> String {
@@ -60,9 +63,12 @@ impl InstanceLock {
     /// Takes the lock of `state_dir` (which must exist) and records our pid in it.
     pub fn acquire(state_dir: &Path) -> Result<Self, LockError> {
         let path = state_dir.join(files::LOCK);
-        let io = |source| LockError::Io {
-            path: path.clone(),
-            source,
+        let io = |source: std::io::Error| match crate::storage::StorageFailure::from_io(&path, &source) {
+            Some(failure) => LockError::Storage(failure),
+            None => LockError::Io {
+                path: path.clone(),
+                source,
+            },
         };
         crate::fsutil::refuse_symlink(&path).map_err(io)?;
         let mut file = open(&path).map_err(io)?;

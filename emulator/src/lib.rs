@@ -33,6 +33,7 @@
 //!   [`proxy`] (behind the user's TLS terminator: who may forward a client
 //!   certificate, how the header reads, the verdict for one request).
 //! - Leaves, injected where needed: [`clock`], [`entropy`], `fsutil`,
+//!   [`storage`] (a full or read-only disk, named and explained),
 //!   [`limits`], `hosts`.
 //!
 //! The public modules are what the binary, the harness, the integration
@@ -66,6 +67,7 @@ pub mod revocation;
 mod router;
 pub mod server;
 pub mod state;
+pub mod storage;
 pub mod tls;
 mod web;
 pub mod webhooks;

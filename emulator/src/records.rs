@@ -14,7 +14,8 @@
 //! shared connection through [`Records::with_conn`].
 
 use crate::entropy::Entropy;
-use std::path::Path;
+use crate::storage::StorageFailure;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -30,6 +31,30 @@ pub enum RecordsError {
     Io(#[from] std::io::Error),
     #[error("a customer with app_user_id '{app_user_id}' already exists (customer_id {customer_id})")]
     DuplicateAppUser { app_user_id: String, customer_id: String },
+    /// The disk under `records.db` is full, read-only or failing.
+    #[error(transparent)]
+    Storage(#[from] StorageFailure),
+}
+
+impl RecordsError {
+    /// The disk's failure behind this error, if that is what it is.
+    pub fn storage(&self) -> Option<&StorageFailure> {
+        match self {
+            RecordsError::Storage(failure) => Some(failure),
+            _ => None,
+        }
+    }
+
+    /// This error as a [`StorageFailure`] of the database at `path` when
+    /// SQLite or the OS says the storage is at fault.
+    fn in_file(self, path: &Path) -> Self {
+        let failure = match &self {
+            RecordsError::Sqlite(e) => StorageFailure::from_sqlite(path, e),
+            RecordsError::Io(e) => StorageFailure::from_io(path, e),
+            _ => None,
+        };
+        failure.map_or(self, RecordsError::Storage)
+    }
 }
 
 /// Schema migrations, applied in order; `user_version` records progress.
@@ -161,6 +186,8 @@ pub struct Transaction {
 /// a sandbox is tiny, and reads are single-row lookups.
 pub struct Records {
     conn: Mutex<Connection>,
+    /// The database file, named in storage failures.
+    path: PathBuf,
     /// Ids of new records (and of everything the OAuth layer creates).
     entropy: Entropy,
 }
@@ -173,6 +200,10 @@ impl Records {
     /// A symlink in place of the database (or its WAL files) is refused:
     /// following it would store secrets, and chmod a file, outside the state dir.
     pub fn open(path: &Path) -> Result<Self, RecordsError> {
+        Self::open_unnamed(path).map_err(|e| e.in_file(path))
+    }
+
+    fn open_unnamed(path: &Path) -> Result<Self, RecordsError> {
         for suffix in ["", "-wal", "-shm"] {
             let mut file = path.as_os_str().to_owned();
             file.push(suffix);
@@ -189,6 +220,7 @@ impl Records {
         migrate(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            path: path.to_path_buf(),
             entropy: Entropy::SYSTEM,
         })
     }
@@ -205,9 +237,10 @@ impl Records {
     }
 
     /// Runs `f` with the connection. For modules that own their own tables.
+    /// A failure of the disk comes back as [`RecordsError::Storage`].
     pub fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T, RecordsError>) -> Result<T, RecordsError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn)
+        f(&conn).map_err(|e| e.in_file(&self.path))
     }
 
     /// A new customer of the application `app`; its `app_user_id` must be

@@ -85,6 +85,33 @@ pub enum StateError {
     Foreign { dir: PathBuf, manifest: &'static str },
     #[error("could not create certificates: {0}")]
     Pki(#[from] pki::PkiError),
+    /// A write failed because the disk is full, read-only or not ours.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageFailure),
+    #[error(
+        "{dir} is a mount point, and a new state dir is moved into place with one rename, which cannot \
+         replace a mount point.\n  Use a directory inside it: --state-dir {dir}/sandbox"
+    )]
+    MountPoint { dir: PathBuf },
+}
+
+impl StateError {
+    /// The disk's failure behind this error, if that is what it is.
+    pub fn storage(&self) -> Option<&crate::storage::StorageFailure> {
+        match self {
+            StateError::Storage(failure) => Some(failure),
+            _ => None,
+        }
+    }
+}
+
+/// The error of writing (`action`) `path`: a [`StateError::Storage`] when
+/// the disk is at fault, so the message says what to do.
+fn write_error(action: &'static str, path: PathBuf) -> impl FnOnce(std::io::Error) -> StateError {
+    move |source| match crate::storage::StorageFailure::from_io(&path, &source) {
+        Some(failure) => StateError::Storage(failure),
+        None => StateError::Io { action, path, source },
+    }
 }
 
 /// Credentials of the default application, as a portal would show them.
@@ -208,11 +235,7 @@ impl State {
     pub fn write(&self, name: &str, bytes: &[u8], secret: bool) -> Result<(), StateError> {
         let path = self.path(name);
         let mode = if secret { SECRET_MODE } else { PUBLIC_MODE };
-        write_atomic(&path, bytes, mode).map_err(|source| StateError::Io {
-            action: "write",
-            path,
-            source,
-        })
+        write_atomic(&path, bytes, mode).map_err(write_error("write", path))
     }
 
     /// Writes a file that is regenerated on every start (readiness files,
@@ -220,11 +243,7 @@ impl State {
     pub fn write_runtime(&self, name: &str, bytes: &[u8], secret: bool) -> Result<(), StateError> {
         let path = self.path(name);
         let mode = if secret { SECRET_MODE } else { PUBLIC_MODE };
-        write_replace(&path, bytes, mode).map_err(|source| StateError::Io {
-            action: "write",
-            path,
-            source,
-        })
+        write_replace(&path, bytes, mode).map_err(write_error("write", path))
     }
 }
 
@@ -285,10 +304,7 @@ impl Reader<'_> {
 /// Builds a complete state in a sibling temp dir, then renames it to `dir`.
 fn create(dir: &Path, entropy: &Entropy, client_key: KeyType) -> Result<(), StateError> {
     let parent = dir.parent().unwrap_or(Path::new("/"));
-    let io = |action, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| StateError::Io { action, path, source }
-    };
+    let io = |action, path: &Path| write_error(action, path.to_path_buf());
     fs::create_dir_all(parent).map_err(io("create", parent))?;
     let name = dir
         .file_name()
@@ -306,7 +322,10 @@ fn create(dir: &Path, entropy: &Entropy, client_key: KeyType) -> Result<(), Stat
     let result = populate(&tmp, entropy, client_key).and_then(|()| {
         // rename(2) may replace an empty directory, which covers a state
         // dir the user made beforehand.
-        fs::rename(&tmp, dir).map_err(io("create", dir))
+        fs::rename(&tmp, dir).map_err(|e| match e.raw_os_error() {
+            Some(libc::EBUSY) => StateError::MountPoint { dir: dir.to_path_buf() },
+            _ => io("create", dir)(e),
+        })
     });
     if result.is_err() {
         let _ = fs::remove_dir_all(&tmp);
@@ -353,11 +372,7 @@ fn populate(tmp: &Path, entropy: &Entropy, client_key: KeyType) -> Result<(), St
     ];
     for (name, bytes, mode) in entries {
         let path = tmp.join(name);
-        write_atomic(&path, bytes, mode).map_err(|source| StateError::Io {
-            action: "write",
-            path,
-            source,
-        })?;
+        write_atomic(&path, bytes, mode).map_err(write_error("write", path))?;
     }
     let records = tmp.join(files::RECORDS);
     crate::records::Records::open(&records).map_err(|e| StateError::Corrupt {

@@ -32,7 +32,7 @@ impl Upstream {
     }
 }
 
-fn start_with_config(config: &str) -> (Emulator, tempfile::TempDir) {
+pub fn start_with_config(config: &str) -> (Emulator, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("gateway.toml");
     std::fs::write(&file, config).unwrap();

@@ -33,7 +33,7 @@ fn event(kind: &str, id: &str, status: &str) -> (String, String, String) {
 }
 
 /// Creates an intent for `customer` on the mtls host; returns its payment's id.
-fn pay(emu: &Emulator, api: &Api, customer: &str) -> String {
+pub fn pay(emu: &Emulator, api: &Api, customer: &str) -> String {
     let (status, intent, _) = send(
         with_app_cert(emu)
             .post(format!("{}/payments/v1/intents", emu.info.mtls_url))

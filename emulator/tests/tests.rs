@@ -17,6 +17,7 @@ mod container;
 mod corpus;
 mod crash;
 mod doctor;
+mod environment_failures;
 mod faults;
 mod first_hour;
 mod gateway;

@@ -6,12 +6,14 @@
 //! scopes, certificate binding) and refuse it before anything reaches the
 //! upstream; then it is forwarded with the client certificate, its
 //! thumbprint, the JWT in place of an opaque token (phantom token) and the
-//! X-Forwarded-* headers. Bodies stream both ways. Routing and
+//! X-Forwarded-* headers. Bodies stream both ways; an upstream that goes
+//! silent mid-body is cut off ([`stall`]). Routing and
 //! forwarding use the normalised path ([`path`]), never the raw one.
 
 mod headers;
 pub mod path;
 pub mod route;
+mod stall;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -105,7 +107,12 @@ pub async fn proxy(State(gateway): State<Arc<Gateway>>, req: Request) -> Respons
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
             headers::for_client(&mut parts.headers);
-            Response::from_parts(parts, Body::new(body))
+            let why = stall::Stalled {
+                upstream: route.origin.clone(),
+                prefix: route.prefix.clone(),
+                timeout: route.timeout,
+            };
+            Response::from_parts(parts, Body::new(stall::IdleTimeout::new(body, why)))
         }
         Ok(Err(e)) => {
             tracing::warn!(upstream = %route.origin, "gateway: {e:?}");

@@ -45,7 +45,8 @@ pub struct RouteSection {
     /// Remove the prefix from the path before forwarding.
     #[serde(default)]
     pub strip_prefix: bool,
-    /// How long to wait for the upstream's response headers (default 30000).
+    /// How long to wait for the upstream's response headers, and the longest
+    /// silence allowed within its response body (default 30000).
     pub timeout_ms: Option<u64>,
 }
 

@@ -121,6 +121,15 @@ impl IntoResponse for OAuthError {
 impl From<crate::records::RecordsError> for OAuthError {
     fn from(err: crate::records::RecordsError) -> Self {
         tracing::error!("records: {err}");
-        OAuthError::server_error("the sandbox could not access its records database; see the sandbox log")
+        match err {
+            // A full or read-only disk passes (the client may retry once it
+            // is fixed): 503 `temporarily_unavailable`, naming the file.
+            crate::records::RecordsError::Storage(failure) => OAuthError::new(
+                "temporarily_unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                failure.to_string(),
+            ),
+            _ => OAuthError::server_error("the sandbox could not access its records database; see the sandbox log"),
+        }
     }
 }

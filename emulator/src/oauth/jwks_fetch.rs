@@ -32,7 +32,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// Why a fetch failed: for the sandbox log, never for the token response.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("request failed: {0}")]
+    #[error("request failed: {}", with_causes(.0))]
     Unreachable(#[from] reqwest::Error),
     #[error("HTTP status {0}")]
     Status(u16),
@@ -167,6 +167,18 @@ impl JwksFetcher {
         }
         Ok(jwks)
     }
+}
+
+/// reqwest's own message ("error sending request for url …") hides why;
+/// the log needs the causes too ("operation timed out", "too many redirects").
+fn with_causes(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
 }
 
 fn knows_kid(jwks: &Value, kid: Option<&str>) -> bool {

@@ -80,8 +80,14 @@ pub enum TokenError {
     BadSignature,
     #[error("the token expired at {0}")]
     Expired(String),
-    #[error("the token is not valid before {0}")]
-    NotYetValid(String),
+    /// Only the sandbox's own tokens get this far (the signature held), and
+    /// they are valid from their issue time: so "now" is before the token
+    /// was issued — the clock was set back since.
+    #[error(
+        "the token is not valid before {nbf}, and the sandbox clock says {now}: \
+         the clock was set back since it was issued"
+    )]
+    NotYetValid { nbf: String, now: String },
     #[error("the token was issued by '{0}', not by this sandbox")]
     WrongIssuer(String),
     #[error("the token is meant for '{0}', not for this API")]
@@ -145,7 +151,10 @@ pub fn check_window(claims: &AccessClaims, now: OffsetDateTime) -> Result<(), To
         return Err(TokenError::Expired(at(claims.exp)));
     }
     if now < claims.nbf {
-        return Err(TokenError::NotYetValid(at(claims.nbf)));
+        return Err(TokenError::NotYetValid {
+            nbf: at(claims.nbf),
+            now: at(now),
+        });
     }
     Ok(())
 }
@@ -225,7 +234,7 @@ mod tests {
         let earlier = now - time::Duration::seconds(10);
         assert!(matches!(
             verify(&jwt, &keys, ISS, AUD, earlier),
-            Err(TokenError::NotYetValid(_))
+            Err(TokenError::NotYetValid { .. })
         ));
         assert!(matches!(
             verify(&jwt, &keys, "https://other", AUD, now),

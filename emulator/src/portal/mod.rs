@@ -31,12 +31,13 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::application::Application;
+use crate::application::{Application, RotateError};
 use crate::entropy::Entropy;
 use crate::inspector::Inspector;
 use crate::oauth::Authority;
 use crate::records::Records;
 use crate::revocation::Revocations;
+use crate::revocation::RevokeError;
 
 use crate::oauth::client::AuthMethod;
 use crate::oauth::registry::{NewClient, RegistryError};
@@ -183,7 +184,7 @@ impl From<RegistryError> for PortalError {
             | RegistryError::TooManySecrets(_)
             | RegistryError::LimitReached { .. } => StatusCode::CONFLICT,
             RegistryError::Invalid(_) => StatusCode::BAD_REQUEST,
-            RegistryError::Records(ref r) => return internal(r),
+            RegistryError::Records(ref r) => return failed(r, r.storage()),
         };
         PortalError::new(status, e.to_string())
     }
@@ -193,6 +194,12 @@ impl From<CertificateError> for PortalError {
     fn from(e: CertificateError) -> Self {
         match e {
             CertificateError::Unknown(_) => PortalError::new(StatusCode::NOT_FOUND, e.to_string()),
+            CertificateError::Records(ref r) | CertificateError::Revoke(RevokeError::Records(ref r)) => {
+                failed(&e, r.storage())
+            }
+            CertificateError::State(ref s) | CertificateError::Revoke(RevokeError::State(ref s)) => {
+                failed(&e, s.storage())
+            }
             other => internal(&other),
         }
     }
@@ -200,7 +207,31 @@ impl From<CertificateError> for PortalError {
 
 impl From<crate::records::RecordsError> for PortalError {
     fn from(e: crate::records::RecordsError) -> Self {
-        internal(&e)
+        failed(&e, e.storage())
+    }
+}
+
+impl From<RotateError> for PortalError {
+    fn from(e: RotateError) -> Self {
+        let storage = match &e {
+            RotateError::State(s) => s.storage(),
+            RotateError::Registry(RegistryError::Records(r)) => r.storage(),
+            RotateError::Registry(_) => None,
+        };
+        failed(&e, storage)
+    }
+}
+
+/// The disk under the state dir failing answers as in the APIs (507 when
+/// full, 503 otherwise: `web::storage_status`), with its own message that
+/// names the file and the fix; anything else is [`internal`].
+fn failed(e: &dyn std::fmt::Display, storage: Option<&crate::storage::StorageFailure>) -> PortalError {
+    match storage {
+        Some(failure) => {
+            tracing::error!("portal: {failure}");
+            PortalError::new(crate::web::storage_status(failure).0, failure.to_string())
+        }
+        None => internal(e),
     }
 }
 
@@ -372,7 +403,7 @@ fn new_client(form: &BTreeMap<String, String>) -> Result<NewClient, PortalError>
 /// The application's "Reveal secret": rotates the default application's
 /// secret (state.json, sandbox.json, the running server).
 async fn reveal_app_secret(_: Session, State(portal): State<Arc<Portal>>) -> Result<Response, PortalError> {
-    let clear = portal.application.rotate_secret().map_err(|e| internal(&e))?;
+    let clear = portal.application.rotate_secret()?;
     let client_id = portal.application.credentials().client_id.clone();
     tracing::info!(target: "oauth", %client_id, "application secret revealed (rotated) in the portal");
     secret_page(&portal, &client_id, &clear, true)

@@ -75,6 +75,29 @@ impl IntoResponse for ApiError {
 impl From<crate::records::RecordsError> for ApiError {
     fn from(err: crate::records::RecordsError) -> Self {
         tracing::error!("records: {err}");
-        ApiError::internal("the sandbox could not access its records database; see the sandbox log")
+        match err {
+            crate::records::RecordsError::Storage(failure) => failure.into(),
+            _ => ApiError::internal("the sandbox could not access its records database; see the sandbox log"),
+        }
+    }
+}
+
+/// The state dir's disk failing is the sandbox's environment, not a bug:
+/// 507 when it is full (RFC 4918 §11.5: the server cannot store what the
+/// request needs), 503 when it is read-only or failing; the message names
+/// the file and the fix, since only the person running the sandbox can act.
+impl From<crate::storage::StorageFailure> for ApiError {
+    fn from(failure: crate::storage::StorageFailure) -> Self {
+        let (status, code) = storage_status(&failure);
+        ApiError::new(status, code, failure.to_string())
+    }
+}
+
+/// The status and provider-style code of a storage failure, for every
+/// area's error shape.
+pub fn storage_status(failure: &crate::storage::StorageFailure) -> (StatusCode, &'static str) {
+    match failure.problem {
+        crate::storage::Problem::Full => (StatusCode::INSUFFICIENT_STORAGE, "INSUFFICIENT_STORAGE"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
     }
 }

@@ -15,7 +15,7 @@ pub mod head;
 mod notes;
 pub mod query;
 
-pub use error::ApiError;
+pub use error::{ApiError, storage_status};
 pub use notes::{Failure, TokenNote};
 
 /// Put on a request by a fault rule with `fail`: what the request creates

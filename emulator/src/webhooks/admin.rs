@@ -25,7 +25,13 @@ pub struct SetUrl {
 impl From<WebhookError> for ApiError {
     fn from(e: WebhookError) -> Self {
         tracing::error!(target: "webhooks", "{e}");
-        ApiError::internal(e.to_string())
+        match &e {
+            WebhookError::Store { path, source } => match crate::storage::StorageFailure::from_io(path, source) {
+                Some(failure) => failure.into(),
+                None => ApiError::internal(e.to_string()),
+            },
+            WebhookError::Client(_) => ApiError::internal(e.to_string()),
+        }
     }
 }
 
