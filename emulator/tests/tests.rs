@@ -34,3 +34,4 @@ mod secrets;
 mod tls_audit;
 mod util;
 mod webhooks;
+mod workshop;
