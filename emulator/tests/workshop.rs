@@ -103,6 +103,10 @@ fn an_applications_portal_link_sees_and_acts_on_only_that_application() {
         !page.contains("create-client") && !page.contains("webhook-form"),
         "{page}"
     );
+    assert!(
+        !page.contains(&alice.client_secret),
+        "her secret only behind Reveal secret"
+    );
     let (status, secret) = portal(&emu, &alice_token, "POST", "/portal/application/secret");
     assert_eq!(status, 200, "{secret}");
     assert!(secret.contains(&alice.client_secret) && !secret.contains(&bob.client_secret));
@@ -239,6 +243,12 @@ fn each_login_has_its_own_session_path_and_cookie_and_stays_on_it() {
     assert_eq!(status, 403, "{page}");
     assert!(page.contains(&format!("href=\"{session}/\"")), "{page}");
     assert!(!page.contains(owner_session.as_str()), "{page}");
+
+    // A deleted application's link logs in no more, cookie or token.
+    let url = format!("{}/admin/apps/alice", emu.info.auth_url);
+    assert_eq!(send(plain(&emu).delete(url).bearer_auth(admin_token(&emu))).0, 204);
+    assert_eq!(get(&format!("{session}/"), &cookie).0, 401);
+    assert_eq!(on("/portal/", token), 401);
 }
 
 /// The runnable commands of a README: each `curl` line with its `\`

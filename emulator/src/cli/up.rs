@@ -77,8 +77,8 @@ pub struct UpArgs {
     /// requests are answered with their examples on the sandbox and mtls hosts (repeatable).
     #[arg(long = "api", value_name = "FILE")]
     pub api: Vec<std::path::PathBuf>,
-    /// Workshop mode: one application per attendee, created if missing — a
-    /// count (attendee-1 … attendee-N) or names (alice,bob); prints each
+    /// Workshop mode: one application per attendee, created if missing: a
+    /// count (attendee-1 to attendee-N) or names (alice,bob); prints each
     /// one's portal link, which sees only that application.
     #[arg(long, value_name = "N|NAMES", value_parser = workshop::parse)]
     pub apps: Option<workshop::Attendees>,

@@ -44,7 +44,13 @@ pub(super) fn index(portal: &Portal, app: &Arc<App>) -> Response {
 }
 
 fn render(base: &str, name: &str, info: &SandboxInfo, cert: Option<&CertificateView>) -> String {
-    let local = bundle::local(info);
+    // The page shows the README's commands, but its secrets only behind
+    // "Reveal secret" and in the bundle, as the owner's page keeps its own.
+    let local = SandboxInfo {
+        client_secret: "$CLIENT_SECRET".into(),
+        p12_password: "in the bundle's README".into(),
+        ..bundle::local(info)
+    };
     layout(
         "Application",
         None,

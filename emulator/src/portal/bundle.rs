@@ -144,7 +144,7 @@ pub fn readme(name: &str, local: &SandboxInfo) -> String {
         .find(|m| m.name() == local.token_endpoint_auth_method);
     let token_request = match method.and_then(|m| client_auth_args(m, &local.client_id, &local.client_secret)) {
         Some(auth) => format!(
-            "  {tls} \\\n    {auth} -d grant_type=client_credentials -d scope=api \\\n    {}\n",
+            "  {tls} \\\n    {auth} \\\n    -d grant_type=client_credentials -d scope=api {}\n",
             local.mtls_token_endpoint
         ),
         None => format!(
@@ -234,8 +234,8 @@ mod tests {
         for needle in [
             "application alice",
             "-H 'lean-app-token: APPTOKEN' https://ws.lan:4444/banks/v1",
-            "-u 'CLIENTID:SECRET' -d grant_type=client_credentials -d scope=api",
-            "https://ws.lan:4444/oauth2/token",
+            "-u 'CLIENTID:SECRET' \\\n",
+            "-d grant_type=client_credentials -d scope=api https://ws.lan:4444/oauth2/token\n",
             "-H \"Authorization: Bearer $TOKEN\" https://ws.lan:4444/banks/v1",
             "password P12",
         ] {
