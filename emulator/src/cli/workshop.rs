@@ -43,23 +43,25 @@ pub fn parse(value: &str) -> Result<Attendees, String> {
     Ok(Attendees(names))
 }
 
-/// Each attendee's `sandbox.json`, in the order given (the server created
-/// the missing ones at start, before announcing readiness).
-pub fn infos(apps: &Apps, attendees: &[String]) -> Result<Vec<SandboxInfo>, apps::AppError> {
-    attendees.iter().map(|name| apps.info(name)).collect()
+/// Each attendee with their `sandbox.json`, in the order given (the
+/// server created the missing ones at start, before announcing readiness).
+pub fn infos(apps: &Apps, attendees: &[String]) -> Result<Vec<(String, SandboxInfo)>, apps::AppError> {
+    attendees
+        .iter()
+        .map(|name| Ok((name.clone(), apps.info(name)?)))
+        .collect()
 }
 
 /// The table printed after the summary: each attendee's portal link, or
 /// (`Secrets::Withheld`, stdout not a terminal) where to find it.
-pub fn table(attendees: &[SandboxInfo], bold: bool, secrets: Secrets) -> String {
+pub fn table(attendees: &[(String, SandboxInfo)], bold: bool, secrets: Secrets) -> String {
     let title = "Workshop: one application per attendee (each link sees only its own; the link above sees all)";
     let mut out = match bold {
         true => format!("\n\x1b[1m{title}\x1b[0m\n"),
         false => format!("\n{title}\n"),
     };
-    let width = attendees.iter().map(|i| app_name(i).len()).max().unwrap_or(0);
-    for info in attendees {
-        let name = app_name(info);
+    let width = attendees.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    for (name, info) in attendees {
         let link = match (secrets, &info.portal_url) {
             (Secrets::Shown, Some(url)) => url.clone(),
             _ => format!(
@@ -71,16 +73,6 @@ pub fn table(attendees: &[SandboxInfo], bold: bool, secrets: Secrets) -> String 
     }
     out.push_str("  Each attendee opens their link and downloads their bundle (key, certificate, chain, .p12, sandbox.json, README).\n");
     out
-}
-
-/// The application's name, from its certificate's file name (`<name>_cert.crt`).
-fn app_name(info: &SandboxInfo) -> String {
-    info.client_cert
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_suffix("_cert.crt"))
-        .unwrap_or("?")
-        .to_owned()
 }
 
 #[cfg(test)]
@@ -117,12 +109,13 @@ mod tests {
             "portal_url": "https://ws.lan:4443/portal?token=LINK", "portal_token": "LINK",
         }))
         .unwrap();
-        let shown = table(std::slice::from_ref(&info), false, Secrets::Shown);
+        let attendees = [("alice".to_owned(), info)];
+        let shown = table(&attendees, false, Secrets::Shown);
         assert!(
             shown.contains("  alice  https://ws.lan:4443/portal?token=LINK\n"),
             "{shown}"
         );
-        let withheld = table(&[info], false, Secrets::Withheld);
+        let withheld = table(&attendees, false, Secrets::Withheld);
         assert!(!withheld.contains("LINK"), "{withheld}");
         assert!(
             withheld.contains("\"portal_url\" in /s/apps/alice/sandbox.json"),

@@ -48,7 +48,8 @@ pub(super) fn filter(portal: &Portal, viewer: &Viewer, asked: Option<&str>) -> R
     }
 }
 
-/// The events `viewer` may see under `filter`, newest first.
+/// The inspector's events, decoded, of the application `filter` names
+/// (all without one), newest first.
 pub(super) fn events(portal: &Portal, filter: Option<&str>) -> Vec<EventView> {
     let mut events = portal.inspector.view(&Lookups(portal));
     if let Some(name) = filter {
