@@ -124,6 +124,10 @@ pub struct Config {
     pub api: crate::provider::import::ApiFiles,
     /// Applications besides the default one, created at start when missing.
     pub apps: Vec<AppSpec>,
+    /// Workshop attendees' applications (`up --apps`): created at start
+    /// when missing, with the default application's auth mode; existing
+    /// ones are kept as they are.
+    pub attendees: Vec<String>,
 }
 
 impl Config {
@@ -163,6 +167,7 @@ impl Config {
             behind_proxy: BehindProxy::default(),
             api: Default::default(),
             apps: Vec::new(),
+            attendees: Vec::new(),
         }
     }
 

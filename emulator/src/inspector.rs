@@ -7,7 +7,9 @@
 //! Recording runs on every request, so it keeps raw pieces (cheap clones of
 //! what the request already holds) under one short lock, and does all the
 //! parsing — certificates, token claims, explanations — only when someone
-//! looks ([`Inspector::view`]).
+//! looks ([`Inspector::view`]). That includes which application a request
+//! came from (by its app token, its OAuth client, or its certificate's
+//! subject): a request pays for a header clone, never a lookup.
 //!
 //! What responses attach for it to read lives in `web::notes`, a leaf the
 //! error types and handlers import without importing the inspector.
@@ -36,7 +38,8 @@ pub const DEFAULT_CAPACITY: usize = 200;
 #[derive(Debug, Clone)]
 pub enum Credentials {
     None,
-    AppToken,
+    /// The `lean-app-token` header: which application, decided when viewed.
+    AppToken(HeaderValue),
     /// The whole `Authorization` header (Bearer or Basic).
     Authorization(HeaderValue),
 }
@@ -179,11 +182,44 @@ impl Inspector {
         ring.events.iter().rev().cloned().collect()
     }
 
-    /// The recorded events, newest first, decoded for people.
-    /// `claims_of` turns an access token (JWT or opaque reference) into its
-    /// claims, when it can.
-    pub fn view(&self, claims_of: &dyn Fn(&str) -> Option<Value>) -> Vec<EventView> {
-        self.events().iter().map(|e| EventView::new(e, claims_of)).collect()
+    /// The recorded events, newest first, decoded for people with what
+    /// `resolve` knows of tokens and applications.
+    pub fn view(&self, resolve: &dyn Resolve) -> Vec<EventView> {
+        self.events().iter().map(|e| EventView::new(e, resolve)).collect()
+    }
+}
+
+/// Who a request or handshake says it is, for [`Resolve::app_of`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller<'a> {
+    AppToken(&'a str),
+    /// The OAuth client of a token request or of a bearer token.
+    ClientId(&'a str),
+    /// The client certificate's subject CN (an application's certificate
+    /// names it).
+    CommonName(&'a str),
+}
+
+/// What the view asks of whoever knows the tokens and applications (the
+/// portal); the inspector itself knows neither.
+pub trait Resolve {
+    /// The claims of an access token as sent (a JWT or an opaque
+    /// reference), for display only.
+    fn claims_of(&self, token: &str) -> Option<Value>;
+    /// The name of the application `caller` belongs to.
+    fn app_of(&self, caller: Caller<'_>) -> Option<String>;
+}
+
+/// Decodes nothing: no claims, no applications.
+pub struct Undecoded;
+
+impl Resolve for Undecoded {
+    fn claims_of(&self, _: &str) -> Option<Value> {
+        None
+    }
+
+    fn app_of(&self, _: Caller<'_>) -> Option<String> {
+        None
     }
 }
 
@@ -205,6 +241,9 @@ pub struct CertificateView {
     pub thumbprint: String,
     /// RFC 3339, UTC, like the event's `time`.
     pub not_after: String,
+    /// The subject's CN, which names an application's certificate.
+    #[serde(skip)]
+    pub common_name: Option<String>,
 }
 
 impl CertificateView {
@@ -216,6 +255,12 @@ impl CertificateView {
             serial: hex::encode(cert.raw_serial()),
             thumbprint: x5t_s256(der),
             not_after: crate::records::rfc3339(cert.validity().not_after.to_datetime()),
+            common_name: cert
+                .subject()
+                .iter_common_name()
+                .next()
+                .and_then(|cn| cn.as_str().ok())
+                .map(str::to_owned),
         })
     }
 }
@@ -252,6 +297,9 @@ pub struct EventView {
     pub fix: Option<String>,
     /// For deliveries: which event, which attempt, and what came of it.
     pub webhook: Option<WebhookView>,
+    /// The application the request or handshake came from, when known:
+    /// by its app token, else its OAuth client, else its certificate.
+    pub app: Option<String>,
 }
 
 /// A delivery attempt's webhook details.
@@ -270,7 +318,7 @@ pub struct WebhookView {
 }
 
 impl EventView {
-    fn new(event: &Event, claims_of: &dyn Fn(&str) -> Option<Value>) -> Self {
+    fn new(event: &Event, resolve: &dyn Resolve) -> Self {
         let time = crate::records::rfc3339(time::OffsetDateTime::from(event.at));
         let mut view = EventView {
             seq: event.seq,
@@ -291,6 +339,7 @@ impl EventView {
             explanation: None,
             fix: None,
             webhook: None,
+            app: None,
         };
         match &event.seen {
             Seen::Handshake { failure, certificate } => {
@@ -299,11 +348,17 @@ impl EventView {
                 view.error = Some("TLS_HANDSHAKE_FAILED".into());
                 view.certificate = certificate.as_deref().and_then(CertificateView::parse);
                 view.explain(&failure.to_string());
+                view.app = view.app_by_certificate(resolve);
             }
-            Seen::Request(req) => view.fill_request(req, claims_of),
+            Seen::Request(req) => view.fill_request(req, resolve),
             Seen::Delivery(delivery) => view.fill_delivery(delivery),
         }
         view
+    }
+
+    fn app_by_certificate(&self, resolve: &dyn Resolve) -> Option<String> {
+        let cn = self.certificate.as_ref()?.common_name.as_deref()?;
+        resolve.app_of(Caller::CommonName(cn))
     }
 
     fn fill_delivery(&mut self, d: &DeliverySeen) {
@@ -352,7 +407,8 @@ impl EventView {
         });
     }
 
-    fn fill_request(&mut self, req: &RequestSeen, claims_of: &dyn Fn(&str) -> Option<Value>) {
+    fn fill_request(&mut self, req: &RequestSeen, resolve: &dyn Resolve) {
+        let claims_of = |token: &str| resolve.claims_of(token);
         self.request = Some(format!("{} {}", req.method, req.path));
         self.status = Some(req.status.as_u16());
         self.duration_ms = Some((req.elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0);
@@ -366,7 +422,10 @@ impl EventView {
         };
         match &req.credentials {
             Credentials::None => {}
-            Credentials::AppToken => self.auth_method = Some("lean-app-token".into()),
+            Credentials::AppToken(token) => {
+                self.auth_method = Some("lean-app-token".into());
+                self.app = token.to_str().ok().and_then(|t| resolve.app_of(Caller::AppToken(t)));
+            }
             Credentials::Authorization(value) => {
                 let value = value.to_str().unwrap_or("");
                 if authorization::has_scheme(value, "bearer") {
@@ -399,6 +458,13 @@ impl EventView {
                 .and_then(Value::as_str)
                 .map(str::to_owned);
         }
+        if self.app.is_none() {
+            self.app = match &self.client_id {
+                Some(id) => resolve.app_of(Caller::ClientId(id)),
+                None => None,
+            }
+            .or_else(|| self.app_by_certificate(resolve));
+        }
         if let Some(failure) = &req.failure {
             self.error = Some(failure.code.to_owned());
             self.explain(&failure.message);
@@ -418,137 +484,5 @@ impl EventView {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(status: u16, credentials: Credentials) -> Seen {
-        Seen::Request(Box::new(RequestSeen {
-            method: Method::GET,
-            path: "/banks/v1".into(),
-            status: StatusCode::from_u16(status).unwrap(),
-            elapsed: Duration::from_micros(1500),
-            tls: None,
-            credentials,
-            note: None,
-            failure: None,
-        }))
-    }
-
-    fn no_claims(_: &str) -> Option<Value> {
-        None
-    }
-
-    #[test]
-    fn keeps_the_last_n_events_newest_first() {
-        let inspector = Inspector::new(3);
-        for _ in 0..5 {
-            inspector.record(Host::Sandbox, None, request(200, Credentials::None));
-        }
-        let seqs: Vec<u64> = inspector.events().iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, [5, 4, 3]);
-        let off = Inspector::new(0);
-        off.record(Host::Sandbox, None, request(200, Credentials::None));
-        assert!(off.events().is_empty());
-    }
-
-    #[test]
-    fn handshake_failures_are_explained_with_their_fix() {
-        let inspector = Inspector::new(10);
-        let client: SocketAddr = "127.0.0.1:5555".parse().unwrap();
-        inspector.record(
-            Host::Mtls,
-            Some(client),
-            Seen::Handshake {
-                failure: HandshakeFailure::MissingIntermediate {
-                    subject: "CN=my_app".into(),
-                },
-                certificate: None,
-            },
-        );
-        let view = &inspector.view(&no_claims)[0];
-        assert_eq!(
-            (view.kind, view.listener, view.outcome),
-            ("handshake", "mtls", "refused")
-        );
-        assert_eq!(view.client_address.as_deref(), Some("127.0.0.1:5555"));
-        assert!(
-            view.explanation
-                .as_deref()
-                .unwrap()
-                .contains("without its intermediate CA certificate")
-        );
-        assert!(
-            view.fix
-                .as_deref()
-                .unwrap()
-                .starts_with("concatenate my_app_cert.crt with lean_public_cert_chain.pem"),
-            "{:?}",
-            view.fix
-        );
-    }
-
-    #[test]
-    fn deliveries_are_a_third_kind_with_their_attempt_and_result() {
-        let inspector = Inspector::new(10);
-        let attempt = |n: u32, status: Option<u16>, result: DeliveryResult| DeliverySeen {
-            event_type: "payment.created".into(),
-            event_id: "e-1".into(),
-            delivery_id: format!("d-{n}"),
-            url: "http://localhost:9/hook".into(),
-            attempt: n,
-            max_attempts: 2,
-            status,
-            error: (result != DeliveryResult::Delivered).then(|| "cannot connect: Connection refused".into()),
-            elapsed: Duration::from_millis(2),
-            result,
-        };
-        inspector.record_delivery(attempt(1, None, DeliveryResult::Retrying { in_ms: 50 }));
-        inspector.record_delivery(attempt(2, None, DeliveryResult::Failed));
-        inspector.record_delivery(attempt(1, Some(204), DeliveryResult::Delivered));
-        let views = inspector.view(&no_claims);
-        let summary: Vec<_> = views
-            .iter()
-            .map(|v| (v.kind, v.listener, v.outcome, v.webhook.as_ref().unwrap().result))
-            .collect();
-        assert_eq!(
-            summary,
-            [
-                ("delivery", "outbound", "ok", "delivered"),
-                ("delivery", "outbound", "refused", "failed"),
-                ("delivery", "outbound", "error", "retrying"),
-            ]
-        );
-        assert_eq!(views[0].request.as_deref(), Some("POST http://localhost:9/hook"));
-        assert_eq!(views[0].status, Some(204));
-        let failed = views[1].explanation.as_deref().unwrap();
-        assert!(
-            failed.contains("attempt 2 of 2") && failed.contains("no more attempts"),
-            "{failed}"
-        );
-        assert!(views[1].fix.as_deref().unwrap().contains("start your webhook receiver"));
-        assert_eq!(views[2].webhook.as_ref().unwrap().retry_in_ms, Some(50));
-    }
-
-    #[test]
-    fn credentials_are_decoded_without_keeping_secrets_in_the_view() {
-        let inspector = Inspector::new(10);
-        let basic = HeaderValue::from_static("Basic Y2xpZW50LTE6czNjcjN0"); // client-1:s3cr3t
-        inspector.record(Host::Auth, None, request(401, Credentials::Authorization(basic)));
-        inspector.record(
-            Host::Mtls,
-            None,
-            request(200, Credentials::Authorization(HeaderValue::from_static("Bearer abc"))),
-        );
-        inspector.record(Host::Sandbox, None, request(200, Credentials::AppToken));
-        let claims = |token: &str| (token == "abc").then(|| serde_json::json!({"client_id": "client-2"}));
-        let views = inspector.view(&claims);
-        assert_eq!(views[0].auth_method.as_deref(), Some("lean-app-token"));
-        assert_eq!(views[1].client_id.as_deref(), Some("client-2"));
-        assert_eq!(views[1].token_claims.as_ref().unwrap()["client_id"], "client-2");
-        assert_eq!(views[2].client_id.as_deref(), Some("client-1"));
-        assert_eq!(views[2].outcome, "refused");
-        let json = serde_json::to_string(&views).unwrap();
-        assert!(!json.contains("s3cr3t"), "no secret in the view: {json}");
-        assert_eq!(views[2].duration_ms, Some(1.5));
-    }
-}
+#[path = "inspector_tests.rs"]
+mod tests;

@@ -170,6 +170,11 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         entropy.clone(),
         &config.apps,
     )?);
+    for name in &config.attendees {
+        if apps.find(name).is_none() {
+            apps.create(name, config.auth_mode)?;
+        }
+    }
     let faults = Faults::new(config.faults.clone(), entropy.fork()).map_err(anyhow::Error::msg)?;
     let webhooks = Arc::new(Webhooks::new(
         config.webhooks.clone(),
@@ -210,6 +215,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         },
         portal: Arc::new(Portal {
             application,
+            apps: apps.clone(),
             authority: authority.clone(),
             revocations: revocations.clone(),
             inspector: inspector.clone(),
@@ -304,6 +310,11 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
 }
 
 impl Running {
+    /// The running set of applications (`up --apps` adds the attendees').
+    pub fn apps(&self) -> &Arc<Apps> {
+        &self.apps
+    }
+
     /// Stops accepting connections and lets in-flight requests finish;
     /// webhook deliveries and the provider's lifecycle events stop now (no
     /// retries after shutdown).

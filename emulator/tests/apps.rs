@@ -95,9 +95,9 @@ fn an_application_is_created_used_listed_shown_and_deleted_over_the_admin_api() 
     for other in ["app_token", "client_id", "client_secret", "p12_password"] {
         assert_ne!(own[other], its[other], "{other}");
     }
-    assert!(
-        its.get("portal_url").is_none(),
-        "the owner's portal link is not an attendee's"
+    assert_ne!(
+        its["portal_url"], own["portal_url"],
+        "the owner's portal link is not an attendee's: each has its own"
     );
     let cert = std::fs::read_to_string(&alice.client_cert).unwrap();
     let der = mtls_sandbox::pki::first_cert_der(&cert, "alice").unwrap();

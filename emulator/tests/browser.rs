@@ -1,7 +1,9 @@
 //! The developer portal in a real browser: Debian's headless Chromium driven
 //! by Playwright (`tests/browser/portal.mjs`). `scripts/test` installs
 //! Chromium and the npm package; without them this test fails and says how to
-//! install them. Screenshots land in `target/browser-screenshots/`. The run
+//! install them. Screenshots land in `target/browser-screenshots/`. It runs
+//! with two workshop attendees (`--apps alice,bob`): alice's own link sees
+//! only alice, the owner's sees everyone. The run
 //! ends with pages on two other local origins (`browser/second_origin.mjs`)
 //! trying to reach the logged-in portal.
 
@@ -29,7 +31,11 @@ fn a_user_downloads_a_certificate_uses_it_with_curl_revokes_it_and_rotates_a_sec
     let _ = std::fs::remove_dir_all(&shots);
     let work = tempfile::tempdir().unwrap();
 
-    let emu = Emulator::start(&[]);
+    let emu = Emulator::start(&["--apps", "alice,bob"]);
+    let app = |name: &str| {
+        mtls_sandbox::info::SandboxInfo::read(&emu.state_dir.join(format!("apps/{name}/sandbox.json"))).unwrap()
+    };
+    let (alice, bob) = (app("alice"), app("bob"));
     let out = Command::new("node")
         .arg(browser_dir().join("portal.mjs"))
         .env("CHROMIUM", &chromium)
@@ -37,6 +43,9 @@ fn a_user_downloads_a_certificate_uses_it_with_curl_revokes_it_and_rotates_a_sec
         .env("MTLS_URL", &emu.info.mtls_url)
         .env("TOKEN_ENDPOINT", &emu.info.token_endpoint)
         .env("APP_TOKEN", &emu.info.app_token)
+        .env("ATTENDEE_URL", alice.portal_url.as_deref().unwrap())
+        .env("ATTENDEE_APP_TOKEN", &alice.app_token)
+        .env("OTHER_APP_TOKEN", &bob.app_token)
         .env("WORK_DIR", work.path())
         .env("SCREENSHOTS", &shots)
         .output()
@@ -55,6 +64,15 @@ fn a_user_downloads_a_certificate_uses_it_with_curl_revokes_it_and_rotates_a_sec
         "the inspector explains the refused handshake",
         "the 401 page has no link leading to a 401",
         "the inspector shows times to the second",
+        "an attendee's link lands on its own session path",
+        "the attendee's page shows no other application's credentials",
+        "the attendee's page offers none of the owner's actions",
+        "the attendee's bundle gets 200 from the mtls host",
+        "the attendee's inspector shows only their own requests",
+        "the attendee's browser cannot open the owner's session",
+        "the owner's link lists every application",
+        "the owner's inspector shows every application's requests",
+        "the owner's inspector filters by application",
         "the certificate list shows no fractional or raw RFC 3339 timestamps",
         "at 400 px no table cell on the portal breaks a word",
         "at 400 px no table cell on the inspector breaks a word",
@@ -82,6 +100,8 @@ fn a_user_downloads_a_certificate_uses_it_with_curl_revokes_it_and_rotates_a_sec
         "4-inspector.png",
         "5-narrow-portal.png",
         "6-narrow-inspector.png",
+        "7-attendee.png",
+        "8-inspector-filtered.png",
     ] {
         let bytes = std::fs::read(shots.join(shot)).unwrap_or_default();
         assert!(bytes.starts_with(b"\x89PNG"), "{shot} is not a PNG screenshot");

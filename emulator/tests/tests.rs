@@ -36,3 +36,4 @@ mod secrets;
 mod tls_audit;
 mod util;
 mod webhooks;
+mod workshop;

@@ -127,6 +127,28 @@ pub struct App {
     /// Its record; `None` for the default application (`application` keeps
     /// its credentials, its files are the state dir's own).
     record: Option<AppRecord>,
+    /// Its own portal login, which sees only this application; `None` for
+    /// the default application, whose link is the owner's (it sees all).
+    pub portal: Option<PortalLink>,
+}
+
+/// An application's portal login: a token (its `sandbox.json`'s
+/// `portal_url`) and the path segment of its browser session
+/// (`/portal/<session>/`, in no file). Both new at every start and random
+/// even under `--deterministic`, like the owner's (`server`).
+#[derive(Debug)]
+pub struct PortalLink {
+    pub token: String,
+    pub session: String,
+}
+
+impl PortalLink {
+    fn new() -> Self {
+        Self {
+            token: Entropy::SYSTEM.alphanumeric(32),
+            session: Entropy::SYSTEM.alphanumeric(32),
+        }
+    }
 }
 
 /// One application is one id: a name deleted and created again is another.
@@ -139,12 +161,16 @@ impl PartialEq for App {
 impl App {
     /// Whether `presented` is this application's token (constant time).
     pub fn token_matches(&self, presented: &str) -> bool {
-        aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), self.app_token.as_bytes()).is_ok()
+        same_secret(presented, &self.app_token)
     }
 
     pub fn is_default(&self) -> bool {
         self.record.is_none()
     }
+}
+
+fn same_secret(presented: &str, secret: &str) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), secret.as_bytes()).is_ok()
 }
 
 /// `base` (the default application's `sandbox.json`) with `record`'s
@@ -209,6 +235,9 @@ struct Table {
     by_token: HashMap<String, Arc<App>>,
     by_client: HashMap<String, Arc<App>>,
     by_id: HashMap<String, Arc<App>>,
+    /// By portal token and by portal session (path segment).
+    by_portal: HashMap<String, Arc<App>>,
+    by_session: HashMap<String, Arc<App>>,
 }
 
 impl Table {
@@ -216,6 +245,10 @@ impl Table {
         self.by_token.insert(app.app_token.clone(), app.clone());
         self.by_client.insert(app.client_id.clone(), app.clone());
         self.by_id.insert(app.id.clone(), app.clone());
+        if let Some(link) = &app.portal {
+            self.by_portal.insert(link.token.clone(), app.clone());
+            self.by_session.insert(link.session.clone(), app.clone());
+        }
         self.by_name.insert(app.name.clone(), app);
     }
 
@@ -224,6 +257,10 @@ impl Table {
         self.by_token.remove(&app.app_token);
         self.by_client.remove(&app.client_id);
         self.by_id.remove(&app.id);
+        if let Some(link) = &app.portal {
+            self.by_portal.remove(&link.token);
+            self.by_session.remove(&link.session);
+        }
         Some(app)
     }
 }
@@ -267,6 +304,7 @@ impl Apps {
             app_token: credentials.app_token.clone(),
             created_at: state.created_at,
             record: None,
+            portal: None,
         }));
         let apps = Self {
             state,
@@ -308,6 +346,24 @@ impl Apps {
             .by_token
             .get(presented)
             .filter(|app| app.token_matches(presented))
+            .cloned()
+    }
+
+    /// The application whose portal token this is (constant-time compare).
+    pub fn by_portal_token(&self, presented: &str) -> Option<Arc<App>> {
+        self.read()
+            .by_portal
+            .get(presented)
+            .filter(|app| app.portal.as_ref().is_some_and(|l| same_secret(presented, &l.token)))
+            .cloned()
+    }
+
+    /// The application whose portal session lives under `/portal/<session>/`.
+    pub fn by_portal_session(&self, session: &str) -> Option<Arc<App>> {
+        self.read()
+            .by_session
+            .get(session)
+            .filter(|app| app.portal.as_ref().is_some_and(|l| same_secret(session, &l.session)))
             .cloned()
     }
 
@@ -370,18 +426,23 @@ impl Apps {
     /// What `sandbox.json` says for the application `name`.
     pub fn info(&self, name: &str) -> Result<SandboxInfo, AppError> {
         let app = self.find(name).ok_or_else(|| AppError::Unknown(name.to_owned()))?;
-        Ok(match &app.record {
-            Some(record) => self.info_of(record),
-            None => (*self.default.info()).clone(),
-        })
+        Ok(self.info_of(&app))
     }
 
     /// The default application's `sandbox.json` with this application's
-    /// credentials and files: the same shape, so a tool reading it works
-    /// unchanged as this application. Without the portal link: it logs in
-    /// as the sandbox's owner, who sees every application.
-    fn info_of(&self, record: &AppRecord) -> SandboxInfo {
-        info_for(&self.default.info(), record, self.settings.auth_method)
+    /// credentials, files and portal link: the same shape, so a tool
+    /// reading it works unchanged as this application. The owner's portal
+    /// link stays in the default application's only: it sees every
+    /// application.
+    fn info_of(&self, app: &App) -> SandboxInfo {
+        let Some(record) = &app.record else {
+            return (*self.default.info()).clone();
+        };
+        let info = info_for(&self.default.info(), record, self.settings.auth_method);
+        match &app.portal {
+            Some(link) => info.with_portal(&link.token),
+            None => info,
+        }
     }
 
     /// Creates the application `name` (files, OAuth client, `sandbox.json`)
@@ -408,12 +469,15 @@ impl Apps {
                 entropy: &self.entropy,
             },
         )?;
-        let registered = self.register(record.clone());
-        if let Err(e) = registered {
-            let _ = record::remove(&self.state.dir, name);
-            return Err(e);
-        }
-        let info = self.info_of(&record);
+        let registered = self.register(record);
+        let app = match registered {
+            Ok(app) => app,
+            Err(e) => {
+                let _ = record::remove(&self.state.dir, name);
+                return Err(e);
+            }
+        };
+        let info = self.info_of(&app);
         self.publish_one(name, &info)?;
         tracing::info!(target: "apps", "application {name} created ({})", auth_mode.name());
         Ok(info)
@@ -445,9 +509,15 @@ impl Apps {
     /// Writes every application's `sandbox.json` and `sandbox.env` (at
     /// start, before the top-level `sandbox.json` announces readiness).
     pub fn publish(&self) -> Result<(), AppError> {
-        let records: Vec<AppRecord> = self.read().by_name.values().filter_map(|a| a.record.clone()).collect();
-        for record in records {
-            self.publish_one(record.name(), &self.info_of(&record))?;
+        let apps: Vec<Arc<App>> = self
+            .read()
+            .by_name
+            .values()
+            .filter(|a| !a.is_default())
+            .cloned()
+            .collect();
+        for app in apps {
+            self.publish_one(&app.name, &self.info_of(&app))?;
         }
         Ok(())
     }
@@ -489,13 +559,13 @@ impl Apps {
         record.auth_mode = auth_mode;
         record::save(&self.state.dir, &record)?;
         self.write().remove(name);
-        self.register(record)
+        self.register(record).map(drop)
     }
 
     /// Serves `record`: its OAuth client in the registry (as the default
     /// application's: a static client, its secret kept as `state.json`
     /// keeps the default one's) and its entry in the table.
-    fn register(&self, record: AppRecord) -> Result<(), AppError> {
+    fn register(&self, record: AppRecord) -> Result<Arc<App>, AppError> {
         let c = &record.credentials;
         self.authority.registry.add_app_client(
             &c.name,
@@ -514,7 +584,7 @@ impl Apps {
                 app: Some(record.id.clone()),
             },
         )?;
-        self.write().insert(Arc::new(App {
+        let app = Arc::new(App {
             name: c.name.clone(),
             id: record.id.clone(),
             auth_mode: record.auth_mode,
@@ -522,8 +592,10 @@ impl Apps {
             app_token: c.app_token.clone(),
             created_at: record.created_at,
             record: Some(record.clone()),
-        }));
-        Ok(())
+            portal: Some(PortalLink::new()),
+        });
+        self.write().insert(app.clone());
+        Ok(app)
     }
 }
 

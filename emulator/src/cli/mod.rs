@@ -23,6 +23,7 @@ pub mod output;
 mod running;
 mod up;
 mod webhooks;
+mod workshop;
 
 use crate::config::{Config, ConfigError, FileConfig};
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::output;
+use super::workshop;
 use super::{Failure, GlobalArgs, resolve_config, usage};
 use crate::clock::Clock;
 use crate::entropy::Entropy;
@@ -76,6 +77,11 @@ pub struct UpArgs {
     /// requests are answered with their examples on the sandbox and mtls hosts (repeatable).
     #[arg(long = "api", value_name = "FILE")]
     pub api: Vec<std::path::PathBuf>,
+    /// Workshop mode: one application per attendee, created if missing: a
+    /// count (attendee-1 to attendee-N) or names (alice,bob); prints each
+    /// one's portal link, which sees only that application.
+    #[arg(long, value_name = "N|NAMES", value_parser = workshop::parse)]
+    pub apps: Option<workshop::Attendees>,
 }
 
 pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
@@ -136,7 +142,10 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
     }
 
     let routes = config.gateway.clone();
+    let attendees = args.apps.map(|a| a.0).unwrap_or_default();
+    config.attendees.clone_from(&attendees);
     let running = server::start(config, runtime).await?;
+    let attendees = workshop::infos(running.apps(), &attendees).map_err(anyhow::Error::from)?;
     // Nobody reading stdout any more (`up | head`) must not stop the server.
     if args.json {
         output::write_lossy(&format!("{}\n", running.info.to_json()));
@@ -154,6 +163,9 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
             for route in &routes {
                 text.push_str(&format!("  {}{}\n", running.info.mtls_url, route.describe()));
             }
+        }
+        if !attendees.is_empty() {
+            text.push_str(&workshop::table(&attendees, output::colour_stdout(), secrets));
         }
         text.push_str("\nPress Ctrl-C to stop (or run `mtls-sandbox down`).\n");
         output::write_lossy(&text);

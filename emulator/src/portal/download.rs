@@ -30,9 +30,9 @@ pub fn zip(entries: &[Entry<'_>]) -> zip::result::ZipResult<Vec<u8>> {
 
 /// A response the browser saves as `filename`; never cached (it may hold a
 /// private key).
-pub fn attachment(filename: &'static str, bytes: Vec<u8>) -> Response {
+pub fn attachment(filename: &str, bytes: Vec<u8>) -> Response {
     let disposition = HeaderValue::try_from(format!("attachment; filename=\"{filename}\""))
-        .expect("a static file name is a valid header value");
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("application/zip")),

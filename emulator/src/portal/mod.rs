@@ -9,11 +9,20 @@
 //! other local ports a browser shares cookies with ([`session`] says how);
 //! `Authorization: Bearer <token>` works on every portal path, for scripts.
 //!
+//! Each application besides the default one has its own link as well (in
+//! its `sandbox.json`): it sees only that application ([`attendee`]), and
+//! in the inspector only its requests; the owner's link sees everything,
+//! with a filter by application ([`inspect`]).
+//!
 //! Handlers are thin: the work is in [`certificates`], the OAuth registry
 //! and the inspector; [`pages`] renders HTML.
 
+mod applications;
+mod attendee;
+pub mod bundle;
 pub mod certificates;
 pub mod download;
+mod inspect;
 mod pages;
 pub mod session;
 mod test_users;
@@ -29,9 +38,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::application::{Application, RotateError};
+use crate::apps::Apps;
 use crate::entropy::Entropy;
 use crate::inspector::Inspector;
 use crate::oauth::Authority;
@@ -44,7 +54,7 @@ use crate::oauth::registry::{NewClient, RegistryError};
 use crate::state::files;
 use certificates::CertificateError;
 use download::Entry;
-use session::{Session, is_portal_token};
+use session::{Session, Viewer};
 
 /// Every portal path starts with this.
 pub const PREFIX: &str = "/portal";
@@ -59,6 +69,8 @@ pub fn is_inspected(path: &str) -> bool {
 /// What the portal works with.
 pub struct Portal {
     pub application: Arc<Application>,
+    /// Every application, for their own portal links.
+    pub apps: Arc<Apps>,
     pub authority: Arc<Authority>,
     pub revocations: Arc<Revocations>,
     pub inspector: Arc<Inspector>,
@@ -97,6 +109,7 @@ pub fn routes(portal: Arc<Portal>) -> Router {
                     post(revoke_certificate),
                 )
                 .route(&format!("{base}/chain.zip"), get(chain))
+                .route(&format!("{base}/bundle.zip"), get(bundle::download))
                 .route(&format!("{base}/application/secret"), post(reveal_app_secret))
                 .route(&format!("{base}/clients"), post(create_client))
                 .route(&format!("{base}/clients/{{id}}/reveal"), post(reveal_secret))
@@ -104,8 +117,8 @@ pub fn routes(portal: Arc<Portal>) -> Router {
                 .route(&format!("{base}/webhooks"), post(webhooks::set_url))
                 .route(&format!("{base}/webhooks/test"), post(webhooks::send_test))
                 .route(&format!("{base}/test-users/link"), post(test_users::link))
-                .route(&format!("{base}/inspect"), get(inspect))
-                .route(&format!("{base}/inspect.json"), get(inspect_json))
+                .route(&format!("{base}/inspect"), get(inspect::page))
+                .route(&format!("{base}/inspect.json"), get(inspect::json))
         })
         .route(PREFIX, get(index))
         .layer(middleware::from_fn_with_state(portal.clone(), finish))
@@ -113,8 +126,9 @@ pub fn routes(portal: Arc<Portal>) -> Router {
 }
 
 /// Renders a [`PortalError`] into its page (which links back to the
-/// session) and walls off every portal response.
+/// requester's own session) and walls off every portal response.
 async fn finish(State(portal): State<Arc<Portal>>, request: Request, next: Next) -> Response {
+    let back = session::base_for(&portal, request.uri().path(), request.headers());
     let mut response = next.run(request).await;
     if let Some(error) = response.extensions_mut().remove::<PortalError>() {
         let page = match error.login_help {
@@ -122,7 +136,7 @@ async fn finish(State(portal): State<Arc<Portal>>, request: Request, next: Next)
                 &error.message,
                 &portal.state.path(files::SANDBOX_JSON).display().to_string(),
             ),
-            false => pages::error(&session::base(&portal), error.status, &error.message),
+            false => pages::error(&back, error.status, &error.message),
         };
         response = (error.status, Html(page)).into_response();
     }
@@ -250,28 +264,30 @@ struct IndexQuery {
 }
 
 /// `GET /portal`; with `?token=` it logs in (sets the cookie) and redirects
-/// to the session's path.
+/// to the session's path of that token's login.
 async fn index(
     State(portal): State<Arc<Portal>>,
     Query(query): Query<IndexQuery>,
-    session: Result<Session, Response>,
+    viewer: Result<Viewer, Response>,
 ) -> Response {
     if let Some(token) = &query.token {
-        if !is_portal_token(&portal, token) {
+        let Some(viewer) = Viewer::of_token(&portal, token) else {
             return PortalError::login_required(
                 "This portal link is not valid: its token changes at every start, so a link from an earlier \
                  start no longer works.",
             )
             .into_response();
-        }
-        let mut response = Redirect::to(&format!("{}/", session::base(&portal))).into_response();
-        if let Some(cookie) = session::login_cookie(&portal, token) {
+        };
+        let mut response = Redirect::to(&format!("{}/", viewer.base(&portal))).into_response();
+        if let Some(cookie) = session::login_cookie(&portal, &viewer, token) {
             response.headers_mut().insert(header::SET_COOKIE, cookie);
         }
         return response;
     }
-    if let Err(refused) = session {
-        return refused;
+    match viewer {
+        Err(refused) => return refused,
+        Ok(Viewer::App(app)) => return attendee::index(&portal, &app),
+        Ok(Viewer::Owner) => {}
     }
     let page = || -> Result<String, PortalError> {
         let certs = certificates::list(&portal.state, &portal.records)?;
@@ -292,9 +308,11 @@ async fn index(
     }
 }
 
-/// The application page's sections owned by other areas: webhooks, test users.
+/// The owner's page's sections kept in their own modules: every
+/// application, webhooks, test users.
 fn html_sections(portal: &Portal, base: &str) -> maud::Markup {
     maud::html! {
+        (applications::section(portal, base))
         (webhooks::section(portal, base))
         (test_users::section(portal, base))
     }
@@ -326,8 +344,9 @@ async fn generate_certificate(_: Session, State(portal): State<Arc<Portal>>) -> 
     Ok(download::attachment("my_app_certificate.zip", bytes))
 }
 
-/// "Certificate chain": a zip with `lean_public_cert_chain.pem`.
-async fn chain(_: Session, State(portal): State<Arc<Portal>>) -> Result<Response, PortalError> {
+/// "Certificate chain": a zip with `lean_public_cert_chain.pem` (every
+/// application trusts the same chain).
+async fn chain(_: Viewer, State(portal): State<Arc<Portal>>) -> Result<Response, PortalError> {
     let path = portal.state.path(files::CA_CHAIN);
     let pem = std::fs::read(&path).map_err(|e| internal(&format!("cannot read {}: {e}", path.display())))?;
     let bytes = download::zip(&[Entry {
@@ -400,9 +419,13 @@ fn new_client(form: &BTreeMap<String, String>) -> Result<NewClient, PortalError>
     })
 }
 
-/// The application's "Reveal secret": rotates the default application's
-/// secret (state.json, sandbox.json, the running server).
-async fn reveal_app_secret(_: Session, State(portal): State<Arc<Portal>>) -> Result<Response, PortalError> {
+/// The application's "Reveal secret": for the owner, rotates the default
+/// application's secret (state.json, sandbox.json, the running server); for
+/// an application's link, shows that application's secret.
+async fn reveal_app_secret(viewer: Viewer, State(portal): State<Arc<Portal>>) -> Result<Response, PortalError> {
+    if let Viewer::App(app) = viewer {
+        return attendee::secret(&portal, &app);
+    }
     let clear = portal.application.rotate_secret()?;
     let client_id = portal.application.credentials().client_id.clone();
     tracing::info!(target: "oauth", %client_id, "application secret revealed (rotated) in the portal");
@@ -441,34 +464,6 @@ fn secret_page(portal: &Portal, client_id: &str, clear: &str, rotated: bool) -> 
     Ok(no_store(
         Html(pages::secret(portal, &client, clear, rotated)).into_response(),
     ))
-}
-
-#[derive(serde::Deserialize)]
-struct InspectQuery {
-    /// Reload the page every this many seconds.
-    refresh: Option<u32>,
-}
-
-async fn inspect(_: Session, State(portal): State<Arc<Portal>>, Query(query): Query<InspectQuery>) -> Response {
-    let events = portal.inspector.view(&|token| claims_of(&portal, token));
-    let refresh = query.refresh.map(|s| s.clamp(1, 3600));
-    no_store(Html(pages::inspect(&portal, &events, refresh)).into_response())
-}
-
-async fn inspect_json(_: Session, State(portal): State<Arc<Portal>>) -> Response {
-    let events = portal.inspector.view(&|token| claims_of(&portal, token));
-    no_store(axum::Json(json!({ "capacity": portal.inspector.capacity(), "events": events })).into_response())
-}
-
-/// The claims of an access token as sent (a JWT, or an opaque reference this
-/// sandbox issued), decoded for display only: nothing is verified here.
-fn claims_of(portal: &Portal, token: &str) -> Option<Value> {
-    let jwt = if token.split('.').count() == 3 {
-        token.to_owned()
-    } else {
-        crate::oauth::store::resolve_opaque(&portal.records, token).ok()??
-    };
-    crate::oauth::token::unverified_claims(&jwt)
 }
 
 fn no_store(mut response: Response) -> Response {

@@ -41,7 +41,7 @@ form.inline{display:inline} label{display:block;margin:.4em 0} input[type=text],
 
 /// The page frame. `nav` is the session's path (links lead under it), or
 /// `None` on the login page, where every portal link would answer 401.
-fn layout(title: &str, refresh: Option<u32>, nav: Option<&str>, body: Markup) -> String {
+pub(super) fn layout(title: &str, refresh: Option<u32>, nav: Option<&str>, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -268,11 +268,8 @@ pub fn index(
 pub fn secret(portal: &Portal, client: &Client, clear: &str, rotated: bool) -> String {
     let (info, client_id) = (portal.application.info(), client.client_id.as_str());
     let app = portal.application.credentials();
-    let credentials = match client.auth_method {
-        AuthMethod::ClientSecretBasic => Some(format!("-u '{client_id}:{clear}'")),
-        AuthMethod::ClientSecretPost => Some(format!("-d client_id={client_id} -d client_secret={clear}")),
-        _ => None,
-    };
+    let credentials = super::bundle::client_auth_args(client.auth_method, client_id, clear)
+        .filter(|_| client.auth_method.uses_secret());
     let is_app = client_id == app.client_id;
     let base = super::session::base(portal);
     layout(
@@ -302,26 +299,57 @@ pub fn secret(portal: &Portal, client: &Client, clear: &str, rotated: bool) -> S
     )
 }
 
-pub fn inspect(portal: &Portal, events: &[EventView], refresh: Option<u32>) -> String {
-    let base = super::session::base(portal);
+/// What the inspector page shows: whose session it is, the events, and
+/// the application filter.
+pub struct InspectView<'a> {
+    /// The login's session path.
+    pub base: &'a str,
+    pub events: &'a [EventView],
+    pub refresh: Option<u32>,
+    /// The application the events are limited to.
+    pub app: Option<&'a str>,
+    /// The applications the owner may filter by; empty for an
+    /// application's login, which sees only its own.
+    pub choices: &'a [String],
+}
+
+pub fn inspect(portal: &Portal, view: &InspectView) -> String {
+    let (base, events) = (view.base, view.events);
+    let filter = view.app.map(|name| format!("&app={name}")).unwrap_or_default();
     layout(
         "Request inspector",
-        refresh,
-        Some(&base),
+        view.refresh,
+        Some(base),
         html! {
             section {
-                h1 { "Request inspector" }
+                h1 { "Request inspector" @if let Some(name) = view.app { " · " code id="inspect-app" { (name) } } }
                 p.muted {
-                    "The last " (portal.inspector.capacity()) " requests and refused handshakes on all three hosts, and webhook deliveries, newest first. "
-                    a href={ (base) "/inspect?refresh=2" } { "Refresh every 2 s" } " · "
-                    a href={ (base) "/inspect.json" } { "JSON" }
+                    "The last " (portal.inspector.capacity()) " requests and refused handshakes on all three hosts, and webhook deliveries, newest first"
+                    @if view.choices.is_empty() && view.app.is_some() { " (this application's only)" }
+                    ". "
+                    a href={ (base) "/inspect?refresh=2" (filter) } { "Refresh every 2 s" } " · "
+                    a href={ (base) "/inspect.json?" (filter.trim_start_matches('&')) } { "JSON" }
+                }
+                @if !view.choices.is_empty() {
+                    form id="app-filter" method="get" action={ (base) "/inspect" } {
+                        label { "Application "
+                            select name="app" {
+                                option value="" selected[view.app.is_none()] { "all applications" }
+                                @for name in view.choices {
+                                    option value=(name) selected[view.app == Some(name.as_str())] { (name) }
+                                }
+                            }
+                            " " button type="submit" { "Show" }
+                        }
+                    }
                 }
                 @if events.is_empty() { p id="no-events" { "Nothing yet: make a call to the sandbox." } }
                 div.scroll { table.list id="events" {
-                    tr { th { "Time" } th { "Host" } th { "Client" } th { "Request" } th { "Outcome" } th { "Certificate" } th { "Caller" } th { "Why" } }
+                    tr { th { "Time" } th { "Application" } th { "Host" } th { "Client" } th { "Request" } th { "Outcome" } th { "Certificate" } th { "Caller" } th { "Why" } }
                     @for e in events {
-                        tr.event id={ "event-" (e.seq) } data-kind=(e.kind) {
+                        tr.event id={ "event-" (e.seq) } data-kind=(e.kind) data-app=(e.app.as_deref().unwrap_or("")) {
                             td { (time_element(&e.time)) }
+                            td.app { (e.app.as_deref().unwrap_or("-")) }
                             td { (e.listener) }
                             td { (e.client_address.as_deref().unwrap_or("-")) }
                             td { @if let Some(r) = &e.request { code { (r) } } @else { "TLS handshake" } }

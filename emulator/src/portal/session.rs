@@ -28,6 +28,14 @@
 //! - Every portal response forbids framing (`X-Frame-Options: DENY`,
 //!   `frame-ancestors 'none'`), so no page can overlay the session's
 //!   buttons.
+//!
+//! Two kinds of login share these walls ([`Viewer`]): the owner's link (the
+//! one `up` prints) sees and changes everything; an application's link (in
+//! its own `sandbox.json`, for a workshop attendee) sees only that
+//! application. Each has its own token and its own session path, so its
+//! cookie never reaches another's pages; a token is good only on its own
+//! session path, and the owner's actions ([`Session`]) refuse an
+//! application's login whatever path it comes on.
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
@@ -37,6 +45,7 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 use super::{PREFIX, Portal, PortalError};
+use crate::apps::App;
 use crate::web::authorization;
 
 pub const COOKIE: &str = "mtls_sandbox_portal";
@@ -44,17 +53,86 @@ pub const COOKIE: &str = "mtls_sandbox_portal";
 /// The session's path parameter in the portal's routes.
 pub const PARAM: &str = "session";
 
-/// Where the browser session lives, without the trailing slash:
+/// Who is logged in to the portal.
+#[derive(Debug, Clone)]
+pub enum Viewer {
+    /// The sandbox's owner: every application, every action.
+    Owner,
+    /// One application's link: that application only.
+    App(Arc<App>),
+}
+
+impl Viewer {
+    /// The application this login is limited to; `None` for the owner.
+    pub fn app(&self) -> Option<&Arc<App>> {
+        match self {
+            Viewer::Owner => None,
+            Viewer::App(app) => Some(app),
+        }
+    }
+
+    /// Whose login `token` is, if anyone's.
+    pub fn of_token(portal: &Portal, token: &str) -> Option<Self> {
+        if is_portal_token(portal, token) {
+            return Some(Viewer::Owner);
+        }
+        portal.apps.by_portal_token(token).map(Viewer::App)
+    }
+
+    /// The path segment of this login's browser session.
+    fn session<'a>(&'a self, portal: &'a Portal) -> &'a str {
+        match self.app().and_then(|app| app.portal.as_ref()) {
+            Some(link) => &link.session,
+            None => &portal.session,
+        }
+    }
+
+    /// Where this login's browser session lives: `/portal/<nonce>`.
+    pub fn base(&self, portal: &Portal) -> String {
+        format!("{PREFIX}/{}", self.session(portal))
+    }
+}
+
+/// Where the owner's browser session lives, without the trailing slash:
 /// `/portal/<nonce>`; its pages are under `/portal/<nonce>/`.
 pub fn base(portal: &Portal) -> String {
-    format!("{PREFIX}/{}", portal.session)
+    Viewer::Owner.base(portal)
+}
+
+/// Where an error page on `path` leads back to: the session the path is
+/// under, else the session of the bearer token presented, else `/portal`.
+/// Never another login's session: its path is the wall around its cookie.
+pub fn base_for(portal: &Portal, path: &str, headers: &HeaderMap) -> String {
+    let on_path = path
+        .strip_prefix(PREFIX)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .and_then(|rest| rest.split_once('/'))
+        .map(|(segment, _)| segment)
+        .and_then(|segment| {
+            if same_secret(segment, &portal.session) {
+                Some(Viewer::Owner)
+            } else {
+                portal.apps.by_portal_session(segment).map(Viewer::App)
+            }
+        });
+    let by_bearer = || {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(authorization::bearer)?;
+        Viewer::of_token(portal, token)
+    };
+    match on_path.or_else(by_bearer) {
+        Some(viewer) => viewer.base(portal),
+        None => PREFIX.to_owned(),
+    }
 }
 
 /// The `Set-Cookie` value the login link answers with: the token, sent back
-/// only to the session's path.
-pub fn login_cookie(portal: &Portal, token: &str) -> Option<HeaderValue> {
+/// only to the session's path of `viewer`.
+pub fn login_cookie(portal: &Portal, viewer: &Viewer, token: &str) -> Option<HeaderValue> {
     let cookie = cookie::Cookie::build((COOKIE, token.to_owned()))
-        .path(base(portal))
+        .path(viewer.base(portal))
         .http_only(true)
         .secure(true)
         .same_site(cookie::SameSite::Strict)
@@ -62,11 +140,34 @@ pub fn login_cookie(portal: &Portal, token: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(&cookie.to_string()).ok()
 }
 
-/// A request that presented the portal token (cookie or bearer) and, if it
-/// changes something with the cookie, came from the portal's own pages.
+/// A request by the owner: it presented the owner's portal token (cookie
+/// or bearer) and, if it changes something with the cookie, came from the
+/// portal's own pages. An application's login is refused (403).
 pub struct Session;
 
 impl FromRequestParts<Arc<Portal>> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, portal: &Arc<Portal>) -> Result<Self, Self::Rejection> {
+        match Viewer::from_request_parts(parts, portal).await? {
+            Viewer::Owner => Ok(Session),
+            Viewer::App(app) => Err(PortalError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "refused: this portal link is application {}'s, and it sees and changes only {} itself; \
+                     this needs the sandbox owner's link (printed by `mtls-sandbox up`)",
+                    app.name, app.name
+                ),
+            )
+            .into_response()),
+        }
+    }
+}
+
+/// A request by any portal login (the owner's or an application's), on its
+/// own session path or with a bearer token, under the same walls as
+/// [`Session`]. Handlers show a [`Viewer::App`] only its application.
+impl FromRequestParts<Arc<Portal>> for Viewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, portal: &Arc<Portal>) -> Result<Self, Self::Rejection> {
@@ -77,10 +178,10 @@ impl FromRequestParts<Arc<Portal>> for Session {
         let params = RawPathParams::from_request_parts(parts, portal)
             .await
             .map_err(|_| login())?;
-        let on_session_path = params.iter().find(|(name, _)| *name == PARAM).map(|(_, v)| v);
-        if on_session_path.is_some_and(|nonce| !same_secret(nonce, &portal.session)) {
-            return Err(login());
-        }
+        let on_session_path = params
+            .iter()
+            .find(|(name, _)| *name == PARAM)
+            .map(|(_, v)| v.to_owned());
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -90,7 +191,11 @@ impl FromRequestParts<Arc<Portal>> for Session {
             Some(token) => (Some(token.to_owned()), false),
             None => (session_cookie(&parts.headers), true),
         };
-        if !presented.is_some_and(|t| is_portal_token(portal, &t)) {
+        let Some(viewer) = presented.and_then(|t| Viewer::of_token(portal, &t)) else {
+            return Err(login());
+        };
+        // A login is good only on its own session's path.
+        if on_session_path.is_some_and(|nonce| !same_secret(&nonce, viewer.session(portal))) {
             return Err(login());
         }
         let changes = !matches!(parts.method, Method::GET | Method::HEAD);
@@ -100,7 +205,7 @@ impl FromRequestParts<Arc<Portal>> for Session {
             from_own_pages(parts, scheme)
                 .map_err(|why| PortalError::new(StatusCode::FORBIDDEN, why).into_response())?;
         }
-        Ok(Session)
+        Ok(viewer)
     }
 }
 

@@ -59,7 +59,7 @@ pub fn section(portal: &Portal, base: &str) -> Markup {
     let settings = portal.webhooks.settings();
     let deliveries: Vec<EventView> = portal
         .inspector
-        .view(&|_| None)
+        .view(&crate::inspector::Undecoded)
         .into_iter()
         .filter(|e| e.kind == "delivery")
         .take(RECENT)

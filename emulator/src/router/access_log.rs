@@ -51,10 +51,14 @@ pub async fn access_log(State(observed): State<Observed>, mut req: Request, next
     let path = req.uri().path().to_owned();
     let inspected = (inspector.capacity() > 0 && crate::portal::is_inspected(&path)).then(|| {
         let tls = req.extensions().get::<Arc<TlsInfo>>().cloned();
-        let credentials = match req.headers().get(axum::http::header::AUTHORIZATION) {
-            Some(value) => Credentials::Authorization(value.clone()),
-            None if req.headers().contains_key(APP_TOKEN_HEADER) => Credentials::AppToken,
-            None => Credentials::None,
+        let headers = req.headers();
+        let credentials = match (
+            headers.get(axum::http::header::AUTHORIZATION),
+            headers.get(APP_TOKEN_HEADER),
+        ) {
+            (Some(value), _) => Credentials::Authorization(value.clone()),
+            (None, Some(token)) => Credentials::AppToken(token.clone()),
+            (None, None) => Credentials::None,
         };
         (tls, credentials)
     });

@@ -2,8 +2,11 @@
 // find the way in from the 401 page, download the chain and a new
 // certificate, unzip them, call the mtls host with curl, revoke the
 // certificate, reveal a client secret twice, then read the pages in a
-// 400 px wide window. Last, pages on two other local origins (plain HTTP and
-// HTTPS on other 127.0.0.1 ports) try to get at the logged-in portal.
+// 400 px wide window. A workshop attendee's link (application alice) sees
+// only alice and downloads her bundle; the owner's link sees every
+// application and filters the inspector by one. Last, pages on two other
+// local origins (plain HTTP and HTTPS on other 127.0.0.1 ports) try to get
+// at the logged-in portal.
 //
 // Run by the Rust test emulator/tests/browser.rs, which starts the sandbox and
 // passes its URLs in the environment. Exits non-zero on the first failure;
@@ -24,6 +27,9 @@ const portalUrl = env('PORTAL_URL');
 const mtlsUrl = env('MTLS_URL');
 const tokenEndpoint = env('TOKEN_ENDPOINT');
 const appToken = env('APP_TOKEN');
+const attendeeUrl = env('ATTENDEE_URL');
+const attendeeAppToken = env('ATTENDEE_APP_TOKEN');
+const otherAppToken = env('OTHER_APP_TOKEN');
 const work = env('WORK_DIR');
 const shots = env('SCREENSHOTS');
 mkdirSync(shots, { recursive: true });
@@ -189,6 +195,46 @@ try {
   await page.screenshot({ path: join(shots, '4-inspector.png'), fullPage: true });
   await page.goto(portalPage(''));
   await checkTimes(page, 'the certificate list');
+
+  // A workshop attendee opens their own link in their own browser: alice only.
+  const attendee = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true });
+  const alice = await attendee.newPage();
+  await alice.goto(attendeeUrl);
+  const aliceSession = new URL(alice.url()).pathname;
+  check(/^\/portal\/[A-Za-z0-9]{20,}\/$/.test(aliceSession) && aliceSession !== session,
+    "an attendee's link lands on its own session path");
+  check((await alice.textContent('#app-name')).trim() === 'alice', "the attendee's link shows their own application");
+  const alicePage = await alice.content();
+  check(alicePage.includes(attendeeAppToken) && !alicePage.includes(appToken) && !alicePage.includes(otherAppToken),
+    "the attendee's page shows no other application's credentials");
+  check(await alice.locator('#generate-certificate, #create-client, #application-list, #webhook-form').count() === 0,
+    "the attendee's page offers none of the owner's actions");
+  await alice.screenshot({ path: join(shots, '7-attendee.png'), fullPage: true });
+  check(await download(alice, () => alice.click('#download-bundle')) === 'alice_bundle.zip', "the attendee's bundle downloads as a zip");
+  check(readFileSync(file('README.txt'), 'utf8').includes(`lean-app-token: ${attendeeAppToken}`), "the bundle's README has the attendee's curl commands");
+  call = curl(['--cert', file('alice_cert.crt'), '--key', file('alice_private_key.pem'),
+    '-H', `lean-app-token: ${attendeeAppToken}`, `${mtlsUrl}/banks/v1`]);
+  check(call.http === '200', `the attendee's bundle gets 200 from the mtls host (got ${call.http})`);
+  await alice.goto(new URL(aliceSession + 'inspect', portalUrl).href);
+  const aliceApps = await alice.locator('tr.event').evaluateAll((rows) => rows.map((r) => r.dataset.app));
+  check(aliceApps.length > 0 && aliceApps.every((a) => a === 'alice') && await alice.locator('#app-filter').count() === 0,
+    `the attendee's inspector shows only their own requests (${aliceApps.length})`);
+  check((await alice.goto(portalPage(''))).status() === 401, "the attendee's browser cannot open the owner's session");
+  await attendee.close();
+
+  // The owner's link sees every application, and filters the inspector by one.
+  await page.goto(portalPage(''));
+  const listed = await page.locator('#application-list tr[id^="app-"]').evaluateAll((rows) => rows.map((r) => r.id));
+  check(['app-my_app', 'app-alice', 'app-bob'].every((id) => listed.includes(id)), `the owner's link lists every application (${listed})`);
+  await page.goto(portalPage('inspect'));
+  const everyone = await page.locator('tr.event').evaluateAll((rows) => rows.map((r) => r.dataset.app));
+  check(everyone.includes('alice') && everyone.includes('my_app'), "the owner's inspector shows every application's requests");
+  await page.selectOption('#app-filter select[name=app]', 'alice');
+  await Promise.all([page.waitForNavigation(), page.click('#app-filter button')]);
+  const filtered = await page.locator('tr.event').evaluateAll((rows) => rows.map((r) => r.dataset.app));
+  check(filtered.length > 0 && filtered.every((a) => a === 'alice') && page.url().includes('app=alice'),
+    `the owner's inspector filters by application (${filtered.length})`);
+  await page.screenshot({ path: join(shots, '8-inspector-filtered.png'), fullPage: true });
 
   // A narrow window (a phone, a side-by-side editor).
   await page.setViewportSize({ width: 400, height: 800 });
