@@ -85,8 +85,8 @@ fn same_application(api: &Api, parts: &Parts, app: &App, credential: &str) -> Re
             StatusCode::FORBIDDEN,
             "INVALID_CERTIFICATE",
             format!(
-                "the {credential} is application '{}''s but the client certificate (CN={}) is application '{}''s: \
-                 call with '{}''s own certificate, or with '{}''s credentials",
+                "the {credential} belongs to application {} but the client certificate (CN={}) belongs to \
+                 application {}: call with {}'s own certificate, or with {}'s credentials",
                 app.name, holder.name, holder.name, app.name, holder.name
             ),
         )),
