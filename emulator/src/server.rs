@@ -182,6 +182,14 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
             inspector: inspector.clone(),
         },
     )?);
+    apps.on_delete({
+        let webhooks = webhooks.clone();
+        move |name| {
+            if let Err(e) = webhooks.forget(name) {
+                tracing::error!(target: "webhooks", "application {name} deleted, but its webhook URL stays stored: {e}");
+            }
+        }
+    });
     let api = Api {
         authority: authority.clone(),
         apps: apps.clone(),
@@ -224,6 +232,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         gateway: Arc::new(Gateway::new(config.gateway.clone(), authority.clone())),
         webhooks: WebhookState {
             webhooks: webhooks.clone(),
+            apps: apps.clone(),
             authority: authority.clone(),
         },
         authority: authority.clone(),

@@ -10,10 +10,16 @@
 //! one at a time, so a receiver sees them in the order they happened, and
 //! reports every attempt to the [`Inspector`], where the portal shows it.
 //!
-//! The URL is set per application: `[webhooks] url` in the config file, or
-//! at runtime through `/admin/webhooks` ([`admin`]), `mtls-sandbox webhooks`
-//! and the portal; runtime changes are kept in `webhooks.json` ([`store`])
-//! and survive a restart, but a URL in the config file wins at start.
+//! The URL is set per application (by name): `[webhooks] url` in the config
+//! file for the default one, or at runtime through `/admin/webhooks?app=`
+//! ([`admin`]), `mtls-sandbox webhooks --app` and the portal
+//! ([`Webhooks::set_url_for`], [`Webhooks::clear_url_for`]); runtime
+//! changes are kept in `webhooks.json` ([`store`]) and survive a restart,
+//! but a URL in the config file wins at start. An event goes only to the
+//! URL of the application it belongs to (the areas say which, see
+//! [`Webhooks::emit_for`]): an application without a URL gets nothing, and
+//! never another's events. A deleted application's URL and queue go with
+//! it ([`Webhooks::forget`]).
 //! Nothing is ever sent to a URL that did not pass [`url::WebhookUrl`], and
 //! an event queued for a URL that was since changed or cleared is dropped.
 //!
@@ -31,12 +37,14 @@ pub mod url;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use crate::apps::Apps;
 use crate::clock::Clock;
 use crate::entropy::Entropy;
 use crate::inspector::Inspector;
@@ -98,6 +106,9 @@ struct Pending {
 struct Lane {
     outbox: Mutex<Outbox<Pending>>,
     wake: Notify,
+    /// Set when the application is deleted: its worker ends, so creating
+    /// and deleting applications all day leaves no task behind.
+    closed: AtomicBool,
 }
 
 /// The webhook service: URLs per application, queues, delivery workers.
@@ -223,9 +234,16 @@ impl Webhooks {
         self.destination_for(&self.application)
     }
 
+    /// `application`'s URL, if it has one.
     pub fn destination_for(&self, application: &str) -> Option<Destination> {
         let destinations = self.destinations.read().unwrap_or_else(|p| p.into_inner());
         destinations.get(application).cloned()
+    }
+
+    /// Whether any application has a URL: without one, the lifecycle
+    /// watcher has nothing to do.
+    pub fn any_destination(&self) -> bool {
+        !self.destinations.read().unwrap_or_else(|p| p.into_inner()).is_empty()
     }
 
     /// Sets the default application's URL (kept for the next start).
@@ -235,9 +253,37 @@ impl Webhooks {
 
     /// Clears the default application's URL; false when none was set.
     pub fn clear_url(&self) -> Result<bool, WebhookError> {
-        let had = self.destination().is_some();
-        self.change(&self.application, None)?;
+        let application = self.application.clone();
+        self.clear_url_for(&application)
+    }
+
+    /// Sets `application`'s URL (kept for the next start). The caller
+    /// checks that the application exists: this service only keeps names.
+    pub fn set_url_for(&self, application: &str, url: WebhookUrl) -> Result<(), WebhookError> {
+        self.change(application, Some(url))
+    }
+
+    /// Clears `application`'s URL; false when none was set.
+    pub fn clear_url_for(&self, application: &str) -> Result<bool, WebhookError> {
+        let had = self.destination_for(application).is_some();
+        self.change(application, None)?;
         Ok(had)
+    }
+
+    /// Forgets the deleted `application`: its URL (stored too), its waiting
+    /// events and its worker. A new application of the same name starts
+    /// with no URL, as it starts with no customers.
+    pub fn forget(&self, application: &str) -> Result<(), WebhookError> {
+        let lane = self.lanes.lock().unwrap_or_else(|p| p.into_inner()).remove(application);
+        if let Some(lane) = lane {
+            lane.closed.store(true, Ordering::SeqCst);
+            lane.outbox.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            lane.wake.notify_one();
+        }
+        if self.destination_for(application).is_some() {
+            self.change(application, None)?;
+        }
+        Ok(())
     }
 
     /// Sets or clears `application`'s URL, stores the runtime URLs, and
@@ -303,6 +349,7 @@ impl Webhooks {
         let lane = Arc::new(Lane {
             outbox: Mutex::new(Outbox::new(self.settings.queue_capacity)),
             wake: Notify::new(),
+            closed: AtomicBool::new(false),
         });
         lanes.insert(application.to_owned(), lane.clone());
         // Outside a runtime (unit tests of the queue) events only wait.
@@ -329,11 +376,13 @@ impl Webhooks {
     }
 }
 
-/// What the auth host's `/admin/webhooks` works with: the service, and the
-/// authorization server the `Admin` extractor asks.
+/// What the auth host's `/admin/webhooks` works with: the service, the
+/// applications (`?app=` must name one), and the authorization server the
+/// `Admin` extractor asks.
 #[derive(Clone)]
 pub struct WebhookState {
     pub webhooks: Arc<Webhooks>,
+    pub apps: Arc<Apps>,
     pub authority: Arc<Authority>,
 }
 
@@ -370,8 +419,16 @@ mod tests {
     }
 
     fn waiting(webhooks: &Webhooks) -> Vec<String> {
+        waiting_for(webhooks, "my_app")
+    }
+
+    /// The types of the events waiting for `application` (taken out).
+    fn waiting_for(webhooks: &Webhooks, application: &str) -> Vec<String> {
         let lanes = webhooks.lanes.lock().unwrap();
-        let mut outbox = lanes["my_app"].outbox.lock().unwrap();
+        let Some(lane) = lanes.get(application) else {
+            return Vec::new();
+        };
+        let mut outbox = lane.outbox.lock().unwrap();
         std::iter::from_fn(|| outbox.pop().map(|p| p.envelope.event_type)).collect()
     }
 
@@ -460,5 +517,54 @@ mod tests {
             .unwrap();
         webhooks.emit("e.new", "m", json!({}));
         assert_eq!(waiting(&webhooks), ["e.new"]);
+    }
+
+    #[test]
+    fn each_application_has_its_own_url_and_queue_and_a_deleted_one_is_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let webhooks = service(dir.path(), WebhookSettings::default());
+        let (a, b) = (
+            WebhookUrl::parse("http://localhost:9/a").unwrap(),
+            WebhookUrl::parse("http://localhost:9/b").unwrap(),
+        );
+        webhooks.set_url_for("alice", a.clone()).unwrap();
+        webhooks.set_url_for("bob", b.clone()).unwrap();
+        assert_eq!(webhooks.destination(), None, "my_app has none");
+        assert!(webhooks.any_destination());
+        assert!(webhooks.emit_for("alice", "e.alice", "m", json!({})).is_some());
+        assert!(webhooks.emit_for("bob", "e.bob", "m", json!({})).is_some());
+        assert_eq!(webhooks.emit_for("carol", "e.carol", "m", json!({})), None);
+        assert_eq!(webhooks.emit("e.mine", "m", json!({})), None);
+        assert_eq!(waiting_for(&webhooks, "alice"), ["e.alice"]);
+        assert_eq!(waiting_for(&webhooks, "bob"), ["e.bob"]);
+        assert!(waiting_for(&webhooks, "carol").is_empty() && waiting(&webhooks).is_empty());
+
+        webhooks.emit_for("bob", "e.bob2", "m", json!({}));
+        webhooks.forget("bob").unwrap();
+        assert_eq!(webhooks.destination_for("bob"), None);
+        assert!(!webhooks.lanes.lock().unwrap().contains_key("bob"), "its queue is gone");
+        assert_eq!(webhooks.emit_for("bob", "e.bob3", "m", json!({})), None);
+        webhooks.forget("nobody").unwrap();
+        let restarted = service(dir.path(), WebhookSettings::default());
+        assert_eq!(restarted.destination_for("alice").map(|d| d.url), Some(a));
+        assert_eq!(restarted.destination_for("bob"), None, "forgotten in webhooks.json too");
+        assert!(restarted.clear_url_for("alice").unwrap());
+        assert!(!restarted.clear_url_for("alice").unwrap());
+        assert!(!restarted.any_destination());
+    }
+
+    #[tokio::test]
+    async fn forgetting_an_application_ends_its_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let webhooks = service(dir.path(), WebhookSettings::default());
+        let nowhere = WebhookUrl::parse("http://localhost:9/b").unwrap();
+        webhooks.set_url_for("bob", nowhere).unwrap();
+        webhooks.emit_for("bob", "e.bob", "m", json!({}));
+        webhooks.forget("bob").unwrap();
+        let worker = webhooks.workers.lock().unwrap().pop().expect("bob's worker");
+        tokio::time::timeout(std::time::Duration::from_secs(10), worker)
+            .await
+            .expect("the worker ends with its application")
+            .unwrap();
     }
 }
