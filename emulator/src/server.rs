@@ -182,6 +182,15 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
             inspector: inspector.clone(),
         },
     )?);
+    // A URL stored for an application deleted by hand while the sandbox was
+    // stopped must not reach a new one of the same name.
+    match webhooks.forget_missing(|name| apps.find(name).is_some()) {
+        Ok(gone) if !gone.is_empty() => {
+            tracing::info!(target: "webhooks", "webhook URLs of applications that no longer exist dropped: {}", gone.join(", "))
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(target: "webhooks", "{e}"),
+    }
     apps.on_delete({
         let webhooks = webhooks.clone();
         move |name| {
