@@ -187,6 +187,23 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
             inspector: inspector.clone(),
         },
     )?);
+    // A URL stored for an application deleted by hand while the sandbox was
+    // stopped must not reach a new one of the same name.
+    match webhooks.forget_missing(|name| apps.find(name).is_some()) {
+        Ok(gone) if !gone.is_empty() => {
+            tracing::info!(target: "webhooks", "webhook URLs of applications that no longer exist dropped: {}", gone.join(", "))
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(target: "webhooks", "{e}"),
+    }
+    apps.on_delete({
+        let webhooks = webhooks.clone();
+        move |name| {
+            if let Err(e) = webhooks.forget(name) {
+                tracing::error!(target: "webhooks", "application {name} deleted, but its webhook URL stays stored: {e}");
+            }
+        }
+    });
     let api = Api {
         authority: authority.clone(),
         apps: apps.clone(),
@@ -230,6 +247,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         gateway: Arc::new(Gateway::new(config.gateway.clone(), authority.clone())),
         webhooks: WebhookState {
             webhooks: webhooks.clone(),
+            apps: apps.clone(),
             authority: authority.clone(),
         },
         authority: authority.clone(),

@@ -6,6 +6,7 @@ mod api;
 mod api_import;
 mod apps;
 mod apps_isolation;
+mod apps_webhooks;
 mod architecture;
 mod behind_proxy;
 mod browser;

@@ -1,6 +1,6 @@
 //! The emulator's admin API as the harness uses it: creating and deleting
 //! applications (`/admin/apps` on the auth host) for `harness run
-//! --parallel`.
+//! --parallel`, and setting one's webhook URL (`/admin/webhooks?app=`).
 //!
 //! It authenticates as the shipped scenarios do: an access token with
 //! scope `admin` from the sandbox's built-in `testing` client. That needs
@@ -140,6 +140,19 @@ impl AdminApi {
         Ok(names
             .filter_map(|app| app["name"].as_str().map(str::to_owned))
             .collect())
+    }
+
+    /// `PUT /admin/webhooks?app={name}`: the application's events go to `url`.
+    pub async fn set_webhook_url(&self, name: &str, url: &str) -> Result<(), AdminError> {
+        let endpoint = format!("{}/admin/webhooks", self.auth_url);
+        let request = self
+            .http
+            .put(&endpoint)
+            .query(&[("app", name)])
+            .bearer_auth(&self.token)
+            .json(&json!({ "url": url }));
+        send(request, &format!("setting application {name}'s webhook URL"), &endpoint).await?;
+        Ok(())
     }
 
     /// `DELETE /admin/apps/{name}`.

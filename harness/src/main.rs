@@ -48,9 +48,9 @@ enum Command {
         step: bool,
         /// Run the files at the same time on one sandbox (--against, or one the
         /// harness starts), each as an application of its own, created and
-        /// deleted through the admin API. Files that move the clock, install
-        /// fault rules for every application or wait for webhooks run after
-        /// them, one at a time. Transcripts are printed whole, in file order.
+        /// deleted through the admin API. Files that move the clock or install
+        /// fault rules for every application run after them, one at a time.
+        /// Transcripts are printed whole, in file order.
         #[arg(long, conflicts_with = "app")]
         parallel: bool,
         /// Write a JUnit XML report: a testsuite per file, a testcase per step.

@@ -2,16 +2,17 @@
 //! sandbox, each as an application of its own, so that one file's
 //! customers, tokens and clients cannot change what another sees.
 //!
-//! Applications do not separate everything. The sandbox clock, fault
-//! rules that match every application and the harness's one webhook
-//! receiver are shared, so a scenario that moves the clock (a payment
-//! another file is watching jumps ahead), installs such a rule (another
-//! file's call gets the 429) or waits for webhooks (another file's events
-//! arrive in its inbox) would make the others' transcripts depend on
-//! timing. [`shared_by`] names what a scenario shares; the caller runs
-//! those files after the batch, one at a time. Revoking a certificate is
-//! not on the list: the scenarios revoke only certificates they made for
-//! themselves, which no other file presents.
+//! Applications do not separate everything. The sandbox clock and fault
+//! rules that match every application are shared, so a scenario that
+//! moves the clock (a payment another file is watching jumps ahead) or
+//! installs such a rule (another file's call gets the 429) would make the
+//! others' transcripts depend on timing. [`shared_by`] names what a
+//! scenario shares; the caller runs those files after the batch, one at a
+//! time. Revoking a certificate is not on the list: the scenarios revoke
+//! only certificates they made for themselves, which no other file
+//! presents. Webhooks are not either: the sandbox sends each application's
+//! events to that application's URL only, so a file that waits for them
+//! gets a receiver of its own, set as its application's URL.
 //!
 //! Each file's transcript is buffered and handed back whole: the caller
 //! prints them in file order, never interleaved.
@@ -24,6 +25,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::admin::AdminApi;
+use crate::receiver::{self, Inbox};
 use crate::report::FileReport;
 use crate::runner::Runner;
 use crate::scenario::{Scenario, Step};
@@ -67,9 +69,6 @@ pub fn shared_by(scenario: &Scenario) -> Vec<&'static str> {
         }
         if installs_global_fault(step) {
             note("installs or clears fault rules that match every application");
-        }
-        if step.webhook.is_some() {
-            note("reads webhooks from the harness's one receiver");
         }
     }
     shared
@@ -150,8 +149,10 @@ async fn play_as_apps(jobs: &[Job], admin: Arc<AdminApi>, own_sandbox: bool) -> 
     played.into_iter().map(|p| p.expect("every task reported")).collect()
 }
 
-/// Creates an application for `job`, plays the scenario as it into a
-/// buffer, deletes the application.
+/// Creates an application for `job` (with a webhook receiver of its own
+/// when a step waits for a webhook, on a sandbox the harness started: as
+/// without `--parallel`, `--against` gets none), plays the scenario as it
+/// into a buffer, deletes the application (its webhook URL goes with it).
 async fn play_one(job: Job, name: &str, admin: &AdminApi, own_sandbox: bool) -> Played {
     let started = time::OffsetDateTime::now_utc();
     let mut transcript = Vec::new();
@@ -162,10 +163,20 @@ async fn play_one(job: Job, name: &str, admin: &AdminApi, own_sandbox: bool) -> 
         }
         let (name, info) = admin.create_app_like(name).await?;
         app = Some(name.clone());
-        let result = match Runner::new(&info) {
-            Ok(runner) => runner.as_app(&name).run(&job.scenario, &mut transcript).await,
-            Err(e) => Err(e),
-        };
+        let result = async {
+            let inbox = match own_sandbox && job.scenario.steps.iter().any(|s| s.webhook.is_some()) {
+                true => {
+                    let server = receiver::start().await;
+                    let url = format!("{}{}", server.uri(), receiver::PATH);
+                    admin.set_webhook_url(&name, &url).await?;
+                    Some(Inbox::new(server))
+                }
+                false => None,
+            };
+            let mut runner = Runner::new(&info)?.as_app(&name).with_inbox(inbox);
+            runner.run(&job.scenario, &mut transcript).await
+        }
+        .await;
         let deleted = admin.delete_app(&name).await;
         let result = result?;
         deleted?;
@@ -222,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn the_clock_global_fault_rules_and_webhooks_are_shared() {
+    fn the_clock_and_global_fault_rules_are_shared_webhooks_are_not() {
         let clock = "[[step]]\nsay = \"c\"\nhost = \"auth\"\npath = \"/admin/clock\"\n\
                      json = { advance = \"1m\" }\nexpect = { status = 200 }\n";
         let fault = "[[step]]\nsay = \"f\"\nhost = \"auth\"\npath = \"/admin/faults\"\n\
@@ -234,8 +245,11 @@ mod tests {
             [
                 "moves the sandbox clock",
                 "installs or clears fault rules that match every application",
-                "reads webhooks from the harness's one receiver"
             ]
+        );
+        assert!(
+            shared_by(&scenario(hook)).is_empty(),
+            "each file's application has its own webhook URL"
         );
     }
 

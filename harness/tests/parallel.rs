@@ -336,3 +336,81 @@ expect = { status = 200 }
     );
     sandbox.stop().await.unwrap();
 }
+
+/// A file that links a customer of its own and waits for the entity's
+/// `entity.created` webhook, which names that customer.
+fn webhook_file(dir: &Path, name: &str) -> Job {
+    let file = dir.join(format!("{name}.toml"));
+    let text = format!(
+        r#"
+name = "{name}"
+[[step]]
+say = "Client creates a customer"
+path = "/customers/v1"
+headers = {{ lean-app-token = "${{app_token}}" }}
+json = {{ app_user_id = "hooked-user" }}
+expect = {{ status = 200 }}
+capture = {{ customer_id = "/customer_id" }}
+[[step]]
+say = "The operator gets an admin token"
+host = "auth"
+path = "/oauth2/token"
+form = {{ grant_type = "client_credentials", client_id = "testing", client_secret = "testing", scope = "admin" }}
+expect = {{ status = 200 }}
+capture = {{ admin_token = "/access_token" }}
+[[step]]
+say = "The end user links a bank"
+host = "auth"
+path = "/admin/customers/${{customer_id}}/link"
+headers = {{ Authorization = "Bearer ${{admin_token}}" }}
+json = {{ bank_identifier = "LEANMB1" }}
+expect = {{ status = 201 }}
+[[step]]
+say = "This application's receiver hears of its own entity"
+webhook = "entity.created"
+expect = {{ json = {{ "/payload/customer_id" = "${{customer_id}}" }} }}
+[[step]]
+say = "... then of its own payment source"
+webhook = "payment_source.created"
+expect = {{ json = {{ "/payload/customer_id" = "${{customer_id}}" }} }}
+"#
+    );
+    std::fs::write(&file, text).unwrap();
+    Job {
+        scenario: Scenario::load(&file).unwrap(),
+        file,
+    }
+}
+
+#[test]
+fn files_that_wait_for_webhooks_run_in_the_batch_each_hearing_only_its_own_applications_events() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let jobs: Vec<Job> = ["hooked-a", "hooked-b", "hooked-c"]
+        .iter()
+        .map(|name| webhook_file(dir.path(), name))
+        .collect();
+    let options = Options {
+        parallel: true,
+        ..Options::default()
+    };
+    let mut out = Vec::new();
+    let played = rt.block_on(suite::run(&jobs, &options, &mut out));
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.starts_with("--parallel: 3 file(s) at once"), "{out}");
+    for (job, p) in jobs.iter().zip(&played) {
+        let stem = job.file.file_stem().unwrap().to_string_lossy();
+        assert_eq!(
+            p.app.as_deref(),
+            Some(&*stem),
+            "{stem} ran in the batch as its own application"
+        );
+        let result = p.report.run.as_ref().unwrap_or_else(|e| panic!("{e}\n{out}"));
+        let tally = result.tally();
+        assert_eq!((tally.passed, tally.failed), (5, 0), "{stem}:\n{}", p.transcript);
+    }
+}

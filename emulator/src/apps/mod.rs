@@ -265,6 +265,9 @@ impl Table {
     }
 }
 
+/// What runs after an application is deleted, with its name.
+type DeleteHook = Box<dyn Fn(&str) + Send + Sync>;
+
 /// The running set of applications.
 pub struct Apps {
     state: State,
@@ -279,6 +282,8 @@ pub struct Apps {
     /// Creations and deletions one at a time: each touches files, the OAuth
     /// registry and the table, which must agree.
     changing: Mutex<()>,
+    /// See [`Apps::on_delete`].
+    deleted: RwLock<Vec<DeleteHook>>,
 }
 
 impl Apps {
@@ -316,6 +321,7 @@ impl Apps {
             table: RwLock::new(table),
             common_names: PerCertificate::default(),
             changing: Mutex::default(),
+            deleted: RwLock::default(),
         };
         for record in record::load_all(&apps.state.dir)? {
             apps.register(record)?;
@@ -396,6 +402,22 @@ impl Apps {
     pub fn by_certificate(&self, der: &[u8]) -> Option<Arc<App>> {
         let cn = self.common_names.get(der, crate::pki::common_name_of)?;
         self.read().by_name.get(&cn).cloned()
+    }
+
+    /// The application with this id (the owner stamped on its customers
+    /// and objects); `None` once it is deleted.
+    pub fn by_id(&self, id: &str) -> Option<Arc<App>> {
+        self.read().by_id.get(id).cloned()
+    }
+
+    /// Runs `hook` after every deletion, whichever path deleted the
+    /// application: what other parts keep per application (its webhook URL
+    /// and queue) goes with it, without this module knowing them.
+    pub fn on_delete(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
+        self.deleted
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Box::new(hook));
     }
 
     /// The default application.
@@ -502,6 +524,9 @@ impl Apps {
         self.write().remove(name);
         self.authority.registry.remove_app_client(&app.client_id);
         record::remove(&self.state.dir, name)?;
+        for hook in self.deleted.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            hook(name);
+        }
         tracing::info!(target: "apps", "application {name} deleted; its certificate is revoked");
         Ok(())
     }

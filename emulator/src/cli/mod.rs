@@ -146,9 +146,8 @@ pub enum Command {
     #[command(after_help = "Example:\n  mtls-sandbox link 0b6c...e1 --bank LEANMB1")]
     Link(link::LinkArgs),
     /// Where the running sandbox POSTs the provider's events (entity.created,
-    /// payment.updated, ...): set, show or clear the URL, send a test event.
-    #[command(subcommand)]
-    Webhooks(webhooks::WebhooksCommand),
+    /// payment.updated, ...): set, show or clear an application's URL, send a test event.
+    Webhooks(webhooks::WebhooksArgs),
     /// Print a shell completion script (see the README's "Shell completions and man page").
     #[command(
         after_help = "Examples:\n  mtls-sandbox completions bash > ~/.local/share/bash-completion/completions/mtls-sandbox\n  mtls-sandbox completions zsh > ~/.zfunc/_mtls-sandbox\n  mtls-sandbox completions fish > ~/.config/fish/completions/mtls-sandbox.fish"

@@ -12,9 +12,14 @@
 //! (`provider_progress`) and written before its events are queued, so a
 //! restart never sends a step twice nor forgets one still to come.
 //!
-//! Objects are tracked only while a webhook URL is set: without one, a call
-//! or a tick costs a lock read. This module sends through
-//! [`Webhooks::emit`]; it owns no HTTP.
+//! Every event goes to the application that owns the object: the caller's
+//! for what a call makes, the owner stamped on the object for a lifecycle
+//! step (traced back to the application's name, [`Owners`]). An object is
+//! tracked only while its application has a webhook URL, and the watcher
+//! ticks only while some application has one: without, a call or a tick
+//! costs a lock read. An object whose application was deleted sends
+//! nothing more. This module sends through [`Webhooks::emit_for`]; it owns
+//! no HTTP.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -38,16 +43,22 @@ pub const TICK: Duration = Duration::from_secs(1);
 /// Most objects one tick moves on: the rest wait for the next tick.
 pub const MAX_PER_TICK: u64 = 100;
 
-/// Sends the events of what `engine`'s call made, and starts tracking the
-/// lifecycle of what it made. Nothing without a webhook URL.
-pub fn publish(engine: &Engine, webhooks: &Arc<Webhooks>) {
+/// The name of the application with this owner id (see
+/// [`Store::owner`](super::store::Store::owner)); `None` once it is deleted.
+pub type Owners<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+/// Sends the events of what `engine`'s call made to `application` (the
+/// name of the one the call acted for, whose store `engine` has), and
+/// starts tracking the lifecycle of what it made. Nothing without a
+/// webhook URL.
+pub fn publish(engine: &Engine, webhooks: &Arc<Webhooks>, application: &str) {
     let made = engine.made.take();
-    if made.is_empty() || webhooks.destination().is_none() {
+    if made.is_empty() || webhooks.destination_for(application).is_none() {
         return;
     }
     for made in made {
         if let Some((event, payload)) = made.event {
-            webhooks.emit(&event, &message(&event, None), payload);
+            webhooks.emit_for(application, &event, &message(&event, None), payload);
         }
         if let Some(object) = made.object
             && let Err(e) = track(engine, &object)
@@ -94,8 +105,11 @@ pub fn next_due(lifecycle: &Lifecycle, fails: bool, created_at: OffsetDateTime, 
 }
 
 /// Sends the lifecycle steps due at `engine.now` (for at most
-/// [`MAX_PER_TICK`] objects); returns what was sent: (object id, status).
-pub fn tick(engine: &Engine, webhooks: &Arc<Webhooks>) -> Result<Vec<(String, String)>, RecordsError> {
+/// [`MAX_PER_TICK`] objects), each to the application that owns the object
+/// (`owners` names it); returns what was queued: (object id, status).
+/// The steps of an object whose application has no URL, or no longer
+/// exists, pass unsent.
+pub fn tick(engine: &Engine, webhooks: &Arc<Webhooks>, owners: &Owners) -> Result<Vec<(String, String)>, RecordsError> {
     let mut sent_events = Vec::new();
     for progress in engine.store.due(engine.now.unix_timestamp(), MAX_PER_TICK)? {
         let found = engine.store.get(&progress.collection, &progress.id, None)?;
@@ -121,12 +135,23 @@ pub fn tick(engine: &Engine, webhooks: &Arc<Webhooks>) -> Result<Vec<(String, St
             None => engine.store.end_progress(&object.collection, &object.id)?,
         }
         let event = lifecycle.event.as_deref().unwrap_or_default();
+        let Some(application) = engine
+            .store
+            .owner_of(&object.collection, &object.id)?
+            .and_then(|id| owners(&id))
+        else {
+            continue;
+        };
         for index in steps {
             let status = &lifecycle.path(object.fails)[index].status;
             match step_payload(engine, lifecycle, &object, status) {
                 Ok(payload) => {
-                    webhooks.emit(event, &message(event, Some(status)), payload);
-                    sent_events.push((object.id.clone(), status.clone()));
+                    if webhooks
+                        .emit_for(&application, event, &message(event, Some(status)), payload)
+                        .is_some()
+                    {
+                        sent_events.push((object.id.clone(), status.clone()));
+                    }
                 }
                 Err(e) => tracing::error!("provider events: {event} for {}: {}", object.id, e.message),
             }
@@ -193,12 +218,13 @@ impl Watcher {
                 if *stopping.borrow() {
                     break;
                 }
-                if provider.webhooks.destination().is_none() {
+                if !provider.webhooks.any_destination() {
                     continue;
                 }
                 // Every application's objects move on the one clock.
                 let engine = provider.engine(None);
-                if let Err(e) = tick(&engine, &provider.webhooks) {
+                let owners = |id: &str| provider.api.apps.by_id(id).map(|app| app.name.clone());
+                if let Err(e) = tick(&engine, &provider.webhooks, &owners) {
                     tracing::error!("provider events: {e}");
                 }
             }

@@ -107,9 +107,14 @@ impl Fixture {
     }
 
     fn engine(&self, seconds: i64) -> Engine<'_> {
+        self.engine_of(None, seconds)
+    }
+
+    /// The engine over the store of the application with id `owner`.
+    fn engine_of<'a>(&'a self, owner: Option<&'a str>, seconds: i64) -> Engine<'a> {
         Engine {
             profile: &self.profile,
-            store: Store::new(&self.records, None),
+            store: Store::new(&self.records, owner),
             entropy: &self.entropy,
             now: T0 + time::Duration::seconds(seconds),
             made: Default::default(),
@@ -117,9 +122,14 @@ impl Fixture {
         }
     }
 
-    /// A payment made at T0, published as a call would.
+    /// A payment made at T0 by my_app, published as a call would.
     fn make(&self, id: &str, fails: bool) {
-        let engine = self.engine(0);
+        self.make_as(None, "my_app", id, fails);
+    }
+
+    /// A payment made at T0 by the application `name` (id `owner`).
+    fn make_as(&self, owner: Option<&str>, name: &str, id: &str, fails: bool) {
+        let engine = self.engine_of(owner, 0);
         let object = Object {
             collection: "payments".into(),
             id: id.into(),
@@ -134,11 +144,18 @@ impl Fixture {
             object: Some(object),
             event: Some(("payment.created".into(), json!({"id": id}))),
         });
-        publish(&engine, &self.webhooks);
+        publish(&engine, &self.webhooks, name);
     }
 
+    /// A tick of the watcher; the applications are my_app and bob (id
+    /// `b-id`): any other owner was deleted.
     fn tick(&self, seconds: i64) -> Vec<(String, String)> {
-        tick(&self.engine(seconds), &self.webhooks).unwrap()
+        let owners = |id: &str| match id {
+            "my_app" => Some("my_app".to_owned()),
+            "b-id" => Some("bob".to_owned()),
+            _ => None,
+        };
+        tick(&self.engine(seconds), &self.webhooks, &owners).unwrap()
     }
 }
 
@@ -172,4 +189,36 @@ fn without_a_webhook_url_nothing_is_tracked() {
     f.webhooks.clear_url().unwrap();
     f.make("p1", false);
     assert!(f.engine(0).store.due(i64::MAX, 10).unwrap().is_empty());
+}
+
+#[test]
+fn each_step_goes_to_the_owners_url_and_to_nobody_elses() {
+    let f = Fixture::new();
+    let url = WebhookUrl::parse("http://localhost:9/bob").unwrap();
+    f.webhooks.set_url_for("bob", url.clone()).unwrap();
+    f.webhooks.set_url_for("carol", url).unwrap();
+    f.make("p1", false);
+    f.make_as(Some("b-id"), "bob", "p2", false);
+    f.make_as(Some("c-id"), "carol", "p3", false);
+    f.make_as(Some("d-id"), "dave", "p4", false);
+    assert_eq!(
+        f.engine(0).store.due(i64::MAX, 10).unwrap().len(),
+        3,
+        "dave has no URL: his payment is not tracked"
+    );
+    assert_eq!(
+        f.tick(90),
+        sent(&[("p1", "PENDING"), ("p2", "PENDING")]),
+        "carol's application is gone: her payment sends nothing more"
+    );
+    f.webhooks.clear_url_for("bob").unwrap();
+    assert_eq!(
+        f.tick(3600),
+        sent(&[("p1", "DONE")]),
+        "bob has no URL any more: his step passes unsent, my_app's is not held up"
+    );
+    assert!(
+        f.engine(0).store.due(i64::MAX, 10).unwrap().is_empty(),
+        "every lifecycle is over"
+    );
 }

@@ -83,11 +83,14 @@ pub fn link(engine: &Engine, banks: &Value, customer_id: &str, bank_identifier: 
 /// [`link`] in this sandbox, then the webhook events of what it made: what
 /// the admin API and the portal's "Link" button both do.
 pub fn link_and_announce(state: &Provider, customer_id: &str, bank_identifier: &str) -> Result<Value, Failure> {
-    // Any application's customer; what the link makes belongs to its application.
+    // Any application's customer; what the link makes belongs to its
+    // application, and so do its events (none once it is deleted).
     let owner = state.api.records.customer(None, customer_id)?.map(|c| c.app);
     let engine = state.engine(Some(owner.as_deref().unwrap_or(DEFAULT_OWNER)));
     let linked = link(&engine, &state.api.banks, customer_id, bank_identifier);
-    super::events::publish(&engine, &state.webhooks);
+    if let Some(app) = state.api.apps.by_id(engine.store.owner()) {
+        super::events::publish(&engine, &state.webhooks, &app.name);
+    }
     linked
 }
 

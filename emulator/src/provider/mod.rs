@@ -135,7 +135,7 @@ fn method_router(endpoint: Arc<Endpoint>) -> MethodRouter<Provider> {
                 let mut engine = state.engine(Some(&caller.app().id));
                 engine.fail = fail.is_some();
                 let response = serve(&engine, &endpoint, &caller, params, query, &headers, &method, body);
-                events::publish(&engine, &state.webhooks);
+                events::publish(&engine, &state.webhooks, &caller.app().name);
                 response
             }
         },

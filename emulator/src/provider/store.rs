@@ -177,6 +177,24 @@ impl<'a> Store<'a> {
         })
     }
 
+    /// The id of the application that owns an object of this store (the
+    /// lifecycle watcher's unscoped store: any application's), so its
+    /// events go to that application.
+    pub fn owner_of(&self, collection: &str, id: &str) -> Result<Option<String>, RecordsError> {
+        if collection == CUSTOMERS {
+            return Ok(self.records.customer(self.owner, id)?.map(|c| c.app));
+        }
+        self.records.with_conn(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT app FROM provider_objects WHERE collection = ?1 AND id = ?2 AND (?3 IS NULL OR app = ?3)",
+                    params![collection, id, self.owner],
+                    |row| row.get(0),
+                )
+                .optional()?)
+        })
+    }
+
     pub fn delete(&self, collection: &str, id: &str) -> Result<bool, RecordsError> {
         self.records.with_conn(|conn| {
             Ok(conn.execute(
@@ -469,5 +487,12 @@ mod tests {
         );
         assert_eq!(b.owner(), "b");
         assert_eq!(all.owner(), DEFAULT_OWNER);
+        assert_eq!(all.owner_of("accounts", "x1").unwrap().as_deref(), Some("a"));
+        assert_eq!(b.owner_of("accounts", "x1").unwrap(), None, "not b's to know");
+        assert_eq!(
+            all.owner_of(CUSTOMERS, &customer.customer_id).unwrap().as_deref(),
+            Some("a")
+        );
+        assert_eq!(all.owner_of("accounts", "nope").unwrap(), None);
     }
 }

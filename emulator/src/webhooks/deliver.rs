@@ -3,7 +3,9 @@
 //! reported to the inspector, failed attempts retried by the
 //! [`RetryPolicy`](super::retry::RetryPolicy) until delivered or out of
 //! attempts. It stops with the sandbox: no attempt starts and no retry waits
-//! once [`Webhooks::shutdown`] is called.
+//! once [`Webhooks::shutdown`] is called; and with its application, when
+//! [`Webhooks::forget`] closes its lane (an attempt in flight then finds
+//! the URL gone and is abandoned).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,6 +74,9 @@ impl Webhooks {
         loop {
             if *stop.borrow() {
                 break;
+            }
+            if lane.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
             }
             let next = lane.outbox.lock().unwrap_or_else(|p| p.into_inner()).pop();
             match next {

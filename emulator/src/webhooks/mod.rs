@@ -10,10 +10,16 @@
 //! one at a time, so a receiver sees them in the order they happened, and
 //! reports every attempt to the [`Inspector`], where the portal shows it.
 //!
-//! The URL is set per application: `[webhooks] url` in the config file, or
-//! at runtime through `/admin/webhooks` ([`admin`]), `mtls-sandbox webhooks`
-//! and the portal; runtime changes are kept in `webhooks.json` ([`store`])
-//! and survive a restart, but a URL in the config file wins at start.
+//! The URL is set per application (by name): `[webhooks] url` in the config
+//! file for the default one, or at runtime through `/admin/webhooks?app=`
+//! ([`admin`]), `mtls-sandbox webhooks --app` and the portal
+//! ([`Webhooks::set_url_for`], [`Webhooks::clear_url_for`]); runtime
+//! changes are kept in `webhooks.json` ([`store`]) and survive a restart,
+//! but a URL in the config file wins at start. An event goes only to the
+//! URL of the application it belongs to (the areas say which, see
+//! [`Webhooks::emit_for`]): an application without a URL gets nothing, and
+//! never another's events. A deleted application's URL and queue go with
+//! it ([`Webhooks::forget`]).
 //! Nothing is ever sent to a URL that did not pass [`url::WebhookUrl`], and
 //! an event queued for a URL that was since changed or cleared is dropped.
 //!
@@ -31,12 +37,14 @@ pub mod url;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use crate::apps::Apps;
 use crate::clock::Clock;
 use crate::entropy::Entropy;
 use crate::inspector::Inspector;
@@ -98,6 +106,9 @@ struct Pending {
 struct Lane {
     outbox: Mutex<Outbox<Pending>>,
     wake: Notify,
+    /// Set when the application is deleted: its worker ends, so creating
+    /// and deleting applications all day leaves no task behind.
+    closed: AtomicBool,
 }
 
 /// The webhook service: URLs per application, queues, delivery workers.
@@ -223,9 +234,16 @@ impl Webhooks {
         self.destination_for(&self.application)
     }
 
+    /// `application`'s URL, if it has one.
     pub fn destination_for(&self, application: &str) -> Option<Destination> {
         let destinations = self.destinations.read().unwrap_or_else(|p| p.into_inner());
         destinations.get(application).cloned()
+    }
+
+    /// Whether any application has a URL: without one, the lifecycle
+    /// watcher has nothing to do.
+    pub fn any_destination(&self) -> bool {
+        !self.destinations.read().unwrap_or_else(|p| p.into_inner()).is_empty()
     }
 
     /// Sets the default application's URL (kept for the next start).
@@ -235,9 +253,55 @@ impl Webhooks {
 
     /// Clears the default application's URL; false when none was set.
     pub fn clear_url(&self) -> Result<bool, WebhookError> {
-        let had = self.destination().is_some();
-        self.change(&self.application, None)?;
+        let application = self.application.clone();
+        self.clear_url_for(&application)
+    }
+
+    /// Sets `application`'s URL (kept for the next start). The caller
+    /// checks that the application exists: this service only keeps names.
+    pub fn set_url_for(&self, application: &str, url: WebhookUrl) -> Result<(), WebhookError> {
+        self.change(application, Some(url))
+    }
+
+    /// Clears `application`'s URL; false when none was set.
+    pub fn clear_url_for(&self, application: &str) -> Result<bool, WebhookError> {
+        let had = self.destination_for(application).is_some();
+        self.change(application, None)?;
         Ok(had)
+    }
+
+    /// Forgets the URLs of applications `exists` no longer knows (at start:
+    /// one deleted by hand while the sandbox was stopped), so that none
+    /// reaches a new application of the same name; returns their names.
+    pub fn forget_missing(&self, exists: impl Fn(&str) -> bool) -> Result<Vec<String>, WebhookError> {
+        let missing: Vec<String> = self
+            .destinations
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .filter(|name| !exists(name))
+            .cloned()
+            .collect();
+        for name in &missing {
+            self.forget(name)?;
+        }
+        Ok(missing)
+    }
+
+    /// Forgets the deleted `application`: its URL (stored too), its waiting
+    /// events and its worker. A new application of the same name starts
+    /// with no URL, as it starts with no customers.
+    pub fn forget(&self, application: &str) -> Result<(), WebhookError> {
+        let lane = self.lanes.lock().unwrap_or_else(|p| p.into_inner()).remove(application);
+        if let Some(lane) = lane {
+            lane.closed.store(true, Ordering::SeqCst);
+            lane.outbox.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            lane.wake.notify_one();
+        }
+        if self.destination_for(application).is_some() {
+            self.change(application, None)?;
+        }
+        Ok(())
     }
 
     /// Sets or clears `application`'s URL, stores the runtime URLs, and
@@ -303,6 +367,7 @@ impl Webhooks {
         let lane = Arc::new(Lane {
             outbox: Mutex::new(Outbox::new(self.settings.queue_capacity)),
             wake: Notify::new(),
+            closed: AtomicBool::new(false),
         });
         lanes.insert(application.to_owned(), lane.clone());
         // Outside a runtime (unit tests of the queue) events only wait.
@@ -329,11 +394,13 @@ impl Webhooks {
     }
 }
 
-/// What the auth host's `/admin/webhooks` works with: the service, and the
-/// authorization server the `Admin` extractor asks.
+/// What the auth host's `/admin/webhooks` works with: the service, the
+/// applications (`?app=` must name one), and the authorization server the
+/// `Admin` extractor asks.
 #[derive(Clone)]
 pub struct WebhookState {
     pub webhooks: Arc<Webhooks>,
+    pub apps: Arc<Apps>,
     pub authority: Arc<Authority>,
 }
 
@@ -353,112 +420,5 @@ pub fn routes(state: WebhookState) -> axum::Router {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn service(dir: &std::path::Path, settings: WebhookSettings) -> Arc<Webhooks> {
-        let setup = Setup {
-            application: "my_app".into(),
-            store: dir.join("webhooks.json"),
-            ca_pem: Vec::new(),
-            clock: Arc::new(Clock::system()),
-            entropy: Arc::new(Entropy::from_seed("webhooks")),
-            inspector: Arc::new(Inspector::new(10)),
-        };
-        Arc::new(Webhooks::new(settings, setup).unwrap())
-    }
-
-    fn waiting(webhooks: &Webhooks) -> Vec<String> {
-        let lanes = webhooks.lanes.lock().unwrap();
-        let mut outbox = lanes["my_app"].outbox.lock().unwrap();
-        std::iter::from_fn(|| outbox.pop().map(|p| p.envelope.event_type)).collect()
-    }
-
-    #[test]
-    fn without_a_url_nothing_is_queued() {
-        let dir = tempfile::tempdir().unwrap();
-        let webhooks = service(dir.path(), WebhookSettings::default());
-        assert_eq!(webhooks.emit("entity.created", "x", json!({})), None);
-        assert!(webhooks.lanes.lock().unwrap().is_empty());
-        webhooks
-            .set_url(WebhookUrl::parse("http://localhost:9/h").unwrap())
-            .unwrap();
-        assert_eq!(webhooks.emit("Not An Event", "x", json!({})), None);
-        webhooks.shutdown();
-        assert_eq!(webhooks.emit("entity.created", "x", json!({})), None, "stopping");
-        assert!(webhooks.lanes.lock().unwrap().is_empty());
-    }
-
-    #[test]
-    fn events_queue_in_order_with_deterministic_ids_and_a_bounded_queue() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = WebhookSettings {
-            queue_capacity: 3,
-            ..WebhookSettings::default()
-        };
-        let webhooks = service(dir.path(), settings.clone());
-        webhooks
-            .set_url(WebhookUrl::parse("http://localhost:9/h").unwrap())
-            .unwrap();
-        let ids: Vec<String> = (0..4)
-            .filter_map(|i| webhooks.emit(&format!("e.n{i}"), "m", json!({ "i": i })))
-            .collect();
-        assert_eq!(ids.len(), 4);
-        assert_eq!(waiting(&webhooks), ["e.n1", "e.n2", "e.n3"], "the oldest was dropped");
-        let other_dir = tempfile::tempdir().unwrap();
-        let again = service(other_dir.path(), settings);
-        again
-            .set_url(WebhookUrl::parse("http://localhost:9/h").unwrap())
-            .unwrap();
-        assert_eq!(
-            again.emit("e.n0", "m", json!({})).as_ref(),
-            ids.first(),
-            "seeded ids repeat"
-        );
-    }
-
-    #[test]
-    fn runtime_urls_survive_a_restart_but_the_config_file_wins() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = service(dir.path(), WebhookSettings::default());
-        let url = WebhookUrl::parse("https://example.com/hooks").unwrap();
-        first.set_url(url.clone()).unwrap();
-        let restarted = service(dir.path(), WebhookSettings::default());
-        assert_eq!(
-            restarted.destination(),
-            Some(Destination {
-                url,
-                source: Source::Runtime
-            })
-        );
-        let configured = WebhookUrl::parse("http://localhost:1/c").unwrap();
-        let with_config = service(
-            dir.path(),
-            WebhookSettings {
-                url: Some(configured.clone()),
-                ..WebhookSettings::default()
-            },
-        );
-        assert_eq!(with_config.destination().unwrap().url, configured);
-        assert_eq!(with_config.destination().unwrap().source, Source::Config);
-        assert!(restarted.clear_url().unwrap());
-        assert!(!restarted.clear_url().unwrap());
-        assert_eq!(service(dir.path(), WebhookSettings::default()).destination(), None);
-    }
-
-    #[test]
-    fn changing_the_url_drops_the_events_waiting_for_the_old_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let webhooks = service(dir.path(), WebhookSettings::default());
-        webhooks
-            .set_url(WebhookUrl::parse("http://localhost:9/a").unwrap())
-            .unwrap();
-        webhooks.emit("e.old", "m", json!({}));
-        webhooks
-            .set_url(WebhookUrl::parse("http://localhost:9/b").unwrap())
-            .unwrap();
-        webhooks.emit("e.new", "m", json!({}));
-        assert_eq!(waiting(&webhooks), ["e.new"]);
-    }
-}
+#[path = "webhooks_tests.rs"]
+mod tests;
