@@ -60,16 +60,8 @@ fn damaged_state_is_an_error_naming_the_file() {
 
     std::fs::write(&key_path, "not a key").unwrap();
     let out = cmd()
-        .args([
-            "up",
-            "--sandbox-port",
-            "0",
-            "--mtls-port",
-            "0",
-            "--auth-port",
-            "0",
-            "--state-dir",
-        ])
+        .args(crate::util::UP_ON_FREE_PORTS)
+        .arg("--state-dir")
         .arg(&dir)
         .output()
         .unwrap();

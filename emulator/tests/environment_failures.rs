@@ -176,16 +176,8 @@ pub fn hold(stopping: &dyn Fn() -> bool) {
 pub fn up(state_dir: &std::path::Path) -> (Option<i32>, String) {
     let stderr = tempfile::NamedTempFile::new().unwrap();
     let mut child = std::process::Command::new(crate::util::bin())
-        .args([
-            "up",
-            "--sandbox-port",
-            "0",
-            "--mtls-port",
-            "0",
-            "--auth-port",
-            "0",
-            "--state-dir",
-        ])
+        .args(crate::util::UP_ON_FREE_PORTS)
+        .arg("--state-dir")
         .arg(state_dir)
         .env_remove("MTLS_SANDBOX_STATE_DIR")
         .stdin(std::process::Stdio::null())

@@ -78,16 +78,8 @@ fn sslkeylogfile_records_tls_secrets_for_wireshark() {
     let tmp = tempfile::tempdir().unwrap();
     let keylog = tmp.path().join("keys.log");
     let mut child = std::process::Command::new(crate::util::bin())
-        .args([
-            "up",
-            "--sandbox-port",
-            "0",
-            "--mtls-port",
-            "0",
-            "--auth-port",
-            "0",
-            "--state-dir",
-        ])
+        .args(crate::util::UP_ON_FREE_PORTS)
+        .arg("--state-dir")
         .arg(tmp.path().join("s"))
         .env("SSLKEYLOGFILE", &keylog)
         .stdout(std::process::Stdio::null())

@@ -12,6 +12,9 @@ use mtls_sandbox::pki::{self, CertAndKey};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
 
+/// `up` with every listener on a free port; a state dir follows.
+pub const UP_ON_FREE_PORTS: [&str; 7] = ["up", "--sandbox-port", "0", "--mtls-port", "0", "--auth-port", "0"];
+
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mtls-sandbox"))
 }

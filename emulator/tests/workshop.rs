@@ -366,16 +366,8 @@ fn an_attendees_bundle_holds_their_files_and_its_readme_commands_work() {
 fn up_printing(state: &Path, extra: &[&str]) -> (std::process::Child, String) {
     let out = state.with_extension("stdout");
     let mut child = Command::new(bin())
-        .args([
-            "up",
-            "--sandbox-port",
-            "0",
-            "--mtls-port",
-            "0",
-            "--auth-port",
-            "0",
-            "--state-dir",
-        ])
+        .args(crate::util::UP_ON_FREE_PORTS)
+        .arg("--state-dir")
         .arg(state)
         .args(extra)
         .env_remove("MTLS_SANDBOX_STATE_DIR")

@@ -8,20 +8,22 @@
 //! are created and deleted at runtime (admin API, CLI) or declared in the
 //! config file (`[[apps]]`, created at start when missing).
 //!
-//! [`Apps`] is the running set and the one way to change it; the lookups
-//! the resource API makes on every request (app token → application,
-//! client id → application) are hash-map lookups on an in-memory table, so
-//! a hundred applications cost a request nothing. `record` owns the files;
+//! [`Apps`] (here) is the running set and the one way to change it; the
+//! lookups the resource API makes on every request (app token →
+//! application, client id → application) are hash-map lookups on an
+//! in-memory table, so a hundred applications cost a request nothing.
+//! `app` is one application as requests see it, `record` owns the files,
 //! `admin` is the `/admin/apps` edge.
 
 pub mod admin;
+mod app;
 pub mod record;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::application::Application;
@@ -33,6 +35,8 @@ use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
 use crate::per_cert::PerCertificate;
 use crate::revocation::Revocations;
 use crate::state::State;
+use app::same_secret;
+pub use app::{App, AppSpec, AuthMode, PortalLink};
 pub use record::{AppFiles, DEFAULT_APP, validate_name};
 use record::{AppRecord, NewApp};
 
@@ -40,26 +44,6 @@ use record::{AppRecord, NewApp};
 /// creation; a runaway script creating one per test run should meet a
 /// clear refusal, not a slowly filling disk.
 pub const MAX_APPS: usize = 1_000;
-
-/// How an application authenticates on the resource API.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthMode {
-    /// `lean-app-token` header or a bearer token.
-    #[default]
-    AppToken,
-    /// Bearer token only, as after the provider switches an app to OAuth.
-    Oauth,
-}
-
-impl AuthMode {
-    pub fn name(self) -> &'static str {
-        match self {
-            AuthMode::AppToken => "app_token",
-            AuthMode::Oauth => "oauth",
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -102,75 +86,6 @@ pub enum AppError {
     Revoke(#[from] crate::revocation::RevokeError),
     #[error(transparent)]
     Registry(#[from] crate::oauth::registry::RegistryError),
-}
-
-/// An application declared in the config file (`[[apps]]`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AppSpec {
-    pub name: String,
-    #[serde(default)]
-    pub auth_mode: AuthMode,
-}
-
-/// One application of the running sandbox, as requests see it.
-#[derive(Debug)]
-pub struct App {
-    pub name: String,
-    /// Owner of its customers and objects ([`record::AppRecord::id`]);
-    /// `my_app` for the default application.
-    pub id: String,
-    pub auth_mode: AuthMode,
-    pub client_id: String,
-    app_token: String,
-    pub created_at: OffsetDateTime,
-    /// Its record; `None` for the default application (`application` keeps
-    /// its credentials, its files are the state dir's own).
-    record: Option<AppRecord>,
-    /// Its own portal login, which sees only this application; `None` for
-    /// the default application, whose link is the owner's (it sees all).
-    pub portal: Option<PortalLink>,
-}
-
-/// An application's portal login: a token (its `sandbox.json`'s
-/// `portal_url`) and the path segment of its browser session
-/// (`/portal/<session>/`, in no file). Both new at every start and random
-/// even under `--deterministic`, like the owner's (`server`).
-#[derive(Debug)]
-pub struct PortalLink {
-    pub token: String,
-    pub session: String,
-}
-
-impl PortalLink {
-    fn new() -> Self {
-        Self {
-            token: Entropy::SYSTEM.alphanumeric(32),
-            session: Entropy::SYSTEM.alphanumeric(32),
-        }
-    }
-}
-
-/// One application is one id: a name deleted and created again is another.
-impl PartialEq for App {
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
-    }
-}
-
-impl App {
-    /// Whether `presented` is this application's token (constant time).
-    pub fn token_matches(&self, presented: &str) -> bool {
-        same_secret(presented, &self.app_token)
-    }
-
-    pub fn is_default(&self) -> bool {
-        self.record.is_none()
-    }
-}
-
-fn same_secret(presented: &str, secret: &str) -> bool {
-    aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), secret.as_bytes()).is_ok()
 }
 
 /// `base` (the default application's `sandbox.json`) with `record`'s
