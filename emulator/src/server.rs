@@ -35,7 +35,7 @@ use crate::instance::InstanceLock;
 use crate::limits::{self, ConnectionLimit, Connections};
 use crate::oauth::Authority;
 use crate::oauth::authority::{Setup, Urls, load_signing_key};
-use crate::oauth::client::{Client, SecretRecord, TokenFormat};
+use crate::oauth::client::{Client, SecretRecord};
 use crate::oauth::keys::KeyInProgress;
 use crate::pki;
 use crate::portal::Portal;
@@ -380,20 +380,13 @@ pub fn authority_setup(
 ) -> anyhow::Result<Setup> {
     let key = load_signing_key(state, config.oauth.signing_alg, entropy, early)?;
     let mut statics = config.clients.clone();
-    statics.push(Client {
-        client_id: state.app.client_id.clone(),
-        name: format!("{} (default application)", state.app.name),
-        auth_method: config.app_auth_method,
-        scopes: vec!["api".into(), "customer.*".into()],
-        secrets: vec![SecretRecord::new("default", &state.app.client_secret, true, entropy)],
-        tls_subject_dn: None,
-        jwks: None,
-        jwks_uri: None,
-        certificates: Vec::new(),
-        token_format: TokenFormat::Jwt,
-        static_client: true,
-        app: None,
-    });
+    statics.push(Client::of_application(
+        &state.app.client_id,
+        format!("{} (default application)", state.app.name),
+        config.app_auth_method,
+        SecretRecord::new("default", &state.app.client_secret, true, entropy),
+        None,
+    ));
     let urls = Urls {
         auth: info.auth_url.clone(),
         mtls: info.mtls_url.clone(),

@@ -31,7 +31,7 @@ use crate::entropy::Entropy;
 use crate::info::SandboxInfo;
 use crate::key_type::KeyType;
 use crate::oauth::Authority;
-use crate::oauth::client::{AuthMethod, Client, SecretRecord, TokenFormat};
+use crate::oauth::client::{AuthMethod, Client, SecretRecord};
 use crate::per_cert::PerCertificate;
 use crate::revocation::Revocations;
 use crate::state::State;
@@ -509,20 +509,13 @@ impl Apps {
         let c = &record.credentials;
         self.authority.registry.add_app_client(
             &c.name,
-            Client {
-                client_id: c.client_id.clone(),
-                name: format!("{} (application)", c.name),
-                auth_method: self.settings.auth_method,
-                scopes: vec!["api".into(), "customer.*".into()],
-                secrets: vec![SecretRecord::new("default", &c.client_secret, true, &self.entropy)],
-                tls_subject_dn: None,
-                jwks: None,
-                jwks_uri: None,
-                certificates: Vec::new(),
-                token_format: TokenFormat::Jwt,
-                static_client: true,
-                app: Some(record.id.clone()),
-            },
+            Client::of_application(
+                &c.client_id,
+                format!("{} (application)", c.name),
+                self.settings.auth_method,
+                SecretRecord::new("default", &c.client_secret, true, &self.entropy),
+                Some(record.id.clone()),
+            ),
         )?;
         let app = Arc::new(App {
             name: c.name.clone(),

@@ -288,6 +288,33 @@ pub struct Client {
 }
 
 impl Client {
+    /// An application's own client, as its portal shows it: one secret, the
+    /// scopes `api` and `customer.*`, JWT tokens, defined by the sandbox
+    /// (not deletable through `/clients`). `app` is the application's id,
+    /// `None` for the default application.
+    pub fn of_application(
+        client_id: &str,
+        name: String,
+        auth_method: AuthMethod,
+        secret: SecretRecord,
+        app: Option<String>,
+    ) -> Self {
+        Client {
+            client_id: client_id.to_owned(),
+            name,
+            auth_method,
+            scopes: vec!["api".into(), "customer.*".into()],
+            secrets: vec![secret],
+            tls_subject_dn: None,
+            jwks: None,
+            jwks_uri: None,
+            certificates: Vec::new(),
+            token_format: TokenFormat::Jwt,
+            static_client: true,
+            app,
+        }
+    }
+
     /// The application whose customers its tokens reach (its id).
     pub fn owner(&self) -> &str {
         self.app.as_deref().unwrap_or(crate::records::DEFAULT_OWNER)
