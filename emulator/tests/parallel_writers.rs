@@ -22,7 +22,7 @@ use super::util::{Emulator, admin_token, bin, plain, send};
 
 const WRITERS: usize = 64;
 /// Writes per writer, so each kind of write overlaps with itself too.
-const ROUNDS: usize = 2;
+const ROUNDS: usize = 4;
 
 /// What the sandbox acknowledged, to be read back.
 #[derive(Default)]
