@@ -39,3 +39,10 @@ fuzz TARGET SECS="600":
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
     mkdir -p fuzz/corpus/{{TARGET}}
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run {{TARGET}} -s none corpus/{{TARGET}} seeds/{{TARGET}} -- -max_total_time={{SECS}} -rss_limit_mb=2048 -timeout=10
+
+# Soak: a release sandbox under a mixed load (every client-auth method, app-token
+# and bearer calls, client/secret/certificate/fault-rule writes) for SECS seconds
+# at 64 workers; fails on any unexpected status or 5xx; target/bench/soak-latest.json.
+soak *ARGS:
+    cargo build --release -p mtls-sandbox
+    python3 bench/soak.py {{ARGS}}

@@ -140,6 +140,18 @@ impl Ca {
     /// Issues a TLS client certificate, as a provider portal's "generate new
     /// certificate" button does.
     pub fn issue_client(&self, spec: &ClientCertSpec) -> Result<CertAndKey, PkiError> {
+        // The serial is drawn before the key: a seeded entropy repeats both.
+        let params = self.client_params(spec)?;
+        self.sign(params, spec.key_type.generate(&self.entropy)?)
+    }
+
+    /// [`Ca::issue_client`] with a key of `spec.key_type` made beforehand,
+    /// so that a slow RSA key can be generated while other work goes on.
+    pub fn issue_client_with_key(&self, spec: &ClientCertSpec, key: KeyPair) -> Result<CertAndKey, PkiError> {
+        self.sign(self.client_params(spec)?, key)
+    }
+
+    fn client_params(&self, spec: &ClientCertSpec) -> Result<CertificateParams, PkiError> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = subject(&spec.common_name, Some("Sandbox applications"));
         params.not_before = spec.not_before;
@@ -148,7 +160,7 @@ impl Ca {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
-        self.sign(params, spec.key_type.generate(&self.entropy)?)
+        Ok(params)
     }
 
     /// A CRL (PEM) listing `revoked` (serial, revocation time). Its

@@ -395,18 +395,35 @@ impl Records {
             let mut stmt = conn.prepare(
                 "SELECT serial, subject, not_after, cert_pem, issued_at FROM issued_certificates ORDER BY issued_at, rowid",
             )?;
-            let rows = stmt.query_map([], |row| {
-                Ok(IssuedCertificate {
-                    serial_hex: row.get(0)?,
-                    subject: row.get(1)?,
-                    not_after: row.get(2)?,
-                    cert_pem: row.get(3)?,
-                    issued_at: row.get(4)?,
-                })
-            })?;
+            let rows = stmt.query_map([], issued_certificate)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
+
+    /// The certificate issued at runtime with serial `serial_hex` (lower
+    /// case), if any. Revoking one must not read them all: their number only
+    /// grows, and a soak saw each revocation's list stay as resident memory.
+    pub fn issued_certificate(&self, serial_hex: &str) -> Result<Option<IssuedCertificate>, RecordsError> {
+        self.with_conn(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT serial, subject, not_after, cert_pem, issued_at FROM issued_certificates WHERE serial = ?1",
+                    [serial_hex],
+                    issued_certificate,
+                )
+                .optional()?)
+        })
+    }
+}
+
+fn issued_certificate(row: &rusqlite::Row<'_>) -> rusqlite::Result<IssuedCertificate> {
+    Ok(IssuedCertificate {
+        serial_hex: row.get(0)?,
+        subject: row.get(1)?,
+        not_after: row.get(2)?,
+        cert_pem: row.get(3)?,
+        issued_at: row.get(4)?,
+    })
 }
 
 fn migrate(conn: &Connection) -> Result<(), RecordsError> {

@@ -165,16 +165,37 @@ pub fn revoke(
     })
 }
 
-/// Rewrites the CRL file from the records.
+/// Rewrites the CRL file from the records, until it lists every revocation
+/// they hold.
+///
+/// Revocations are written concurrently: two portal requests, or
+/// `mtls-sandbox revoke` in another process beside the running sandbox.
+/// Each writer reads the records, signs, and renames its CRL into place, so
+/// a writer that read just before another's revocation was recorded can
+/// rename after it and put back a CRL without it — a revoked certificate
+/// the mtls host then accepts (64 parallel writers showed it). Hence each
+/// writer reads the records again after renaming, and writes again while
+/// they hold more than it wrote: whoever renames last has then checked that
+/// its CRL is complete. The loop ends when no one revokes meanwhile.
 pub fn write_crl(state: &State, records: &Records, now: OffsetDateTime) -> Result<(), RevokeError> {
-    let revoked = records.revoked_certificates()?;
-    let entries: Vec<(Vec<u8>, OffsetDateTime)> = revoked
-        .iter()
-        .filter_map(|(serial, at)| unhex(serial).map(|s| (s, *at)))
-        .collect();
-    let pem = state.issuing_ca()?.crl(&entries, entries.len() as u64 + 1, now)?;
-    state.write(files::CRL, pem.as_bytes(), false)?;
-    Ok(())
+    let ca = state.issuing_ca()?;
+    let mut revoked = records.revoked_certificates()?;
+    loop {
+        let entries: Vec<(Vec<u8>, OffsetDateTime)> = revoked
+            .iter()
+            .filter_map(|(serial, at)| unhex(serial).map(|s| (s, *at)))
+            .collect();
+        let pem = ca.crl(&entries, entries.len() as u64 + 1, now)?;
+        state.write(files::CRL, pem.as_bytes(), false)?;
+        let recorded = records.revoked_certificates()?;
+        let serials = |list: &[(String, OffsetDateTime)]| -> std::collections::BTreeSet<String> {
+            list.iter().map(|(serial, _)| serial.clone()).collect()
+        };
+        if serials(&recorded) == serials(&revoked) {
+            return Ok(());
+        }
+        revoked = recorded;
+    }
 }
 
 /// The serial numbers (hex) the CRL file lists, or `None` when it is

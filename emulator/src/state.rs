@@ -338,20 +338,9 @@ fn populate(tmp: &Path, entropy: &Entropy, client_key: KeyType) -> Result<(), St
     let hierarchy = pki::create_hierarchy_with(&owner(), now, entropy)?;
     let ca = pki::Ca::load(hierarchy.intermediate.clone())?.with_entropy(std::sync::Arc::new(entropy.fork()));
     let app_name = "my_app";
-    let client = ca.issue_client(&ClientCertSpec::new(app_name, now).with_key_type(client_key))?;
-    let app = AppCredentials {
-        name: app_name.into(),
-        app_token: entropy.alphanumeric(32),
-        client_id: entropy.uuid(),
-        client_secret: entropy.alphanumeric(40),
-        p12_password: entropy.alphanumeric(16),
-    };
-    let chain = [hierarchy.intermediate.cert_der()?, hierarchy.root.cert_der()?];
-    let p12 = pki::pkcs12(&client, &chain, &app.p12_password, app_name)?;
-    let manifest = manifest_bytes(now, &app);
+    let spec = ClientCertSpec::new(app_name, now).with_key_type(client_key);
     let chain_pem = format!("{}{}", hierarchy.intermediate.cert_pem, hierarchy.root.cert_pem);
-
-    let entries: [(&str, &[u8], u32); 9] = [
+    let ca_files: [(&str, &[u8], u32); 5] = [
         (files::ROOT_CERT, hierarchy.root.cert_pem.as_bytes(), PUBLIC_MODE),
         (files::ROOT_KEY, hierarchy.root.key_pem.as_bytes(), SECRET_MODE),
         (
@@ -365,15 +354,78 @@ fn populate(tmp: &Path, entropy: &Entropy, client_key: KeyType) -> Result<(), St
             SECRET_MODE,
         ),
         (files::CA_CHAIN, chain_pem.as_bytes(), PUBLIC_MODE),
-        (files::CLIENT_CERT, client.cert_pem.as_bytes(), PUBLIC_MODE),
-        (files::CLIENT_KEY, client.key_pem.as_bytes(), SECRET_MODE),
-        (files::CLIENT_P12, &p12, SECRET_MODE),
-        (files::MANIFEST, &manifest, SECRET_MODE),
     ];
+    // Three independent waits side by side: an RSA client key (a random
+    // prime search of tens of milliseconds), the CA's files and records.db
+    // (each waiting on the disk for its fsyncs). A P-256 key is quick, and
+    // stays inline so that a seeded entropy's draws keep their order.
+    let client = std::thread::scope(|scope| {
+        let rsa = (!client_key.is_derivable()).then(|| scope.spawn(move || client_key.generate(&Entropy::SYSTEM)));
+        let records = scope.spawn(|| create_records(tmp));
+        let written = write_durably(tmp, &ca_files);
+        let client = match rsa {
+            Some(thread) => {
+                let key = thread.join().expect("client key generation panicked");
+                ca.issue_client_with_key(&spec, key.map_err(pki::PkiError::from)?)?
+            }
+            None => ca.issue_client(&spec)?,
+        };
+        records.join().expect("records.db creation panicked")?;
+        written.map(|()| client)
+    })?;
+    let app = AppCredentials {
+        name: app_name.into(),
+        app_token: entropy.alphanumeric(32),
+        client_id: entropy.uuid(),
+        client_secret: entropy.alphanumeric(40),
+        p12_password: entropy.alphanumeric(16),
+    };
+    let chain = [hierarchy.intermediate.cert_der()?, hierarchy.root.cert_der()?];
+    let p12 = pki::pkcs12(&client, &chain, &app.p12_password, app_name)?;
+    let manifest = manifest_bytes(now, &app);
+    write_durably(
+        tmp,
+        &[
+            (files::CLIENT_CERT, client.cert_pem.as_bytes(), PUBLIC_MODE),
+            (files::CLIENT_KEY, client.key_pem.as_bytes(), SECRET_MODE),
+            (files::CLIENT_P12, &p12, SECRET_MODE),
+            (files::MANIFEST, &manifest, SECRET_MODE),
+        ],
+    )
+}
+
+/// Writes `entries` (name, bytes, mode) into `dir` and flushes them and
+/// the directory to disk before returning. The fsyncs are issued side by
+/// side: the filesystem then commits them together, where one after the
+/// other each waits for a journal commit of its own (nine files: ~70 ms
+/// against ~5 ms on a busy disk).
+fn write_durably(dir: &Path, entries: &[(&str, &[u8], u32)]) -> Result<(), StateError> {
+    let mut paths = Vec::with_capacity(entries.len() + 1);
     for (name, bytes, mode) in entries {
-        let path = tmp.join(name);
-        write_atomic(&path, bytes, mode).map_err(write_error("write", path))?;
+        let path = dir.join(name);
+        write_replace(&path, bytes, *mode).map_err(write_error("write", path.clone()))?;
+        paths.push(path);
     }
+    paths.push(dir.to_path_buf());
+    std::thread::scope(|scope| {
+        let syncs: Vec<_> = paths
+            .iter()
+            .map(|path| {
+                scope.spawn(move || {
+                    fs::File::open(path)
+                        .and_then(|f| f.sync_all())
+                        .map_err(write_error("flush", path.clone()))
+                })
+            })
+            .collect();
+        syncs
+            .into_iter()
+            .try_for_each(|sync| sync.join().expect("fsync thread panicked"))
+    })
+}
+
+/// Creates `records.db` (and its schema) in the state being built.
+fn create_records(tmp: &Path) -> Result<(), StateError> {
     let records = tmp.join(files::RECORDS);
     crate::records::Records::open(&records).map_err(|e| StateError::Corrupt {
         path: records.clone(),

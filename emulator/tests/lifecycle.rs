@@ -19,6 +19,30 @@ fn sigterm_stops_cleanly_and_removes_the_readiness_files() {
     assert!(dir.join("my_app_cert.crt").exists(), "state itself is kept");
 }
 
+/// A SIGTERM sent the moment the sandbox is ready stops it gracefully: the
+/// listeners are in place before `sandbox.json` is written (one sent in
+/// between used to be lost under load, leaving the sandbox running). The
+/// moment a sandbox is ready, its SIGTERM handler is installed already.
+#[test]
+fn a_sigterm_at_the_moment_of_readiness_stops_the_sandbox() {
+    for _ in 0..3 {
+        let emu = Emulator::start(&[]);
+        let status = std::fs::read_to_string(format!("/proc/{}/status", emu.info.pid)).unwrap();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .map(|mask| u64::from_str_radix(mask.trim(), 16).unwrap())
+            .unwrap();
+        assert_ne!(
+            caught & (1 << (15 - 1)),
+            0,
+            "SIGTERM is not caught yet at readiness: {status}"
+        );
+        let status = emu.stop();
+        assert!(status.success(), "exit status {status}");
+    }
+}
+
 #[test]
 fn secrets_are_owner_only_and_env_file_matches_json() {
     let emu = Emulator::start(&[]);

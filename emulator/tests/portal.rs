@@ -53,7 +53,7 @@ pub fn portal_post(emu: &Emulator, path: &str, form: &[(&str, &str)]) -> Posted 
     })
 }
 
-fn unzip(bytes: Vec<u8>) -> Vec<(String, String, u32)> {
+pub fn unzip(bytes: Vec<u8>) -> Vec<(String, String, u32)> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
     (0..archive.len())
         .map(|i| {

@@ -27,6 +27,7 @@ mod interop;
 mod lifecycle;
 mod limits;
 mod oauth;
+mod parallel_writers;
 mod portal;
 mod portal_session;
 mod provider_api;

@@ -144,6 +144,7 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
     let routes = config.gateway.clone();
     let attendees = args.apps.map(|a| a.0).unwrap_or_default();
     config.attendees.clone_from(&attendees);
+    let shutdown = ShutdownSignal::listen()?;
     let running = server::start(config, runtime).await?;
     let attendees = workshop::infos(running.apps(), &attendees).map_err(anyhow::Error::from)?;
     // Nobody reading stdout any more (`up | head`) must not stop the server.
@@ -176,21 +177,39 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
         running.info.mtls_url,
         running.info.auth_url
     );
-    shutdown_signal().await?;
+    shutdown.recv().await;
     tracing::info!("shutting down: finishing in-flight requests");
     running.shutdown();
     running.wait().await?;
     Ok(())
 }
 
-async fn shutdown_signal() -> Result<(), Failure> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// SIGINT and SIGTERM, listened for from before the sandbox is ready.
+/// Scripts stop it the moment `sandbox.json` appears (CI, the bench's
+/// start-up measure); a signal that came before the listeners would kill
+/// the process without its graceful stop, or — once the handler was in but
+/// the listener not yet subscribed — be lost, leaving the sandbox running
+/// (seen under load).
+struct ShutdownSignal {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    fn listen() -> Result<Self, Failure> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
     }
-    Ok(())
+
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }
 
 fn parse_clock(s: &str) -> Result<Arc<Clock>, String> {

@@ -96,11 +96,18 @@ pub fn generate(
 
 /// Revokes the application's certificate with serial `serial_hex`.
 pub fn revoke(revocations: &Revocations, serial_hex: &str) -> Result<revocation::Revoked, CertificateError> {
-    let cert = list(revocations.state(), revocations.records())?
-        .into_iter()
-        .find(|c| c.serial_hex.eq_ignore_ascii_case(serial_hex))
-        .ok_or_else(|| CertificateError::Unknown(serial_hex.into()))?;
-    Ok(revocations.revoke(&cert.cert_pem, &format!("certificate {serial_hex}"))?)
+    let state = revocations.state();
+    let first = describe(&state.client.cert_pem, files::CLIENT_CERT, state.created_at)?;
+    let cert_pem = if first.serial_hex.eq_ignore_ascii_case(serial_hex) {
+        first.cert_pem
+    } else {
+        revocations
+            .records()
+            .issued_certificate(&serial_hex.to_ascii_lowercase())?
+            .ok_or_else(|| CertificateError::Unknown(serial_hex.into()))?
+            .cert_pem
+    };
+    Ok(revocations.revoke(&cert_pem, &format!("certificate {serial_hex}"))?)
 }
 
 /// The record of `cert_pem` (named `what` in errors), issued at `issued_at`.
