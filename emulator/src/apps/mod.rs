@@ -277,8 +277,9 @@ pub struct Apps {
     settings: AppSettings,
     entropy: Arc<Entropy>,
     table: RwLock<Table>,
-    /// The CN of each certificate seen: parsed once, not on every request.
-    common_names: PerCertificate<Option<String>>,
+    /// The CN of each certificate seen: parsed once, not on every request
+    /// (shared, not copied: a request costs no allocation).
+    common_names: PerCertificate<Option<Arc<str>>>,
     /// Creations and deletions one at a time: each touches files, the OAuth
     /// registry and the table, which must agree.
     changing: Mutex<()>,
@@ -401,8 +402,10 @@ impl Apps {
     /// to one. `None` for other certificates (made for a test, or for a
     /// client of the user's own).
     pub fn by_certificate(&self, der: &[u8]) -> Option<Arc<App>> {
-        let cn = self.common_names.get(der, crate::pki::common_name_of)?;
-        self.read().by_name.get(&cn).cloned()
+        let cn = self
+            .common_names
+            .get(der, |der| crate::pki::common_name_of(der).map(Arc::from))?;
+        self.read().by_name.get(&*cn).cloned()
     }
 
     /// The application with this id (the owner stamped on its customers
