@@ -282,12 +282,8 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
                 connections.clone(),
             );
             let handle: Handle<SocketAddr> = Handle::with_control(control.clone());
-            let app = router::router(&areas, host)
-                .layer(axum::middleware::from_fn_with_state(
-                    connections.clone(),
-                    limits::track_requests,
-                ))
-                .into_make_service_with_connect_info::<SocketAddr>();
+            let app =
+                router::router(&areas, host, connections.clone()).into_make_service_with_connect_info::<SocketAddr>();
             let mut server = axum_server::from_tcp(listener)?
                 .acceptor(acceptor)
                 .handle(handle.clone());

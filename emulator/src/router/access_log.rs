@@ -13,6 +13,7 @@ use axum_server::tls::TlsInfo;
 use super::Guard;
 use crate::hosts::Host;
 use crate::inspector::{Credentials, Inspector, RequestSeen, Seen};
+use crate::limits::Connections;
 use crate::per_cert::PerCertificate;
 use crate::web::authorization::APP_TOKEN;
 use crate::web::{Failure, TokenNote};
@@ -26,6 +27,10 @@ pub struct Observed {
     pub inspector: Arc<Inspector>,
     pub subjects: Arc<PerCertificate<Arc<str>>>,
     pub guard: Guard,
+    /// The listener's open connections: the request's is busy (not idle)
+    /// until its response is ready (`limits::track_requests`, done here:
+    /// a layer of its own cost every request a boxed clone and future).
+    pub connections: Connections,
 }
 
 fn subject_line(der: &[u8]) -> Arc<str> {
@@ -41,10 +46,12 @@ pub async fn access_log(State(observed): State<Observed>, mut req: Request, next
         inspector,
         subjects,
         guard,
+        connections,
     } = observed;
     let started = Instant::now();
     req.extensions_mut().insert(host);
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let _busy = peer.and_then(|peer| connections.busy(peer));
     let enabled = tracing::enabled!(target: "request", tracing::Level::INFO);
     let subject = enabled
         .then(|| req.extensions().get::<Arc<TlsInfo>>())

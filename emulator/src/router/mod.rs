@@ -28,6 +28,7 @@ use crate::faults::{self, FaultState};
 use crate::gateway::{self, Gateway};
 use crate::hosts::Host;
 use crate::inspector::Inspector;
+use crate::limits::Connections;
 use crate::oauth::error::OAuthError;
 use crate::oauth::{self, Authority};
 use crate::portal::{self, Portal};
@@ -59,7 +60,9 @@ pub struct Areas {
 }
 
 /// The router for one listener.
-pub fn router(areas: &Areas, host: Host) -> Router {
+/// `connections`: the listener's open connections, each marked busy while
+/// one of its requests is handled.
+pub fn router(areas: &Areas, host: Host, connections: Connections) -> Router {
     let mut router = Router::new()
         .route("/health", get(health))
         .merge(oauth::routes(host, areas.authority.clone()));
@@ -103,6 +106,7 @@ pub fn router(areas: &Areas, host: Host) -> Router {
                 faults: areas.faults.clone(),
                 forwarding: forwarding.is_some(),
             },
+            connections,
         },
         access_log,
     ));
