@@ -61,7 +61,7 @@ def repeat(n, fn):
 
 
 class Sandbox:
-    def __init__(self, work, name, config="", extra=()):
+    def __init__(self, work, name, config="", extra=(), timeout="60s"):
         self.dir = work / name
         cfg = work / f"{name}.toml"
         cfg.write_text(config)
@@ -70,7 +70,7 @@ class Sandbox:
             [BIN, "up", "--state-dir", self.dir, "--config", cfg, "--sandbox-port", "0", "--mtls-port", "0", "--auth-port", "0", *extra],
             stdout=subprocess.DEVNULL, stderr=open(work / f"{name}.log", "w"), env=env,
         )
-        subprocess.run([BIN, "wait", "--state-dir", self.dir, "--timeout", "60s"], check=True, capture_output=True)
+        subprocess.run([BIN, "wait", "--state-dir", self.dir, "--timeout", timeout], check=True, capture_output=True)
         self.info = json.loads((self.dir / "sandbox.json").read_text())
         self.fullchain = work / f"{name}-fullchain.pem"
         self.fullchain.write_text(Path(self.info["client_cert"]).read_text() + Path(self.info["ca_chain"]).read_text())
@@ -258,14 +258,14 @@ def openssl_speed(alg):
     return float(nums[2])  # sign/s
 
 
-def startup(work, n):
+def startup(work, n, extra=(), prefix="cold"):
     """Medians of start to ready (sandbox.json written) and of the first token
     request sent at that moment (a new TLS connection included): cold (a new
     state dir) and warm (the same one again). Work moved after ready shows in
-    the second figure."""
+    the second figure. `extra`: more arguments for `up` (`--apps 100`)."""
     def once(state):
         t0 = time.perf_counter()
-        proc = subprocess.Popen([BIN, "up", "--state-dir", state, "--sandbox-port", "0", "--mtls-port", "0", "--auth-port", "0"],
+        proc = subprocess.Popen([BIN, "up", "--state-dir", state, "--sandbox-port", "0", "--mtls-port", "0", "--auth-port", "0", *extra],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while not (state / "sandbox.json").exists():
             time.sleep(0.001)
@@ -279,10 +279,65 @@ def startup(work, n):
         proc.send_signal(signal.SIGTERM)
         proc.wait()
         return ms, token_ms
-    cold = [once(work / f"cold{i}") for i in range(n)]
-    warm = [once(work / "cold0") for _ in range(n)]
+    cold = [once(work / f"{prefix}{i}") for i in range(n)]
+    warm = [once(work / f"{prefix}0") for _ in range(n)]
     med = lambda runs, i: statistics.median(r[i] for r in runs)
     return med(cold, 0), med(warm, 0), med(cold, 1), med(warm, 1)
+
+
+class AppView:
+    """One application of a running sandbox, as its own `apps/<name>/sandbox.json`
+    describes it: its certificate, key and app token."""
+
+    def __init__(self, work, sandbox, name):
+        self.info = json.loads((sandbox.dir / "apps" / name / "sandbox.json").read_text())
+        self.fullchain = work / f"{name}-fullchain.pem"
+        self.fullchain.write_text(Path(self.info["client_cert"]).read_text() + Path(self.info["ca_chain"]).read_text())
+
+    mtls_args = Sandbox.mtls_args
+
+
+APPS = 100
+
+
+def many_apps(work, a, procs, start_reps):
+    """Issue #17: keep-alive mTLS app-token calls as one application of a
+    sandbox holding APPS of them (`up --apps`), against the same calls on a
+    sandbox with the default application only; the repetitions of the two
+    interleave, so load from elsewhere on the machine hits both alike. Then
+    start to ready with APPS applications, cold and warm."""
+    one = Sandbox(work, "one-app")
+    procs.append(one)
+    t0 = time.perf_counter()
+    many = Sandbox(work, "many-apps", extra=["--apps", str(APPS)], timeout="600s")
+    create_s = time.perf_counter() - t0
+    procs.append(many)
+    caller = AppView(work, many, f"attendee-{APPS // 2}")
+    url = lambda info: info["mtls_url"] + "/banks/v1"
+    one_hdr = ["-H", f"lean-app-token: {one.info['app_token']}"]
+    many_hdr = ["-H", f"lean-app-token: {caller.info['app_token']}"]
+    runs = {"one_app": [], "many_apps": []}
+    for _ in range(a.reps):
+        runs["one_app"].append(oha(url(one.info), a.secs, a.conns, *one.mtls_args(), *one_hdr))
+        runs["many_apps"].append(oha(url(caller.info), a.secs, a.conns, *caller.mtls_args(), *many_hdr))
+    med = lambda rs: {k: statistics.median(r[k] for r in rs) for k in rs[0]} | {"runs": [round(r["rps"]) for r in rs]}
+    result = {"apps": APPS, "first_start_s": create_s, "one_app": med(runs["one_app"]), "many_apps": med(runs["many_apps"])}
+    for p in (many, one):
+        p.stop()
+        procs.remove(p)
+    cold, warm, cold_token, warm_token = startup(work, start_reps, ["--apps", str(APPS)], "apps-cold")
+    result |= {"cold_start_ms": cold, "warm_start_ms": warm, "cold_first_token_ms": cold_token, "warm_first_token_ms": warm_token}
+    return result
+
+
+def report_apps(m):
+    ratio = m["many_apps"]["rps"] / m["one_app"]["rps"]
+    print(f"keep-alive mTLS, app token, as one of {m['apps']} applications: {m['many_apps']['rps']:,.0f}/s "
+          f"(p50 {m['many_apps']['p50_ms']:.2f} ms, runs {m['many_apps']['runs']}); one application: "
+          f"{m['one_app']['rps']:,.0f}/s (p50 {m['one_app']['p50_ms']:.2f} ms, runs {m['one_app']['runs']}); "
+          f"ratio {ratio:.2f}x (target ~ 1.0x)")
+    print(f"start to ready with {m['apps']} applications: cold {m['cold_start_ms']:.0f} ms, warm {m['warm_start_ms']:.0f} ms; "
+          f"first token request at ready: cold {m['cold_first_token_ms']:.0f} ms, warm {m['warm_first_token_ms']:.0f} ms")
 
 
 def rss_mib(pid):
@@ -310,7 +365,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--secs", type=int, default=4)
     ap.add_argument("--conns", type=int, default=32)
-    ap.add_argument("--only", choices=["behind_proxy"], help="run one row (with its reference) and print it")
+    ap.add_argument("--only", choices=["behind_proxy", "apps"], help="run one row (with its reference) and print it")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
@@ -322,6 +377,15 @@ def main():
                    '\n[[clients]]\nid = "testing"\nsecrets = ["testing"]\nscopes = ["api", "admin"]\n')
 
     procs = []
+    if a.only == "apps":
+        try:
+            m = many_apps(work, a, procs, a.reps)
+        finally:
+            for p in reversed(procs):
+                p.stop()
+        report_apps(m)
+        (OUT / "apps.json").write_text(json.dumps(m, indent=2))
+        return
     try:
         ps = Sandbox(work, "ps256", '[oauth]\nsigning_alg = "PS256"\n' + mtls_client)
         procs.append(ps)
@@ -414,6 +478,9 @@ def main():
         log("4/5 start-up ...")
         R["cold_start_ms"], R["warm_start_ms"], R["cold_first_token_ms"], R["warm_first_token_ms"] = startup(work, 10)
 
+        log(f"4b/5 {APPS} applications: keep-alive app token vs one application, start to ready ...")
+        R["apps"] = many_apps(work, a, procs, 3)
+
         log("5/5 memory ...")
         # Idle = started and ready, nothing served yet (default config).
         mem = Sandbox(work, "memory")
@@ -472,6 +539,8 @@ def report(R):
     print(f"start to ready: cold {R['cold_start_ms']:.0f} ms (target <= 50), warm {R['warm_start_ms']:.0f} ms (target <= 10); "
           f"first token request at ready: cold {R['cold_first_token_ms']:.0f} ms, warm {R['warm_first_token_ms']:.0f} ms; "
           f"oauth2-mock-server {R['mock_start_ms']:.0f} ms")
+    if "apps" in R:
+        report_apps(R["apps"])
     print(f"RSS: idle {R['rss_idle_mib']:.1f} MiB (target <= 16 MB = 15.3 MiB), 1,000 open mTLS connections "
           f"{R['rss_1000_conns_mib']:.1f} MiB (target <= 64 MB = 61 MiB); after the token benchmarks {R['rss_after_load_mib']:.1f} MiB")
 

@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 use crate::api::Api;
 use crate::application::Application;
 use crate::apps::admin::AppsAdmin;
-use crate::apps::{AppSettings, Apps};
+use crate::apps::{AppSettings, AppSpec, Apps};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::entropy::Entropy;
@@ -170,11 +170,13 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         entropy.clone(),
         &config.apps,
     )?);
-    for name in &config.attendees {
-        if apps.find(name).is_none() {
-            apps.create(name, config.auth_mode)?;
-        }
-    }
+    let attendees: Vec<AppSpec> = (config.attendees.iter())
+        .map(|name| AppSpec {
+            name: name.clone(),
+            auth_mode: config.auth_mode,
+        })
+        .collect();
+    apps.create_missing(&attendees)?;
     let faults = Faults::new(config.faults.clone(), entropy.fork()).map_err(anyhow::Error::msg)?;
     let webhooks = Arc::new(Webhooks::new(
         config.webhooks.clone(),
@@ -280,12 +282,8 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
                 connections.clone(),
             );
             let handle: Handle<SocketAddr> = Handle::with_control(control.clone());
-            let app = router::router(&areas, host)
-                .layer(axum::middleware::from_fn_with_state(
-                    connections.clone(),
-                    limits::track_requests,
-                ))
-                .into_make_service_with_connect_info::<SocketAddr>();
+            let app =
+                router::router(&areas, host, connections.clone()).into_make_service_with_connect_info::<SocketAddr>();
             let mut server = axum_server::from_tcp(listener)?
                 .acceptor(acceptor)
                 .handle(handle.clone());

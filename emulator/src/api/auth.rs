@@ -21,7 +21,7 @@ use crate::hosts::Host;
 use crate::oauth::bearer::{self, insufficient};
 use crate::oauth::token::AccessClaims;
 use crate::web::ApiError;
-use crate::web::authorization::APP_TOKEN_HEADER;
+use crate::web::authorization::APP_TOKEN;
 
 /// An authenticated caller of the resource API, and the application it
 /// acts for.
@@ -122,7 +122,7 @@ where
         // Until a token names the application, answer as the default one
         // would (looked up on these refusals only: not on every request).
         let default_mode = || api.apps.default_app().auth_mode;
-        let Some(token) = parts.headers.get(APP_TOKEN_HEADER) else {
+        let Some(token) = parts.headers.get(APP_TOKEN) else {
             return Err(ApiError::unauthorized(match default_mode() {
                 AuthMode::AppToken => {
                     "missing credentials: send the lean-app-token header (your app token is in sandbox.json) or Authorization: Bearer <access token>"

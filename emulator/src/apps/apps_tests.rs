@@ -138,3 +138,32 @@ fn a_restart_finds_the_same_applications_and_creates_declared_ones_once() {
         "its OAuth client is served again"
     );
 }
+
+#[test]
+fn missing_applications_are_created_in_parallel_in_order_and_none_after_a_refusal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let apps = start(&tmp.path().join("s"));
+    let spec = |name: &str| AppSpec {
+        name: name.into(),
+        auth_mode: AuthMode::AppToken,
+    };
+    let specs: Vec<AppSpec> = ["c1", "bob", "c2", "c3", "c2", "c4"].map(spec).into();
+    apps.create_missing(&specs).unwrap();
+    let names: Vec<String> = apps.list().into_iter().map(|a| a.name).collect();
+    assert_eq!(
+        names,
+        ["my_app", "bob", "c1", "c2", "c3", "c4"],
+        "in the order asked, bob kept"
+    );
+    for name in ["c1", "c4"] {
+        let info = apps.info(name).unwrap();
+        assert_eq!(apps.by_app_token(&info.app_token).unwrap().name, name);
+        assert!(AppFiles::new(&apps.state.dir, name).sandbox_json().is_file());
+    }
+
+    let specs: Vec<AppSpec> = ["d1", "Not Valid", "d2"].map(spec).into();
+    assert!(matches!(apps.create_missing(&specs), Err(AppError::InvalidName { .. })));
+    assert!(apps.find("d1").is_some(), "made before the refusal");
+    assert!(apps.find("d2").is_none(), "none after it");
+    assert!(!AppFiles::new(&apps.state.dir, "d2").cert().exists(), "nor its files");
+}

@@ -192,8 +192,9 @@ pub struct Apps {
     settings: AppSettings,
     entropy: Arc<Entropy>,
     table: RwLock<Table>,
-    /// The CN of each certificate seen: parsed once, not on every request.
-    common_names: PerCertificate<Option<String>>,
+    /// The CN of each certificate seen: parsed once, not on every request
+    /// (shared, not copied: a request costs no allocation).
+    common_names: PerCertificate<Option<Arc<str>>>,
     /// Creations and deletions one at a time: each touches files, the OAuth
     /// registry and the table, which must agree.
     changing: Mutex<()>,
@@ -241,6 +242,7 @@ impl Apps {
         for record in record::load_all(&apps.state.dir)? {
             apps.register(record)?;
         }
+        apps.create_missing(declared)?;
         for spec in declared {
             match apps.find(&spec.name) {
                 Some(app) if app.auth_mode == spec.auth_mode => {}
@@ -315,8 +317,10 @@ impl Apps {
     /// to one. `None` for other certificates (made for a test, or for a
     /// client of the user's own).
     pub fn by_certificate(&self, der: &[u8]) -> Option<Arc<App>> {
-        let cn = self.common_names.get(der, crate::pki::common_name_of)?;
-        self.read().by_name.get(&cn).cloned()
+        let cn = self
+            .common_names
+            .get(der, |der| crate::pki::common_name_of(der).map(Arc::from))?;
+        self.read().by_name.get(&*cn).cloned()
     }
 
     /// The application with this id (the owner stamped on its customers
@@ -396,28 +400,100 @@ impl Apps {
         if self.read().by_name.len() > MAX_APPS {
             return Err(AppError::TooMany);
         }
-        let record = record::create(
-            &self.state,
-            &NewApp {
-                name,
-                auth_mode,
-                key_type: self.settings.key_type,
-                now: self.authority.now(),
-                entropy: &self.entropy,
-            },
-        )?;
-        let registered = self.register(record);
-        let app = match registered {
+        let record = record::create(&self.state, &self.new_app(name, auth_mode, self.authority.now()))?;
+        self.serve_created(record)
+    }
+
+    fn new_app<'a>(&'a self, name: &'a str, auth_mode: AuthMode, now: OffsetDateTime) -> NewApp<'a> {
+        NewApp {
+            name,
+            auth_mode,
+            key_type: self.settings.key_type,
+            now,
+            entropy: &self.entropy,
+        }
+    }
+
+    /// Registers and publishes an application [`record::create`] has just
+    /// made; if it cannot be served, its files go again.
+    fn serve_created(&self, record: AppRecord) -> Result<SandboxInfo, AppError> {
+        let (name, auth_mode) = (record.name().to_owned(), record.auth_mode);
+        let app = match self.register(record) {
             Ok(app) => app,
             Err(e) => {
-                let _ = record::remove(&self.state.dir, name);
+                let _ = record::remove(&self.state.dir, &name);
                 return Err(e);
             }
         };
         let info = self.info_of(&app);
-        self.publish_one(name, &info)?;
+        self.publish_one(&name, &info)?;
         tracing::info!(target: "apps", "application {name} created ({})", auth_mode.name());
         Ok(info)
+    }
+
+    /// Creates those of `specs` that do not exist yet (at start: `[[apps]]`,
+    /// `up --apps`), as [`Apps::create`] one after the other would — same
+    /// order, same refusals, and after a failure none of the later ones —
+    /// but with their files made on every core. Each application costs a
+    /// key pair (RSA-2048 by default: 50–200 ms, most of a creation) and a
+    /// PKCS#12, so a workshop's hundred attendees took 100 of them in a row.
+    /// A seeded run (`--deterministic`) creates them one at a time, so each
+    /// application draws the same values from the seeded stream as before.
+    pub fn create_missing(&self, specs: &[AppSpec]) -> Result<(), AppError> {
+        let mut missing: Vec<&AppSpec> = Vec::new();
+        for spec in specs {
+            if self.find(&spec.name).is_none() && !missing.iter().any(|m| m.name == spec.name) {
+                missing.push(spec);
+            }
+        }
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(missing.len());
+        if workers <= 1 || self.entropy.is_seeded() {
+            for spec in missing {
+                self.create(&spec.name, spec.auth_mode)?;
+            }
+            return Ok(());
+        }
+        let _one_at_a_time = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        // What `create` refuses before making anything, in order; the rest
+        // is made in parallel, each with its own creation time (the list's
+        // order).
+        let room = (MAX_APPS + 1).saturating_sub(self.read().by_name.len());
+        let planned: Vec<Result<NewApp, AppError>> = missing
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                if spec.name == DEFAULT_APP {
+                    return Err(AppError::Default);
+                }
+                validate_name(&spec.name)?;
+                if i >= room {
+                    return Err(AppError::TooMany);
+                }
+                Ok(self.new_app(&spec.name, spec.auth_mode, self.authority.now()))
+            })
+            .collect();
+        let made = parallel_map(&planned, workers, |new| {
+            new.as_ref().ok().map(|new| record::create(&self.state, new))
+        });
+        let mut failed = None;
+        for (plan, made) in planned.into_iter().zip(made) {
+            let made = plan.and_then(|_| made.expect("made when planned"));
+            match (made, &failed) {
+                (Ok(record), None) => {
+                    if let Err(e) = self.serve_created(record) {
+                        failed = Some(e);
+                    }
+                }
+                (Ok(record), Some(_)) => {
+                    let _ = record::remove(&self.state.dir, record.name());
+                }
+                (Err(e), None) => failed = Some(e),
+                (Err(_), Some(_)) => {}
+            }
+        }
+        failed.map_or(Ok(()), Err)
     }
 
     /// Deletes the application `name`: its certificate is revoked, its
@@ -530,6 +606,27 @@ impl Apps {
         self.write().insert(app.clone());
         Ok(app)
     }
+}
+
+/// `f` of each of `items`, in their order, computed on `workers` threads.
+fn parallel_map<T: Sync, R: Send>(items: &[T], workers: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(items.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let result = f(item);
+                    done.lock().unwrap_or_else(|p| p.into_inner()).push((i, result));
+                }
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 #[cfg(test)]

@@ -180,7 +180,7 @@ fn summary(effect: &Effect) -> String {
 fn app_of(state: &FaultState, req: &Request, client_id: Option<&str>, peer: Option<&[u8]>) -> Option<String> {
     let apps = &state.apps;
     let by_token = || {
-        let token = req.headers().get(authorization::APP_TOKEN_HEADER)?.to_str().ok()?;
+        let token = req.headers().get(authorization::APP_TOKEN)?.to_str().ok()?;
         apps.by_app_token(token)
     };
     let app = by_token()

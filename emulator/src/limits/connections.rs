@@ -114,8 +114,9 @@ impl Connections {
         Some(conn)
     }
 
-    /// Marks `peer`'s connection busy until the guard drops.
-    fn busy(&self, peer: SocketAddr) -> Option<Busy> {
+    /// Marks `peer`'s connection busy until the guard drops (what
+    /// [`track_requests`] does, for a layer that does more).
+    pub fn busy(&self, peer: SocketAddr) -> Option<Busy> {
         let conn = self.open().get(&peer)?.clone();
         conn.in_flight.fetch_add(1, Ordering::AcqRel);
         Some(Busy {
@@ -127,7 +128,7 @@ impl Connections {
 
 /// A request being handled: its connection is not idle meanwhile, however
 /// long the handler takes (a `delay_ms` fault, a slow upstream).
-struct Busy {
+pub struct Busy {
     connections: Connections,
     conn: Arc<Conn>,
 }

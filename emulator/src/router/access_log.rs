@@ -10,19 +10,27 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum_server::tls::TlsInfo;
 
+use super::Guard;
 use crate::hosts::Host;
 use crate::inspector::{Credentials, Inspector, RequestSeen, Seen};
+use crate::limits::Connections;
 use crate::per_cert::PerCertificate;
-use crate::web::authorization::APP_TOKEN_HEADER;
+use crate::web::authorization::APP_TOKEN;
 use crate::web::{Failure, TokenNote};
 
 /// What the access log needs: the listener, where to record requests, and
-/// the subjects of the client certificates seen so far.
+/// the subjects of the client certificates seen so far; and what the
+/// request meets inside it ([`Guard`]).
 #[derive(Clone)]
 pub struct Observed {
     pub host: Host,
     pub inspector: Arc<Inspector>,
     pub subjects: Arc<PerCertificate<Arc<str>>>,
+    pub guard: Guard,
+    /// The listener's open connections: the request's is busy (not idle)
+    /// until its response is ready (`limits::track_requests`, done here:
+    /// a layer of its own cost every request a boxed clone and future).
+    pub connections: Connections,
 }
 
 fn subject_line(der: &[u8]) -> Arc<str> {
@@ -37,10 +45,13 @@ pub async fn access_log(State(observed): State<Observed>, mut req: Request, next
         host,
         inspector,
         subjects,
+        guard,
+        connections,
     } = observed;
     let started = Instant::now();
     req.extensions_mut().insert(host);
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let _busy = peer.and_then(|peer| connections.busy(peer));
     let enabled = tracing::enabled!(target: "request", tracing::Level::INFO);
     let subject = enabled
         .then(|| req.extensions().get::<Arc<TlsInfo>>())
@@ -52,17 +63,14 @@ pub async fn access_log(State(observed): State<Observed>, mut req: Request, next
     let inspected = (inspector.capacity() > 0 && crate::portal::is_inspected(&path)).then(|| {
         let tls = req.extensions().get::<Arc<TlsInfo>>().cloned();
         let headers = req.headers();
-        let credentials = match (
-            headers.get(axum::http::header::AUTHORIZATION),
-            headers.get(APP_TOKEN_HEADER),
-        ) {
+        let credentials = match (headers.get(axum::http::header::AUTHORIZATION), headers.get(APP_TOKEN)) {
             (Some(value), _) => Credentials::Authorization(value.clone()),
             (None, Some(token)) => Credentials::AppToken(token.clone()),
             (None, None) => Credentials::None,
         };
         (tls, credentials)
     });
-    let mut response = next.run(req).await;
+    let mut response = guard.run(req, next).await;
     let elapsed = started.elapsed();
     if enabled {
         let client = peer.map(|p| p.to_string()).unwrap_or_else(|| "-".into());

@@ -75,10 +75,9 @@ pub async fn resolve(State(forwarding): State<Forwarding>, mut request: Request,
     next.run(request).await
 }
 
-pub async fn refuse(request: Request, next: Next) -> Response {
-    let Some(Refusal(error)) = request.extensions().get::<Refusal>().cloned() else {
-        return next.run(request).await;
-    };
+/// The answer to a request whose forwarded certificate [`resolve`] refused.
+pub fn refusal(request: &Request) -> Option<Response> {
+    let Refusal(error) = request.extensions().get::<Refusal>()?;
     tracing::info!(target: "request", "refused: {error}");
     let (status, code) = match &error {
         ForwardedCertError::Untrusted { .. } => (StatusCode::FORBIDDEN, "UNTRUSTED_PROXY"),
@@ -92,5 +91,5 @@ pub async fn refuse(request: Request, next: Next) -> Response {
         } => (StatusCode::UNAUTHORIZED, "CERTIFICATE_REVOKED"),
         ForwardedCertError::Refused { .. } => (StatusCode::UNAUTHORIZED, "CERTIFICATE_REFUSED"),
     };
-    super::refusal(request.uri().path(), status, code, error.to_string())
+    Some(super::refusal(request.uri().path(), status, code, error.to_string()))
 }

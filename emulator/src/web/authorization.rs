@@ -14,6 +14,10 @@ use base64::engine::general_purpose::STANDARD;
 /// The `lean-app-token` header: the application token on the resource API.
 pub const APP_TOKEN_HEADER: &str = "lean-app-token";
 
+/// The same as a header name, for lookups on every request: a `&str` key
+/// is parsed and lower-cased at each `HeaderMap::get`.
+pub const APP_TOKEN: axum::http::HeaderName = axum::http::HeaderName::from_static(APP_TOKEN_HEADER);
+
 /// The scheme and the credentials of an `Authorization` value.
 fn split(value: &str) -> Option<(&str, &str)> {
     let (scheme, credentials) = value.trim().split_once(' ')?;
