@@ -18,8 +18,8 @@
 pub mod admin;
 mod app;
 pub mod record;
+mod table;
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -39,6 +39,7 @@ use app::same_secret;
 pub use app::{App, AppSpec, AuthMode, PortalLink};
 pub use record::{AppFiles, DEFAULT_APP, validate_name};
 use record::{AppRecord, NewApp};
+use table::Table;
 
 /// Most applications besides the default one. Each costs a key pair at
 /// creation; a runaway script creating one per test run should meet a
@@ -142,42 +143,6 @@ pub struct AppSettings {
     pub auth_method: AuthMethod,
     /// The key type of new applications' certificates.
     pub key_type: KeyType,
-}
-
-#[derive(Default)]
-struct Table {
-    by_name: BTreeMap<String, Arc<App>>,
-    by_token: HashMap<String, Arc<App>>,
-    by_client: HashMap<String, Arc<App>>,
-    by_id: HashMap<String, Arc<App>>,
-    /// By portal token and by portal session (path segment).
-    by_portal: HashMap<String, Arc<App>>,
-    by_session: HashMap<String, Arc<App>>,
-}
-
-impl Table {
-    fn insert(&mut self, app: Arc<App>) {
-        self.by_token.insert(app.app_token.clone(), app.clone());
-        self.by_client.insert(app.client_id.clone(), app.clone());
-        self.by_id.insert(app.id.clone(), app.clone());
-        if let Some(link) = &app.portal {
-            self.by_portal.insert(link.token.clone(), app.clone());
-            self.by_session.insert(link.session.clone(), app.clone());
-        }
-        self.by_name.insert(app.name.clone(), app);
-    }
-
-    fn remove(&mut self, name: &str) -> Option<Arc<App>> {
-        let app = self.by_name.remove(name)?;
-        self.by_token.remove(&app.app_token);
-        self.by_client.remove(&app.client_id);
-        self.by_id.remove(&app.id);
-        if let Some(link) = &app.portal {
-            self.by_portal.remove(&link.token);
-            self.by_session.remove(&link.session);
-        }
-        Some(app)
-    }
 }
 
 /// What runs after an application is deleted, with its name.
