@@ -170,6 +170,23 @@ fn harness(args: &[&std::ffi::OsStr]) -> Output {
 /// A file that creates a customer and reads it back, as whichever
 /// application it plays.
 fn customer_file(dir: &Path, name: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[[step]]
+say = "Client reads it back over mTLS"
+host = "mtls"
+identity = "app"
+path = "/customers/v1/${{customer_id}}"
+headers = {{ lean-app-token = "${{app_token}}" }}
+expect = {{ status = 200, json = {{ "/app_user_id" = "{name}-user" }} }}
+"#
+    );
+    scenario_file(dir, name, &text)
+}
+
+/// Writes `dir/NAME.toml`: a scenario named `name` whose first step creates
+/// a customer (`NAME-user`, captured as `customer_id`), then `steps`.
+fn scenario_file(dir: &Path, name: &str, steps: &str) -> PathBuf {
     let file = dir.join(format!("{name}.toml"));
     let text = format!(
         r#"
@@ -181,14 +198,7 @@ headers = {{ lean-app-token = "${{app_token}}" }}
 json = {{ app_user_id = "{name}-user" }}
 expect = {{ status = 200 }}
 capture = {{ customer_id = "/customer_id" }}
-[[step]]
-say = "Client reads it back over mTLS"
-host = "mtls"
-identity = "app"
-path = "/customers/v1/${{customer_id}}"
-headers = {{ lean-app-token = "${{app_token}}" }}
-expect = {{ status = 200, json = {{ "/app_user_id" = "{name}-user" }} }}
-"#
+{steps}"#
     );
     std::fs::write(&file, text).unwrap();
     file
@@ -340,42 +350,31 @@ expect = { status = 200 }
 /// A file that links a customer of its own and waits for the entity's
 /// `entity.created` webhook, which names that customer.
 fn webhook_file(dir: &Path, name: &str) -> Job {
-    let file = dir.join(format!("{name}.toml"));
-    let text = format!(
-        r#"
-name = "{name}"
-[[step]]
-say = "Client creates a customer"
-path = "/customers/v1"
-headers = {{ lean-app-token = "${{app_token}}" }}
-json = {{ app_user_id = "hooked-user" }}
-expect = {{ status = 200 }}
-capture = {{ customer_id = "/customer_id" }}
+    let steps = r#"
 [[step]]
 say = "The operator gets an admin token"
 host = "auth"
 path = "/oauth2/token"
-form = {{ grant_type = "client_credentials", client_id = "testing", client_secret = "testing", scope = "admin" }}
-expect = {{ status = 200 }}
-capture = {{ admin_token = "/access_token" }}
+form = { grant_type = "client_credentials", client_id = "testing", client_secret = "testing", scope = "admin" }
+expect = { status = 200 }
+capture = { admin_token = "/access_token" }
 [[step]]
 say = "The end user links a bank"
 host = "auth"
-path = "/admin/customers/${{customer_id}}/link"
-headers = {{ Authorization = "Bearer ${{admin_token}}" }}
-json = {{ bank_identifier = "LEANMB1" }}
-expect = {{ status = 201 }}
+path = "/admin/customers/${customer_id}/link"
+headers = { Authorization = "Bearer ${admin_token}" }
+json = { bank_identifier = "LEANMB1" }
+expect = { status = 201 }
 [[step]]
 say = "This application's receiver hears of its own entity"
 webhook = "entity.created"
-expect = {{ json = {{ "/payload/customer_id" = "${{customer_id}}" }} }}
+expect = { json = { "/payload/customer_id" = "${customer_id}" } }
 [[step]]
 say = "... then of its own payment source"
 webhook = "payment_source.created"
-expect = {{ json = {{ "/payload/customer_id" = "${{customer_id}}" }} }}
-"#
-    );
-    std::fs::write(&file, text).unwrap();
+expect = { json = { "/payload/customer_id" = "${customer_id}" } }
+"#;
+    let file = scenario_file(dir, name, steps);
     Job {
         scenario: Scenario::load(&file).unwrap(),
         file,
