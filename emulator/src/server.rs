@@ -199,11 +199,13 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         Err(e) => tracing::warn!(target: "webhooks", "{e}"),
     }
     apps.on_delete({
-        let webhooks = webhooks.clone();
-        move |name| {
+        let (webhooks, clock) = (webhooks.clone(), clock.clone());
+        move |app| {
+            let name = &app.name;
             if let Err(e) = webhooks.forget(name) {
                 tracing::error!(target: "webhooks", "application {name} deleted, but its webhook URL stays stored: {e}");
             }
+            clock.reset_for(&app.id);
         }
     });
     let api = Api {

@@ -5,6 +5,7 @@
 mod api;
 mod api_import;
 mod apps;
+mod apps_clock;
 mod apps_isolation;
 mod apps_webhooks;
 mod architecture;

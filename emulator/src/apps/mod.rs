@@ -145,8 +145,8 @@ pub struct AppSettings {
     pub key_type: KeyType,
 }
 
-/// What runs after an application is deleted, with its name.
-type DeleteHook = Box<dyn Fn(&str) + Send + Sync>;
+/// What runs after an application is deleted, with what it was.
+type DeleteHook = Box<dyn Fn(&App) + Send + Sync>;
 
 /// The running set of applications.
 pub struct Apps {
@@ -296,8 +296,8 @@ impl Apps {
 
     /// Runs `hook` after every deletion, whichever path deleted the
     /// application: what other parts keep per application (its webhook URL
-    /// and queue) goes with it, without this module knowing them.
-    pub fn on_delete(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
+    /// and queue, its own time) goes with it, without this module knowing them.
+    pub fn on_delete(&self, hook: impl Fn(&App) + Send + Sync + 'static) {
         self.deleted
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -481,7 +481,7 @@ impl Apps {
         self.authority.registry.remove_app_client(&app.client_id);
         record::remove(&self.state.dir, name)?;
         for hook in self.deleted.read().unwrap_or_else(|p| p.into_inner()).iter() {
-            hook(name);
+            hook(&app);
         }
         tracing::info!(target: "apps", "application {name} deleted; its certificate is revoked");
         Ok(())

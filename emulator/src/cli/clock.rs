@@ -2,12 +2,23 @@
 //! (`/admin/clock`). The sandbox publishes every change in `clock.json`, so
 //! `token` and `faults` mint by the same clock the server checks with.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::admin::AdminClient;
 use super::output::out;
 use super::{Failure, GlobalArgs};
+
+#[derive(Debug, Args)]
+pub struct ClockArgs {
+    #[command(subcommand)]
+    command: ClockCommand,
+    /// One application's own time instead of the sandbox clock: it runs
+    /// ahead or behind by an offset of its own (its tokens and provider
+    /// objects age by it); `reset` puts it back on the sandbox clock.
+    #[arg(long, global = true, value_name = "NAME")]
+    app: Option<String>,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum ClockCommand {
@@ -47,28 +58,42 @@ pub enum ClockCommand {
     },
 }
 
-pub async fn clock(global: &GlobalArgs, command: ClockCommand) -> Result<(), Failure> {
+pub async fn clock(global: &GlobalArgs, args: ClockArgs) -> Result<(), Failure> {
     let admin = AdminClient::connect(global)?;
     let url = admin.url("/admin/clock");
-    let (reply, json) = match command {
-        ClockCommand::Show { json } => (admin.send(admin.http.get(&url)).await?, json),
-        ClockCommand::Advance { span, json } => (change(&admin, &url, json!({ "advance": span })).await?, json),
-        ClockCommand::Set { at, json } => (change(&admin, &url, json!({ "set": at })).await?, json),
-        ClockCommand::Reset { json } => (change(&admin, &url, json!({ "reset": true })).await?, json),
+    let app = args.app;
+    let (mut body, json) = match args.command {
+        ClockCommand::Show { json } => {
+            let mut show = admin.http.get(&url);
+            if let Some(app) = &app {
+                show = show.query(&[("app", app)]);
+            }
+            return print(admin.send(show).await?, json);
+        }
+        ClockCommand::Advance { span, json } => (json!({ "advance": span }), json),
+        ClockCommand::Set { at, json } => (json!({ "set": at }), json),
+        ClockCommand::Reset { json } => (json!({ "reset": true }), json),
     };
+    if let Some(app) = app {
+        body["app"] = json!(app);
+    }
+    print(admin.send(admin.http.post(&url).json(&body)).await?, json)
+}
+
+fn print(reply: Value, json: bool) -> Result<(), Failure> {
     if json {
         out!("{}", serde_json::to_string_pretty(&reply).unwrap_or_default());
     } else {
         let data = &reply["data"];
+        let whose = match data["app"]["name"].as_str() {
+            Some(app) => format!("Time of application {app}"),
+            None => "Sandbox clock".to_owned(),
+        };
         out!(
-            "Sandbox clock: {} ({})",
+            "{whose}: {} ({})",
             data["now"].as_str().unwrap_or("?"),
             data["description"].as_str().unwrap_or("?")
         );
     }
     Ok(())
-}
-
-async fn change(admin: &AdminClient, url: &str, body: Value) -> Result<Value, Failure> {
-    admin.send(admin.http.post(url).json(&body)).await
 }

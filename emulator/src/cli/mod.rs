@@ -129,9 +129,9 @@ pub enum Command {
         #[arg(long)]
         client_id: Option<String>,
     },
-    /// Show or change the running sandbox's clock (token expiry, certificate dates).
-    #[command(subcommand)]
-    Clock(clock::ClockCommand),
+    /// Show or change the running sandbox's clock (token expiry, certificate dates),
+    /// or one application's own time (--app).
+    Clock(clock::ClockArgs),
     /// Check your own certificate and key files and say what to change.
     #[command(
         after_help = "Examples:\n  mtls-sandbox doctor\n  mtls-sandbox doctor --cert client.pem --key client.key --ca lean_public_cert_chain.pem"

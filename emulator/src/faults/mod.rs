@@ -8,6 +8,7 @@
 //! never faulted, so a rule can always be removed.
 
 pub mod admin;
+mod clock_admin;
 mod inject;
 pub mod rule;
 
@@ -58,7 +59,10 @@ pub fn routes(state: FaultState) -> axum::Router {
                 .delete(admin::clear_faults),
         )
         .route("/admin/faults/{id}", delete(admin::delete_fault))
-        .route("/admin/clock", get(admin::get_clock).post(admin::change_clock))
+        .route(
+            "/admin/clock",
+            get(clock_admin::get_clock).post(clock_admin::change_clock),
+        )
         .with_state(state)
 }
 

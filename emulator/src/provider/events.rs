@@ -21,6 +21,7 @@
 //! nothing more. This module sends through [`Webhooks::emit_for`]; it owns
 //! no HTTP.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,13 +106,19 @@ pub fn next_due(lifecycle: &Lifecycle, fails: bool, created_at: OffsetDateTime, 
 }
 
 /// Sends the lifecycle steps due at `engine.now` (for at most
-/// [`MAX_PER_TICK`] objects), each to the application that owns the object
-/// (`owners` names it); returns what was queued: (object id, status).
-/// The steps of an object whose application has no URL, or no longer
-/// exists, pass unsent.
-pub fn tick(engine: &Engine, webhooks: &Arc<Webhooks>, owners: &Owners) -> Result<Vec<(String, String)>, RecordsError> {
+/// [`MAX_PER_TICK`] objects; an object whose application's time is its own
+/// by that application's, `offsets` in seconds by application id), each to
+/// the application that owns the object (`owners` names it); returns what
+/// was queued: (object id, status). The steps of an object whose
+/// application has no URL, or no longer exists, pass unsent.
+pub fn tick(
+    engine: &Engine,
+    webhooks: &Arc<Webhooks>,
+    owners: &Owners,
+    offsets: &BTreeMap<String, i64>,
+) -> Result<Vec<(String, String)>, RecordsError> {
     let mut sent_events = Vec::new();
-    for progress in engine.store.due(engine.now.unix_timestamp(), MAX_PER_TICK)? {
+    for progress in engine.store.due(engine.now.unix_timestamp(), offsets, MAX_PER_TICK)? {
         let found = engine.store.get(&progress.collection, &progress.id, None)?;
         let lifecycle = engine
             .profile
@@ -121,7 +128,9 @@ pub fn tick(engine: &Engine, webhooks: &Arc<Webhooks>, owners: &Owners) -> Resul
             engine.store.end_progress(&progress.collection, &progress.id)?;
             continue;
         };
-        let elapsed = (engine.now - object.created_at).whole_seconds();
+        let owner = engine.store.owner_of(&object.collection, &object.id)?;
+        let offset = owner.as_ref().and_then(|id| offsets.get(id)).copied().unwrap_or(0);
+        let elapsed = (engine.now - object.created_at).whole_seconds().saturating_add(offset);
         let steps = steps_to_send(lifecycle, object.fails, elapsed, progress.sent);
         let sent = steps.clone().last().map_or(progress.sent, |i| i as i64);
         // The progress first: a crash after it loses a queued event at
@@ -135,11 +144,7 @@ pub fn tick(engine: &Engine, webhooks: &Arc<Webhooks>, owners: &Owners) -> Resul
             None => engine.store.end_progress(&object.collection, &object.id)?,
         }
         let event = lifecycle.event.as_deref().unwrap_or_default();
-        let Some(application) = engine
-            .store
-            .owner_of(&object.collection, &object.id)?
-            .and_then(|id| owners(&id))
-        else {
+        let Some(application) = owner.and_then(|id| owners(&id)) else {
             continue;
         };
         for index in steps {
@@ -221,10 +226,11 @@ impl Watcher {
                 if !provider.webhooks.any_destination() {
                     continue;
                 }
-                // Every application's objects move on the one clock.
+                // Every application's objects, each by its application's time.
                 let engine = provider.engine(None);
                 let owners = |id: &str| provider.api.apps.by_id(id).map(|app| app.name.clone());
-                if let Err(e) = tick(&engine, &provider.webhooks, &owners) {
+                let offsets = provider.clock.app_offsets();
+                if let Err(e) = tick(&engine, &provider.webhooks, &owners, &offsets) {
                     tracing::error!("provider events: {e}");
                 }
             }

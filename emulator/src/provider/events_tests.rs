@@ -150,12 +150,18 @@ impl Fixture {
     /// A tick of the watcher; the applications are my_app and bob (id
     /// `b-id`): any other owner was deleted.
     fn tick(&self, seconds: i64) -> Vec<(String, String)> {
+        self.tick_with(seconds, &Default::default())
+    }
+
+    /// A tick where the applications with these ids run ahead (or behind)
+    /// by these seconds.
+    fn tick_with(&self, seconds: i64, offsets: &std::collections::BTreeMap<String, i64>) -> Vec<(String, String)> {
         let owners = |id: &str| match id {
             "my_app" => Some("my_app".to_owned()),
             "b-id" => Some("bob".to_owned()),
             _ => None,
         };
-        tick(&self.engine(seconds), &self.webhooks, &owners).unwrap()
+        tick(&self.engine(seconds), &self.webhooks, &owners, offsets).unwrap()
     }
 }
 
@@ -173,14 +179,26 @@ fn the_watcher_sends_each_step_once_in_order_and_failures_take_their_path() {
     assert!(f.tick(90).is_empty(), "nothing twice");
     assert_eq!(f.tick(3600), sent(&[("p2", "REJECTED"), ("p1", "DONE")]), "by due time");
     assert!(f.tick(7200).is_empty(), "both lifecycles are over");
-    assert!(f.engine(0).store.due(i64::MAX, 10).unwrap().is_empty());
+    assert!(
+        f.engine(0)
+            .store
+            .due(i64::MAX, &Default::default(), 10)
+            .unwrap()
+            .is_empty()
+    );
 
     // A jump past every step sends them all, in order; a deleted object is forgotten.
     f.make("p3", false);
     f.make("p4", false);
     f.engine(0).store.delete("payments", "p4").unwrap();
     assert_eq!(f.tick(1000), sent(&[("p3", "PENDING"), ("p3", "DONE")]));
-    assert!(f.engine(0).store.due(i64::MAX, 10).unwrap().is_empty());
+    assert!(
+        f.engine(0)
+            .store
+            .due(i64::MAX, &Default::default(), 10)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -188,7 +206,13 @@ fn without_a_webhook_url_nothing_is_tracked() {
     let f = Fixture::new();
     f.webhooks.clear_url().unwrap();
     f.make("p1", false);
-    assert!(f.engine(0).store.due(i64::MAX, 10).unwrap().is_empty());
+    assert!(
+        f.engine(0)
+            .store
+            .due(i64::MAX, &Default::default(), 10)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -202,7 +226,7 @@ fn each_step_goes_to_the_owners_url_and_to_nobody_elses() {
     f.make_as(Some("c-id"), "carol", "p3", false);
     f.make_as(Some("d-id"), "dave", "p4", false);
     assert_eq!(
-        f.engine(0).store.due(i64::MAX, 10).unwrap().len(),
+        f.engine(0).store.due(i64::MAX, &Default::default(), 10).unwrap().len(),
         3,
         "dave has no URL: his payment is not tracked"
     );
@@ -218,7 +242,30 @@ fn each_step_goes_to_the_owners_url_and_to_nobody_elses() {
         "bob has no URL any more: his step passes unsent, my_app's is not held up"
     );
     assert!(
-        f.engine(0).store.due(i64::MAX, 10).unwrap().is_empty(),
+        f.engine(0)
+            .store
+            .due(i64::MAX, &Default::default(), 10)
+            .unwrap()
+            .is_empty(),
         "every lifecycle is over"
     );
+}
+
+#[test]
+fn an_application_whose_time_runs_ahead_sees_its_own_steps_early_and_only_its_own() {
+    let f = Fixture::new();
+    let url = WebhookUrl::parse("http://localhost:9/bob").unwrap();
+    f.webhooks.set_url_for("bob", url).unwrap();
+    f.make("p1", false);
+    f.make_as(Some("b-id"), "bob", "p2", false);
+    let bob_ahead = [("b-id".to_owned(), 3600)].into();
+    assert_eq!(
+        f.tick_with(30, &bob_ahead),
+        sent(&[("p2", "PENDING"), ("p2", "DONE")]),
+        "bob's payment is an hour old by bob's time; my_app's is 30 s old"
+    );
+    assert_eq!(f.tick_with(90, &bob_ahead), sent(&[("p1", "PENDING")]));
+    let my_app_behind = [("my_app".to_owned(), -3600)].into();
+    assert!(f.tick_with(3600, &my_app_behind).is_empty(), "my_app's time is behind");
+    assert_eq!(f.tick(3600), sent(&[("p1", "DONE")]));
 }

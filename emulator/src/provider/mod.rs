@@ -80,13 +80,14 @@ impl axum::extract::FromRef<Provider> for Arc<Authority> {
 
 impl Provider {
     /// The engine over the store of the application `owner` (its id;
-    /// `None`: every application's), at the sandbox clock's now.
+    /// `None`: every application's), at that application's now (`None`:
+    /// the sandbox clock's).
     pub fn engine<'a>(&'a self, owner: Option<&'a str>) -> engine::Engine<'a> {
         engine::Engine {
             profile: &self.profile,
             store: store::Store::new(&self.api.records, owner),
             entropy: self.api.records.entropy(),
-            now: self.clock.now(),
+            now: owner.map_or_else(|| self.clock.now(), |owner| self.clock.now_for(owner)),
             made: Default::default(),
             fail: false,
         }

@@ -17,6 +17,8 @@
 //! learns nothing of other tenants' ids. The unscoped store (`None`) is for
 //! the sandbox's own work: the lifecycle watcher, the admin link.
 
+use std::collections::BTreeMap;
+
 use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -303,16 +305,24 @@ impl<'a> Store<'a> {
         })
     }
 
-    /// At most `limit` progress records due at `now` (unix seconds), the
-    /// earliest first.
-    pub fn due(&self, now: i64, limit: u64) -> Result<Vec<Progress>, RecordsError> {
+    /// At most `limit` progress records due at `now` (unix seconds, the
+    /// sandbox clock), the earliest first. An object whose application runs
+    /// ahead or behind (`offsets`: seconds by application id,
+    /// [`Clock::now_for`](crate::clock::Clock::now_for)) is due by its
+    /// application's time.
+    pub fn due(&self, now: i64, offsets: &BTreeMap<String, i64>, limit: u64) -> Result<Vec<Progress>, RecordsError> {
+        let ahead = offsets.values().copied().max().unwrap_or(0).max(0);
+        let offsets = serde_json::to_string(offsets).expect("offsets serialise");
         self.records.with_conn(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT collection, id, sent, due_at FROM provider_progress WHERE due_at <= ?1 \
-                 ORDER BY due_at, rowid LIMIT ?2",
+            let mut stmt = conn.prepare_cached(
+                "SELECT p.collection, p.id, p.sent, p.due_at FROM provider_progress p \
+                 LEFT JOIN provider_objects o ON o.collection = p.collection AND o.id = p.id \
+                 WHERE p.due_at <= ?1 + ?3 \
+                 AND p.due_at <= ?1 + COALESCE((SELECT value FROM json_each(?4) WHERE key = o.app), 0) \
+                 ORDER BY p.due_at, p.rowid LIMIT ?2",
             )?;
             let due = stmt
-                .query_map(params![now, limit.min(i64::MAX as u64) as i64], |row| {
+                .query_map(params![now, limit.min(i64::MAX as u64) as i64, ahead, offsets], |row| {
                     Ok(Progress {
                         collection: row.get(0)?,
                         id: row.get(1)?,
@@ -425,7 +435,7 @@ mod tests {
                 ..progress("a0", 20)
             })
             .unwrap();
-        let due = store.due(60, 10).unwrap();
+        let due = store.due(60, &Default::default(), 10).unwrap();
         assert_eq!(
             due,
             [
@@ -436,9 +446,9 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(store.due(60, 1).unwrap().len(), 1, "bounded");
+        assert_eq!(store.due(60, &Default::default(), 1).unwrap().len(), 1, "bounded");
         store.end_progress("accounts", "a1").unwrap();
-        assert_eq!(store.due(60, 10).unwrap().len(), 1);
+        assert_eq!(store.due(60, &Default::default(), 10).unwrap().len(), 1);
     }
 
     #[test]

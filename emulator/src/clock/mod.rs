@@ -4,7 +4,13 @@
 //! Every validity decision — certificate dates at the handshake, token
 //! expiry, client-assertion lifetimes — asks this clock, so a test can jump
 //! past an expiry instead of sleeping through it.
+//!
+//! An application can also run ahead of (or behind) it by an offset of its
+//! own ([`apps`]): what its tokens and provider objects age by.
 
+mod apps;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{OnceLock, RwLock};
 
@@ -72,9 +78,27 @@ fn allowed_bound(sign: i32) -> String {
     bound.format(&Rfc3339).unwrap_or_else(|_| bound.to_string())
 }
 
+/// What `clock.json` holds: the setting, and the applications' own offsets
+/// (by application id, in seconds; absent when there are none).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Published {
+    #[serde(flatten)]
+    mode: Mode,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    apps: BTreeMap<String, i64>,
+}
+
+impl Default for Mode {
+    fn default() -> Self {
+        Mode::SYSTEM
+    }
+}
+
 #[derive(Debug)]
 pub struct Clock {
     mode: RwLock<Mode>,
+    /// Applications' offsets from this clock, by application id ([`apps`]).
+    apps: RwLock<BTreeMap<String, i64>>,
     /// Where every change is published (the running sandbox's `clock.json`).
     file: OnceLock<PathBuf>,
 }
@@ -93,6 +117,7 @@ impl Clock {
     fn with_mode(mode: Mode) -> Self {
         Self {
             mode: RwLock::new(mode),
+            apps: RwLock::default(),
             file: OnceLock::new(),
         }
     }
@@ -101,10 +126,13 @@ impl Clock {
     /// there is no such file (the sandbox runs on real time).
     pub fn load(path: &Path) -> Result<Self, String> {
         match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str::<Mode>(&text)
+            Ok(text) => serde_json::from_str::<Published>(&text)
                 .map_err(|e| e.to_string())
-                .and_then(|mode| mode.within_range().map_err(|e| e.to_string()))
-                .map(Self::with_mode)
+                .and_then(|published| {
+                    let clock = Self::with_mode(published.mode.within_range().map_err(|e| e.to_string())?);
+                    *clock.apps.write().unwrap_or_else(|p| p.into_inner()) = published.apps;
+                    Ok(clock)
+                })
                 .map_err(|e| format!("{} is not a valid clock file: {e}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::system()),
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
@@ -120,13 +148,17 @@ impl Clock {
 
     fn publish(&self, mode: Mode) {
         let Some(path) = self.file.get() else { return };
-        let result = if mode == Mode::SYSTEM {
+        let published = Published {
+            mode,
+            apps: self.app_offsets(),
+        };
+        let result = if mode == Mode::SYSTEM && published.apps.is_empty() {
             match std::fs::remove_file(path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
             }
         } else {
-            let json = serde_json::to_vec(&mode).expect("a clock mode serialises");
+            let json = serde_json::to_vec(&published).expect("a clock setting serialises");
             crate::fsutil::write_replace(path, &json, crate::fsutil::PUBLIC_MODE)
         };
         if let Err(e) = result {
@@ -143,11 +175,7 @@ impl Clock {
     pub fn describe(&self) -> Option<String> {
         match self.mode() {
             Mode::SYSTEM => None,
-            Mode::Offset { seconds } => Some(format!(
-                "shifted {}{} from real time",
-                if seconds < 0 { "-" } else { "+" },
-                format_span(seconds.unsigned_abs())
-            )),
+            Mode::Offset { seconds } => Some(format!("{} real time", describe_offset(seconds))),
             Mode::Frozen { at } => Some(format!(
                 "frozen at {}",
                 at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
@@ -219,10 +247,11 @@ impl Clock {
         })
     }
 
-    /// Back to the machine's real time, running.
+    /// Back to the machine's real time, running; every application too.
     pub fn reset(&self) {
         let mut mode = self.mode.write().unwrap_or_else(|p| p.into_inner());
         *mode = Mode::SYSTEM;
+        self.apps.write().unwrap_or_else(|p| p.into_inner()).clear();
         self.publish(*mode);
     }
 
@@ -233,6 +262,15 @@ impl Clock {
         self.publish(*mode);
         Ok(())
     }
+}
+
+/// `7200` → "shifted +2h from", to say from what after.
+pub fn describe_offset(seconds: i64) -> String {
+    format!(
+        "shifted {}{} from",
+        if seconds < 0 { "-" } else { "+" },
+        format_span(seconds.unsigned_abs())
+    )
 }
 
 /// `7200` → `2h`, `90061` → `1d1h1m1s`.
