@@ -42,7 +42,10 @@ pub enum AdminError {
 pub struct AdminApi {
     http: reqwest::Client,
     auth_url: String,
-    token: String,
+    token_endpoint: String,
+    /// Renewed when the sandbox refuses it: a scenario playing beside
+    /// others may rotate the signing key (or move its clock) under it.
+    token: std::sync::RwLock<String>,
 }
 
 impl AdminApi {
@@ -61,30 +64,41 @@ impl AdminApi {
 
     /// Gets an admin token at `token_endpoint` and calls `auth_url` with it.
     pub async fn connect_with(http: reqwest::Client, auth_url: &str, token_endpoint: &str) -> anyhow::Result<Self> {
-        let (id, secret) = ADMIN_CLIENT;
-        let what = format!("getting an admin token as the built-in `{id}` client");
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", id),
-            ("client_secret", secret),
-            ("scope", "admin"),
-        ];
-        let request = http.post(token_endpoint).form(&form);
-        let body = send(request, &what, token_endpoint).await.with_context(|| {
-            format!(
-                "--parallel creates an application per scenario file through the admin API, \
-                 with a token of the `{id}` client; a sandbox whose configuration leaves it out cannot do that"
-            )
-        })?;
-        let token = body["access_token"]
-            .as_str()
-            .with_context(|| format!("{what}: no access_token in {body}"))?
-            .to_owned();
+        let token = new_token(&http, token_endpoint).await?;
         Ok(Self {
             http,
             auth_url: auth_url.trim_end_matches('/').to_owned(),
-            token,
+            token_endpoint: token_endpoint.to_owned(),
+            token: std::sync::RwLock::new(token),
         })
+    }
+
+    /// Sends the request `build` makes with the admin token; once more with
+    /// a new token if the sandbox no longer accepts it (401).
+    async fn call(
+        &self,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
+        what: &str,
+        url: &str,
+    ) -> Result<Value, AdminError> {
+        let token = self.token.read().unwrap_or_else(|p| p.into_inner()).clone();
+        match send(build(&token), what, url).await {
+            Err(AdminError::Refused {
+                status: StatusCode::UNAUTHORIZED,
+                ..
+            }) => {
+                let fresh = new_token(&self.http, &self.token_endpoint)
+                    .await
+                    .map_err(|e| AdminError::Refused {
+                        what: what.to_owned(),
+                        status: StatusCode::UNAUTHORIZED,
+                        message: format!("the admin token was refused and a new one could not be had: {e:#}"),
+                    })?;
+                *self.token.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
+                send(build(&fresh), what, url).await
+            }
+            other => other,
+        }
     }
 
     /// `POST /admin/apps`: creates application `name` and returns its
@@ -92,12 +106,13 @@ impl AdminApi {
     pub async fn create_app(&self, name: &str) -> Result<SandboxInfo, AdminError> {
         let url = format!("{}/admin/apps", self.auth_url);
         let what = format!("creating application {name}");
-        let request = self
-            .http
-            .post(&url)
-            .bearer_auth(&self.token)
-            .json(&json!({ "name": name, "auth_mode": "app_token" }));
-        let body = match send(request, &what, &url).await {
+        let request = |token: &str| {
+            self.http
+                .post(&url)
+                .bearer_auth(token)
+                .json(&json!({ "name": name, "auth_mode": "app_token" }))
+        };
+        let body = match self.call(request, &what, &url).await {
             Err(AdminError::Refused {
                 status: StatusCode::CONFLICT,
                 ..
@@ -130,12 +145,13 @@ impl AdminApi {
     /// `GET /admin/apps`: the names of the sandbox's applications.
     pub async fn app_names(&self) -> Result<Vec<String>, AdminError> {
         let url = format!("{}/admin/apps", self.auth_url);
-        let body = send(
-            self.http.get(&url).bearer_auth(&self.token),
-            "listing applications",
-            &url,
-        )
-        .await?;
+        let body = self
+            .call(
+                |token| self.http.get(&url).bearer_auth(token),
+                "listing applications",
+                &url,
+            )
+            .await?;
         let names = body["data"].as_array().into_iter().flatten();
         Ok(names
             .filter_map(|app| app["name"].as_str().map(str::to_owned))
@@ -145,23 +161,50 @@ impl AdminApi {
     /// `PUT /admin/webhooks?app={name}`: the application's events go to `url`.
     pub async fn set_webhook_url(&self, name: &str, url: &str) -> Result<(), AdminError> {
         let endpoint = format!("{}/admin/webhooks", self.auth_url);
-        let request = self
-            .http
-            .put(&endpoint)
-            .query(&[("app", name)])
-            .bearer_auth(&self.token)
-            .json(&json!({ "url": url }));
-        send(request, &format!("setting application {name}'s webhook URL"), &endpoint).await?;
+        let request = |token: &str| {
+            self.http
+                .put(&endpoint)
+                .query(&[("app", name)])
+                .bearer_auth(token)
+                .json(&json!({ "url": url }))
+        };
+        let what = format!("setting application {name}'s webhook URL");
+        self.call(request, &what, &endpoint).await?;
         Ok(())
     }
 
     /// `DELETE /admin/apps/{name}`.
     pub async fn delete_app(&self, name: &str) -> Result<(), AdminError> {
         let url = format!("{}/admin/apps/{name}", self.auth_url);
-        let request = self.http.delete(&url).bearer_auth(&self.token);
-        send(request, &format!("deleting application {name}"), &url).await?;
+        let request = |token: &str| self.http.delete(&url).bearer_auth(token);
+        self.call(request, &format!("deleting application {name}"), &url)
+            .await?;
         Ok(())
     }
+}
+
+/// An access token with scope `admin` from the built-in client.
+async fn new_token(http: &reqwest::Client, token_endpoint: &str) -> anyhow::Result<String> {
+    let (id, secret) = ADMIN_CLIENT;
+    let what = format!("getting an admin token as the built-in `{id}` client");
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id),
+        ("client_secret", secret),
+        ("scope", "admin"),
+    ];
+    let body = send(http.post(token_endpoint).form(&form), &what, token_endpoint)
+        .await
+        .with_context(|| {
+            format!(
+                "--parallel creates an application per scenario file through the admin API, \
+                 with a token of the `{id}` client; a sandbox whose configuration leaves it out cannot do that"
+            )
+        })?;
+    Ok(body["access_token"]
+        .as_str()
+        .with_context(|| format!("{what}: no access_token in {body}"))?
+        .to_owned())
 }
 
 /// Sends an admin request; a 2xx answer's JSON body (`null` for 204).
@@ -270,6 +313,39 @@ mod tests {
             e,
             "deleting application ghost: the sandbox answered 404 Not Found: no app ghost"
         );
+    }
+
+    #[tokio::test]
+    async fn a_refused_admin_token_is_renewed_once() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/oauth2/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "first"})))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/oauth2/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "renewed"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(header("authorization", "Bearer first"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "key rotated"})))
+            .mount(&server)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path("/admin/apps/a"))
+            .and(header("authorization", "Bearer renewed"))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let admin = admin(&server).await;
+        admin.delete_app("a").await.unwrap();
+        admin.delete_app("a").await.unwrap();
+        server.verify().await;
     }
 
     #[tokio::test]

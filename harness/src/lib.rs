@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod apps;
 pub mod exchange;
+pub mod gate;
 pub mod identity;
 pub mod outcome;
 pub mod parallel;

@@ -48,8 +48,9 @@ enum Command {
         step: bool,
         /// Run the files at the same time on one sandbox (--against, or one the
         /// harness starts), each as an application of its own, created and
-        /// deleted through the admin API. Files that move the clock or install
-        /// fault rules for every application run after them, one at a time.
+        /// deleted through the admin API. A file that moves the sandbox clock,
+        /// rotates the signing key or installs fault rules for every
+        /// application plays alone from that step on, the others waiting.
         /// Transcripts are printed whole, in file order.
         #[arg(long, conflicts_with = "app")]
         parallel: bool,

@@ -2,13 +2,16 @@
 //! sandbox, each as an application of its own, so that one file's
 //! customers, tokens and clients cannot change what another sees.
 //!
-//! Applications do not separate everything. The sandbox clock and fault
-//! rules that match every application are shared, so a scenario that
-//! moves the clock (a payment another file is watching jumps ahead) or
-//! installs such a rule (another file's call gets the 429) would make the
-//! others' transcripts depend on timing. [`shared_by`] names what a
-//! scenario shares; the caller runs those files after the batch, one at a
-//! time. Revoking a certificate is not on the list: the scenarios revoke
+//! Applications do not separate everything. The sandbox clock, the
+//! signing key and fault rules that match every application are shared, so
+//! a scenario that moves the sandbox clock (a payment another file is
+//! watching jumps ahead), rotates the key (another file's token stops
+//! verifying) or installs such a rule (another file's call gets the 429)
+//! would make the others' transcripts depend on timing. An application's
+//! own time (`"app"` in an `/admin/clock` change) and rules matching one
+//! application are its own. [`shared_by`] names what a scenario shares;
+//! such a file plays beside the others up to its first shared step, then
+//! alone ([`crate::gate`]). Revoking a certificate is not on the list: the scenarios revoke
 //! only certificates they made for themselves, which no other file
 //! presents. Webhooks are not either: the sandbox sends each application's
 //! events to that application's URL only, so a file that waits for them
@@ -25,6 +28,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::admin::AdminApi;
+use crate::gate::{Gate, Pass};
 use crate::receiver::{self, Inbox};
 use crate::report::FileReport;
 use crate::runner::Runner;
@@ -54,51 +58,57 @@ pub struct Played {
     pub app: Option<String>,
 }
 
-/// What `scenario` changes or reads that every application of a sandbox
-/// shares; empty when it can run beside other files.
+/// What `scenario` changes that every application of a sandbox shares;
+/// empty when it can run beside other files from start to end.
 pub fn shared_by(scenario: &Scenario) -> Vec<&'static str> {
     let mut shared = Vec::new();
-    let mut note = |what| {
+    for what in scenario.steps.iter().filter_map(shared_by_step) {
         if !shared.contains(&what) {
             shared.push(what);
-        }
-    };
-    for step in &scenario.steps {
-        if step.path.starts_with("/admin/clock") {
-            note("moves the sandbox clock");
-        }
-        if installs_global_fault(step) {
-            note("installs or clears fault rules that match every application");
         }
     }
     shared
 }
 
-/// A step that posts a fault rule naming no application, or clears the
-/// rules (everyone's).
-fn installs_global_fault(step: &Step) -> bool {
-    if !step.path.starts_with("/admin/faults") {
-        return false;
+/// What `step` changes that every application shares, if anything: the
+/// sandbox clock (an application's own time, `"app"` in the change, is
+/// its own), the signing key, or fault rules that match every application.
+pub fn shared_by_step(step: &Step) -> Option<&'static str> {
+    let method = method_of(step);
+    let body = body_of(step);
+    if step.path.starts_with("/admin/clock") && method.eq_ignore_ascii_case("POST") && body.get("app").is_none() {
+        return Some("moves the sandbox clock");
     }
-    let sends_body = step.json.is_some() || step.form.is_some();
-    let method = step
-        .method
-        .as_deref()
-        .unwrap_or(if sends_body { "POST" } else { "GET" });
+    if !step.path.starts_with("/admin/faults") {
+        return None;
+    }
     if method.eq_ignore_ascii_case("DELETE") {
-        return true;
+        return Some("installs or clears fault rules that match every application");
     }
     if !method.eq_ignore_ascii_case("POST") {
-        return false;
+        return None;
     }
-    let rule = step
-        .json
+    if body["effect"]["rotate_keys"] == Value::Bool(true) {
+        return Some("rotates the provider's signing key (every application's tokens)");
+    }
+    let own = ["app", "application"]
+        .iter()
+        .any(|key| body["match"].get(key).is_some());
+    (!own).then_some("installs or clears fault rules that match every application")
+}
+
+fn method_of(step: &Step) -> &str {
+    let sends_body = step.json.is_some() || step.form.is_some();
+    step.method
+        .as_deref()
+        .unwrap_or(if sends_body { "POST" } else { "GET" })
+}
+
+fn body_of(step: &Step) -> Value {
+    step.json
         .as_ref()
         .and_then(|j| serde_json::to_value(j).ok())
-        .unwrap_or(Value::Null);
-    !["app", "application"]
-        .iter()
-        .any(|key| rule["match"].get(key).is_some())
+        .unwrap_or(Value::Null)
 }
 
 /// Plays `jobs` at the same time on the sandbox `against` describes, or on
@@ -131,12 +141,14 @@ pub async fn play(jobs: &[Job], against: Option<&SandboxInfo>) -> Vec<Played> {
 async fn play_as_apps(jobs: &[Job], admin: Arc<AdminApi>, own_sandbox: bool) -> Vec<Played> {
     let files: Vec<_> = jobs.iter().map(|j| j.file.clone()).collect();
     let slots = Arc::new(Semaphore::new(AT_ONCE));
+    let gate = Gate::default();
     let mut tasks = JoinSet::new();
     for (i, (job, name)) in jobs.iter().cloned().zip(apps::names_for(&files)).enumerate() {
-        let (admin, slots) = (admin.clone(), slots.clone());
+        let (admin, slots, gate) = (admin.clone(), slots.clone(), gate.clone());
         tasks.spawn(async move {
             let _slot = slots.acquire_owned().await.expect("the semaphore is never closed");
-            (i, play_one(job, &name, &admin, own_sandbox).await)
+            let pass = gate.enter(!shared_by(&job.scenario).is_empty()).await;
+            (i, play_one(job, &name, &admin, own_sandbox, pass).await)
         });
     }
     let mut played: Vec<Option<Played>> = jobs.iter().map(|_| None).collect();
@@ -153,7 +165,7 @@ async fn play_as_apps(jobs: &[Job], admin: Arc<AdminApi>, own_sandbox: bool) -> 
 /// when a step waits for a webhook, on a sandbox the harness started: as
 /// without `--parallel`, `--against` gets none), plays the scenario as it
 /// into a buffer, deletes the application (its webhook URL goes with it).
-async fn play_one(job: Job, name: &str, admin: &AdminApi, own_sandbox: bool) -> Played {
+async fn play_one(job: Job, name: &str, admin: &AdminApi, own_sandbox: bool, pass: Pass) -> Played {
     let started = time::OffsetDateTime::now_utc();
     let mut transcript = Vec::new();
     let mut app = None;
@@ -173,7 +185,7 @@ async fn play_one(job: Job, name: &str, admin: &AdminApi, own_sandbox: bool) -> 
                 }
                 false => None,
             };
-            let mut runner = Runner::new(&info)?.as_app(&name).with_inbox(inbox);
+            let mut runner = Runner::new(&info)?.as_app(&name).with_inbox(inbox).with_pass(pass);
             runner.run(&job.scenario, &mut transcript).await
         }
         .await;
@@ -233,24 +245,35 @@ mod tests {
     }
 
     #[test]
-    fn the_clock_and_global_fault_rules_are_shared_webhooks_are_not() {
+    fn the_sandbox_clock_the_signing_key_and_global_fault_rules_are_shared_webhooks_are_not() {
         let clock = "[[step]]\nsay = \"c\"\nhost = \"auth\"\npath = \"/admin/clock\"\n\
                      json = { advance = \"1m\" }\nexpect = { status = 200 }\n";
         let fault = "[[step]]\nsay = \"f\"\nhost = \"auth\"\npath = \"/admin/faults\"\n\
                      json = { match = { path = \"/banks/v1\" }, effect = { status = 429 } }\nexpect = { status = 201 }\n";
+        let rotate = "[[step]]\nsay = \"r\"\nhost = \"auth\"\npath = \"/admin/faults\"\n\
+                      json = { match = { app = \"me\" }, effect = { rotate_keys = true } }\nexpect = { status = 201 }\n";
         let hook = "[[step]]\nsay = \"w\"\nwebhook = \"payment.created\"\nexpect = { exists = [\"/type\"] }\n";
-        let all = scenario(&format!("{BANKS}{clock}{fault}{clock}{hook}"));
+        let all = scenario(&format!("{BANKS}{clock}{fault}{clock}{rotate}{hook}"));
         assert_eq!(
             shared_by(&all),
             [
                 "moves the sandbox clock",
                 "installs or clears fault rules that match every application",
+                "rotates the provider's signing key (every application's tokens)",
             ]
         );
         assert!(
             shared_by(&scenario(hook)).is_empty(),
             "each file's application has its own webhook URL"
         );
+    }
+
+    #[test]
+    fn an_applications_own_time_is_its_own_and_reading_the_clock_changes_nothing() {
+        let own = "[[step]]\nsay = \"c\"\nhost = \"auth\"\npath = \"/admin/clock\"\n\
+                   json = { advance = \"1m\", app = \"${app_name}\" }\nexpect = { status = 200 }\n";
+        let read = "[[step]]\nsay = \"r\"\nhost = \"auth\"\npath = \"/admin/clock\"\nexpect = { status = 200 }\n";
+        assert!(shared_by(&scenario(&format!("{own}{read}"))).is_empty());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use mtls_sandbox::info::SandboxInfo;
 use serde_json::Value;
 
 use crate::exchange::{Prepared, Received, error_chain};
+use crate::gate::Pass;
 use crate::identity::{Identities, Identity};
 use crate::outcome::{Failure, ScenarioResult, StepOutcome, StepResult};
 use crate::receiver::Inbox;
@@ -31,6 +32,8 @@ pub struct Runner {
     inbox: Option<Inbox>,
     /// `--step`: show each exchange in full and wait before sending.
     stepper: Option<Stepper>,
+    /// `--parallel`: the file's turn on a sandbox other files play on.
+    pass: Option<Pass>,
 }
 
 impl Runner {
@@ -48,6 +51,7 @@ impl Runner {
             vars,
             inbox: None,
             stepper: None,
+            pass: None,
         })
     }
 
@@ -71,6 +75,13 @@ impl Runner {
         self
     }
 
+    /// Plays beside other files, taking turns for the steps that change
+    /// what every application shares ([`crate::gate`]).
+    pub fn with_pass(mut self, pass: Pass) -> Self {
+        self.pass = Some(pass);
+        self
+    }
+
     /// The stepper back, for the next file (its input may have ended).
     pub fn into_stepper(self) -> Option<Stepper> {
         self.stepper
@@ -83,6 +94,9 @@ impl Runner {
         let started = Instant::now();
         let mut steps = Vec::with_capacity(scenario.steps.len());
         for (i, step) in scenario.steps.iter().enumerate() {
+            if let Some(pass) = &mut self.pass {
+                pass.before(step).await;
+            }
             let step_started = Instant::now();
             transcript::step(out, i + 1, &step.say)?;
             let outcome = if let Some(event_type) = &step.webhook {

@@ -67,10 +67,10 @@ fn target(sandbox_json: &Path, app: Option<&str>) -> Result<SandboxInfo, String>
     SandboxInfo::read(&path).map_err(|e| format!("--against: {e}"))
 }
 
-/// `--parallel`: the files that share nothing with the others run at the
-/// same time ([`parallel::play`]); those that do ([`parallel::shared_by`])
-/// run after them, one at a time, as without `--parallel`. The output says
-/// which ran where, and why.
+/// `--parallel`: every file at the same time ([`parallel::play`]); a file
+/// that changes what every application shares ([`parallel::shared_by`])
+/// plays alone from that step on ([`crate::gate`]). The output says which
+/// files wait, and why.
 async fn run_parallel(
     jobs: &[Job],
     against: Option<Result<SandboxInfo, String>>,
@@ -81,39 +81,32 @@ async fn run_parallel(
         Some(Ok(info)) => Some(info),
         None => None,
     };
-    let (batch, alone): (Vec<usize>, Vec<usize>) =
-        (0..jobs.len()).partition(|&i| parallel::shared_by(&jobs[i].scenario).is_empty());
     let _ = writeln!(
         out,
         "--parallel: {} file(s) at once on one sandbox, each as an application of its own.",
-        batch.len()
+        jobs.len()
     );
-    if !alone.is_empty() {
+    let sharing: Vec<&Job> = jobs
+        .iter()
+        .filter(|j| !parallel::shared_by(&j.scenario).is_empty())
+        .collect();
+    if !sharing.is_empty() {
         let _ = writeln!(
             out,
-            "--parallel: afterwards, one at a time, the files that change what every application shares:"
+            "--parallel: these play alone (one at a time, the others waiting) from the first step that changes \
+             what every application shares:"
         );
-        for &i in &alone {
-            let reasons = parallel::shared_by(&jobs[i].scenario).join("; ");
-            let _ = writeln!(out, "  {}: {reasons}", jobs[i].file.display());
+        for job in sharing {
+            let reasons = parallel::shared_by(&job.scenario).join("; ");
+            let _ = writeln!(out, "  {}: {reasons}", job.file.display());
         }
     }
     let _ = writeln!(out);
-    let batch_jobs: Vec<Job> = batch.iter().map(|&i| jobs[i].clone()).collect();
-    let mut played: Vec<Option<Played>> = jobs.iter().map(|_| None).collect();
-    if !batch_jobs.is_empty() {
-        for (&i, p) in batch.iter().zip(parallel::play(&batch_jobs, info.as_ref()).await) {
-            let _ = writeln!(out, "{}", p.transcript);
-            played[i] = Some(p);
-        }
+    let played = parallel::play(jobs, info.as_ref()).await;
+    for p in &played {
+        let _ = writeln!(out, "{}", p.transcript);
     }
-    let mut stepper = None;
-    for &i in &alone {
-        let p = run_one(&jobs[i], info.clone().map(Ok).as_ref(), None, &mut stepper, out).await;
-        let _ = writeln!(out);
-        played[i] = Some(p);
-    }
-    played.into_iter().map(|p| p.expect("every file ran")).collect()
+    played
 }
 
 /// Plays one file on its own: on a sandbox started for it, or `against`
