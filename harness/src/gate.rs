@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, OwnedMutexGuard, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
-use crate::parallel::shared_by_step;
 use crate::scenario::Step;
+use crate::shared::shared_by_step;
 
 /// The turns of one parallel run.
 #[derive(Clone, Default)]

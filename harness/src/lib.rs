@@ -13,6 +13,7 @@ pub mod report;
 pub mod runner;
 pub mod sandbox;
 pub mod scenario;
+pub mod shared;
 pub mod stepper;
 pub mod suite;
 pub mod transcript;

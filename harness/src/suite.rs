@@ -15,7 +15,7 @@ use crate::report::FileReport;
 use crate::runner::Runner;
 use crate::scenario::Scenario;
 use crate::stepper::Stepper;
-use crate::{Sandbox, apps};
+use crate::{Sandbox, apps, shared};
 
 /// How the files run (the `harness run` flags).
 #[derive(Debug, Default, Clone)]
@@ -68,7 +68,7 @@ fn target(sandbox_json: &Path, app: Option<&str>) -> Result<SandboxInfo, String>
 }
 
 /// `--parallel`: every file at the same time ([`parallel::play`]); a file
-/// that changes what every application shares ([`parallel::shared_by`])
+/// that changes what every application shares ([`shared::shared_by`])
 /// plays alone from that step on ([`crate::gate`]). The output says which
 /// files wait, and why.
 async fn run_parallel(
@@ -88,7 +88,7 @@ async fn run_parallel(
     );
     let sharing: Vec<&Job> = jobs
         .iter()
-        .filter(|j| !parallel::shared_by(&j.scenario).is_empty())
+        .filter(|j| !shared::shared_by(&j.scenario).is_empty())
         .collect();
     if !sharing.is_empty() {
         let _ = writeln!(
@@ -97,7 +97,7 @@ async fn run_parallel(
              what every application shares:"
         );
         for job in sharing {
-            let reasons = parallel::shared_by(&job.scenario).join("; ");
+            let reasons = shared::shared_by(&job.scenario).join("; ");
             let _ = writeln!(out, "  {}: {reasons}", job.file.display());
         }
     }

@@ -8,8 +8,9 @@ use std::process::{Command, Output};
 
 use harness::Sandbox;
 use harness::admin::AdminApi;
-use harness::parallel::{self, Job};
+use harness::parallel::Job;
 use harness::scenario::Scenario;
+use harness::shared;
 use harness::suite::{self, Options};
 use serde_json::Value;
 
@@ -148,7 +149,7 @@ fn every_shipped_scenario_runs_in_parallel_on_one_sandbox_with_its_snapshot() {
     // scenarios share nothing; rotating the signing key is everyone's.
     let sharing: Vec<String> = jobs
         .iter()
-        .filter(|job| !parallel::shared_by(&job.scenario).is_empty())
+        .filter(|job| !shared::shared_by(&job.scenario).is_empty())
         .map(|job| job.file.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     assert_eq!(sharing, ["provider-faults"]);
