@@ -65,7 +65,12 @@ fn image() -> &'static str {
             Err(e) => panic!("the docker CLI is missing ({e}); scripts/test installs docker.io and starts dockerd"),
         }
         // Its own tag, so a run never replaces the user's mtls-sandbox:latest.
-        let out = run(Command::new(repo().join("scripts/image")).env("IMAGE", "mtls-sandbox:test"));
+        // The dev profile: what these tests check (user, volume, signals,
+        // compose) does not depend on optimisation, and after a change the
+        // static build takes seconds instead of a release build's minutes.
+        let out = run(Command::new(repo().join("scripts/image"))
+            .env("IMAGE", "mtls-sandbox:test")
+            .env("PROFILE", "dev"));
         let built = out.lines().last().unwrap_or_default().to_owned();
         assert_eq!(built, "mtls-sandbox:test", "scripts/image printed:\n{out}");
         built
