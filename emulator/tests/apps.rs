@@ -317,3 +317,45 @@ fn cli_in(state: &Path, args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+#[test]
+fn a_client_registered_on_the_command_line_belongs_to_the_application_it_names() {
+    let emu = Emulator::start(&[]);
+    let admin = admin_token(&emu);
+    let alice = new_app(&emu, &admin, "alice", "app_token");
+    let (status, customer, _) = send(
+        plain(&emu)
+            .post(format!("{}/customers/v1", emu.info.sandbox_url))
+            .header("lean-app-token", &alice.app_token)
+            .json(&json!({"app_user_id": "alice-user"})),
+    );
+    assert_eq!(status, 200, "{customer}");
+    let scope = format!("customer.{}", customer["customer_id"].as_str().unwrap());
+    let client_of = |args: &[&str]| {
+        let (code, out, err) = cli(&emu, &[&["clients", "create", "ci", "--json"], args].concat());
+        assert_eq!(code, Some(0), "{err}");
+        serde_json::from_str::<Value>(&out).unwrap()["client_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let token_for = |client: &str| cli(&emu, &["token", "--client-id", client, "--scope", &scope]);
+
+    let (code, token, err) = token_for(&client_of(&["--app", "alice"]));
+    assert_eq!(code, Some(0), "{err}");
+    let read = format!(
+        "{}/customers/v1/{}",
+        emu.info.sandbox_url,
+        customer["customer_id"].as_str().unwrap()
+    );
+    let (status, body, _) = send(plain(&emu).get(&read).bearer_auth(token.trim()));
+    assert_eq!(status, 200, "alice's client reads alice's customer: {body}");
+
+    let (code, _, err) = token_for(&client_of(&[]));
+    assert_eq!(code, Some(2), "a my_app client may not ask for alice's customer");
+    assert!(err.contains("there is no customer"), "{err}");
+    let (code, _, err) = cli(&emu, &["clients", "create", "ci", "--app", "nobody"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--app: no application named 'nobody'"), "{err}");
+    emu.stop();
+}

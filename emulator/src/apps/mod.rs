@@ -37,7 +37,7 @@ use crate::revocation::Revocations;
 use crate::state::State;
 use app::same_secret;
 pub use app::{App, AppSpec, AuthMode, PortalLink};
-pub use record::{AppFiles, DEFAULT_APP, validate_name};
+pub use record::{AppFiles, DEFAULT_APP, id_of, validate_name};
 use record::{AppRecord, NewApp};
 use table::Table;
 

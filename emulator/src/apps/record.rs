@@ -230,6 +230,17 @@ pub fn load_all(state_dir: &Path) -> Result<Vec<AppRecord>, AppError> {
     Ok(records)
 }
 
+/// The id of the application `name` in `state_dir`, read from its record:
+/// what a client registered for it from the command line stores
+/// (`clients create --app`), with no sandbox running.
+pub fn id_of(state_dir: &Path, name: &str) -> Result<String, AppError> {
+    validate_name(name)?;
+    if !AppFiles::new(state_dir, name).record().exists() {
+        return Err(AppError::Unknown(name.to_owned()));
+    }
+    load(state_dir, name).map(|record| record.id)
+}
+
 fn load(state_dir: &Path, name: &str) -> Result<AppRecord, AppError> {
     let files = AppFiles::new(state_dir, name);
     let damaged = |path: &Path, detail: String| AppError::Damaged {

@@ -30,7 +30,8 @@ pub enum ClientsCommand {
         mtls-sandbox clients create billing --json\n  \
         mtls-sandbox clients create signer --auth-method private_key_jwt --jwks jwks.json\n  \
         mtls-sandbox clients create partner --auth-method tls_client_auth --subject-dn 'CN=my_app,O=Sandbox'\n  \
-        mtls-sandbox clients create selfie --auth-method self_signed_tls_client_auth --certificate client.pem")]
+        mtls-sandbox clients create selfie --auth-method self_signed_tls_client_auth --certificate client.pem\n  \
+        mtls-sandbox clients create alice-ci --app alice")]
     Create {
         /// A name for humans (shown in lists and the portal).
         name: String,
@@ -52,6 +53,9 @@ pub enum ClientsCommand {
         /// self_signed_tls_client_auth: the PEM certificate it presents.
         #[arg(long, value_name = "FILE")]
         certificate: Option<PathBuf>,
+        /// The application whose customers its tokens reach (see `apps list`) [default: my_app].
+        #[arg(long, value_name = "NAME")]
+        app: Option<String>,
         /// Print the registration as JSON.
         #[arg(long)]
         json: bool,
@@ -140,7 +144,7 @@ pub(super) fn offline(global: &GlobalArgs) -> Result<(Authority, State), Failure
 }
 
 pub fn clients(global: &GlobalArgs, command: ClientsCommand) -> Result<(), Failure> {
-    let (oauth, _) = offline(global)?;
+    let (oauth, state) = offline(global)?;
     match command {
         ClientsCommand::Create {
             name,
@@ -150,8 +154,13 @@ pub fn clients(global: &GlobalArgs, command: ClientsCommand) -> Result<(), Failu
             jwks,
             jwks_uri,
             certificate,
+            app,
             json,
         } => {
+            if let Some(name) = app.as_deref().filter(|name| *name != crate::apps::DEFAULT_APP) {
+                let id = crate::apps::id_of(&state.dir, name).map_err(|e| usage(anyhow::anyhow!("--app: {e}")))?;
+                oauth.registry.know_app(name, &id);
+            }
             let new = NewClient {
                 name,
                 token_endpoint_auth_method: auth_method,
@@ -164,6 +173,7 @@ pub fn clients(global: &GlobalArgs, command: ClientsCommand) -> Result<(), Failu
                     .map(crate::oauth::client::read_certificates)
                     .transpose()
                     .map_err(|e| usage(anyhow::anyhow!("--certificate {e}")))?,
+                app,
                 ..Default::default()
             };
             let client = oauth

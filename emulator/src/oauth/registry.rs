@@ -141,6 +141,15 @@ impl Registry {
         Ok(())
     }
 
+    /// Lets new clients name the application `name` (id `id`), whose own
+    /// client is not served here (the command line, with no sandbox).
+    pub fn know_app(&self, name: &str, id: &str) {
+        self.apps
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), id.to_owned());
+    }
+
     /// Stops serving an application's client added with
     /// [`Registry::add_app_client`] (the application was deleted). Tokens
     /// it was issued are refused from then on: the resource API finds no
