@@ -80,18 +80,12 @@ fn allowed_bound(sign: i32) -> String {
 
 /// What `clock.json` holds: the setting, and the applications' own offsets
 /// (by application id, in seconds; absent when there are none).
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Published {
     #[serde(flatten)]
     mode: Mode,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     apps: BTreeMap<String, i64>,
-}
-
-impl Default for Mode {
-    fn default() -> Self {
-        Mode::SYSTEM
-    }
 }
 
 #[derive(Debug)]
