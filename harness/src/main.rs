@@ -26,11 +26,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run scenario files (fixtures/scenarios/*.toml).
+    /// Run scenario files (fixtures/scenarios/*.toml), or every *.toml file of a directory.
     #[command(after_help = "Examples:\n  harness run fixtures/scenarios/quickstart.toml\n  \
                       harness run my.toml --against .sandbox/sandbox.json --junit report.xml --json report.json\n  \
                       harness run quickstart.toml --against .sandbox/sandbox.json --app alice --step\n  \
-                      harness run fixtures/scenarios/*.toml --parallel")]
+                      harness run fixtures/scenarios --parallel")]
     Run {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -81,6 +81,10 @@ async fn main() -> ExitCode {
         junit,
         json,
     } = Cli::parse().command;
+    let files = match scenario_files(files) {
+        Ok(files) => files,
+        Err(e) => return usage(e),
+    };
     let mut jobs = Vec::new();
     for file in files {
         match Scenario::load(&file) {
@@ -128,6 +132,30 @@ async fn main() -> ExitCode {
         code = ExitCode::from(1);
     }
     code
+}
+
+/// The files to play: each path given, a directory standing for its
+/// `*.toml` files in name order (`harness run fixtures/scenarios`).
+fn scenario_files(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path);
+            continue;
+        }
+        let entries =
+            std::fs::read_dir(&path).map_err(|e| format!("cannot read the directory {}: {e}", path.display()))?;
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|ext| ext == "toml"))
+            .collect();
+        if found.is_empty() {
+            return Err(format!("{} holds no scenario files (*.toml)", path.display()));
+        }
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
 }
 
 fn usage(e: impl std::fmt::Display) -> ExitCode {

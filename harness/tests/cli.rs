@@ -39,6 +39,32 @@ fn a_bad_scenario_file_exits_2_naming_file_and_line() {
     assert!(err.contains("broken.toml:5") && err.contains("expekt"), "{err}");
 }
 
+#[test]
+fn a_directory_stands_for_its_scenario_files_and_an_empty_one_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = harness().arg("run").arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holds no scenario files (*.toml)"), "{err}");
+
+    // Two files, the second broken: both are read, in name order.
+    std::fs::write(
+        dir.path().join("a.toml"),
+        "name = \"a\"\n[[step]]\nsay = \"hi\"\npath = \"/health\"\nexpect = { status = 200 }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.toml"),
+        "name = \"b\"\n[[step]]\nsay = \"hi\"\nexpekt = 1\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a scenario").unwrap();
+    let out = harness().arg("run").arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("b.toml") && err.contains("expekt"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn against_a_running_sandbox_failures_show_expected_and_got_and_exit_1() {
     let sandbox = Sandbox::start().await.unwrap();
