@@ -62,6 +62,8 @@ pub struct RequestSeen {
 /// deliveries are made.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliverySeen {
+    /// The application whose URL it went to: whose inspector shows it.
+    pub application: String,
     pub event_type: String,
     pub event_id: String,
     /// The `X-Mtls-Sandbox-Delivery` header of this attempt.
@@ -363,6 +365,7 @@ impl EventView {
 
     fn fill_delivery(&mut self, d: &DeliverySeen) {
         self.kind = "delivery";
+        self.app = Some(d.application.clone());
         self.request = Some(format!("POST {}", d.url));
         self.status = d.status;
         self.duration_ms = Some((d.elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0);

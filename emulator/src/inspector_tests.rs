@@ -84,6 +84,7 @@ fn handshake_failures_are_explained_with_their_fix() {
 fn deliveries_are_a_third_kind_with_their_attempt_and_result() {
     let inspector = Inspector::new(10);
     let attempt = |n: u32, status: Option<u16>, result: DeliveryResult| DeliverySeen {
+        application: "alice".into(),
         event_type: "payment.created".into(),
         event_id: "e-1".into(),
         delivery_id: format!("d-{n}"),
@@ -112,6 +113,7 @@ fn deliveries_are_a_third_kind_with_their_attempt_and_result() {
         ]
     );
     assert_eq!(views[0].request.as_deref(), Some("POST http://localhost:9/hook"));
+    assert_eq!(views[0].app.as_deref(), Some("alice"), "whose URL it went to");
     assert_eq!(views[0].status, Some(204));
     let failed = views[1].explanation.as_deref().unwrap();
     assert!(

@@ -67,6 +67,8 @@ fn a_user_downloads_a_certificate_uses_it_with_curl_revokes_it_and_rotates_a_sec
         "an attendee's link lands on its own session path",
         "the attendee's page shows no other application's credentials",
         "the attendee's page offers none of the owner's actions",
+        "the attendee saves their own webhook URL",
+        "the attendee's webhook URL is not the owner's",
         "the attendee's bundle gets 200 from the mtls host",
         "the attendee's inspector shows only their own requests",
         "the attendee's browser cannot open the owner's session",

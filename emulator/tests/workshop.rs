@@ -100,8 +100,8 @@ fn an_applications_portal_link_sees_and_acts_on_only_that_application() {
         assert!(!page.contains(other.as_str()), "{other} on alice's page");
     }
     assert!(
-        !page.contains("create-client") && !page.contains("webhook-form"),
-        "{page}"
+        !page.contains("create-client") && page.contains("URL for <code>alice</code>"),
+        "her own webhook URL, nobody's clients: {page}"
     );
     assert!(
         !page.contains(&alice.client_secret),
@@ -149,14 +149,45 @@ fn an_applications_portal_link_sees_and_acts_on_only_that_application() {
         "{page}"
     );
 
-    // Nothing of anyone else's: no certificate, client, secret, bundle, webhook or test user.
+    // Her webhook URL is hers: the owner's (the default application's) stays unset.
+    let hook = |token: &str, url: &str| {
+        send(
+            no_redirects(&emu)
+                .post(format!("{}/portal/webhooks", emu.info.sandbox_url))
+                .bearer_auth(token)
+                .form(&[("url", url)]),
+        )
+        .0
+    };
+    assert_eq!(hook(&alice_token, "http://localhost:9/alice-hook"), 303);
+    let url_of = |query: &str| {
+        let (_, body, _) = send(
+            plain(&emu)
+                .get(format!("{}/admin/webhooks{query}", emu.info.auth_url))
+                .bearer_auth(admin_token(&emu)),
+        );
+        body["data"]["url"].clone()
+    };
+    assert_eq!(url_of("?app=alice"), "http://localhost:9/alice-hook");
+    assert_eq!(url_of(""), Value::Null, "the default application's URL is untouched");
+    assert_eq!(url_of("?app=bob"), Value::Null);
+    let (_, page) = portal(&emu, &alice_token, "GET", "/portal/");
+    assert!(page.contains("http://localhost:9/alice-hook"), "{page}");
+    let (_, page) = portal(&emu, &owner, "GET", "/portal/");
+    assert!(
+        !page.contains("alice-hook"),
+        "the owner's form is the default application's: {page}"
+    );
+    assert_eq!(hook(&alice_token, ""), 303, "empty clears it");
+    assert_eq!(url_of("?app=alice"), Value::Null);
+
+    // Nothing of anyone else's: no certificate, client, secret, bundle or test user.
     for (method, path) in [
         ("POST", "/portal/certificates".to_owned()),
         ("POST", format!("/portal/clients/{}/reveal", bob.client_id)),
         ("POST", format!("/portal/clients/{}/secrets", emu.info.client_id)),
         ("POST", "/portal/clients".to_owned()),
         ("POST", "/portal/certificates/01/revoke".to_owned()),
-        ("POST", "/portal/webhooks".to_owned()),
         ("POST", "/portal/test-users/link".to_owned()),
         ("GET", "/portal/bundle.zip?app=bob".to_owned()),
     ] {

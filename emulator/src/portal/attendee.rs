@@ -1,14 +1,15 @@
 //! The portal as an application's own link sees it (a workshop attendee,
 //! one CI suite): that application's credentials, certificate, bundle and
 //! requests, and nothing of the sandbox's owner or of other applications.
-//! Its pages only read: the owner's actions (new certificates, clients,
-//! webhooks, test users) refuse an application's login ([`super::session`]).
+//! Besides its own webhook URL (and test event), its pages only read: the
+//! owner's actions (new certificates, clients, test users) refuse an
+//! application's login ([`super::session`]).
 
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use maud::html;
+use maud::{Markup, html};
 
 use super::pages::layout;
 use super::session::Viewer;
@@ -35,7 +36,8 @@ pub(super) fn index(portal: &Portal, app: &Arc<App>) -> Response {
             .and_then(|pem| crate::pki::first_cert_der(&pem, "certificate").ok())
             .and_then(|der| CertificateView::parse(&der));
         let base = Viewer::App(app.clone()).base(portal);
-        Ok(render(&base, &app.name, &info, cert.as_ref()))
+        let webhooks = super::webhooks::section(portal, &base, &app.name);
+        Ok(render(&base, &app.name, &info, cert.as_ref(), webhooks))
     };
     match page() {
         Ok(html) => no_store(Html(html).into_response()),
@@ -43,7 +45,7 @@ pub(super) fn index(portal: &Portal, app: &Arc<App>) -> Response {
     }
 }
 
-fn render(base: &str, name: &str, info: &SandboxInfo, cert: Option<&CertificateView>) -> String {
+fn render(base: &str, name: &str, info: &SandboxInfo, cert: Option<&CertificateView>, webhooks: Markup) -> String {
     // The page shows the README's commands, but its secrets only behind
     // "Reveal secret" and in the bundle, as the owner's page keeps its own.
     let local = SandboxInfo {
@@ -100,6 +102,7 @@ fn render(base: &str, name: &str, info: &SandboxInfo, cert: Option<&CertificateV
                     }
                 } }
             }
+            (webhooks)
         },
     )
 }

@@ -313,7 +313,7 @@ async fn index(
 fn html_sections(portal: &Portal, base: &str) -> maud::Markup {
     maud::html! {
         (applications::section(portal, base))
-        (webhooks::section(portal, base))
+        (webhooks::section(portal, base, portal.webhooks.application()))
         (test_users::section(portal, base))
     }
 }

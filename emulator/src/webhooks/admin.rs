@@ -94,11 +94,6 @@ pub async fn test(
     Ok((status, Json(json!({ "data": data }))))
 }
 
-/// Emits the test event for the default application; see [`send_test_for`].
-pub fn send_test(webhooks: &std::sync::Arc<Webhooks>) -> Result<(StatusCode, Value), String> {
-    send_test_for(webhooks, webhooks.application())
-}
-
 /// Emits the test event for `application`: (202, what was queued) or,
 /// without a URL, how to set one. Shared with the portal.
 pub fn send_test_for(webhooks: &std::sync::Arc<Webhooks>, application: &str) -> Result<(StatusCode, Value), String> {

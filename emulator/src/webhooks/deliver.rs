@@ -100,6 +100,7 @@ impl Webhooks {
         let (event_type, event_id) = (&pending.envelope.event_type, &pending.envelope.event_id);
         for attempt in 1..=policy.max_attempts {
             let mut seen = DeliverySeen {
+                application: application.to_owned(),
                 event_type: event_type.clone(),
                 event_id: event_id.clone(),
                 delivery_id: delivery_id(event_id, attempt),

@@ -207,8 +207,13 @@ try {
   const alicePage = await alice.content();
   check(alicePage.includes(attendeeAppToken) && !alicePage.includes(appToken) && !alicePage.includes(otherAppToken),
     "the attendee's page shows no other application's credentials");
-  check(await alice.locator('#generate-certificate, #create-client, #application-list, #webhook-form').count() === 0,
+  check(await alice.locator('#generate-certificate, #create-client, #application-list').count() === 0,
     "the attendee's page offers none of the owner's actions");
+  check((await alice.textContent('#webhook-form label')).includes('alice'), "the attendee's webhook form is for their own application");
+  await alice.fill('#webhook-url', 'http://localhost:9/alice-hook');
+  await Promise.all([alice.waitForNavigation(), alice.click('#webhook-form button[type=submit]')]);
+  check(alice.url().includes('notice=webhook-saved') && (await alice.inputValue('#webhook-url')) === 'http://localhost:9/alice-hook',
+    'the attendee saves their own webhook URL');
   await alice.screenshot({ path: join(shots, '7-attendee.png'), fullPage: true });
   check(await download(alice, () => alice.click('#download-bundle')) === 'alice_bundle.zip', "the attendee's bundle downloads as a zip");
   check(readFileSync(file('README.txt'), 'utf8').includes(`lean-app-token: ${attendeeAppToken}`), "the bundle's README has the attendee's curl commands");
@@ -224,6 +229,7 @@ try {
 
   // The owner's link sees every application, and filters the inspector by one.
   await page.goto(portalPage(''));
+  check((await page.inputValue('#webhook-url')) === '', "the attendee's webhook URL is not the owner's");
   const listed = await page.locator('#application-list tr[id^="app-"]').evaluateAll((rows) => rows.map((r) => r.id));
   check(['app-my_app', 'app-alice', 'app-bob'].every((id) => listed.includes(id)), `the owner's link lists every application (${listed})`);
   await page.goto(portalPage('inspect'));
