@@ -147,6 +147,11 @@ impl Fixture {
         publish(&engine, &self.webhooks, name);
     }
 
+    /// Every progress record still due at some time (at most 10).
+    fn all_due(&self) -> Vec<crate::provider::store::Progress> {
+        self.engine(0).store.due(i64::MAX, &Default::default(), 10).unwrap()
+    }
+
     /// A tick of the watcher; the applications are my_app and bob (id
     /// `b-id`): any other owner was deleted.
     fn tick(&self, seconds: i64) -> Vec<(String, String)> {
@@ -179,26 +184,14 @@ fn the_watcher_sends_each_step_once_in_order_and_failures_take_their_path() {
     assert!(f.tick(90).is_empty(), "nothing twice");
     assert_eq!(f.tick(3600), sent(&[("p2", "REJECTED"), ("p1", "DONE")]), "by due time");
     assert!(f.tick(7200).is_empty(), "both lifecycles are over");
-    assert!(
-        f.engine(0)
-            .store
-            .due(i64::MAX, &Default::default(), 10)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(f.all_due().is_empty());
 
     // A jump past every step sends them all, in order; a deleted object is forgotten.
     f.make("p3", false);
     f.make("p4", false);
     f.engine(0).store.delete("payments", "p4").unwrap();
     assert_eq!(f.tick(1000), sent(&[("p3", "PENDING"), ("p3", "DONE")]));
-    assert!(
-        f.engine(0)
-            .store
-            .due(i64::MAX, &Default::default(), 10)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(f.all_due().is_empty());
 }
 
 #[test]
@@ -206,13 +199,7 @@ fn without_a_webhook_url_nothing_is_tracked() {
     let f = Fixture::new();
     f.webhooks.clear_url().unwrap();
     f.make("p1", false);
-    assert!(
-        f.engine(0)
-            .store
-            .due(i64::MAX, &Default::default(), 10)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(f.all_due().is_empty());
 }
 
 #[test]
@@ -225,11 +212,7 @@ fn each_step_goes_to_the_owners_url_and_to_nobody_elses() {
     f.make_as(Some("b-id"), "bob", "p2", false);
     f.make_as(Some("c-id"), "carol", "p3", false);
     f.make_as(Some("d-id"), "dave", "p4", false);
-    assert_eq!(
-        f.engine(0).store.due(i64::MAX, &Default::default(), 10).unwrap().len(),
-        3,
-        "dave has no URL: his payment is not tracked"
-    );
+    assert_eq!(f.all_due().len(), 3, "dave has no URL: his payment is not tracked");
     assert_eq!(
         f.tick(90),
         sent(&[("p1", "PENDING"), ("p2", "PENDING")]),
@@ -241,14 +224,7 @@ fn each_step_goes_to_the_owners_url_and_to_nobody_elses() {
         sent(&[("p1", "DONE")]),
         "bob has no URL any more: his step passes unsent, my_app's is not held up"
     );
-    assert!(
-        f.engine(0)
-            .store
-            .due(i64::MAX, &Default::default(), 10)
-            .unwrap()
-            .is_empty(),
-        "every lifecycle is over"
-    );
+    assert!(f.all_due().is_empty(), "every lifecycle is over");
 }
 
 #[test]
