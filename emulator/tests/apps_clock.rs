@@ -4,6 +4,8 @@
 //! its reset (or the application's deletion) ends the offset.
 
 use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
 
 use crate::apps::{new_app, token_of, with_cert_of};
 use crate::provider_api::admin;
@@ -88,6 +90,23 @@ fn an_application_moves_its_own_time_and_nobody_elses() {
     );
     assert_eq!(banks_with(&emu, &my_old), 200, "my_app's time did not move");
     assert_eq!(banks_with(&emu, &token_of(&emu, &alice, "api")), 200);
+
+    // What alice creates now is created at her time; my_app's at real time.
+    let created_at = |token: &str, user: &str| {
+        let (status, customer, _) = send(
+            plain(&emu)
+                .post(format!("{}/customers/v1", emu.info.sandbox_url))
+                .header("lean-app-token", token)
+                .json(&json!({"app_user_id": user})),
+        );
+        assert_eq!(status, 200, "{customer}");
+        let at = customer["created_at"].as_str().unwrap().to_owned();
+        OffsetDateTime::parse(&at, &Rfc3339).unwrap()
+    };
+    let ahead = created_at(&alice.app_token, "alice-later") - OffsetDateTime::now_utc();
+    assert!((ahead - Duration::hours(2)).abs() < Duration::minutes(1), "{ahead}");
+    let mine = created_at(&emu.info.app_token, "mine-later") - OffsetDateTime::now_utc();
+    assert!(mine.abs() < Duration::minutes(1), "{mine}");
 
     // Provider objects: alice's payment moved on, my_app's did not.
     let payment_status = |info: &SandboxInfo, http: &reqwest::Client, id: &str| {

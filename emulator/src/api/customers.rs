@@ -33,10 +33,11 @@ pub async fn create(
             )));
         }
     };
-    match api
-        .records
-        .create_customer(&caller.app().id, &app_user_id, time::OffsetDateTime::now_utc())
-    {
+    match api.records.create_customer(
+        &caller.app().id,
+        &app_user_id,
+        api.authority.now_for_app(&caller.app().id),
+    ) {
         Ok(customer) => Ok(Json(customer)),
         Err(err @ RecordsError::DuplicateAppUser { .. }) => Err(ApiError::new(
             StatusCode::CONFLICT,

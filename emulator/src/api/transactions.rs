@@ -39,6 +39,6 @@ pub async fn create(
     };
     let tx = api
         .records
-        .create_transaction(&caller.app().id, details, time::OffsetDateTime::now_utc())?;
+        .create_transaction(&caller.app().id, details, api.authority.now_for_app(&caller.app().id))?;
     Ok((StatusCode::CREATED, Json(tx)))
 }

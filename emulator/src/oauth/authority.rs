@@ -115,10 +115,16 @@ impl Authority {
         self.clock.now()
     }
 
+    /// "Now" for the application with this id ([`Clock::now_for`]): when
+    /// what it creates is created.
+    pub fn now_for_app(&self, app_id: &str) -> OffsetDateTime {
+        self.clock.now_for(app_id)
+    }
+
     /// "Now" for `client`'s tokens: its application's time
     /// ([`Clock::now_for`]).
     pub fn now_for(&self, client: &Client) -> OffsetDateTime {
-        self.clock.now_for(client.owner())
+        self.now_for_app(client.owner())
     }
 
     /// "Now" for the tokens of the client with this id. Only when some
