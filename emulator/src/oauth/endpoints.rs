@@ -230,9 +230,10 @@ pub async fn introspect(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/jwt"));
     let inactive = || Ok(no_store(Json(json!({ "active": false })).into_response()));
-    let Ok((jwt, claims)) = authority.verify(presented) else {
+    let Ok(verified) = authority.verify(presented) else {
         return inactive();
     };
+    let claims = &verified.claims;
     if !who.client.may_introspect(&claims.client_id) {
         tracing::info!(
             target: "oauth",
@@ -242,13 +243,13 @@ pub async fn introspect(
         return inactive();
     }
     if wants_jwt {
-        let mut response = (StatusCode::OK, jwt).into_response();
+        let mut response = (StatusCode::OK, verified.jwt.clone()).into_response();
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwt"));
         return Ok(no_store(response));
     }
-    let mut body = serde_json::to_value(&claims).unwrap_or(Value::Null);
+    let mut body = serde_json::to_value(claims).unwrap_or(Value::Null);
     body["active"] = true.into();
     body["token_type"] = "bearer".into();
     Ok(no_store(Json(body).into_response()))
