@@ -188,13 +188,24 @@ async fn issue_token(
         bound = who.thumbprint.is_some(),
         "token issued"
     );
-    let body = json!({
-        "access_token": grant.access_token,
-        "token_type": "bearer",
-        "expires_in": EXPIRES_IN,
-        "scope": grant.scope,
-    });
+    let body = TokenResponse {
+        access_token: &grant.access_token,
+        expires_in: EXPIRES_IN,
+        scope: &grant.scope,
+        token_type: "bearer",
+    };
     Ok(no_store(Json(body).into_response()))
+}
+
+/// The token response (RFC 6749 §5.1), serialised straight from the grant:
+/// a `json!` value copied the access token and built a map first. Fields
+/// in the order `json!` wrote them (alphabetical), so the body is the same.
+#[derive(serde::Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    expires_in: i64,
+    scope: &'a str,
+    token_type: &'static str,
 }
 
 /// The common start of introspection and revocation: an authenticated
