@@ -282,8 +282,11 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
                 connections.clone(),
             );
             let handle: Handle<SocketAddr> = Handle::with_control(control.clone());
-            let app =
-                router::router(&areas, host, connections.clone()).into_make_service_with_connect_info::<SocketAddr>();
+            let app = axum::ServiceExt::into_make_service_with_connect_info::<SocketAddr>(router::router(
+                &areas,
+                host,
+                connections.clone(),
+            ));
             let mut server = axum_server::from_tcp(listener)?
                 .acceptor(acceptor)
                 .handle(handle.clone());
