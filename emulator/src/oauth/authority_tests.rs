@@ -55,7 +55,9 @@ fn a_cached_token_is_refused_once_expired_and_accepted_again_when_the_clock_goes
 
         clock.advance(time::Duration::seconds(token::EXPIRES_IN + 1)).unwrap();
         assert!(matches!(refusal(authority.verify(&presented)), TokenError::Expired(_)));
-        clock.advance(time::Duration::seconds(-(token::EXPIRES_IN + 1))).unwrap();
+        clock
+            .advance(time::Duration::seconds(-(token::EXPIRES_IN + 1)))
+            .unwrap();
         assert!(authority.verify(&presented).is_ok());
         clock.advance(time::Duration::seconds(-60)).unwrap();
         assert!(matches!(

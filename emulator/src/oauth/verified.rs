@@ -44,7 +44,11 @@ impl VerifiedTokens {
 
     /// The entry for exactly `presented`, if it verified before.
     pub fn get(&self, presented: &str) -> Option<Arc<Verified>> {
-        self.map.read().unwrap_or_else(|p| p.into_inner()).get(presented).cloned()
+        self.map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(presented)
+            .cloned()
     }
 
     /// Remembers that `presented` verified as `verified`; returns the shared entry.
@@ -117,7 +121,11 @@ mod tests {
         assert_eq!(cache.get(&format!("a.{tail}")), Some(first));
         let hash = |s: &str| BuildHasherDefault::<TailHasher>::default().hash_one(s);
         assert_eq!(hash(&format!("a.{tail}")), hash(&format!("b.{tail}")));
-        assert_eq!(cache.get(&format!("b.{tail}")), None, "same hash, different token: a miss");
+        assert_eq!(
+            cache.get(&format!("b.{tail}")),
+            None,
+            "same hash, different token: a miss"
+        );
         cache.insert(&format!("b.{tail}"), verified("2"));
         assert_eq!(cache.get(&format!("a.{tail}")).unwrap().claims.jti, "1");
         assert_eq!(cache.get(&format!("b.{tail}")).unwrap().claims.jti, "2");
