@@ -139,10 +139,7 @@ fn routes(areas: &Areas, host: Host) -> Router {
         router = router.fallback(not_found);
     }
     if host == Host::Mtls {
-        router = router.layer(middleware::from_fn_with_state(
-            areas.revocations.clone(),
-            revoked::refuse_revoked,
-        ));
+        router = router.layer(revoked::RefuseRevokedLayer(areas.revocations.clone()));
     }
     router.method_not_allowed_fallback(method_not_allowed)
 }
