@@ -190,7 +190,12 @@ impl Authority {
             None => None,
         };
         let verifier = self.ca_verifier();
-        let audiences = self.assertion_audiences();
+        // Only a client assertion is checked against these URLs: three
+        // strings built per token request for nothing otherwise.
+        let audiences = match presented.assertion {
+            Some(_) => self.assertion_audiences(),
+            None => Vec::new(),
+        };
         let first_use = |client: &str, jti: &str, exp: i64| {
             store::first_use_of_assertion(&self.records, client, jti, exp, self.now().unix_timestamp())
                 .map_err(OAuthError::from)
@@ -202,7 +207,7 @@ impl Authority {
             first_use: &first_use,
             secret_verdict,
         };
-        client_auth::authenticate(presented, &client, &cx)
+        client_auth::authenticate(presented, client, &cx)
     }
 
     /// Checks the requested scopes against the client's registration.
