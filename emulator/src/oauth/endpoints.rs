@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum_server::tls::TlsInfo;
 use serde_json::{Value, json};
 
-use super::authority::Authority;
+use super::authority::{Authority, Grant};
 use super::client::AuthMethod;
 use super::client_auth::{Authenticated, Presented, parse_basic};
 use super::error::OAuthError;
@@ -188,18 +188,32 @@ async fn issue_token(
         bound = who.thumbprint.is_some(),
         "token issued"
     );
+    Ok(no_store(token_response(&grant)))
+}
+
+/// The token response (RFC 6749 §5.1) for `grant`, as `Json` would answer
+/// it, into a buffer sized for the token: `Json` starts at 128 bytes and
+/// grows the buffer as the ~600-byte token is written.
+fn token_response(grant: &Grant) -> Response {
     let body = TokenResponse {
         access_token: &grant.access_token,
         expires_in: EXPIRES_IN,
         scope: &grant.scope,
         token_type: "bearer",
     };
-    Ok(no_store(Json(body).into_response()))
+    let mut json = Vec::with_capacity(grant.access_token.len() + grant.scope.len() + 80);
+    match serde_json::to_writer(&mut json, &body) {
+        Ok(()) => ([(header::CONTENT_TYPE, HeaderValue::from_static(JSON))], json).into_response(),
+        Err(e) => OAuthError::server_error(format!("cannot write the token response: {e}")).into_response(),
+    }
 }
 
-/// The token response (RFC 6749 §5.1), serialised straight from the grant:
-/// a `json!` value copied the access token and built a map first. Fields
-/// in the order `json!` wrote them (alphabetical), so the body is the same.
+/// The media type `Json` answers with.
+const JSON: &str = "application/json";
+
+/// The token response's fields, serialised straight from the grant: a
+/// `json!` value copied the access token and built a map first. In the
+/// order `json!` wrote them (alphabetical), so the body is the same.
 #[derive(serde::Serialize)]
 struct TokenResponse<'a> {
     access_token: &'a str,
