@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -111,7 +112,6 @@ class Sandbox:
 
 
 def urllib_split(url):
-    import urllib.parse
     u = urllib.parse.urlsplit(url)
     return u.hostname, u.port, u.path
 
