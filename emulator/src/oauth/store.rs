@@ -73,7 +73,7 @@ pub fn first_use_of_assertion(
     now: i64,
 ) -> Result<bool, RecordsError> {
     static CALLS: AtomicU32 = AtomicU32::new(0);
-    let purge = CALLS.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == 0;
+    let purge = CALLS.fetch_add(1, Ordering::Relaxed).is_multiple_of(PURGE_EVERY);
     records.with_conn(|conn| {
         if purge {
             conn.execute("DELETE FROM oauth_used_assertions WHERE expires_at < ?1", [now])?;
