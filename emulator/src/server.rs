@@ -19,7 +19,7 @@ use axum_server::Handle;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tokio::task::JoinSet;
 
-use crate::api::Api;
+use crate::api::{Api, ApiState};
 use crate::application::Application;
 use crate::apps::admin::AppsAdmin;
 use crate::apps::{AppSettings, AppSpec, Apps};
@@ -208,13 +208,13 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
             clock.reset_for(&app.id);
         }
     });
-    let api = Api {
+    let api = Api::new(ApiState {
         authority: authority.clone(),
         apps: apps.clone(),
         records: records.clone(),
         banks: Arc::new(config.banks.clone()),
         banks_json: crate::api::banks::body(&config.banks),
-    };
+    });
     let imported = Arc::new(crate::provider::import::Imported::new(&config.api, &config.provider));
     imported.log();
     let provider = Provider {
@@ -284,8 +284,11 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
                 connections.clone(),
             );
             let handle: Handle<SocketAddr> = Handle::with_control(control.clone());
-            let app =
-                router::router(&areas, host, connections.clone()).into_make_service_with_connect_info::<SocketAddr>();
+            let app = axum::ServiceExt::into_make_service_with_connect_info::<SocketAddr>(router::router(
+                &areas,
+                host,
+                connections.clone(),
+            ));
             let mut server = axum_server::from_tcp(listener)?
                 .acceptor(acceptor)
                 .handle(handle.clone());

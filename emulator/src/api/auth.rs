@@ -19,7 +19,7 @@ use super::Api;
 use crate::apps::{App, AuthMode};
 use crate::hosts::Host;
 use crate::oauth::bearer::{self, insufficient};
-use crate::oauth::token::AccessClaims;
+use crate::oauth::verified::Verified;
 use crate::web::ApiError;
 use crate::web::authorization::APP_TOKEN;
 
@@ -29,8 +29,9 @@ use crate::web::authorization::APP_TOKEN;
 pub enum Caller {
     /// Authenticated with an application's app token.
     App(Arc<App>),
-    /// Authenticated with an access token issued to a client of `app`.
-    Bearer { claims: AccessClaims, app: Arc<App> },
+    /// Authenticated with an access token issued to a client of `app`
+    /// (shared with the verified-token cache: not copied per request).
+    Bearer { token: Arc<Verified>, app: Arc<App> },
 }
 
 impl Caller {
@@ -45,8 +46,8 @@ impl Caller {
     pub fn require_api(&self) -> Result<(), ApiError> {
         match self {
             Caller::App(_) => Ok(()),
-            Caller::Bearer { claims, .. } if claims.scopes().any(|s| s == "api") => Ok(()),
-            Caller::Bearer { claims, .. } => Err(insufficient(&claims.scope, "api")),
+            Caller::Bearer { token, .. } if token.claims.scopes().any(|s| s == "api") => Ok(()),
+            Caller::Bearer { token, .. } => Err(insufficient(&token.claims.scope, "api")),
         }
     }
 
@@ -54,7 +55,7 @@ impl Caller {
     pub fn require_customer(&self, id: &str) -> Result<(), ApiError> {
         let wanted = format!("customer.{id}");
         match self {
-            Caller::Bearer { claims, .. } if claims.scopes().any(|s| s == wanted) => Ok(()),
+            Caller::Bearer { token, .. } if token.claims.scopes().any(|s| s == wanted) => Ok(()),
             other => other.require_api().map_err(|_| insufficient(other.scope(), &wanted)),
         }
     }
@@ -62,7 +63,7 @@ impl Caller {
     fn scope(&self) -> &str {
         match self {
             Caller::App(_) => "",
-            Caller::Bearer { claims, .. } => &claims.scope,
+            Caller::Bearer { token, .. } => &token.claims.scope,
         }
     }
 }
@@ -108,7 +109,8 @@ where
         let api = &Api::from_ref(state);
         if let Some(auth) = parts.headers.get(axum::http::header::AUTHORIZATION) {
             let value = auth.to_str().unwrap_or("").to_owned();
-            let claims = bearer::verify_on_host(&api.authority, parts, &value)?;
+            let token = bearer::verify_on_host(&api.authority, parts, &value)?;
+            let claims = &token.claims;
             let app = api.apps.by_client_id(&claims.client_id).ok_or_else(|| {
                 ApiError::unauthorized(format!(
                     "this token was issued to client '{}', which no longer exists (its application was deleted); \
@@ -117,7 +119,7 @@ where
                 ))
             })?;
             same_application(api, parts, &app, "access token")?;
-            return Ok(Caller::Bearer { claims, app });
+            return Ok(Caller::Bearer { token, app });
         }
         // Until a token names the application, answer as the default one
         // would (looked up on these refusals only: not on every request).

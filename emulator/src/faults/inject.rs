@@ -204,7 +204,7 @@ async fn client_id_of(state: &FaultState, req: Request) -> (Request, Option<Stri
         }
         if authorization::has_scheme(&auth, "bearer") {
             let verified = authorization::bearer(&auth).and_then(|token| state.authority.verify(token).ok());
-            return (req, verified.map(|(_, claims)| claims.client_id));
+            return (req, verified.map(|verified| verified.claims.client_id.clone()));
         }
     }
     if !crate::web::body::content_type_is(req.headers(), crate::oauth::endpoints::FORM) {

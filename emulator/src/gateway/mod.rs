@@ -165,12 +165,13 @@ fn authorize(
     };
     let value = value.to_str().unwrap_or("");
     let require_binding = route.require_binding || authority.require_binding;
-    let (jwt, claims) = bearer::verify(authority, parts, value, require_binding)?;
+    let verified = bearer::verify(authority, parts, value, require_binding)?;
+    let claims = &verified.claims;
     if let Some(missing) = route.scopes.iter().find(|want| !claims.scopes().any(|s| s == *want)) {
         return Err(insufficient(&claims.scope, missing));
     }
     let presented = authorization::bearer(value).unwrap_or("");
-    Ok((route.phantom_token && presented != jwt).then_some(jwt))
+    Ok((route.phantom_token && presented != verified.jwt).then(|| verified.jwt.clone()))
 }
 
 /// The innermost error's message: "Connection refused", not "client error".

@@ -8,7 +8,7 @@
 //! key file in the state dir. Callers say `authority.grant(..)`, never
 //! which store to use.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
 
 use rustls::server::danger::ClientCertVerifier;
@@ -22,6 +22,7 @@ use super::keys::{KeyInProgress, KeySet, SigningAlg, SigningKey};
 use super::registry::Registry;
 use super::store;
 use super::token::{self, AccessClaims, TokenError};
+use super::verified::{Verified, VerifiedTokens};
 use crate::clock::Clock;
 use crate::entropy::Entropy;
 use crate::per_cert::PerCertificate;
@@ -53,17 +54,14 @@ pub struct Authority {
     /// One key rotation at a time: the file and the served key must agree.
     rotating: Mutex<()>,
     jwks_fetcher: JwksFetcher,
-    /// Presented token → its verified JWT and claims.
-    verified: RwLock<HashMap<String, (String, AccessClaims)>>,
+    /// Presented tokens that verified.
+    verified: VerifiedTokens,
     /// Token ids revoked by this process (older ones are in records.db,
     /// checked when a token is first verified).
     revoked: RwLock<HashSet<String>>,
     /// `x5t#S256` of the client certificates presented with bearer tokens.
     pub(super) thumbprints: PerCertificate<String>,
 }
-
-/// Entries kept in the verified-token cache before it is emptied.
-const VERIFIED_CACHE_SIZE: usize = 10_000;
 
 /// A granted token, ready for the token response.
 #[derive(Debug)]
@@ -101,7 +99,7 @@ impl Authority {
             state,
             rotating: Mutex::default(),
             jwks_fetcher: JwksFetcher::default(),
-            verified: RwLock::default(),
+            verified: VerifiedTokens::default(),
             revoked: RwLock::default(),
             thumbprints: PerCertificate::default(),
         }
@@ -165,7 +163,7 @@ impl Authority {
         let key = SigningKey::from_pem(alg, &pem, alg.file_name())?;
         self.state.write(alg.file_name(), pem.as_bytes(), true)?;
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = KeySet::new(key);
-        self.verified.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.verified.clear();
         Ok(())
     }
 
@@ -216,7 +214,12 @@ impl Authority {
             None => None,
         };
         let verifier = self.ca_verifier();
-        let audiences = self.assertion_audiences();
+        // Only a client assertion is checked against these URLs: three
+        // strings built per token request for nothing otherwise.
+        let audiences = match presented.assertion {
+            Some(_) => self.assertion_audiences(),
+            None => Vec::new(),
+        };
         let now = self.now_for(&client);
         let first_use = |client: &str, jti: &str, exp: i64| {
             store::first_use_of_assertion(&self.records, client, jti, exp, now.unix_timestamp())
@@ -229,7 +232,7 @@ impl Authority {
             first_use: &first_use,
             secret_verdict,
         };
-        client_auth::authenticate(presented, &client, &cx)
+        client_auth::authenticate(presented, client, &cx)
     }
 
     /// Checks the requested scopes against the client's registration.
@@ -315,14 +318,8 @@ impl Authority {
     /// clock and the revocations made since. A CI suite presents the same
     /// token thousands of times: this keeps a bearer call as cheap as an
     /// app-token call.
-    pub fn verify(&self, presented: &str) -> Result<(String, AccessClaims), VerifyError> {
-        let cached = self
-            .verified
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(presented)
-            .cloned();
-        let (jwt, claims) = match cached {
+    pub fn verify(&self, presented: &str) -> Result<Arc<Verified>, VerifyError> {
+        let verified = match self.verified.get(presented) {
             Some(hit) => hit,
             None => {
                 let jwt = self
@@ -333,24 +330,19 @@ impl Authority {
                 if store::is_revoked(&self.records, &claims.jti)? {
                     return Err(TokenError::Revoked.into());
                 }
-                let mut cache = self.verified.write().unwrap_or_else(|p| p.into_inner());
-                if cache.len() >= VERIFIED_CACHE_SIZE {
-                    cache.clear();
-                }
-                cache.insert(presented.to_owned(), (jwt.clone(), claims.clone()));
-                (jwt, claims)
+                self.verified.insert(presented, Verified { jwt, claims })
             }
         };
-        token::check_window(&claims, self.now_for_client_id(&claims.client_id))?;
+        token::check_window(&verified.claims, self.now_for_client_id(&verified.claims.client_id))?;
         if self
             .revoked
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(&claims.jti)
+            .contains(&verified.claims.jti)
         {
             return Err(TokenError::Revoked.into());
         }
-        Ok((jwt, claims))
+        Ok(verified)
     }
 
     /// Revokes a token presented by its own client (RFC 7009). Unknown or
@@ -422,3 +414,7 @@ pub fn load_signing_key(
     };
     Ok(SigningKey::from_pem(alg, &pem, &path.display().to_string())?)
 }
+
+#[cfg(test)]
+#[path = "authority_tests.rs"]
+mod tests;

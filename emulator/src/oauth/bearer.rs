@@ -14,7 +14,8 @@ use axum::http::request::Parts;
 use axum_server::tls::TlsInfo;
 
 use super::authority::{Authority, VerifyError};
-use super::token::{AccessClaims, TokenError, x5t_s256};
+use super::token::{TokenError, x5t_s256};
+use super::verified::Verified;
 use crate::hosts::Host;
 use crate::web::ApiError;
 use crate::web::authorization;
@@ -47,20 +48,20 @@ impl Authority {
         token: &str,
         certificate: Option<&[u8]>,
         require_binding: bool,
-    ) -> Result<(String, AccessClaims), BearerError> {
-        let (jwt, claims) = self.verify(token).map_err(|e| match e {
+    ) -> Result<Arc<Verified>, BearerError> {
+        let verified = self.verify(token).map_err(|e| match e {
             VerifyError::Token(e) => BearerError::Token(e),
             VerifyError::OAuth(e) => BearerError::Internal(e.description),
         })?;
         let thumbprint = certificate.map(|der| self.thumbprints.get(der, x5t_s256));
-        match (&claims.cnf, thumbprint) {
+        match (&verified.claims.cnf, thumbprint) {
             (Some(cnf), Some(thumbprint)) if cnf.x5t_s256 == thumbprint => {}
             (Some(_), Some(_)) => return Err(BearerError::OtherCertificate),
             (Some(_), None) => return Err(BearerError::NoCertificate),
             (None, _) if require_binding => return Err(BearerError::Unbound),
             (None, _) => {}
         }
-        Ok((jwt, claims))
+        Ok(verified)
     }
 }
 
@@ -101,7 +102,7 @@ pub fn verify(
     parts: &Parts,
     value: &str,
     require_binding: bool,
-) -> Result<(String, AccessClaims), ApiError> {
+) -> Result<Arc<Verified>, ApiError> {
     let token = authorization::bearer(value).ok_or_else(|| {
         ApiError::unauthorized(
             "unsupported Authorization header: send `Authorization: Bearer <access token>` or the lean-app-token header",
@@ -116,10 +117,10 @@ pub fn verify(
 
 /// As [`verify`], with the binding the host asks for: the mtls host refuses
 /// unbound tokens when the sandbox requires binding.
-pub fn verify_on_host(authority: &Authority, parts: &Parts, value: &str) -> Result<AccessClaims, ApiError> {
+pub fn verify_on_host(authority: &Authority, parts: &Parts, value: &str) -> Result<Arc<Verified>, ApiError> {
     let host = parts.extensions.get::<Host>().copied();
     let require_binding = host == Some(Host::Mtls) && authority.require_binding;
-    verify(authority, parts, value, require_binding).map(|(_, claims)| claims)
+    verify(authority, parts, value, require_binding)
 }
 
 /// A caller of the management API: a bearer token with scope `admin`.
@@ -142,7 +143,7 @@ where
             .ok_or_else(|| {
                 ApiError::unauthorized("the management API needs Authorization: Bearer <token with scope admin> (e.g. client testing/testing)")
             })?;
-        let claims = verify_on_host(&authority, parts, &value)?;
+        let claims = &verify_on_host(&authority, parts, &value)?.claims;
         if claims.scopes().any(|s| s == "admin") {
             Ok(Admin)
         } else {

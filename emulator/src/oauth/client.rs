@@ -128,6 +128,16 @@ impl SecretRecord {
         }
     }
 
+    /// Whether [`SecretRecord::matches`] runs without PBKDF2: a salted
+    /// SHA-256 record, or one a secret matched before (remembered).
+    fn is_cheap(&self) -> bool {
+        self.iterations == 0
+            || verified_secrets()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&self.hash)
+    }
+
     /// Whether `presented` is this secret. A PBKDF2 match is remembered (as
     /// a SHA-256 of the secret, in memory only) so a client presenting the
     /// same secret for every token does not pay the slow hash each time.
@@ -347,23 +357,31 @@ impl Client {
     /// secrets). Slow (PBKDF2) on first use: call it through
     /// [`Client::secret_matches_off_workers`] from async code.
     pub fn secret_matches(&self, presented: &str) -> bool {
-        if let Some((id, _)) = presented.split_once(ID_SEPARATOR)
-            && let Some(record) = self.secrets.iter().find(|s| s.identified && s.id == id)
-        {
-            return record.matches(presented);
-        }
         // Check every candidate (no early exit) so timing says nothing about which.
-        self.secrets
-            .iter()
-            .filter(|s| !s.identified)
+        self.candidates(presented)
             .fold(false, |found, s| s.matches(presented) | found)
     }
 
-    /// [`Client::secret_matches`] on tokio's blocking pool: a PBKDF2 run
-    /// takes ~10 ms, and wrong guesses are never cached, so on an async
-    /// worker a burst of them would stall every other request (`/health`
-    /// included).
+    /// The records `presented` is checked against: the one it names, else
+    /// every record without an id.
+    fn candidates(&self, presented: &str) -> impl Iterator<Item = &SecretRecord> {
+        let named = presented
+            .split_once(ID_SEPARATOR)
+            .and_then(|(id, _)| self.secrets.iter().find(|s| s.identified && s.id == id));
+        let unnamed = named.is_none().then(|| self.secrets.iter().filter(|s| !s.identified));
+        named.into_iter().chain(unnamed.into_iter().flatten())
+    }
+
+    /// [`Client::secret_matches`] on tokio's blocking pool when it would run
+    /// PBKDF2: a run takes ~10 ms, and wrong guesses are never cached, so on
+    /// an async worker a burst of them would stall every other request
+    /// (`/health` included). A check that needs no PBKDF2 (a SHA-256, or a
+    /// secret that matched before) runs here: the hand-off to the pool cost
+    /// a token request more than the check (callgrind, issue #15).
     pub async fn secret_matches_off_workers(&self, presented: &str) -> bool {
+        if self.candidates(presented).all(SecretRecord::is_cheap) {
+            return self.secret_matches(presented);
+        }
         let (client, presented) = (self.clone(), presented.to_owned());
         tokio::task::spawn_blocking(move || client.secret_matches(&presented))
             .await

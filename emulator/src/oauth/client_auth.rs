@@ -117,7 +117,11 @@ pub fn claimed_client_id(p: &Presented) -> Result<String, OAuthError> {
     }
 }
 
-pub fn authenticate(p: &Presented, client: &Client, cx: &AuthContext<'_>) -> Result<Authenticated, OAuthError> {
+/// Authenticates the request `p` as `client` (its registration, looked up
+/// by the caller), which the outcome then carries: taken by value, as the
+/// caller has no further use for it.
+pub fn authenticate(p: &Presented, registered: Client, cx: &AuthContext<'_>) -> Result<Authenticated, OAuthError> {
+    let client = &registered;
     let thumbprint = p.peer_chain.first().map(|der| x5t_s256(der));
     let presented: Vec<AuthMethod> = [
         p.basic.as_ref().map(|_| AuthMethod::ClientSecretBasic),
@@ -185,8 +189,8 @@ pub fn authenticate(p: &Presented, client: &Client, cx: &AuthContext<'_>) -> Res
         }
     }
     Ok(Authenticated {
-        client: client.clone(),
-        method: client.auth_method,
+        method: registered.auth_method,
+        client: registered,
         thumbprint,
     })
 }

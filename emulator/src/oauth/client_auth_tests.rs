@@ -66,7 +66,7 @@ impl Fixture {
             first_use: &first_use,
             secret_verdict: None,
         };
-        authenticate(p, c, &cx)
+        authenticate(p, c.clone(), &cx)
     }
 
     /// (leaf DER, intermediate DER, subject) of a client cert from this CA.

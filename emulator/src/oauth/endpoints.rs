@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum_server::tls::TlsInfo;
 use serde_json::{Value, json};
 
-use super::authority::Authority;
+use super::authority::{Authority, Grant};
 use super::client::AuthMethod;
 use super::client_auth::{Authenticated, Presented, parse_basic};
 use super::error::OAuthError;
@@ -188,13 +188,38 @@ async fn issue_token(
         bound = who.thumbprint.is_some(),
         "token issued"
     );
-    let body = json!({
-        "access_token": grant.access_token,
-        "token_type": "bearer",
-        "expires_in": EXPIRES_IN,
-        "scope": grant.scope,
-    });
-    Ok(no_store(Json(body).into_response()))
+    Ok(no_store(token_response(&grant)))
+}
+
+/// The token response (RFC 6749 §5.1) for `grant`, as `Json` would answer
+/// it, into a buffer sized for the token: `Json` starts at 128 bytes and
+/// grows the buffer as the ~600-byte token is written.
+fn token_response(grant: &Grant) -> Response {
+    let body = TokenResponse {
+        access_token: &grant.access_token,
+        expires_in: EXPIRES_IN,
+        scope: &grant.scope,
+        token_type: "bearer",
+    };
+    let mut json = Vec::with_capacity(grant.access_token.len() + grant.scope.len() + 80);
+    match serde_json::to_writer(&mut json, &body) {
+        Ok(()) => ([(header::CONTENT_TYPE, HeaderValue::from_static(JSON))], json).into_response(),
+        Err(e) => OAuthError::server_error(format!("cannot write the token response: {e}")).into_response(),
+    }
+}
+
+/// The media type `Json` answers with.
+const JSON: &str = "application/json";
+
+/// The token response's fields, serialised straight from the grant: a
+/// `json!` value copied the access token and built a map first. In the
+/// order `json!` wrote them (alphabetical), so the body is the same.
+#[derive(serde::Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    expires_in: i64,
+    scope: &'a str,
+    token_type: &'static str,
 }
 
 /// The common start of introspection and revocation: an authenticated
@@ -230,9 +255,10 @@ pub async fn introspect(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/jwt"));
     let inactive = || Ok(no_store(Json(json!({ "active": false })).into_response()));
-    let Ok((jwt, claims)) = authority.verify(presented) else {
+    let Ok(verified) = authority.verify(presented) else {
         return inactive();
     };
+    let claims = &verified.claims;
     if !who.client.may_introspect(&claims.client_id) {
         tracing::info!(
             target: "oauth",
@@ -242,13 +268,13 @@ pub async fn introspect(
         return inactive();
     }
     if wants_jwt {
-        let mut response = (StatusCode::OK, jwt).into_response();
+        let mut response = (StatusCode::OK, verified.jwt.clone()).into_response();
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwt"));
         return Ok(no_store(response));
     }
-    let mut body = serde_json::to_value(&claims).unwrap_or(Value::Null);
+    let mut body = serde_json::to_value(claims).unwrap_or(Value::Null);
     body["active"] = true.into();
     body["token_type"] = "bearer".into();
     Ok(no_store(Json(body).into_response()))

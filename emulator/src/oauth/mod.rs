@@ -17,6 +17,7 @@ pub mod registry;
 pub mod signer;
 pub mod store;
 pub mod token;
+pub mod verified;
 
 pub use authority::Authority;
 

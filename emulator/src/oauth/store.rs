@@ -2,6 +2,8 @@
 //! and the JWTs behind them (phantom tokens), revoked token ids, and client
 //! assertion ids already used (replay protection). All in `records.db`.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use rusqlite::{OptionalExtension, params};
 
 use crate::records::{Records, RecordsError};
@@ -54,7 +56,15 @@ pub fn is_revoked(records: &Records, jti: &str) -> Result<bool, RecordsError> {
     })
 }
 
-/// Records a client assertion's `jti`; false if it was already used.
+/// Records a client assertion's `jti`; false if it was already used by an
+/// assertion that has not expired by `now`.
+///
+/// The decision looks at this `(client, jti)` row only: an expired row is
+/// overwritten, a live one refuses. Rows of other expired assertions are
+/// deleted every [`PURGE_EVERY`] calls, not on each: the table has no index
+/// on `expires_at`, so that `DELETE` reads every assertion used in the last
+/// hour, and it was most of a `private_key_jwt` token request's
+/// non-cryptographic cost (callgrind, issue #15).
 pub fn first_use_of_assertion(
     records: &Records,
     client_id: &str,
@@ -62,15 +72,24 @@ pub fn first_use_of_assertion(
     expires_at: i64,
     now: i64,
 ) -> Result<bool, RecordsError> {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let purge = CALLS.fetch_add(1, Ordering::Relaxed).is_multiple_of(PURGE_EVERY);
     records.with_conn(|conn| {
-        conn.execute("DELETE FROM oauth_used_assertions WHERE expires_at < ?1", [now])?;
-        let inserted = conn.execute(
-            "INSERT OR IGNORE INTO oauth_used_assertions (client_id, jti, expires_at) VALUES (?1, ?2, ?3)",
-            params![client_id, jti, expires_at],
+        if purge {
+            conn.execute("DELETE FROM oauth_used_assertions WHERE expires_at < ?1", [now])?;
+        }
+        let recorded = conn.execute(
+            "INSERT INTO oauth_used_assertions (client_id, jti, expires_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE oauth_used_assertions.expires_at < ?4",
+            params![client_id, jti, expires_at, now],
         )?;
-        Ok(inserted == 1)
+        Ok(recorded == 1)
     })
 }
+
+/// Calls of [`first_use_of_assertion`] between purges of expired rows.
+const PURGE_EVERY: u32 = 256;
 
 #[cfg(test)]
 mod tests {
@@ -112,6 +131,18 @@ mod tests {
         assert!(
             first_use_of_assertion(&records, "other", "a1", 200, 60).unwrap(),
             "per client"
+        );
+        assert!(
+            !first_use_of_assertion(&records, "c", "a1", 300, 200).unwrap(),
+            "still refused at its expiry"
+        );
+        assert!(
+            first_use_of_assertion(&records, "c", "a1", 400, 201).unwrap(),
+            "an expired assertion's id may be used again"
+        );
+        assert!(
+            !first_use_of_assertion(&records, "c", "a1", 500, 300).unwrap(),
+            "and is then recorded"
         );
     }
 }

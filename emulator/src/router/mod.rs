@@ -12,15 +12,19 @@ mod access_log;
 mod forwarded_cert;
 mod revoked;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper::body::Incoming;
+use tower::{Service, ServiceBuilder};
 
 use crate::api::{self, Api};
 use crate::apps::{self, admin::AppsAdmin};
@@ -59,10 +63,58 @@ pub struct Areas {
     pub forwarded: Option<Arc<ForwardedCerts>>,
 }
 
-/// The router for one listener.
+/// The service of one listener: its routes ([`routes`]) inside the layers
+/// every request meets once, outermost first — behind a proxy the
+/// forwarded certificate, the access log (with the [`Guard`] inside it),
+/// the body limit.
+///
+/// They wrap the router as a whole rather than each route: axum's
+/// `Router::layer` wraps every route, and a request then clones and boxes
+/// each layer's stack of services on its way in (callgrind, issue #15).
 /// `connections`: the listener's open connections, each marked busy while
 /// one of its requests is handled.
-pub fn router(areas: &Areas, host: Host, connections: Connections) -> Router {
+pub fn router(
+    areas: &Areas,
+    host: Host,
+    connections: Connections,
+) -> impl Service<axum::http::Request<Incoming>, Response = Response, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ Sync
++ 'static {
+    // The sandbox host uses no client certificate.
+    let forwarding = areas.forwarded.clone().filter(|_| host != Host::Sandbox);
+    let observed = Observed {
+        host,
+        inspector: areas.inspector.clone(),
+        subjects: Arc::default(),
+        guard: Guard {
+            faults: areas.faults.clone(),
+            forwarding: forwarding.is_some(),
+        },
+        connections,
+    };
+    let forwarded = forwarding.map(|certs| {
+        let forwarding = Forwarding {
+            host,
+            certs,
+            authority: areas.authority.clone(),
+        };
+        middleware::from_fn_with_state(forwarding, forwarded_cert::resolve)
+    });
+    ServiceBuilder::new()
+        .map_request(|request: axum::http::Request<Incoming>| request.map(Body::new))
+        .option_layer(forwarded)
+        .layer(middleware::from_fn_with_state(observed, access_log))
+        .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
+        .service(routes(areas, host))
+}
+
+/// Which routes `host` serves. On the mtls host each route checks the
+/// connection's certificate against the CRL first ([`revoked`]); a route
+/// layer, so that a method the path does not support is still answered
+/// 405 (the fallback added after it is not wrapped).
+fn routes(areas: &Areas, host: Host) -> Router {
     let mut router = Router::new()
         .route("/health", get(health))
         .merge(oauth::routes(host, areas.authority.clone()));
@@ -87,40 +139,9 @@ pub fn router(areas: &Areas, host: Host, connections: Connections) -> Router {
         router = router.fallback(not_found);
     }
     if host == Host::Mtls {
-        router = router.layer(middleware::from_fn_with_state(
-            areas.revocations.clone(),
-            revoked::refuse_revoked,
-        ));
+        router = router.layer(revoked::RefuseRevokedLayer(areas.revocations.clone()));
     }
-    let router = router
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES));
-    // The sandbox host uses no client certificate.
-    let forwarding = areas.forwarded.clone().filter(|_| host != Host::Sandbox);
-    let router = router.layer(middleware::from_fn_with_state(
-        Observed {
-            host,
-            inspector: areas.inspector.clone(),
-            subjects: Arc::default(),
-            guard: Guard {
-                faults: areas.faults.clone(),
-                forwarding: forwarding.is_some(),
-            },
-            connections,
-        },
-        access_log,
-    ));
-    match forwarding {
-        Some(certs) => router.layer(middleware::from_fn_with_state(
-            Forwarding {
-                host,
-                certs,
-                authority: areas.authority.clone(),
-            },
-            forwarded_cert::resolve,
-        )),
-        None => router,
-    }
+    router.method_not_allowed_fallback(method_not_allowed)
 }
 
 /// What every request meets inside the access log, before its route:
