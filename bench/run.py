@@ -61,16 +61,16 @@ def repeat(n, fn):
 
 
 class Sandbox:
-    def __init__(self, work, name, config="", extra=(), timeout="60s"):
+    def __init__(self, work, name, config="", extra=(), timeout="60s", binary=BIN):
         self.dir = work / name
         cfg = work / f"{name}.toml"
         cfg.write_text(config)
         env = dict(os.environ, MTLS_SANDBOX_LOG="warn")  # nginx runs with access_log off too
         self.proc = subprocess.Popen(
-            [BIN, "up", "--state-dir", self.dir, "--config", cfg, "--sandbox-port", "0", "--mtls-port", "0", "--auth-port", "0", *extra],
+            [binary, "up", "--state-dir", self.dir, "--config", cfg, "--sandbox-port", "0", "--mtls-port", "0", "--auth-port", "0", *extra],
             stdout=subprocess.DEVNULL, stderr=open(work / f"{name}.log", "w"), env=env,
         )
-        subprocess.run([BIN, "wait", "--state-dir", self.dir, "--timeout", timeout], check=True, capture_output=True)
+        subprocess.run([binary, "wait", "--state-dir", self.dir, "--timeout", timeout], check=True, capture_output=True)
         self.info = json.loads((self.dir / "sandbox.json").read_text())
         self.fullchain = work / f"{name}-fullchain.pem"
         self.fullchain.write_text(Path(self.info["client_cert"]).read_text() + Path(self.info["ca_chain"]).read_text())
@@ -258,31 +258,43 @@ def openssl_speed(alg):
     return float(nums[2])  # sign/s
 
 
-def startup(work, n, extra=(), prefix="cold"):
-    """Medians of start to ready (sandbox.json written) and of the first token
-    request sent at that moment (a new TLS connection included): cold (a new
-    state dir) and warm (the same one again). Work moved after ready shows in
-    the second figure. `extra`: more arguments for `up` (`--apps 100`)."""
-    def once(state):
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([BIN, "up", "--state-dir", state, "--sandbox-port", "0", "--mtls-port", "0", "--auth-port", "0", *extra],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while not (state / "sandbox.json").exists():
-            time.sleep(0.001)
-        ms = (time.perf_counter() - t0) * 1000
-        info = json.loads((state / "sandbox.json").read_text())
-        form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": info["client_id"],
-                                       "client_secret": info["client_secret"]}).encode()
-        t1 = time.perf_counter()
-        urllib.request.urlopen(info["token_endpoint"], data=form, context=ssl.create_default_context(cafile=info["ca_chain"])).read()
-        token_ms = (time.perf_counter() - t1) * 1000
-        proc.send_signal(signal.SIGTERM)
-        proc.wait()
-        return ms, token_ms
-    cold = [once(work / f"{prefix}{i}") for i in range(n)]
-    warm = [once(work / f"{prefix}0") for _ in range(n)]
-    med = lambda runs, i: statistics.median(r[i] for r in runs)
-    return med(cold, 0), med(warm, 0), med(cold, 1), med(warm, 1)
+def start_once(state, extra=(), binary=BIN):
+    """One start of `binary` on `state`: ms to ready (sandbox.json written),
+    then ms for a token request sent at that moment (a new TLS connection
+    included); stops the sandbox before returning."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([binary, "up", "--state-dir", state, "--sandbox-port", "0", "--mtls-port", "0", "--auth-port", "0", *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not (state / "sandbox.json").exists():
+        time.sleep(0.001)
+    ms = (time.perf_counter() - t0) * 1000
+    info = json.loads((state / "sandbox.json").read_text())
+    form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": info["client_id"],
+                                   "client_secret": info["client_secret"]}).encode()
+    t1 = time.perf_counter()
+    urllib.request.urlopen(info["token_endpoint"], data=form, context=ssl.create_default_context(cafile=info["ca_chain"])).read()
+    token_ms = (time.perf_counter() - t1) * 1000
+    proc.send_signal(signal.SIGTERM)
+    proc.wait()
+    return ms, token_ms
+
+
+def startup(work, n, extra=(), prefix="cold", binaries=(BIN,)):
+    """Medians of start to ready and of the first token request at ready
+    ([`start_once`]): cold (a new state dir) and warm (the same one again).
+    Work moved after ready shows in the second figure. `extra`: more
+    arguments for `up` (`--apps 100`). With several `binaries` (an A/B), their
+    runs interleave, so load from elsewhere on the machine hits all alike;
+    returns one tuple per binary."""
+    runs = {b: {"cold": [], "warm": []} for b in binaries}
+    for kind in ("cold", "warm"):
+        for i in range(n):
+            for j, b in enumerate(binaries):
+                state = work / f"{prefix}{j}-{i if kind == 'cold' else 0}"
+                runs[b][kind].append(start_once(state, extra, b))
+    med = lambda rs, i: statistics.median(r[i] for r in rs)
+    out = [(med(r["cold"], 0), med(r["warm"], 0), med(r["cold"], 1), med(r["warm"], 1)) for r in runs.values()]
+    return out[0] if len(binaries) == 1 else out
 
 
 class AppView:
@@ -340,9 +352,12 @@ def report_apps(m):
           f"first token request at ready: cold {m['cold_first_token_ms']:.0f} ms, warm {m['warm_first_token_ms']:.0f} ms")
 
 
-def rss_mib(pid):
+def rss_mib(pid, field="VmRSS"):
+    """`field` of /proc/PID/status in MiB: VmRSS (the target's measure), or
+    its parts RssAnon (heap, stacks) and RssFile (mostly the executable's
+    pages, clean and shared with the page cache)."""
     for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
 
 
@@ -360,12 +375,61 @@ def open_connections(sandbox, count):
     return conns
 
 
+def memory(work, name, binary=BIN):
+    """RSS of a sandbox (default config) idle — started and ready, nothing
+    served yet — and with 1,000 open mTLS connections, in MiB; and the
+    anonymous part of each."""
+    mem = Sandbox(work, name, binary=binary)
+    try:
+        time.sleep(0.5)
+        idle = rss_mib(mem.proc.pid), rss_mib(mem.proc.pid, "RssAnon")
+        conns = open_connections(mem, 1000)
+        held = rss_mib(mem.proc.pid), rss_mib(mem.proc.pid, "RssAnon")
+        for c in conns:
+            c.close()
+    finally:
+        mem.stop()
+    return idle[0], held[0], idle[1], held[1]
+
+
+def only_startup_or_rss(work, a):
+    """`--only startup` / `--only rss`: that measure alone, at least 10
+    repetitions, for each `--bin` (an A/B: repetitions interleave)."""
+    n = max(a.reps, 10)
+    bins = [Path(b).resolve() for b in a.bin] or [BIN]
+    if a.only == "startup":
+        rows = startup(work, n, binaries=bins)
+        rows = [rows] if len(bins) == 1 else rows
+        result = {}
+        for b, (cold, warm, cold_token, warm_token) in zip(bins, rows):
+            print(f"{b}: start to ready, median of {n}: cold {cold:.1f} ms (target <= 50), warm {warm:.1f} ms "
+                  f"(target <= 10); first token request at ready: cold {cold_token:.1f} ms, warm {warm_token:.1f} ms")
+            result[str(b)] = {"cold_start_ms": cold, "warm_start_ms": warm,
+                              "cold_first_token_ms": cold_token, "warm_first_token_ms": warm_token}
+    else:
+        runs = {b: [] for b in bins}
+        for i in range(n):
+            for j, b in enumerate(bins):
+                runs[b].append(memory(work, f"memory{j}-{i}", b))
+        result = {}
+        for b, rs in runs.items():
+            idle, held, idle_anon, held_anon = (statistics.median(r[k] for r in rs) for k in range(4))
+            print(f"{b}: RSS, median of {n}: idle {idle:.1f} MiB (target <= 15.3 MiB; anonymous {idle_anon:.1f}), "
+                  f"1,000 open mTLS connections {held:.1f} MiB (target <= 45.8 MiB; anonymous {held_anon:.1f})")
+            result[str(b)] = {"rss_idle_mib": idle, "rss_1000_conns_mib": held, "rss_anon_idle_mib": idle_anon,
+                              "rss_anon_1000_conns_mib": held_anon, "runs": rs}
+    (OUT / f"{a.only}.json").write_text(json.dumps(result, indent=2))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--secs", type=int, default=4)
     ap.add_argument("--conns", type=int, default=32)
-    ap.add_argument("--only", choices=["behind_proxy", "apps"], help="run one row (with its reference) and print it")
+    ap.add_argument("--only", choices=["behind_proxy", "apps", "startup", "rss"],
+                    help="run one row (with its reference) and print it")
+    ap.add_argument("--bin", action="append", default=[],
+                    help="with --only startup|rss: the binary to measure (repeat for an interleaved A/B)")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
@@ -377,6 +441,9 @@ def main():
                    '\n[[clients]]\nid = "testing"\nsecrets = ["testing"]\nscopes = ["api", "admin"]\n')
 
     procs = []
+    if a.only in ("startup", "rss"):
+        only_startup_or_rss(work, a)
+        return
     if a.only == "apps":
         try:
             m = many_apps(work, a, procs, a.reps)
@@ -482,15 +549,8 @@ def main():
         R["apps"] = many_apps(work, a, procs, 3)
 
         log("5/5 memory ...")
-        # Idle = started and ready, nothing served yet (default config).
-        mem = Sandbox(work, "memory")
-        procs.append(mem)
-        time.sleep(0.5)
-        R["rss_idle_mib"] = rss_mib(mem.proc.pid)
-        conns = open_connections(mem, 1000)
-        R["rss_1000_conns_mib"] = rss_mib(mem.proc.pid)
-        for c in conns:
-            c.close()
+        (R["rss_idle_mib"], R["rss_1000_conns_mib"],
+         R["rss_anon_idle_mib"], R["rss_anon_1000_conns_mib"]) = memory(work, "memory")
         # And a sandbox that has just served the token benchmarks.
         R["rss_after_load_mib"] = rss_mib(es.proc.pid)
     finally:

@@ -426,11 +426,21 @@ fn issued_certificate(row: &rusqlite::Row<'_>) -> rusqlite::Result<IssuedCertifi
     })
 }
 
+/// Applies the pending migrations in one transaction: a new database
+/// (every first start) gets its schema in one commit instead of one per
+/// migration, and a crash still leaves the old schema or the new one.
 fn migrate(conn: &Connection) -> Result<(), RecordsError> {
     let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        conn.execute_batch(&format!("BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1))?;
+    let Some(pending) = MIGRATIONS.get(done..).filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let mut batch = String::from("BEGIN;");
+    for sql in pending {
+        batch.push_str(sql);
+        batch.push(';');
     }
+    batch.push_str(&format!("PRAGMA user_version = {}; COMMIT;", MIGRATIONS.len()));
+    conn.execute_batch(&batch)?;
     Ok(())
 }
 
@@ -509,6 +519,16 @@ mod tests {
             .create_customer(DEFAULT_OWNER, "u1", OffsetDateTime::now_utc())
             .unwrap_err();
         assert!(err.to_string().contains("c1"), "{err}");
+    }
+
+    #[test]
+    fn a_new_database_gets_every_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::open(&dir.path().join("records.db")).unwrap();
+        let version: usize = records
+            .with_conn(|conn| Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len());
     }
 
     #[test]
