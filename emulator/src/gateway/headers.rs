@@ -13,16 +13,21 @@ use super::client_cert::CertHeaders;
 use super::route::{Route, XFCC_HEADER};
 
 /// RFC 9110 §7.6.1: meaningful for one connection only, never forwarded.
-/// Proxy-Authorization is addressed to the gateway itself.
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "te",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
+/// Proxy-Authorization is addressed to the gateway itself. Names, not
+/// strings: removing by a string parses it on every request.
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("keep-alive"),
+    header::TE,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
 ];
+
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Headers a TLS-terminating proxy sets about the client and the
 /// connection. The gateway is the client's first hop, so whatever a client
@@ -97,13 +102,13 @@ pub fn for_upstream(route: &Route, owned: &Owned, headers: &mut HeaderMap, calle
         .remove(header::HOST)
         .or_else(|| caller.authority.and_then(|a| HeaderValue::from_str(a).ok()));
     if let Some(host) = host {
-        headers.insert("x-forwarded-host", host);
+        headers.insert(X_FORWARDED_HOST, host);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
     // The first hop: the address chain starts here (a client-sent one is
     // not appended to, it is dropped above).
     if let Some(ip) = caller.ip {
-        insert(headers, HeaderName::from_static("x-forwarded-for"), &ip.to_string());
+        insert(headers, X_FORWARDED_FOR, &ip.to_string());
     }
     if let Some(cert) = caller.certificate {
         let mut set = |name: Option<&HeaderName>, value: Option<HeaderValue>| {
@@ -126,6 +131,11 @@ pub fn for_client(headers: &mut HeaderMap) {
 }
 
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // Requests usually carry none of them: one pass over the names is
+    // cheaper than looking each of the seven up.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     // Fields named in Connection are hop-by-hop too.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -137,7 +147,7 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }

@@ -96,11 +96,7 @@ pub async fn proxy(State(gateway): State<Arc<Gateway>>, req: Request) -> Respons
         phantom_jwt: phantom_jwt.as_deref(),
     };
     headers::for_upstream(route, &gateway.owned, &mut parts.headers, caller);
-    let path_and_query = match parts.uri.query() {
-        Some(query) => format!("{path}?{query}"),
-        None => path,
-    };
-    parts.uri = match route.target(&path_and_query).parse::<Uri>() {
+    parts.uri = match Uri::try_from(route.target(&path, parts.uri.query())) {
         Ok(uri) => uri,
         Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, "INVALID_PARAMETERS", e.to_string()).into_response(),
     };
