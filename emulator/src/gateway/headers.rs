@@ -8,27 +8,26 @@
 use std::net::IpAddr;
 
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
+use super::client_cert::CertHeaders;
 use super::route::{Route, XFCC_HEADER};
-use crate::oauth::token::x5t_s256;
-
-/// RFC 3986 unreserved characters stay; everything else is escaped, so
-/// JavaScript's `decodeURIComponent` and nginx's `$ssl_client_escaped_cert`
-/// readers both get the PEM back.
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// RFC 9110 §7.6.1: meaningful for one connection only, never forwarded.
-/// Proxy-Authorization is addressed to the gateway itself.
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "te",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
+/// Proxy-Authorization is addressed to the gateway itself. Names, not
+/// strings: removing by a string parses it on every request.
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("keep-alive"),
+    header::TE,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
 ];
+
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Headers a TLS-terminating proxy sets about the client and the
 /// connection. The gateway is the client's first hop, so whatever a client
@@ -82,15 +81,15 @@ pub struct Caller<'a> {
     /// `:authority` pseudo-header instead of `Host`, and hyper puts it in
     /// the URI, not in the header map.
     pub authority: Option<&'a str>,
-    /// The client certificate (leaf, DER) the handshake verified.
-    pub certificate: Option<&'a [u8]>,
+    /// The header values of the client certificate the handshake verified.
+    pub certificate: Option<CertHeaders>,
     /// The JWT to forward in place of the presented (opaque) token.
     pub phantom_jwt: Option<&'a str>,
 }
 
 /// Rewrites `headers` of a request on its way to the upstream of `route`;
 /// `owned` names every route's certificate headers.
-pub fn for_upstream(route: &Route, owned: &Owned, headers: &mut HeaderMap, caller: &Caller) {
+pub fn for_upstream(route: &Route, owned: &Owned, headers: &mut HeaderMap, caller: Caller) {
     remove_hop_by_hop(headers);
     // A client must not be able to pose as another certificate or address:
     // the upstream trusts these headers because only the gateway sets them.
@@ -103,25 +102,23 @@ pub fn for_upstream(route: &Route, owned: &Owned, headers: &mut HeaderMap, calle
         .remove(header::HOST)
         .or_else(|| caller.authority.and_then(|a| HeaderValue::from_str(a).ok()));
     if let Some(host) = host {
-        headers.insert("x-forwarded-host", host);
+        headers.insert(X_FORWARDED_HOST, host);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
     // The first hop: the address chain starts here (a client-sent one is
     // not appended to, it is dropped above).
     if let Some(ip) = caller.ip {
-        insert(headers, HeaderName::from_static("x-forwarded-for"), &ip.to_string());
+        insert(headers, X_FORWARDED_FOR, &ip.to_string());
     }
-    if let Some(der) = caller.certificate {
-        let escaped = escaped_pem(der);
-        if let Some(name) = &route.cert_header {
-            insert(headers, name.clone(), &escaped);
-        }
-        if let Some(name) = &route.thumbprint_header {
-            insert(headers, name.clone(), &x5t_s256(der));
-        }
-        if route.xfcc {
-            insert(headers, HeaderName::from_static(XFCC_HEADER), &xfcc(der, &escaped));
-        }
+    if let Some(cert) = caller.certificate {
+        let mut set = |name: Option<&HeaderName>, value: Option<HeaderValue>| {
+            if let (Some(name), Some(value)) = (name, value) {
+                headers.insert(name.clone(), value);
+            }
+        };
+        set(route.cert_header.as_ref(), cert.escaped_pem);
+        set(route.thumbprint_header.as_ref(), cert.thumbprint);
+        set(route.xfcc.then_some(&HeaderName::from_static(XFCC_HEADER)), cert.xfcc);
     }
     if let Some(jwt) = caller.phantom_jwt {
         insert(headers, header::AUTHORIZATION, &format!("Bearer {jwt}"));
@@ -134,6 +131,11 @@ pub fn for_client(headers: &mut HeaderMap) {
 }
 
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // Requests usually carry none of them: one pass over the names is
+    // cheaper than looking each of the seven up.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     // Fields named in Connection are hop-by-hop too.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -145,29 +147,9 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
-}
-
-/// The PEM certificate, URL-escaped (nginx's `$ssl_client_escaped_cert`).
-pub fn escaped_pem(der: &[u8]) -> String {
-    // LF line endings, as OpenSSL (and so nginx) writes PEM.
-    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
-    let pem = pem::encode_config(&pem::Pem::new("CERTIFICATE", der), config);
-    utf8_percent_encode(&pem, COMPONENT).to_string()
-}
-
-/// Envoy's `X-Forwarded-Client-Cert` element: hex SHA-256 of the DER, the
-/// subject, and the URL-escaped PEM.
-fn xfcc(der: &[u8], escaped: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
-    let hash = hex::encode(digest);
-    let subject = crate::pki::subject_of(der).unwrap_or_default();
-    format!(
-        "Hash={hash};Subject=\"{}\";Cert=\"{escaped}\"",
-        subject.replace('\\', "\\\\").replace('"', "\\\"")
-    )
 }
 
 fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) {
@@ -180,6 +162,7 @@ fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth::token::x5t_s256;
     use crate::pki;
 
     fn leaf() -> Vec<u8> {
@@ -190,7 +173,7 @@ mod tests {
     }
 
     /// `for_upstream` on a gateway with `route` as its only route.
-    fn alone(route: &Route, h: &mut HeaderMap, caller: &Caller) {
+    fn alone(route: &Route, h: &mut HeaderMap, caller: Caller) {
         for_upstream(route, &Owned::of(std::slice::from_ref(route)), h, caller);
     }
 
@@ -217,10 +200,10 @@ mod tests {
         let caller = Caller {
             ip: Some([127, 0, 0, 1].into()),
             authority: None,
-            certificate: Some(&der),
+            certificate: Some(CertHeaders::of(&der)),
             phantom_jwt: Some("a.b.c"),
         };
-        alone(&route, &mut h, &caller);
+        alone(&route, &mut h, caller);
 
         assert_eq!(h["x-forwarded-host"], "127.0.0.1:4444");
         assert!(h.get("host").is_none(), "the client sets the upstream's Host");
@@ -255,7 +238,7 @@ mod tests {
             certificate: None,
             phantom_jwt: None,
         };
-        alone(&route, &mut h, &caller);
+        alone(&route, &mut h, caller);
         assert!(h.get("x-client-cert").is_none() && h.get("x-client-cert-thumbprint").is_none());
         assert!(h.get("x-forwarded-for").is_none());
     }
@@ -290,7 +273,7 @@ mod tests {
             certificate: None,
             phantom_jwt: None,
         };
-        for_upstream(&quiet, &owned, &mut h, &caller);
+        for_upstream(&quiet, &owned, &mut h, caller);
         let mut left: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap())).collect();
         left.sort();
         assert_eq!(
@@ -313,14 +296,14 @@ mod tests {
             phantom_jwt: None,
         };
         let mut h2 = headers(&[("accept", "*/*")]);
-        alone(&route, &mut h2, &caller(Some("mtls.sandbox.localhost:4444")));
+        alone(&route, &mut h2, caller(Some("mtls.sandbox.localhost:4444")));
         assert_eq!(h2["x-forwarded-host"], "mtls.sandbox.localhost:4444");
         // A Host header wins (HTTP/1.1; HTTP/2 clients that send both must match).
         let mut h1 = headers(&[("host", "127.0.0.1:4444")]);
-        alone(&route, &mut h1, &caller(Some("other:1")));
+        alone(&route, &mut h1, caller(Some("other:1")));
         assert_eq!(h1["x-forwarded-host"], "127.0.0.1:4444");
         let mut none = headers(&[]);
-        alone(&route, &mut none, &caller(None));
+        alone(&route, &mut none, caller(None));
         assert!(none.get("x-forwarded-host").is_none());
     }
 

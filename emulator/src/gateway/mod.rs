@@ -10,6 +10,7 @@
 //! silent mid-body is cut off ([`stall`]). Routing and
 //! forwarding use the normalised path ([`path`]), never the raw one.
 
+mod client_cert;
 mod headers;
 pub mod path;
 pub mod route;
@@ -34,13 +35,15 @@ use crate::oauth::bearer::{self, insufficient};
 use crate::web::ApiError;
 use crate::web::authorization;
 
-/// The routes, a pooled HTTP/1.1 client for the upstreams, and the
-/// authorization server whose tokens the routes check.
+/// The routes, a pooled HTTP/1.1 client for the upstreams, the
+/// authorization server whose tokens the routes check, and the certificate
+/// header values derived so far.
 pub struct Gateway {
     routes: Vec<Route>,
     authority: Arc<Authority>,
     owned: headers::Owned,
     client: Client<HttpConnector, Body>,
+    certificates: client_cert::Certificates,
 }
 
 impl Gateway {
@@ -54,6 +57,7 @@ impl Gateway {
             routes,
             authority,
             client: Client::builder(TokioExecutor::new()).build(connector),
+            certificates: client_cert::Certificates::default(),
         }
     }
 
@@ -83,19 +87,16 @@ pub async fn proxy(State(gateway): State<Arc<Gateway>>, req: Request) -> Respons
     let certificate = parts
         .extensions
         .get::<Arc<TlsInfo>>()
-        .and_then(|tls| tls.peer_certificates.first().cloned());
+        .and_then(|tls| tls.peer_certificates.first())
+        .map(|der| gateway.certificates.get(der));
     let caller = headers::Caller {
         ip: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
         authority: parts.uri.authority().map(|a| a.as_str()),
-        certificate: certificate.as_deref(),
+        certificate,
         phantom_jwt: phantom_jwt.as_deref(),
     };
-    headers::for_upstream(route, &gateway.owned, &mut parts.headers, &caller);
-    let path_and_query = match parts.uri.query() {
-        Some(query) => format!("{path}?{query}"),
-        None => path,
-    };
-    parts.uri = match route.target(&path_and_query).parse::<Uri>() {
+    headers::for_upstream(route, &gateway.owned, &mut parts.headers, caller);
+    parts.uri = match Uri::try_from(route.target(&path, parts.uri.query())) {
         Ok(uri) => uri,
         Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, "INVALID_PARAMETERS", e.to_string()).into_response(),
     };

@@ -31,6 +31,9 @@ pub enum PathError {
 /// with `/`; a trailing slash (or a final `.` or `..` segment) is kept as
 /// a trailing slash.
 pub fn normalize(path: &str) -> Result<String, PathError> {
+    if is_normal(path) {
+        return Ok(path.to_owned());
+    }
     let decoded = decode_unreserved(path)?;
     let mut segments: Vec<&str> = Vec::new();
     let mut trailing_slash = false;
@@ -50,6 +53,27 @@ pub fn normalize(path: &str) -> Result<String, PathError> {
         normal.push('/');
     }
     Ok(normal)
+}
+
+/// Whether `path` is its own normal form: the common case, answered in one
+/// pass without the allocations of [`normalize`]'s general path. Starts
+/// with '/', has no escape, and no empty, `.` or `..` segment other than
+/// the empty one after a trailing '/'.
+fn is_normal(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    if path.contains('%') {
+        return false;
+    }
+    let mut segments = rest.split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        if matches!(segment, "." | "..") || (segment.is_empty() && !last) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Decodes escapes of unreserved characters; keeps every other escape
@@ -119,6 +143,17 @@ mod tests {
         ];
         for (raw, normal) in cases {
             assert_eq!(normalize(raw).as_deref(), Ok(normal), "{raw}");
+            assert!(!is_normal(raw) || raw == normal, "{raw} taken as normal");
+        }
+    }
+
+    #[test]
+    fn paths_already_normal_take_the_short_way() {
+        for normal in ["/", "/banks/v1", "/gw/banks/v1", "/a/", "/a/..b/.c", "/caf\u{e9}/~user"] {
+            assert!(is_normal(normal), "{normal}");
+        }
+        for not in ["", "a", "//a", "/a//", "/a/./b", "/a/..", "/%61"] {
+            assert!(!is_normal(not), "{not}");
         }
     }
 
