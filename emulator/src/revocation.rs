@@ -14,7 +14,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rustls::pki_types::CertificateRevocationListDer;
 use rustls::pki_types::pem::PemObject;
@@ -108,18 +108,21 @@ impl Revocations {
     ) -> tokio::task::JoinHandle<()> {
         mark_loaded(&self.state);
         let this = self.clone();
-        tokio::spawn(watch(
-            self.state.path(files::CRL),
-            self.changed.clone(),
-            move || match reload(&this.state) {
+        tokio::spawn(watch(self.state.path(files::CRL), self.changed.clone(), move || {
+            // What is marked loaded must be what was read: a CRL written
+            // during the reload is the watcher's next change.
+            let before = crl_digest(&this.state);
+            match reload(&this.state) {
                 Ok(()) => {
                     this.loaded.reload(&this.state);
-                    mark_loaded(&this.state);
+                    if crl_digest(&this.state) == before {
+                        mark_loaded(&this.state);
+                    }
                     tracing::info!("revocation list changed: mtls host reloaded");
                 }
                 Err(e) => tracing::error!("revocation list changed but could not be loaded: {e:#}"),
-            },
-        ))
+            }
+        }))
     }
 }
 
@@ -282,21 +285,24 @@ impl RevokedSerials {
     }
 }
 
-/// Watches the CRL file and calls `on_change` when it is rewritten.
-/// Polling a file's mtime twice a second costs nothing measurable and works
-/// everywhere, unlike inotify; it catches `mtls-sandbox revoke` from another
-/// process. A revocation inside the sandbox (portal, fault rule) pokes
-/// `poke` instead, so it applies before the next handshake.
+/// Watches the CRL file and calls `on_change` when its content changes.
+/// Reading a CRL of a few KB twice a second costs nothing measurable and
+/// works everywhere, unlike inotify; it catches `mtls-sandbox revoke` from
+/// another process. A revocation inside the sandbox (portal, fault rule)
+/// pokes `poke` instead, so it applies before the next handshake.
+///
+/// The content, not the mtime: two writes within one tick of the
+/// filesystem's coarse clock (milliseconds) leave the same mtime, and the
+/// second revocation would wait for some later change to take effect.
 pub async fn watch(path: PathBuf, poke: Arc<Notify>, mut on_change: impl FnMut() + Send + 'static) {
-    let mtime = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let mut last: Option<SystemTime> = mtime(&path);
+    let mut last = std::fs::read(&path).ok();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = poke.notified() => {}
         }
-        let now = mtime(&path);
+        let now = std::fs::read(&path).ok();
         if now != last {
             last = now;
             on_change();
@@ -351,6 +357,46 @@ mod tests {
         assert!(err.to_string().contains("was not issued by this sandbox"), "{err}");
         let err = revoke(&state, &records, "nonsense", "junk.pem", now).unwrap_err();
         assert!(err.to_string().contains("junk.pem"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_rewrite_within_the_same_mtime_is_still_seen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("crl.pem");
+        std::fs::write(&path, "first").unwrap();
+        let stamp = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let (changes, poke) = (
+            Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            Arc::new(Notify::new()),
+        );
+        let seen = changes.clone();
+        let task = tokio::spawn(watch(path.clone(), poke.clone(), move || {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+        let count = || changes.load(std::sync::atomic::Ordering::SeqCst);
+        let settle = || async {
+            for _ in 0..50 {
+                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        };
+        settle().await;
+        assert_eq!(count(), 0, "nothing changed yet");
+        std::fs::write(&path, "second").unwrap();
+        // As a second write in the same coarse clock tick leaves it.
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(stamp)
+            .unwrap();
+        poke.notify_one();
+        settle().await;
+        assert_eq!(count(), 1, "a new content with the old mtime is a change");
+        poke.notify_one();
+        settle().await;
+        assert_eq!(count(), 1, "the same content is not");
+        task.abort();
     }
 
     #[test]
