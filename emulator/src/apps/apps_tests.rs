@@ -2,30 +2,14 @@
 //! creating and deleting, and loading again after a restart.
 
 use super::*;
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::oauth::keys::SigningAlg;
 use crate::oauth::registry::NewClient;
-use crate::records::Records;
-use crate::state::files;
-use crate::tls::TlsOptions;
 
 /// The applications of the state dir `dir` as a start loads them, with
 /// `bob` declared (auth mode oauth) in the config.
 fn start(dir: &std::path::Path) -> Apps {
-    let state = State::load_or_create_with(dir, &Entropy::SYSTEM, KeyType::P256).unwrap();
-    let mut config = Config::new(&state.dir);
-    config.oauth.signing_alg = SigningAlg::ES256;
-    let clock = Arc::new(Clock::system());
-    let info = config.sandbox_info(&state, [1, 2, 3], &clock);
-    let opts = TlsOptions {
-        clock: clock.clone(),
-        ..Default::default()
-    };
-    let verifier = crate::tls::sandbox_ca_verifier(&crate::server::ca_material(&state).unwrap(), &opts).unwrap();
-    let records = Arc::new(Records::open(&state.path(files::RECORDS)).unwrap());
-    let setup = crate::server::authority_setup(&state, &config, &info, &Entropy::SYSTEM, verifier, None).unwrap();
-    let authority = Arc::new(Authority::new(setup, records.clone(), state.clone(), clock.clone()));
+    let parts = crate::oauth::test_authority::on_fresh_state(dir);
+    let (state, records, clock, info) = (parts.state, parts.records, parts.clock, parts.info);
+    let authority = Arc::new(parts.authority);
     let application = Arc::new(Application::new(state.clone(), info, authority.clone()));
     let revocations = Arc::new(Revocations::new(state.clone(), records, clock));
     let settings = AppSettings {

@@ -2,26 +2,11 @@
 //! token is still refused once it expires, is revoked, or its key rotates.
 
 use super::*;
-use crate::config::Config;
-use crate::key_type::KeyType;
-use crate::state::files;
-use crate::tls::TlsOptions;
 
 /// An authorization server on a fresh state dir, on a clock the test moves.
 fn authority(dir: &std::path::Path) -> (Authority, Arc<Clock>) {
-    let state = State::load_or_create_with(dir, &Entropy::SYSTEM, KeyType::P256).unwrap();
-    let mut config = Config::new(&state.dir);
-    config.oauth.signing_alg = SigningAlg::ES256;
-    let clock = Arc::new(Clock::system());
-    let info = config.sandbox_info(&state, [1, 2, 3], &clock);
-    let opts = TlsOptions {
-        clock: clock.clone(),
-        ..Default::default()
-    };
-    let verifier = crate::tls::sandbox_ca_verifier(&crate::server::ca_material(&state).unwrap(), &opts).unwrap();
-    let records = Arc::new(Records::open(&state.path(files::RECORDS)).unwrap());
-    let setup = crate::server::authority_setup(&state, &config, &info, &Entropy::SYSTEM, verifier, None).unwrap();
-    (Authority::new(setup, records, state, clock.clone()), clock)
+    let parts = super::super::test_authority::on_fresh_state(dir);
+    (parts.authority, parts.clock)
 }
 
 fn token(authority: &Authority, format: TokenFormat) -> (String, String) {

@@ -16,6 +16,8 @@ pub mod keys;
 pub mod registry;
 pub mod signer;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod test_authority;
 pub mod token;
 pub mod verified;
 
