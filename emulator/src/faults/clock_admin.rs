@@ -113,11 +113,13 @@ fn now(state: &FaultState, app: Option<&App>) -> Result<Json<serde_json::Value>,
         .map_or_else(|| clock.now(), |app| clock.now_for(&app.id))
         .format(&Rfc3339)
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let sandbox = clock.describe().unwrap_or_else(|| "real time".into());
+    let described = clock.describe();
+    let real_time = described.is_none() && offset == 0;
+    let sandbox = described.unwrap_or_else(|| "real time".into());
     let mut data = json!({
         "now": now,
         "setting": clock.mode(),
-        "real_time": clock.describe().is_none() && offset == 0,
+        "real_time": real_time,
         "description": sandbox,
     });
     if let Some(app) = app {
