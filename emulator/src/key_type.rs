@@ -8,7 +8,7 @@
 //! cheap. This module only makes and names keys; which certificates carry
 //! them is `pki`'s business.
 
-use rcgen::{KeyPair, PKCS_RSA_SHA256, RsaKeySize};
+use rcgen::KeyPair;
 use serde::Deserialize;
 use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo, X509Certificate};
 use x509_parser::public_key::PublicKey;
@@ -28,11 +28,12 @@ pub enum KeyType {
 
 impl KeyType {
     /// A new key pair. P-256 keys come from `entropy` (derived when seeded);
-    /// RSA keys always come from aws-lc's own generator, which has no seeded
-    /// variant, so `--deterministic` cannot repeat them.
+    /// RSA keys always come from aws-lc's own generator (made ahead of time
+    /// when the [key pool](crate::key_pool) has a spare), which has no
+    /// seeded variant, so `--deterministic` cannot repeat them.
     pub fn generate(self, entropy: &Entropy) -> Result<KeyPair, rcgen::Error> {
         match self {
-            KeyType::Rsa => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048),
+            KeyType::Rsa => crate::key_pool::rsa_2048(),
             KeyType::P256 => entropy.p256_key(),
         }
     }

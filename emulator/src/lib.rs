@@ -54,6 +54,7 @@ mod hosts;
 pub mod info;
 pub mod inspector;
 mod instance;
+pub mod key_pool;
 pub mod key_type;
 pub mod limits;
 pub mod oauth;

@@ -25,6 +25,7 @@ mod first_hour;
 mod gateway;
 mod handshake;
 mod interop;
+mod key_pool;
 mod lifecycle;
 mod limits;
 mod oauth;

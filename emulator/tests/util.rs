@@ -19,6 +19,12 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mtls-sandbox"))
 }
 
+/// The RSA key pool the tests' sandboxes share: in the target dir, never
+/// the user's `~/.cache`.
+pub fn key_pool() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("key-pool")
+}
+
 /// A running `mtls-sandbox up`, killed on drop.
 pub struct Emulator {
     child: Option<Child>,
@@ -52,6 +58,7 @@ impl Emulator {
             .arg(state_dir)
             .args(extra)
             .env_remove("MTLS_SANDBOX_STATE_DIR")
+            .env(mtls_sandbox::key_pool::ENV, key_pool())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(&log).unwrap());

@@ -77,6 +77,7 @@ async fn create(
     let info = tokio::task::spawn_blocking(move || state.apps.create(&body.name, body.auth_mode))
         .await
         .map_err(|e| ApiError::internal(format!("creating the application failed: {e}")))??;
+    crate::key_pool::refill_in_background();
     Ok((StatusCode::CREATED, Json(json!({ "data": info }))))
 }
 

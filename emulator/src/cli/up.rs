@@ -171,6 +171,8 @@ pub async fn up(global: &GlobalArgs, args: UpArgs) -> Result<(), Failure> {
         text.push_str("\nPress Ctrl-C to stop (or run `mtls-sandbox down`).\n");
         output::write_lossy(&text);
     }
+    // Spare RSA keys for the next fresh state dir, made while this one idles.
+    crate::key_pool::refill_in_background();
     tracing::info!(
         "ready: sandbox {}, mtls {}, auth {}",
         running.info.sandbox_url,
