@@ -70,7 +70,9 @@ class Sandbox:
             clients += (f'\n[[clients]]\nid = "bench-pkjwt"\nauth_method = "private_key_jwt"\n'
                         f"jwks = '{json.dumps(jwks)}'\n")
         cfg.write_text(f'[oauth]\nsigning_alg = "{alg}"\n' + clients)
-        env = dict(os.environ, MTLS_SANDBOX_LOG="warn")
+        # No key pool: its refill (RSA key generation) after ready would be
+        # counted in the batches.
+        env = dict(os.environ, MTLS_SANDBOX_LOG="warn", MTLS_SANDBOX_KEY_POOL="off")
         self.proc = subprocess.Popen(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.out}", BIN, "up",
              "--state-dir", self.dir, "--config", cfg, "--sandbox-port", "0", "--mtls-port", "0", "--auth-port", "0"],

@@ -76,6 +76,8 @@ scopes = ["api"]
 EOF
 STATE=$WORK/state
 export MTLS_SANDBOX_LOG=warn
+# No key pool: its refill (RSA key generation) after ready would be counted.
+export MTLS_SANDBOX_KEY_POOL=off
 
 # One sandbox under callgrind (or natively when $1 is ""): starts it,
 # serves $3 requests to $2, stops it. Prints nothing; the profile is $1.

@@ -334,6 +334,7 @@ def main():
     warmup = a.warmup if a.warmup is not None else min(60, a.secs // 4)
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="soak-"))
+    os.environ["MTLS_SANDBOX_KEY_POOL"] = str(work / "key-pool")  # never ~/.cache
     sb = Sandbox(work, "soak", CONFIG)
     pid = sb.proc.pid
     R = {"machine": {"cores": os.cpu_count(), "loadavg_at_start": os.getloadavg()},

@@ -231,8 +231,12 @@ fn read_key(path: &Path) -> Result<KeyPair, String> {
     }
     let mut pem = String::new();
     file.read_to_string(&mut pem).map_err(|e| e.to_string())?;
-    if crate::key_type::describe_private_key(&pem).as_deref() != Some("RSA-2048") {
-        return Err("not an RSA-2048 private key".into());
+    let is_rsa_2048 = pem::parse(&pem).ok().is_some_and(|der| {
+        der.tag() == "PRIVATE KEY"
+            && aws_lc_rs::rsa::KeyPair::from_pkcs8(der.contents()).is_ok_and(|key| key.public_modulus_len() == 256)
+    });
+    if !is_rsa_2048 {
+        return Err("not an RSA-2048 private key (PKCS#8)".into());
     }
     KeyPair::from_pem(&pem).map_err(|e| e.to_string())
 }

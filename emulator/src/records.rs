@@ -182,6 +182,24 @@ pub struct Transaction {
     pub details: serde_json::Value,
 }
 
+/// A connection to the database at `path` (created if missing) in WAL mode
+/// with `synchronous` set before anything is written, migrated.
+fn connect(path: &Path, synchronous: &str) -> Result<Connection, RecordsError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        crate::fsutil::refuse_symlink(Path::new(&file))?;
+    }
+    let flags = OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    let conn = Connection::open_with_flags(path, flags)?;
+    crate::fsutil::set_mode_no_follow(path, crate::fsutil::SECRET_MODE)?;
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
 /// A handle on `records.db`. One connection behind a mutex: the write rate of
 /// a sandbox is tiny, and reads are single-row lookups.
 pub struct Records {
@@ -204,25 +222,28 @@ impl Records {
     }
 
     fn open_unnamed(path: &Path) -> Result<Self, RecordsError> {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = path.as_os_str().to_owned();
-            file.push(suffix);
-            crate::fsutil::refuse_symlink(Path::new(&file))?;
-        }
-        let flags = OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW;
-        let conn = Connection::open_with_flags(path, flags)?;
-        crate::fsutil::set_mode_no_follow(path, crate::fsutil::SECRET_MODE)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL is durable against process crashes (kill -9) in WAL mode;
         // only an OS crash could lose the last transactions.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        migrate(&conn)?;
+        let conn = connect(path, "NORMAL")?;
         Ok(Self {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
             entropy: Entropy::SYSTEM,
         })
+    }
+
+    /// Creates the database at `path` with its schema, for a state dir being
+    /// assembled in a temp dir: without SQLite's own fsyncs (about eight for
+    /// a new file: its journal, the switch to WAL, the checkpoint at close;
+    /// tens of ms each on a busy disk, and on the path to a first start's
+    /// ready), then one fsync of the finished file. Nothing opens it before
+    /// the directory is renamed into place, after its own fsync, so the
+    /// result is as durable as [`Records::open`]'s.
+    pub fn create(path: &Path) -> Result<(), RecordsError> {
+        let created = connect(path, "OFF").and_then(|conn| conn.close().map_err(|(_, e)| e.into()));
+        created
+            .and_then(|()| Ok(std::fs::File::open(path)?.sync_all()?))
+            .map_err(|e: RecordsError| e.in_file(path))
     }
 
     /// Draws new ids from `entropy` (seeded in deterministic mode).

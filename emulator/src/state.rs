@@ -340,7 +340,10 @@ fn populate(tmp: &Path, entropy: &Entropy, client_key: KeyType) -> Result<(), St
     let app_name = "my_app";
     let spec = ClientCertSpec::new(app_name, now).with_key_type(client_key);
     let chain_pem = format!("{}{}", hierarchy.intermediate.cert_pem, hierarchy.root.cert_pem);
-    let ca_files: [(&str, &[u8], u32); 5] = [
+    // The (empty) CRL too: written here, it is fsynced with the CA's files
+    // instead of on its own on the way to the first start's ready.
+    let empty_crl = ca.crl(&[], 1, now)?;
+    let ca_files: [(&str, &[u8], u32); 6] = [
         (files::ROOT_CERT, hierarchy.root.cert_pem.as_bytes(), PUBLIC_MODE),
         (files::ROOT_KEY, hierarchy.root.key_pem.as_bytes(), SECRET_MODE),
         (
@@ -354,15 +357,19 @@ fn populate(tmp: &Path, entropy: &Entropy, client_key: KeyType) -> Result<(), St
             SECRET_MODE,
         ),
         (files::CA_CHAIN, chain_pem.as_bytes(), PUBLIC_MODE),
+        (files::CRL, empty_crl.as_bytes(), PUBLIC_MODE),
     ];
-    // Three independent waits side by side: an RSA client key (a random
-    // prime search of tens of milliseconds), the CA's files and records.db
-    // (each waiting on the disk for its fsyncs). A P-256 key is quick, and
-    // stays inline so that a seeded entropy's draws keep their order.
-    let client = std::thread::scope(|scope| {
+    // Independent waits side by side: an RSA client key (a random prime
+    // search of 100+ ms, unless the key pool has one), the CA's files and
+    // records.db (each waiting on the disk for its fsyncs), and the .p12
+    // (two PBKDF2 runs of ~10 ms each) while records.db is still being
+    // made. A P-256 key is quick, and stays inline so that a seeded
+    // entropy's draws keep their order (the client key, then the credentials).
+    let chain = [hierarchy.intermediate.cert_der()?, hierarchy.root.cert_der()?];
+    let (client, app, p12) = std::thread::scope(|scope| {
         let rsa = (!client_key.is_derivable()).then(|| scope.spawn(move || client_key.generate(&Entropy::SYSTEM)));
         let records = scope.spawn(|| create_records(tmp));
-        let written = write_durably(tmp, &ca_files);
+        let written = scope.spawn(|| write_durably(tmp, &ca_files));
         let client = match rsa {
             Some(thread) => {
                 let key = thread.join().expect("client key generation panicked");
@@ -370,18 +377,18 @@ fn populate(tmp: &Path, entropy: &Entropy, client_key: KeyType) -> Result<(), St
             }
             None => ca.issue_client(&spec)?,
         };
+        let app = AppCredentials {
+            name: app_name.into(),
+            app_token: entropy.alphanumeric(32),
+            client_id: entropy.uuid(),
+            client_secret: entropy.alphanumeric(40),
+            p12_password: entropy.alphanumeric(16),
+        };
+        let p12 = pki::pkcs12(&client, &chain, &app.p12_password, app_name)?;
         records.join().expect("records.db creation panicked")?;
-        written.map(|()| client)
+        written.join().expect("writing the CA files panicked")?;
+        Ok::<_, StateError>((client, app, p12))
     })?;
-    let app = AppCredentials {
-        name: app_name.into(),
-        app_token: entropy.alphanumeric(32),
-        client_id: entropy.uuid(),
-        client_secret: entropy.alphanumeric(40),
-        p12_password: entropy.alphanumeric(16),
-    };
-    let chain = [hierarchy.intermediate.cert_der()?, hierarchy.root.cert_der()?];
-    let p12 = pki::pkcs12(&client, &chain, &app.p12_password, app_name)?;
     let manifest = manifest_bytes(now, &app);
     write_durably(
         tmp,
@@ -427,7 +434,7 @@ fn write_durably(dir: &Path, entries: &[(&str, &[u8], u32)]) -> Result<(), State
 /// Creates `records.db` (and its schema) in the state being built.
 fn create_records(tmp: &Path) -> Result<(), StateError> {
     let records = tmp.join(files::RECORDS);
-    crate::records::Records::open(&records).map_err(|e| StateError::Corrupt {
+    crate::records::Records::create(&records).map_err(|e| StateError::Corrupt {
         path: records.clone(),
         detail: e.to_string(),
         dir: tmp.to_path_buf(),
