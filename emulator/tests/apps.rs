@@ -209,6 +209,7 @@ fn applications_survive_restarts_and_the_config_and_cli_manage_them() {
     let mut args: Vec<&str> = ports.iter().map(String::as_str).collect();
     args.extend(["--config", config.to_str().unwrap()]);
 
+    crate::util::copy_template_to(&state);
     let emu = Emulator::start_in(&state, &args);
     let bob = SandboxInfo::read(&state.join("apps/bob/sandbox.json")).unwrap();
     let (code, out, err) = cli(&emu, &["apps", "create", "alice"]);

@@ -188,6 +188,7 @@ fn a_sandbox_started_with_a_shifted_clock_accepts_cli_tokens() {
 #[test]
 fn env_keeps_other_https_working_and_sandbox_env_exports() {
     let tmp = tempfile::tempdir().unwrap();
+    crate::util::copy_template_to(&tmp.path().join("state"));
     let emu = Emulator::start_in(&tmp.path().join("state"), &[]);
     ok(&on(&emu, &["env"]));
     let bundle = emu.read("trust_bundle.pem");

@@ -462,6 +462,7 @@ fn the_inspector_can_be_turned_off() {
 fn revealing_the_application_secret_rotates_it_in_the_server_the_files_and_across_restarts() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("state");
+    crate::util::copy_template_to(&dir);
     let emu = Emulator::start_in(&dir, &[]);
     let token_status = |emu: &Emulator, secret: &str| {
         let form = [
