@@ -403,6 +403,7 @@ fn the_summary_states_the_chain_rule_and_the_clock_in_force() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
     let out_file = tmp.path().join("summary.txt");
+    crate::util::copy_template_to(&state);
     let mut child = Command::new(bin())
         .args(["up", "--sandbox-port", "0", "--mtls-port", "0", "--auth-port", "0"])
         .args(["--lenient-chain", "--clock", "+2h", "--state-dir"])
