@@ -181,7 +181,7 @@ fn an_application_is_created_used_listed_shown_and_deleted_over_the_admin_api() 
             Instant::now() < deadline,
             "the deleted application's certificate is still accepted"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
     let (_, list, _) = send(http.get(&url).bearer_auth(&admin));
     assert_eq!(list["data"].as_array().unwrap().len(), 1);

@@ -415,7 +415,7 @@ fn up_printing(state: &Path, extra: &[&str]) -> (std::process::Child, String) {
         }
         assert!(child.try_wait().unwrap().is_none(), "up exited: {text}");
         assert!(Instant::now() < deadline, "no summary: {text}");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
