@@ -69,6 +69,7 @@ fn app_token_authenticates_and_errors_are_provider_json() {
 fn customers_and_transactions_work_on_the_mtls_host_and_persist_across_restarts() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("state");
+    crate::util::copy_template_to(&dir);
     let emu = Emulator::start_in(&dir, &[]);
     let chain = emu.read("lean_public_cert_chain.pem");
     let mtls = client(&chain, Identity::Chain(app_identity(&emu), chain.clone()));
@@ -127,6 +128,7 @@ fn oauth_mode_refuses_the_app_token_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("config.toml");
     std::fs::write(&config, "[app]\nauth_mode = \"oauth\"\n").unwrap();
+    crate::util::copy_template_to(&tmp.path().join("state"));
     let emu = Emulator::start_in(&tmp.path().join("state"), &["--config", config.to_str().unwrap()]);
     let (status, body, _) = call(
         sandbox_client(&emu)

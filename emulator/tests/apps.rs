@@ -181,7 +181,7 @@ fn an_application_is_created_used_listed_shown_and_deleted_over_the_admin_api() 
             Instant::now() < deadline,
             "the deleted application's certificate is still accepted"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
     let (_, list, _) = send(http.get(&url).bearer_auth(&admin));
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
@@ -209,6 +209,7 @@ fn applications_survive_restarts_and_the_config_and_cli_manage_them() {
     let mut args: Vec<&str> = ports.iter().map(String::as_str).collect();
     args.extend(["--config", config.to_str().unwrap()]);
 
+    crate::util::copy_template_to(&state);
     let emu = Emulator::start_in(&state, &args);
     let bob = SandboxInfo::read(&state.join("apps/bob/sandbox.json")).unwrap();
     let (code, out, err) = cli(&emu, &["apps", "create", "alice"]);

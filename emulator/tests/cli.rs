@@ -126,6 +126,8 @@ fn busy_port_names_the_host_and_the_flag() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let tmp = tempfile::tempdir().unwrap();
+    // A state made already: the port, not the state, is what fails.
+    crate::util::copy_template_to(&tmp.path().join("s"));
     let out = cmd()
         .args([
             "up",
@@ -149,6 +151,7 @@ fn busy_port_names_the_host_and_the_flag() {
 fn up_json_prints_the_sandbox_json_document() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");
+    crate::util::copy_template_to(&dir);
     let mut child = std::process::Command::new(bin())
         .args([
             "up",

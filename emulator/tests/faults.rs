@@ -339,6 +339,7 @@ fn cli_and_config_file_install_rules() {
         "[[faults]]\nmatch = { host = \"sandbox\", path = \"/banks/v1\" }\neffect = { status = 500 }\ncount = 1\n",
     )
     .unwrap();
+    crate::util::copy_template_to(&tmp.path().join("s"));
     let emu = Emulator::start_in(&tmp.path().join("s"), &["--config", config.to_str().unwrap()]);
     let http = plain(&emu);
     let (status, body, _) = banks(&http, &emu.info.sandbox_url, &emu);

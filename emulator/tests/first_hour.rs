@@ -188,6 +188,7 @@ fn a_sandbox_started_with_a_shifted_clock_accepts_cli_tokens() {
 #[test]
 fn env_keeps_other_https_working_and_sandbox_env_exports() {
     let tmp = tempfile::tempdir().unwrap();
+    crate::util::copy_template_to(&tmp.path().join("state"));
     let emu = Emulator::start_in(&tmp.path().join("state"), &[]);
     ok(&on(&emu, &["env"]));
     let bundle = emu.read("trust_bundle.pem");
@@ -402,6 +403,7 @@ fn the_summary_states_the_chain_rule_and_the_clock_in_force() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
     let out_file = tmp.path().join("summary.txt");
+    crate::util::copy_template_to(&state);
     let mut child = Command::new(bin())
         .args(["up", "--sandbox-port", "0", "--mtls-port", "0", "--auth-port", "0"])
         .args(["--lenient-chain", "--clock", "+2h", "--state-dir"])

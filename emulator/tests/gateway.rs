@@ -36,6 +36,7 @@ pub fn start_with_config(config: &str) -> (Emulator, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("gateway.toml");
     std::fs::write(&file, config).unwrap();
+    crate::util::copy_template_to(&tmp.path().join("state"));
     let emu = Emulator::start_in(&tmp.path().join("state"), &["--config", file.to_str().unwrap()]);
     (emu, tmp)
 }

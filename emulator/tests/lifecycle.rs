@@ -43,9 +43,10 @@ fn a_sigterm_at_the_moment_of_readiness_stops_the_sandbox() {
     }
 }
 
+/// On a first start: the modes are the ones the sandbox creates its files with.
 #[test]
 fn secrets_are_owner_only_and_env_file_matches_json() {
-    let emu = Emulator::start(&[]);
+    let emu = Emulator::start_fresh(&[]);
     for name in [
         "my_app_private_key.pem",
         "root_ca_key.pem",

@@ -242,6 +242,7 @@ fn expired_tokens_are_inactive_and_refused() {
     // Same ports (hence same issuer) before and after the restart.
     let ports = fixed_port_args();
     let fixed: Vec<&str> = ports.iter().map(String::as_str).collect();
+    crate::util::copy_template_to(&dir);
     let past = Emulator::start_in(&dir, &[&fixed[..], &["--clock", "-2h"]].concat());
     let old = app_token(&past, "api");
     assert!(past.stop().success());
@@ -269,6 +270,7 @@ fn discovery_is_complete_and_tokens_verify_with_pyjwt_against_the_jwks() {
         let tmp = tempfile::tempdir().unwrap();
         let config = tmp.path().join("c.toml");
         std::fs::write(&config, format!("[oauth]\nsigning_alg = \"{alg}\"\n")).unwrap();
+        crate::util::copy_template_to(&tmp.path().join("s"));
         let emu = Emulator::start_in(&tmp.path().join("s"), &["--config", config.to_str().unwrap()]);
         let http = plain(&emu);
         let (status, doc, _) = send(http.get(format!("{}/.well-known/oauth-authorization-server", emu.info.auth_url)));
@@ -462,6 +464,7 @@ fn jwt_and_self_signed_clients_registered_in_the_config_file() {
          [[clients]]\nid = \"selfie\"\nauth_method = \"self_signed_tls_client_auth\"\ncertificate_file = \"selfie.pem\"\n"
     );
     std::fs::write(tmp.path().join("c.toml"), config).unwrap();
+    crate::util::copy_template_to(&tmp.path().join("s"));
     let emu = Emulator::start_in(
         &tmp.path().join("s"),
         &["--config", tmp.path().join("c.toml").to_str().unwrap()],
@@ -607,6 +610,7 @@ fn private_key_jwt_with_a_jwks_uri_served_by_wiremock() {
         jwks_host.uri()
     );
     std::fs::write(tmp.path().join("c.toml"), config).unwrap();
+    crate::util::copy_template_to(&tmp.path().join("s"));
     let emu = Emulator::start_in(
         &tmp.path().join("s"),
         &["--config", tmp.path().join("c.toml").to_str().unwrap()],

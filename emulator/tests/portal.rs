@@ -294,7 +294,7 @@ fn a_generated_certificate_works_beside_the_old_one_until_it_is_revoked() {
     let deadline = Instant::now() + Duration::from_secs(5);
     while banks_status(&emu, &new).is_some() {
         assert!(Instant::now() < deadline, "the revoked certificate still works");
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(banks_status(&emu, &old), Some(200));
 
@@ -462,6 +462,7 @@ fn the_inspector_can_be_turned_off() {
 fn revealing_the_application_secret_rotates_it_in_the_server_the_files_and_across_restarts() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("state");
+    crate::util::copy_template_to(&dir);
     let emu = Emulator::start_in(&dir, &[]);
     let token_status = |emu: &Emulator, secret: &str| {
         let form = [

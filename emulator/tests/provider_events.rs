@@ -61,6 +61,7 @@ fn state_changes_send_their_events_in_order_once_across_a_restart_and_faults_for
     std::fs::write(&config, format!("[webhooks]\nurl = \"{}\"\n", receiver.url)).unwrap();
     let args = ["--config", config.to_str().unwrap()];
     let state = tmp.path().join("s");
+    crate::util::copy_template_to(&state);
     let emu = Emulator::start_in(&state, &args);
     let api = Api::sandbox(&emu);
 

@@ -7,9 +7,10 @@ use serde_json::json;
 
 use crate::util::{Emulator, plain, send, token_request};
 
+/// On a first start: the signing key's mode is the one the sandbox creates it with.
 #[test]
 fn secrets_are_hashed_at_rest_and_never_logged() {
-    let emu = Emulator::start(&[]);
+    let emu = Emulator::start_fresh(&[]);
     let http = plain(&emu);
     let admin = crate::util::admin_token(&emu);
     let clients = format!("{}/clients", emu.info.auth_url);

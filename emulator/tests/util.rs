@@ -2,9 +2,10 @@
 //! read its log, stop it; build TLS clients with exact certificate chains.
 
 use std::fs::File;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use mtls_sandbox::info::SandboxInfo;
@@ -35,8 +36,25 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    /// Starts a sandbox in a fresh temp state dir.
+    /// Starts a sandbox in a temp state dir copied from this test process's
+    /// [template](copy_template_to): a warm start. What a first start
+    /// creates (files, modes, keys) is tested with [`Emulator::start_fresh`].
     pub fn start(extra: &[&str]) -> Self {
+        assert!(
+            !extra.contains(&"--deterministic"),
+            "--deterministic decides the keys of a new state dir: use Emulator::start_fresh"
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        copy_template_to(&dir);
+        let mut emu = Self::start_in(&dir, extra);
+        emu._tmp = Some(tmp);
+        emu
+    }
+
+    /// Starts a sandbox in a new, empty temp state dir: a first start,
+    /// which creates the CA hierarchy and keys itself.
+    pub fn start_fresh(extra: &[&str]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let mut emu = Self::start_in(&tmp.path().join("state"), extra);
         emu._tmp = Some(tmp);
@@ -78,7 +96,8 @@ impl Emulator {
                 );
             }
             assert!(Instant::now() < deadline, "sandbox did not become ready");
-            std::thread::sleep(Duration::from_millis(20));
+            // A warm start is ready in ~25 ms: a coarser poll would add most of that again.
+            std::thread::sleep(Duration::from_millis(5));
         };
         Self {
             child: Some(child),
@@ -121,18 +140,22 @@ impl Emulator {
     /// Sends SIGTERM and waits for the process to exit.
     pub fn stop(mut self) -> ExitStatus {
         let mut child = self.child.take().unwrap();
-        let ok = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
+        // SAFETY: a plain syscall on our own, not yet reaped, child.
+        let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(
+            sent,
+            0,
+            "kill -TERM {}: {}",
+            child.id(),
+            std::io::Error::last_os_error()
+        );
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 return status;
             }
             assert!(Instant::now() < deadline, "sandbox did not stop after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }
@@ -144,6 +167,57 @@ impl Drop for Emulator {
             let _ = child.wait();
         }
         let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// The template state dir of this test process (see [`template`]).
+static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+
+/// A state dir made once per test process by a real first start of the
+/// binary, stopped with SIGTERM. A first start creates a CA hierarchy and
+/// two RSA-2048 keys (the app's and the token signer's): 120-240 ms of CPU
+/// in a debug build, where a start on an existing state dir takes ~25 ms.
+/// Most tests are about what a running sandbox does, not about what its
+/// first start creates, so they start on a copy ([`Emulator::start`]).
+///
+/// Statics are never dropped: an `atexit` hook removes the dir when the
+/// test binary exits (a killed run leaves it in the temp dir).
+fn template() -> &'static Path {
+    extern "C" fn remove_template() {
+        if let Some(parent) = TEMPLATE.get().and_then(|state| state.parent()) {
+            let _ = std::fs::remove_dir_all(parent);
+        }
+    }
+    TEMPLATE.get_or_init(|| {
+        let tmp = tempfile::Builder::new()
+            .prefix("mtls-sandbox-template")
+            .tempdir()
+            .unwrap();
+        let state = tmp.keep().join("state");
+        let status = Emulator::start_in(&state, &[]).stop();
+        assert!(status.success(), "the template sandbox stopped with {status}");
+        // SAFETY: registers a plain function; it only touches the filesystem.
+        unsafe { libc::atexit(remove_template) };
+        state
+    })
+}
+
+/// Copies the [`template`] state into `dir` (created 0700, as the sandbox
+/// creates it), keeping each file's mode: owner-only secrets stay 0600.
+/// The lock file is left out: each sandbox creates and locks its own.
+pub fn copy_template_to(dir: &Path) {
+    let template = template();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .unwrap();
+    for entry in std::fs::read_dir(template).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if entry.file_type().unwrap().is_file() && name != "sandbox.lock" {
+            std::fs::copy(entry.path(), dir.join(&name)).unwrap();
+        }
     }
 }
 
@@ -382,4 +456,41 @@ pub fn admin_token(emu: &Emulator) -> String {
     let (status, body, _) = token_request(&plain(emu), &emu.info.token_endpoint, &form);
     assert_eq!(status, 200, "{body}");
     body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A copy of the template is the template: the same files with the same
+/// bytes and modes (owner-only secrets stay 0600), in a 0700 dir.
+#[test]
+fn a_template_copy_keeps_every_file_and_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("state");
+    copy_template_to(&copy);
+    assert_eq!(mode(&copy), 0o700);
+    let mut copied = 0;
+    for entry in std::fs::read_dir(template()).unwrap() {
+        let original = entry.unwrap().path();
+        let name = original.file_name().unwrap();
+        if name == "sandbox.lock" {
+            continue;
+        }
+        let twin = copy.join(name);
+        assert_eq!(
+            std::fs::read(&original).unwrap(),
+            std::fs::read(&twin).unwrap(),
+            "{name:?}"
+        );
+        assert_eq!(mode(&original), mode(&twin), "{name:?}");
+        copied += 1;
+    }
+    assert_eq!(std::fs::read_dir(&copy).unwrap().count(), copied);
+    for secret in [
+        "my_app_private_key.pem",
+        "root_ca_key.pem",
+        "oauth_signing_key_ps256.pem",
+        "state.json",
+    ] {
+        assert_eq!(mode(&copy.join(secret)), 0o600, "{secret}");
+    }
 }

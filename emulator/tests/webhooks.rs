@@ -18,6 +18,7 @@ fn start_with(section: &str) -> (tempfile::TempDir, Emulator) {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("webhooks.toml");
     std::fs::write(&config, format!("[webhooks]\n{section}")).unwrap();
+    crate::util::copy_template_to(&tmp.path().join("s"));
     let emu = Emulator::start_in(&tmp.path().join("s"), &["--config", config.to_str().unwrap()]);
     (tmp, emu)
 }

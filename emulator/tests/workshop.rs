@@ -415,7 +415,7 @@ fn up_printing(state: &Path, extra: &[&str]) -> (std::process::Child, String) {
         }
         assert!(child.try_wait().unwrap().is_none(), "up exited: {text}");
         assert!(Instant::now() < deadline, "no summary: {text}");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -431,6 +431,8 @@ fn stop(mut child: std::process::Child) {
 fn up_apps_creates_the_attendees_once_and_prints_their_links_on_the_public_host() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("s");
+    // The attendees' applications are what is made here, not the state.
+    crate::util::copy_template_to(&state);
     let (child, summary) = up_printing(&state, &["--apps", "2"]);
     let table = summary.split("Workshop:").nth(1).expect("the attendees' table");
     for name in ["attendee-1", "attendee-2"] {

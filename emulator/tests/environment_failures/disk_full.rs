@@ -109,6 +109,7 @@ fn a_full_disk_fails_writes_clearly_and_loses_nothing() {
     std::fs::create_dir(&disk).unwrap();
     let _mount = Mount::tmpfs(&disk, "8m");
     let state = disk.join("state");
+    crate::util::copy_template_to(&state);
     let emu = Emulator::start_in(&state, &[]);
     let admin = admin_token(&emu);
 

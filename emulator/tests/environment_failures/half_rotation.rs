@@ -15,6 +15,7 @@ use crate::util::{Emulator, plain, token_request};
 fn a_rotation_failing_half_way_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
+    crate::util::copy_template_to(&state);
     let emu = Emulator::start_in(&state, &[]);
     let secret = emu.info.client_secret.clone();
     let token_status = |emu: &Emulator| {

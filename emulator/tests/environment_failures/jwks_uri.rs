@@ -59,6 +59,7 @@ fn a_hanging_huge_or_looping_jwks_uri_fails_the_token_request_in_bounded_time() 
         );
     }
     std::fs::write(tmp.path().join("c.toml"), config).unwrap();
+    crate::util::copy_template_to(&tmp.path().join("s"));
     let emu = Emulator::start_in(
         &tmp.path().join("s"),
         &["--config", tmp.path().join("c.toml").to_str().unwrap()],

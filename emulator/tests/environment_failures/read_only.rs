@@ -27,6 +27,7 @@ fn assert_clear(what: &str, (code, stderr): &(Option<i32>, String), names: &Path
 fn a_read_only_state_dir_is_refused_at_start_naming_the_dir_and_the_fix() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
+    crate::util::copy_template_to(&state);
     let emu = Emulator::start_in(&state, &[]);
     let (status, created, _) = send(
         crate::util::plain(&emu)
@@ -87,6 +88,7 @@ fn an_empty_mount_point_as_state_dir_says_to_use_a_directory_inside_it() {
 fn a_state_dir_turned_read_only_while_running_answers_503_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
+    crate::util::copy_template_to(&state);
     let emu = Emulator::start_in(&state, &[]);
     let secret = emu.info.client_secret.clone();
     let (posted, _) = {
