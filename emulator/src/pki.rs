@@ -23,6 +23,10 @@ use time::{Duration, OffsetDateTime};
 use crate::entropy::Entropy;
 use crate::key_type::KeyType;
 
+#[path = "pki_key_match.rs"]
+mod key_match;
+pub use key_match::key_matches_cert;
+
 /// Organisation name on every certificate we issue.
 pub const ORGANISATION: &str = "mtls-sandbox (SANDBOX ONLY - not trusted anywhere)";
 
@@ -341,21 +345,6 @@ pub fn common_name_of(der: &[u8]) -> Option<String> {
     let (_, cert) = X509Certificate::from_der(der).ok()?;
     let cn = cert.subject().iter_common_name().next()?.as_str().ok()?.to_owned();
     Some(cn)
-}
-
-/// Whether `key_pem` is the private key of the certificate `cert_der`.
-pub fn key_matches_cert(cert_der: &[u8], key_pem: &str) -> Result<bool, PkiError> {
-    use rcgen::PublicKeyData;
-    use x509_parser::prelude::{FromDer, X509Certificate};
-    let (_, cert) = X509Certificate::from_der(cert_der).map_err(|e| PkiError::Pem {
-        what: "certificate".into(),
-        detail: e.to_string(),
-    })?;
-    let key = KeyPair::from_pem(key_pem).map_err(|e| PkiError::Pem {
-        what: "private key".into(),
-        detail: e.to_string(),
-    })?;
-    Ok(key.subject_public_key_info() == cert.public_key().raw)
 }
 
 /// Whether the server certificate of an earlier start (`leaf_pem` first in
