@@ -45,11 +45,13 @@ pub struct Gateway {
     certificates: client_cert::Certificates,
 }
 
-/// A route and the connections to its upstream (shared by the routes to
-/// one origin), made once at start.
+/// A route and what forwarding on it needs, made once at start: the
+/// connections to its upstream (shared by the routes to one origin) and
+/// the explanation of a stalled response body.
 struct Forward {
     route: Route,
     upstream: Arc<Upstream>,
+    stalled: Arc<stall::Stalled>,
 }
 
 impl Gateway {
@@ -69,7 +71,16 @@ impl Gateway {
                         upstream
                     }
                 };
-                Forward { route, upstream }
+                let stalled = Arc::new(stall::Stalled {
+                    upstream: route.origin.clone(),
+                    prefix: route.prefix.clone(),
+                    timeout: route.timeout,
+                });
+                Forward {
+                    route,
+                    upstream,
+                    stalled,
+                }
             })
             .collect();
         Self {
@@ -128,12 +139,8 @@ pub async fn proxy(State(gateway): State<Arc<Gateway>>, req: Request) -> Respons
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
             headers::for_client(&mut parts.headers);
-            let why = stall::Stalled {
-                upstream: route.origin.clone(),
-                prefix: route.prefix.clone(),
-                timeout: route.timeout,
-            };
-            Response::from_parts(parts, Body::new(stall::IdleTimeout::new(body, why)))
+            let body = stall::IdleTimeout::new(body, forward.stalled.clone());
+            Response::from_parts(parts, Body::new(body))
         }
         Ok(Err(e)) => {
             tracing::warn!(upstream = %route.origin, "gateway: {e:?}");
