@@ -108,7 +108,7 @@ pub fn for_upstream(route: &Route, owned: &Owned, headers: &mut HeaderMap, calle
     // The first hop: the address chain starts here (a client-sent one is
     // not appended to, it is dropped above).
     if let Some(ip) = caller.ip {
-        insert(headers, X_FORWARDED_FOR, &ip.to_string());
+        headers.insert(X_FORWARDED_FOR, address(ip));
     }
     if let Some(cert) = caller.certificate {
         let mut set = |name: Option<&HeaderName>, value: Option<HeaderValue>| {
@@ -150,6 +150,34 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }
+}
+
+/// `ip` as a header value, as its `Display` writes it. IPv4, the usual
+/// case, is written by hand: `to_string` through the formatting machinery
+/// cost ~1.4k instructions per forwarded request (callgrind, issue #15).
+fn address(ip: IpAddr) -> HeaderValue {
+    let IpAddr::V4(v4) = ip else {
+        return HeaderValue::from_str(&ip.to_string()).expect("an IPv6 address is hex digits, colons and dots");
+    };
+    let mut text = [0u8; 15];
+    let mut len = 0;
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text[len] = b'.';
+            len += 1;
+        }
+        if octet >= 100 {
+            text[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            text[len] = b'0' + octet / 10 % 10;
+            len += 1;
+        }
+        text[len] = b'0' + octet % 10;
+        len += 1;
+    }
+    HeaderValue::from_bytes(&text[..len]).expect("digits and dots")
 }
 
 fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) {
@@ -322,5 +350,22 @@ mod tests {
         for_client(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
         assert_eq!(h["content-type"], "application/json");
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.100.9",
+            "1.22.3.40",
+            "127.0.0.1",
+            "::1",
+            "::ffff:192.0.2.1",
+            "2001:db8::7",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(address(ip), ip.to_string().as_str());
+        }
     }
 }
