@@ -15,7 +15,8 @@ use super::route::{Route, XFCC_HEADER};
 /// RFC 9110 §7.6.1: meaningful for one connection only, never forwarded.
 /// Proxy-Authorization is addressed to the gateway itself. Names, not
 /// strings: removing by a string parses it on every request.
-const HOP_BY_HOP: [HeaderName; 7] = [
+const HOPS: usize = 7;
+const HOP_BY_HOP: [HeaderName; HOPS] = [
     header::CONNECTION,
     HeaderName::from_static("proxy-connection"),
     HeaderName::from_static("keep-alive"),
@@ -131,24 +132,36 @@ pub fn for_client(headers: &mut HeaderMap) {
 }
 
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // Requests usually carry none of them: one pass over the names is
-    // cheaper than looking each of the seven up.
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    // Requests usually carry none of them, responses often Connection
+    // alone (nginx: `keep-alive`): one pass over the names finds those
+    // present, and only they are removed (a removal hashes the name).
+    let mut present = [false; HOPS];
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+            present[i] = true;
+        }
+    }
+    if !present.contains(&true) {
         return;
     }
-    // Fields named in Connection are hop-by-hop too.
+    // Fields named in Connection are hop-by-hop too; those of the list
+    // above go below in any case.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::try_from(name.trim()).ok())
+        .map(str::trim)
+        .filter(|name| !HOP_BY_HOP.iter().any(|hop| hop.as_str().eq_ignore_ascii_case(name)))
+        .filter_map(|name| HeaderName::try_from(name).ok())
         .collect();
     for name in named {
         headers.remove(name);
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    for (name, present) in HOP_BY_HOP.iter().zip(present) {
+        if present {
+            headers.remove(name);
+        }
     }
 }
 
@@ -350,6 +363,12 @@ mod tests {
         for_client(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
         assert_eq!(h["content-type"], "application/json");
+
+        // Connection alone, naming a field of the list and one not present.
+        let mut h = headers(&[("connection", "Keep-Alive, close"), ("content-length", "2")]);
+        for_client(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h["content-length"], "2");
     }
 
     #[test]
