@@ -42,18 +42,18 @@ pub type UpstreamError = Box<dyn Error + Send + Sync>;
 
 /// The connections to one upstream origin.
 pub struct Upstream {
-    /// `host:port`, as given in the route's `upstream`.
-    authority: String,
+    /// `host:port` to connect to (port 80 where the route names none).
+    address: String,
     /// The Host header every forwarded request carries.
     host: HeaderValue,
     idle: Mutex<Vec<SendRequest<Body>>>,
 }
 
 impl Upstream {
-    /// The upstream at `authority` (`host:port`, already validated).
+    /// The upstream at `authority` (`host[:port]` of a validated route).
     pub fn new(authority: &str) -> Self {
         Self {
-            authority: authority.to_owned(),
+            address: address(authority),
             host: HeaderValue::from_str(authority).expect("a URI authority is a valid header value"),
             idle: Mutex::default(),
         }
@@ -90,13 +90,13 @@ impl Upstream {
     }
 
     async fn connect(&self) -> Result<SendRequest<Body>, UpstreamError> {
-        let tcp = TcpStream::connect(self.authority.as_str()).await?;
+        let tcp = TcpStream::connect(self.address.as_str()).await?;
         tcp.set_nodelay(true)?;
         let (sender, conn) = http1::handshake(TokioIo::new(tcp)).await?;
-        let authority = self.authority.clone();
+        let address = self.address.clone();
         tokio::spawn(async move {
             if let Err(e) = conn.await {
-                tracing::debug!(upstream = %authority, "gateway: upstream connection: {e}");
+                tracing::debug!(upstream = %address, "gateway: upstream connection: {e}");
             }
         });
         Ok(sender)
@@ -138,6 +138,15 @@ impl Upstream {
     #[cfg(test)]
     fn idle(&self) -> usize {
         self.idle.lock().unwrap().len()
+    }
+}
+
+/// Where to connect for `authority`: as written, or on port 80, HTTP's
+/// default, when it names none (`http://api.local`, as hyper-util did).
+fn address(authority: &str) -> String {
+    match authority.parse::<axum::http::uri::Authority>() {
+        Ok(a) if a.port().is_none() => format!("{authority}:80"),
+        _ => authority.to_owned(),
     }
 }
 
@@ -314,6 +323,15 @@ mod tests {
             assert_eq!(server.accepted.load(Ordering::SeqCst), 4, "round {round}");
             idle_becomes(&upstream, 4).await;
         }
+    }
+
+    #[test]
+    fn an_authority_without_a_port_is_reached_on_port_80() {
+        assert_eq!(address("api.local"), "api.local:80");
+        assert_eq!(address("[::1]"), "[::1]:80");
+        assert_eq!(address("127.0.0.1:3000"), "127.0.0.1:3000");
+        let upstream = Upstream::new("api.local");
+        assert_eq!(upstream.host, "api.local", "Host names the authority as written");
     }
 
     #[tokio::test]
