@@ -7,7 +7,8 @@
 //! upstream; then it is forwarded with the client certificate, its
 //! thumbprint, the JWT in place of an opaque token (phantom token) and the
 //! X-Forwarded-* headers. Bodies stream both ways; an upstream that goes
-//! silent mid-body is cut off ([`stall`]). Routing and
+//! silent mid-body is cut off ([`stall`]). Connections to the upstreams
+//! are kept alive and reused ([`upstream`]). Routing and
 //! forwarding use the normalised path ([`path`]), never the raw one.
 
 mod client_cert;
@@ -15,6 +16,7 @@ mod headers;
 pub mod path;
 pub mod route;
 mod stall;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,39 +26,67 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 use axum_server::tls::TlsInfo;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 pub use route::{Route, RouteSection};
+use upstream::Upstream;
 
 use crate::oauth::Authority;
 use crate::oauth::bearer::{self, insufficient};
 use crate::web::ApiError;
 use crate::web::authorization;
 
-/// The routes, a pooled HTTP/1.1 client for the upstreams, the
-/// authorization server whose tokens the routes check, and the certificate
-/// header values derived so far.
+/// The routes with their upstreams' connections, the authorization server
+/// whose tokens the routes check, and the certificate header values derived
+/// so far.
 pub struct Gateway {
-    routes: Vec<Route>,
+    routes: Vec<Forward>,
     authority: Arc<Authority>,
     owned: headers::Owned,
-    client: Client<HttpConnector, Body>,
     certificates: client_cert::Certificates,
+}
+
+/// A route and what forwarding on it needs, made once at start: the
+/// connections to its upstream (shared by the routes to one origin) and
+/// the explanation of a stalled response body.
+struct Forward {
+    route: Route,
+    upstream: Arc<Upstream>,
+    stalled: Arc<stall::Stalled>,
 }
 
 impl Gateway {
     pub fn new(mut routes: Vec<Route>, authority: Arc<Authority>) -> Self {
         // Longest prefix wins, as in nginx.
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
+        let owned = headers::Owned::of(&routes);
+        let mut upstreams: Vec<(String, Arc<Upstream>)> = Vec::new();
+        let routes = routes
+            .into_iter()
+            .map(|route| {
+                let upstream = match upstreams.iter().find(|(origin, _)| *origin == route.origin) {
+                    Some((_, upstream)) => upstream.clone(),
+                    None => {
+                        let upstream = Arc::new(Upstream::new(route.authority()));
+                        upstreams.push((route.origin.clone(), upstream.clone()));
+                        upstream
+                    }
+                };
+                let stalled = Arc::new(stall::Stalled {
+                    upstream: route.origin.clone(),
+                    prefix: route.prefix.clone(),
+                    timeout: route.timeout,
+                });
+                Forward {
+                    route,
+                    upstream,
+                    stalled,
+                }
+            })
+            .collect();
         Self {
-            owned: headers::Owned::of(&routes),
+            owned,
             routes,
             authority,
-            client: Client::builder(TokioExecutor::new()).build(connector),
             certificates: client_cert::Certificates::default(),
         }
     }
@@ -65,8 +95,8 @@ impl Gateway {
         self.routes.is_empty()
     }
 
-    fn route_for(&self, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| path.starts_with(r.prefix.as_str()))
+    fn route_for(&self, path: &str) -> Option<&Forward> {
+        self.routes.iter().find(|f| path.starts_with(f.route.prefix.as_str()))
     }
 }
 
@@ -76,9 +106,10 @@ pub async fn proxy(State(gateway): State<Arc<Gateway>>, req: Request) -> Respons
         Ok(path) => path,
         Err(e) => return ApiError::invalid_parameters(e.to_string()).into_response(),
     };
-    let Some(route) = gateway.route_for(&path) else {
+    let Some(forward) = gateway.route_for(&path) else {
         return ApiError::not_found(format!("no such endpoint: {} {path}", req.method())).into_response();
     };
+    let route = &forward.route;
     let (mut parts, body) = req.into_parts();
     let phantom_jwt = match authorize(&gateway.authority, route, &parts) {
         Ok(jwt) => jwt,
@@ -96,7 +127,7 @@ pub async fn proxy(State(gateway): State<Arc<Gateway>>, req: Request) -> Respons
         phantom_jwt: phantom_jwt.as_deref(),
     };
     headers::for_upstream(route, &gateway.owned, &mut parts.headers, caller);
-    parts.uri = match Uri::try_from(route.target(&path, parts.uri.query())) {
+    parts.uri = match Uri::try_from(route.path_and_query(&path, parts.uri.query())) {
         Ok(uri) => uri,
         Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, "INVALID_PARAMETERS", e.to_string()).into_response(),
     };
@@ -104,16 +135,12 @@ pub async fn proxy(State(gateway): State<Arc<Gateway>>, req: Request) -> Respons
     parts.extensions = Default::default();
     let upstream = Request::from_parts(parts, body);
 
-    match tokio::time::timeout(route.timeout, gateway.client.request(upstream)).await {
+    match tokio::time::timeout(route.timeout, forward.upstream.send(upstream)).await {
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
             headers::for_client(&mut parts.headers);
-            let why = stall::Stalled {
-                upstream: route.origin.clone(),
-                prefix: route.prefix.clone(),
-                timeout: route.timeout,
-            };
-            Response::from_parts(parts, Body::new(stall::IdleTimeout::new(body, why)))
+            let body = stall::IdleTimeout::new(body, forward.stalled.clone());
+            Response::from_parts(parts, Body::new(body))
         }
         Ok(Err(e)) => {
             tracing::warn!(upstream = %route.origin, "gateway: {e:?}");
@@ -124,7 +151,7 @@ pub async fn proxy(State(gateway): State<Arc<Gateway>>, req: Request) -> Respons
                     "the upstream {} for {} did not answer: {}. Is your API running?",
                     route.origin,
                     route.prefix,
-                    cause(&e)
+                    cause(&*e)
                 ),
             )
             .into_response()

@@ -111,17 +111,23 @@ impl Route {
         )
     }
 
-    /// The upstream URI for a request to `path` (and `query`) on the mtls
-    /// host. Built in one allocation: it is made for every forwarded request.
-    pub fn target(&self, path: &str, query: Option<&str>) -> String {
+    /// `host:port` of the upstream.
+    pub fn authority(&self) -> &str {
+        self.origin.strip_prefix("http://").unwrap_or(&self.origin)
+    }
+
+    /// The upstream request target (origin-form: the upstream's base path,
+    /// the path and the query; the connection names the host) for a request
+    /// to `path` (and `query`) on the mtls host. Built in one allocation:
+    /// it is made for every forwarded request.
+    pub fn path_and_query(&self, path: &str, query: Option<&str>) -> String {
         let rest = if self.strip_prefix {
             path.strip_prefix(self.prefix.as_str()).unwrap_or(path)
         } else {
             path
         };
-        let len = self.origin.len() + self.base_path.len() + 1 + rest.len() + query.map_or(0, |q| 1 + q.len());
+        let len = self.base_path.len() + 1 + rest.len() + query.map_or(0, |q| 1 + q.len());
         let mut uri = String::with_capacity(len);
-        uri.push_str(&self.origin);
         uri.push_str(&self.base_path);
         if !rest.starts_with('/') {
             uri.push('/');
@@ -199,7 +205,8 @@ mod tests {
         assert_eq!(route.cert_header.as_ref().unwrap(), DEFAULT_CERT_HEADER);
         assert_eq!(route.thumbprint_header.as_ref().unwrap(), DEFAULT_THUMBPRINT_HEADER);
         assert_eq!(route.timeout, Duration::from_secs(30));
-        assert_eq!(route.target("/a/b", Some("c=d")), "http://127.0.0.1:3000/a/b?c=d");
+        assert_eq!(route.authority(), "127.0.0.1:3000");
+        assert_eq!(route.path_and_query("/a/b", Some("c=d")), "/a/b?c=d");
         assert_eq!(route.describe(), "/* → http://127.0.0.1:3000/  [bearer token]");
     }
 
@@ -209,10 +216,11 @@ mod tests {
             "prefix = \"/partner\"\nupstream = \"http://api:8080/v2/\"\nstrip_prefix = true\nclient_cert_header = \"\"",
         ))
         .unwrap();
-        assert_eq!(route.target("/partner/tx", Some("x=1")), "http://api:8080/v2/tx?x=1");
-        assert_eq!(route.target("/partner", Some("x=1")), "http://api:8080/v2/?x=1");
-        assert_eq!(route.target("/partner", None), "http://api:8080/v2/");
-        assert_eq!(route.target("/partnerx", None), "http://api:8080/v2/x");
+        assert_eq!(route.authority(), "api:8080");
+        assert_eq!(route.path_and_query("/partner/tx", Some("x=1")), "/v2/tx?x=1");
+        assert_eq!(route.path_and_query("/partner", Some("x=1")), "/v2/?x=1");
+        assert_eq!(route.path_and_query("/partner", None), "/v2/");
+        assert_eq!(route.path_and_query("/partnerx", None), "/v2/x");
         assert_eq!(route.cert_header, None);
     }
 

@@ -15,6 +15,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -23,8 +24,9 @@ use axum::body::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-/// Why a forwarded body was cut (logged, and the error hyper sees).
-#[derive(Debug, thiserror::Error)]
+/// Why a forwarded body was cut (logged, and the error hyper sees). Made
+/// once per route; a response holds a reference to it.
+#[derive(Debug, Clone, thiserror::Error)]
 #[error(
     "the upstream {upstream} sent nothing for {} ms in the middle of its response body \
      (timeout_ms of route {prefix}); the response to the client was cut short",
@@ -37,18 +39,27 @@ pub struct Stalled {
 }
 
 /// A response body that fails once `timeout` passes without a frame.
+///
+/// The silence is timed from the first poll that finds nothing to send:
+/// a body whose frames are there whenever hyper asks (a small response
+/// read with its head) never touches the timer, which cost every forwarded
+/// response a boxed `Sleep` and a timer-wheel entry (callgrind, issue #15).
 pub struct IdleTimeout<B> {
     inner: B,
-    deadline: Pin<Box<Sleep>>,
+    /// Made at the first wait, reset at each later one.
+    deadline: Option<Pin<Box<Sleep>>>,
+    /// Whether `deadline` times the current wait (no frame since it was set).
+    waiting: bool,
     /// `None` once the body has been cut.
-    why: Option<Stalled>,
+    why: Option<Arc<Stalled>>,
 }
 
 impl<B> IdleTimeout<B> {
-    pub fn new(inner: B, why: Stalled) -> Self {
+    pub fn new(inner: B, why: Arc<Stalled>) -> Self {
         Self {
             inner,
-            deadline: Box::pin(tokio::time::sleep(why.timeout)),
+            deadline: None,
+            waiting: false,
             why: Some(why),
         }
     }
@@ -67,20 +78,26 @@ where
         let Some(why) = &this.why else {
             return Poll::Ready(None);
         };
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(frame) => {
-                let timeout = why.timeout;
-                this.deadline.as_mut().reset(Instant::now() + timeout);
-                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            this.waiting = false;
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        if !this.waiting {
+            this.waiting = true;
+            let at = Instant::now() + why.timeout;
+            match &mut this.deadline {
+                Some(deadline) => deadline.as_mut().reset(at),
+                None => this.deadline = Some(Box::pin(tokio::time::sleep_until(at))),
             }
-            Poll::Pending => match this.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    let why = this.why.take().expect("checked above");
-                    tracing::warn!("gateway: {why}");
-                    Poll::Ready(Some(Err(why.into())))
-                }
-                Poll::Pending => Poll::Pending,
-            },
+        }
+        let deadline = this.deadline.as_mut().expect("set above");
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                let why = Stalled::clone(&this.why.take().expect("checked above"));
+                tracing::warn!("gateway: {why}");
+                Poll::Ready(Some(Err(why.into())))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -98,12 +115,12 @@ mod tests {
     use super::*;
     use futures_util::StreamExt;
 
-    fn stalled(ms: u64) -> Stalled {
-        Stalled {
+    fn stalled(ms: u64) -> Arc<Stalled> {
+        Arc::new(Stalled {
             upstream: "http://127.0.0.1:9".into(),
             prefix: "/api/".into(),
             timeout: Duration::from_millis(ms),
-        }
+        })
     }
 
     async fn next_frame<B: Body + Unpin>(body: &mut B) -> Option<Result<Frame<B::Data>, B::Error>> {
@@ -139,5 +156,13 @@ mod tests {
         let body = IdleTimeout::new(axum::body::Body::from_stream(ticks), stalled(300));
         let all = axum::body::to_bytes(axum::body::Body::new(body), 1024).await.unwrap();
         assert_eq!(all, Bytes::from_static(b"abcde"), "500 ms in all, never 300 ms silent");
+    }
+
+    #[tokio::test]
+    async fn a_body_ready_whenever_polled_never_starts_the_timer() {
+        let mut body = IdleTimeout::new(axum::body::Body::from("{}"), stalled(300));
+        let frame = next_frame(&mut body).await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), Bytes::from_static(b"{}"));
+        assert!(body.deadline.is_none());
     }
 }
