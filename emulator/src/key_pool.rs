@@ -23,6 +23,7 @@
 //! come from a seeded `--deterministic` stream (aws-lc has no seeded RSA
 //! generator), so taking them from the pool changes nothing there.
 
+use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -54,12 +55,13 @@ pub fn rsa_2048() -> Result<KeyPair, rcgen::Error> {
 }
 
 /// Tops the pool up to [`SPARES`] keys on a thread of its own at the
-/// lowest CPU priority (a running sandbox's requests come first). At most
+/// lowest CPU priority (a running sandbox's requests come first; callers
+/// are async tasks, so even counting the spares happens there). At most
 /// one such thread per process; nothing happens when the pool is off.
 pub fn refill_in_background() {
     static RUNNING: AtomicBool = AtomicBool::new(false);
     let Some(pool) = pool() else { return };
-    if pool.spares() >= SPARES || RUNNING.swap(true, Ordering::AcqRel) {
+    if RUNNING.swap(true, Ordering::AcqRel) {
         return;
     }
     let spawned = std::thread::Builder::new().name("key-pool".into()).spawn(move || {
@@ -96,12 +98,7 @@ fn pool() -> Option<&'static Pool> {
 /// Where the pool lives, from `$MTLS_SANDBOX_KEY_POOL`, `$XDG_CACHE_HOME`
 /// and `$HOME`. Unit tests of this crate use none unless told to, so they
 /// never touch the user's cache.
-fn location(
-    pool: Option<std::ffi::OsString>,
-    xdg_cache: Option<std::ffi::OsString>,
-    home: Option<std::ffi::OsString>,
-) -> Option<PathBuf> {
-    let non_empty = |v: Option<std::ffi::OsString>| v.filter(|v| !v.is_empty());
+fn location(pool: Option<OsString>, xdg_cache: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
     if let Some(dir) = non_empty(pool) {
         return (dir != "off").then(|| PathBuf::from(dir));
     }
@@ -112,12 +109,16 @@ fn location(
 }
 
 /// `$XDG_CACHE_HOME/mtls-sandbox/rsa-2048`, else under `~/.cache`.
-fn in_user_cache(xdg_cache: Option<std::ffi::OsString>, home: Option<std::ffi::OsString>) -> Option<PathBuf> {
-    let non_empty = |v: Option<std::ffi::OsString>| v.filter(|v| !v.is_empty());
+fn in_user_cache(xdg_cache: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
     let cache = non_empty(xdg_cache)
         .map(PathBuf::from)
         .or_else(|| non_empty(home).map(|home| PathBuf::from(home).join(".cache")))?;
     Some(cache.join("mtls-sandbox").join("rsa-2048"))
+}
+
+/// An environment variable's value, unless unset or empty.
+fn non_empty(value: Option<OsString>) -> Option<OsString> {
+    value.filter(|v| !v.is_empty())
 }
 
 /// A pool dir checked to be this user's alone.
@@ -231,14 +232,24 @@ fn read_key(path: &Path) -> Result<KeyPair, String> {
     }
     let mut pem = String::new();
     file.read_to_string(&mut pem).map_err(|e| e.to_string())?;
-    let is_rsa_2048 = pem::parse(&pem).ok().is_some_and(|der| {
-        der.tag() == "PRIVATE KEY"
-            && aws_lc_rs::rsa::KeyPair::from_pkcs8(der.contents()).is_ok_and(|key| key.public_modulus_len() == 256)
-    });
-    if !is_rsa_2048 {
-        return Err("not an RSA-2048 private key (PKCS#8)".into());
+    // One aws-lc parse (it checks the key's consistency, ~4 ms for RSA);
+    // the size is read from the public half it yields.
+    let key = KeyPair::from_pem(&pem).map_err(|e| e.to_string())?;
+    if !is_rsa_2048(&key) {
+        return Err("not an RSA-2048 private key".into());
     }
-    KeyPair::from_pem(&pem).map_err(|e| e.to_string())
+    Ok(key)
+}
+
+fn is_rsa_2048(key: &KeyPair) -> bool {
+    use rcgen::PublicKeyData;
+    use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo};
+    use x509_parser::public_key::PublicKey;
+    let spki = key.subject_public_key_info();
+    let Ok((_, spki)) = SubjectPublicKeyInfo::from_der(&spki) else {
+        return false;
+    };
+    matches!(spki.parsed(), Ok(PublicKey::RSA(rsa)) if rsa.key_size() == 2048)
 }
 
 fn euid() -> u32 {
