@@ -46,7 +46,7 @@ use crate::records::Records;
 use crate::revocation::{self, Revocations};
 use crate::router::{self, Areas};
 use crate::state::{State, files};
-use crate::tls::{self, ExplainingAcceptor, TlsMaterial, TlsOptions};
+use crate::tls::{self, AlpnAcceptor, ExplainingAcceptor, TlsMaterial, TlsOptions};
 use crate::webhooks::{self, WebhookState, Webhooks};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -287,7 +287,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         for listener in bound {
             let tls = RustlsAcceptor::new(tls_config.clone()).handshake_timeout(limits::TLS_HANDSHAKE_TIMEOUT);
             let acceptor = ConnectionLimit::new(
-                ExplainingAcceptor::new(tls, host, inspector.clone()),
+                AlpnAcceptor::new(ExplainingAcceptor::new(tls, host, inspector.clone())),
                 connections.clone(),
             );
             let handle: Handle<SocketAddr> = Handle::with_control(control.clone());

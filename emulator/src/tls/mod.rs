@@ -7,6 +7,7 @@
 //! benchmark, with the fastest RSA/ECDSA on x86_64 among the options.
 
 mod acceptor;
+mod alpn;
 mod cert_problem;
 mod client;
 mod explain;
@@ -21,6 +22,7 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
 pub use acceptor::{ExplainingAcceptor, RefusalSink};
+pub use alpn::AlpnAcceptor;
 pub use cert_problem::CertProblem;
 pub use client::{ClientIdentity, ClientTlsError, client_builder, client_config};
 pub use explain::HandshakeFailure;
