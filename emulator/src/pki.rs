@@ -26,6 +26,7 @@ use crate::key_type::KeyType;
 #[path = "pki_key_match.rs"]
 mod key_match;
 pub use key_match::key_matches_cert;
+pub(crate) use key_match::{rsa_public_components, unsigned};
 
 /// Organisation name on every certificate we issue.
 pub const ORGANISATION: &str = "mtls-sandbox (SANDBOX ONLY - not trusted anywhere)";

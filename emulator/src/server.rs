@@ -309,6 +309,8 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
             .with_context(|| format!("the {host} listener failed to start"))?;
     }
 
+    warm_signing_key(&authority, &state);
+
     // Reload the CA verifiers when the CRL changes (a revocation here, or
     // `mtls-sandbox revoke` in another process); `revoke` waits for that.
     let crl_watch = {
@@ -336,6 +338,22 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         apps,
         _lock: lock,
     })
+}
+
+/// Parses the token signing key for signing beside the last steps to ready
+/// (the first token would pay for it otherwise); start-up only read its
+/// public half. A key that cannot sign is said now, with its file.
+fn warm_signing_key(authority: &Authority, state: &State) {
+    let key = authority.keys().active;
+    let file = state.path(key.alg.file_name());
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = key.warm() {
+            tracing::error!(
+                "the token signing key {} cannot sign ({e}): token requests will fail. Stop the sandbox, delete that file and start again to make a new key",
+                file.display()
+            );
+        }
+    });
 }
 
 impl Running {

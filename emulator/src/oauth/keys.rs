@@ -102,6 +102,11 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
+    /// Parses the key for signing now (see [`super::signer::warm`]).
+    pub fn warm(&self) -> Result<(), jsonwebtoken::errors::Error> {
+        super::signer::warm(self.alg.algorithm(), &self.encoding)
+    }
+
     pub fn from_pem(alg: SigningAlg, pem: &str, what: &str) -> Result<Self, KeyError> {
         // Before jsonwebtoken's first use, or it installs its own provider.
         super::signer::install();

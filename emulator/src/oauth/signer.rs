@@ -23,7 +23,7 @@ static PROVIDER: CryptoProvider = CryptoProvider {
     signer_factory: new_signer,
     verifier_factory: aws_lc::DEFAULT_PROVIDER.verifier_factory,
     jwk_utils: JwkUtils {
-        extract_rsa_public_key_components: aws_lc::DEFAULT_PROVIDER.jwk_utils.extract_rsa_public_key_components,
+        extract_rsa_public_key_components: rsa_public_key_components,
         extract_ec_public_key_coordinates: aws_lc::DEFAULT_PROVIDER.jwk_utils.extract_ec_public_key_coordinates,
         compute_digest: aws_lc::DEFAULT_PROVIDER.jwk_utils.compute_digest,
     },
@@ -77,6 +77,24 @@ fn parse(alg: Algorithm, der: &[u8]) -> jsonwebtoken::errors::Result<Pair> {
     RsaKeyPair::from_der(der)
         .map(|pair| Pair::Rsa(Arc::new(pair)))
         .map_err(|_| Error::from(ErrorKind::InvalidRsaKey("unparseable".into())))
+}
+
+/// An RSA key's `n` and `e` for its JWK, read from its DER. aws-lc's
+/// version parses and checks the whole private key only to read them, and
+/// that check (`RSA_check_key`, ~2.5M instructions) was a seventh of a
+/// warm start. The key is still parsed and checked once, for signing:
+/// [`warm`] does it beside the last steps to ready.
+fn rsa_public_key_components(der: &[u8]) -> jsonwebtoken::errors::Result<(Vec<u8>, Vec<u8>)> {
+    use crate::pki::{rsa_public_components, unsigned};
+    let (n, e) = rsa_public_components(der)
+        .ok_or_else(|| Error::from(ErrorKind::InvalidRsaKey("not an RSAPrivateKey".into())))?;
+    Ok((unsigned(n).to_vec(), unsigned(e).to_vec()))
+}
+
+/// Parses (and checks) `key` for signing with `alg` now, so that the first
+/// token does not pay for it; an error says the key cannot sign.
+pub fn warm(alg: Algorithm, key: &EncodingKey) -> jsonwebtoken::errors::Result<()> {
+    new_signer(&alg, key).map(drop)
 }
 
 fn new_signer(alg: &Algorithm, key: &EncodingKey) -> jsonwebtoken::errors::Result<Box<dyn JwtSigner>> {
@@ -145,6 +163,35 @@ impl JwtSigner for Cached {
 mod tests {
     use super::super::keys::{KeySet, SigningAlg, SigningKey};
     use super::super::token::{AccessClaims, issue, verify};
+
+    #[test]
+    fn rsa_jwk_components_are_aws_lc_s() {
+        super::install();
+        let pem = SigningAlg::PS256.generate_pem().unwrap();
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+        let aws_lc = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER
+            .jwk_utils
+            .extract_rsa_public_key_components;
+        let ours = super::rsa_public_key_components(key.inner()).unwrap();
+        assert_eq!(ours, aws_lc(key.inner()).unwrap());
+        assert_eq!(ours.1, [1, 0, 1]);
+        assert!(super::rsa_public_key_components(b"not a key").is_err());
+    }
+
+    #[test]
+    fn warm_parses_the_key_once_for_signing_and_refuses_a_damaged_one() {
+        super::install();
+        let key = SigningKey::from_pem(SigningAlg::PS256, &SigningAlg::PS256.generate_pem().unwrap(), "k").unwrap();
+        key.warm().unwrap();
+        // Its public half intact, its private half not: the JWK still reads
+        // (n and e), signing cannot.
+        let mut der = key.encoding.inner().to_vec();
+        let last = der.len() - 1;
+        der[last] ^= 0xff;
+        let damaged = jsonwebtoken::EncodingKey::from_rsa_der(&der);
+        assert!(super::rsa_public_key_components(damaged.inner()).is_ok());
+        assert!(super::warm(jsonwebtoken::Algorithm::PS256, &damaged).is_err());
+    }
 
     #[test]
     fn cached_signatures_verify() {
