@@ -225,6 +225,7 @@ pub async fn start(config: Config, runtime: Runtime) -> anyhow::Result<Running> 
         webhooks: webhooks.clone(),
     };
     let areas = Areas {
+        provider_routes: crate::provider::routes(provider.clone()),
         provider: provider.clone(),
         api,
         faults: FaultState {

@@ -44,7 +44,6 @@ pub use profile::{DEFAULT_PROFILE, Profile, ProfileError};
 
 use crate::api::{Api, Caller};
 use crate::clock::Clock;
-use crate::hosts::Host;
 use crate::oauth::Authority;
 use crate::web::body::ApiBytes;
 use crate::web::{ApiError, FailLifecycle};
@@ -94,14 +93,16 @@ impl Provider {
     }
 }
 
-/// The profile's endpoints, then the imported requests it does not shadow
-/// (sandbox and mtls hosts), or the linking admin call (auth host).
-pub fn routes(state: Provider, host: Host) -> Router {
-    if host == Host::Auth {
-        return Router::new()
-            .route("/admin/customers/{customer_id}/link", post(link::admin_link))
-            .with_state(state);
-    }
+/// The linking admin call (auth host).
+pub fn admin_routes(state: Provider) -> Router {
+    Router::new()
+        .route("/admin/customers/{customer_id}/link", post(link::admin_link))
+        .with_state(state)
+}
+
+/// The profile's endpoints, then the imported requests it does not shadow:
+/// the same for the sandbox and mtls hosts, so the server builds them once.
+pub fn routes(state: Provider) -> Router {
     let mut mount = Mount::new();
     for endpoint in &state.profile.endpoints {
         let endpoint = Arc::new(endpoint.clone());

@@ -50,6 +50,8 @@ use forwarded_cert::Forwarding;
 pub struct Areas {
     pub api: Api,
     pub provider: Provider,
+    /// [`provider::routes`], built once for the two hosts that serve them.
+    pub provider_routes: Router,
     pub authority: Arc<Authority>,
     /// `/admin/apps`.
     pub apps: AppsAdmin,
@@ -129,7 +131,10 @@ fn routes(areas: &Areas, host: Host) -> Router {
     }
     // The provider's documented API from its profile; on the auth host, the
     // admin call that links a test customer to a bank.
-    router = router.merge(provider::routes(areas.provider.clone(), host));
+    router = match host {
+        Host::Auth => router.merge(provider::admin_routes(areas.provider.clone())),
+        Host::Sandbox | Host::Mtls => router.merge(areas.provider_routes.clone()),
+    };
     if host == Host::Sandbox {
         router = router.merge(portal::routes(areas.portal.clone()));
     }
