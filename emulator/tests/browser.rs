@@ -36,6 +36,7 @@ fn a_user_downloads_a_certificate_uses_it_with_curl_revokes_it_and_rotates_a_sec
         mtls_sandbox::info::SandboxInfo::read(&emu.state_dir.join(format!("apps/{name}/sandbox.json"))).unwrap()
     };
     let (alice, bob) = (app("alice"), app("bob"));
+    let network = host_network_lock();
     let out = Command::new("node")
         .arg(browser_dir().join("portal.mjs"))
         .env("CHROMIUM", &chromium)
@@ -50,6 +51,7 @@ fn a_user_downloads_a_certificate_uses_it_with_curl_revokes_it_and_rotates_a_sec
         .env("SCREENSHOTS", &shots)
         .output()
         .expect("node must be installed (scripts/test installs it)");
+    drop(network);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

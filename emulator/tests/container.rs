@@ -225,6 +225,8 @@ impl Drop for Project {
 #[test]
 fn the_compose_example_client_calls_the_mtls_host_by_its_service_name() {
     let image = image();
+    // Until the project's network is gone again (the guard drops after `project`).
+    let _network = crate::util::host_network_lock();
     let project = Project {
         file: repo().join("examples/compose/docker-compose.yml"),
         name: format!("mtlssandboxtest{}", std::process::id()),

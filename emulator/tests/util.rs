@@ -221,6 +221,16 @@ pub fn copy_template_to(dir: &Path) {
     }
 }
 
+/// Held by a test while it adds network interfaces to the host (the compose
+/// test's Docker network) and by one that needs the host's network to stay
+/// put: Chromium aborts a page load with `ERR_NETWORK_CHANGED` when an
+/// interface appears, even for a page on loopback.
+pub fn host_network_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A test that failed while holding it leaves nothing to repair.
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Which certificates a Rust (rustls) client presents. rustls sends exactly
 /// the chain it is given, like Go — which is what makes `Leaf` fail.
 pub enum Identity {

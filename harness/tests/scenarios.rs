@@ -1,9 +1,13 @@
 //! Every scenario file in fixtures/scenarios/ runs against a fresh sandbox
 //! and its transcript is snapshotted (ports and ids redacted). Every file is
 //! run and compared before the test fails, so one run names every scenario
-//! whose transcript changed (`insta::glob!`), not just the first.
+//! whose transcript changed (`insta::glob!`), not just the first. The files
+//! run at once, each on its own sandbox: a run is mostly waiting (handshakes,
+//! the clock's steps, webhook deliveries), and one after another they made
+//! this the slowest test of the harness.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use harness::Sandbox;
 use harness::outcome::Tally;
@@ -33,10 +37,24 @@ fn every_scenario_passes_and_matches_its_snapshot() {
         .enable_all()
         .build()
         .unwrap();
+    let mut files: Vec<PathBuf> = Vec::new();
+    insta::glob!("../../fixtures/scenarios", "*.toml", |file| files.push(file.to_owned()));
+    let mut runs: HashMap<PathBuf, (String, Tally)> = rt.block_on(async {
+        let runs: Vec<_> = files
+            .into_iter()
+            .map(|file| tokio::spawn(async move { (file.clone(), transcript_of(&file).await) }))
+            .collect();
+        let mut done = HashMap::new();
+        for run in runs {
+            let (file, result) = run.await.unwrap();
+            done.insert(file, result);
+        }
+        done
+    });
     let mut ran = Vec::new();
     let mut failed = Vec::new();
     insta::glob!("../../fixtures/scenarios", "*.toml", |file| {
-        let (transcript, tally) = rt.block_on(transcript_of(file));
+        let (transcript, tally) = runs.remove(file).expect("every file ran");
         let name = file.file_stem().unwrap().to_string_lossy().into_owned();
         let mut settings = insta::Settings::clone_current();
         // Snapshots keep the names and headers they had before glob!.
