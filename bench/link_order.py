@@ -148,7 +148,8 @@ def main():
             if name not in seen:
                 seen.add(name)
                 order.append(name)
-    a.out.write_text(HEADER + "\n".join(order) + "\n")
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    a.out.write_text(HEADER + f"# Made with {rustc}: another toolchain has other symbol hashes.\n" + "\n".join(order) + "\n")
     print(f"{a.out}: {len(order)} functions")
 
 
