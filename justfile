@@ -33,6 +33,15 @@ bench *ARGS:
     bench/setup.sh
     python3 bench/run.py {{ARGS}}
 
+# The binary's code layout (emulator/link-order.txt): the functions a start, an idle
+# sandbox and common requests run, placed side by side; rerun after a toolchain or
+# dependency update (`python3 bench/link_order.py --check` says when it is stale).
+link-order:
+    cargo build --release -p mtls-sandbox
+    python3 bench/link_order.py
+    cargo build --release -p mtls-sandbox
+    python3 bench/link_order.py --check
+
 # Fuzz one target (token_request, jwt_verify, scenario, config) for SECS seconds.
 # cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP lets the stable toolchain build it.
 fuzz TARGET SECS="600":
