@@ -222,9 +222,9 @@ mod tests {
             "name = \"mine\"\nextends = \"lean-uae\"\n\n[[endpoints]]\nid = \"bad\"\nmethod = \"GET\"\npath = \"/oauth2/mine\"\nkind = \"builtin\"\n",
         )
         .unwrap();
-        let err = Profile::load("./mine", dir.path())
-            .err()
-            .expect("a reserved path is refused");
+        let Err(err) = Profile::load("./mine", dir.path()) else {
+            panic!("a reserved path is refused");
+        };
         assert!(err.to_string().contains("/oauth2"), "{err}");
     }
 }
