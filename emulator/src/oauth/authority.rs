@@ -15,7 +15,7 @@ use rustls::server::danger::ClientCertVerifier;
 use time::OffsetDateTime;
 
 use super::client::{Client, TokenFormat};
-use super::client_auth::{self, AuthContext, Authenticated, Presented};
+use super::client_auth::{self, AuthContext, Authenticated, CertMemo, Presented};
 use super::error::OAuthError;
 use super::jwks_fetch::JwksFetcher;
 use super::keys::{KeyInProgress, KeySet, SigningAlg, SigningKey};
@@ -25,7 +25,6 @@ use super::token::{self, AccessClaims, TokenError};
 use super::verified::{Verified, VerifiedTokens};
 use crate::clock::Clock;
 use crate::entropy::Entropy;
-use crate::per_cert::PerCertificate;
 use crate::records::Records;
 use crate::state::State;
 
@@ -59,8 +58,8 @@ pub struct Authority {
     /// Token ids revoked by this process (older ones are in records.db,
     /// checked when a token is first verified).
     revoked: RwLock<HashSet<String>>,
-    /// `x5t#S256` of the client certificates presented with bearer tokens.
-    pub(super) thumbprints: PerCertificate<String>,
+    /// Thumbprints and subjects of the client certificates presented.
+    pub(super) certs: CertMemo,
 }
 
 /// A granted token, ready for the token response.
@@ -101,7 +100,7 @@ impl Authority {
             jwks_fetcher: JwksFetcher::default(),
             verified: VerifiedTokens::default(),
             revoked: RwLock::default(),
-            thumbprints: PerCertificate::default(),
+            certs: CertMemo::default(),
         }
     }
 
@@ -227,6 +226,7 @@ impl Authority {
         };
         let cx = AuthContext {
             ca_verifier: verifier.as_ref(),
+            certs: &self.certs,
             audiences: &audiences,
             now,
             first_use: &first_use,

@@ -14,7 +14,7 @@ use axum::http::request::Parts;
 use axum_server::tls::TlsInfo;
 
 use super::authority::{Authority, VerifyError};
-use super::token::{TokenError, x5t_s256};
+use super::token::TokenError;
 use super::verified::Verified;
 use crate::hosts::Host;
 use crate::web::ApiError;
@@ -53,7 +53,7 @@ impl Authority {
             VerifyError::Token(e) => BearerError::Token(e),
             VerifyError::OAuth(e) => BearerError::Internal(e.description),
         })?;
-        let thumbprint = certificate.map(|der| self.thumbprints.get(der, x5t_s256));
+        let thumbprint = certificate.map(|der| self.certs.thumbprint(der));
         match (&verified.claims.cnf, thumbprint) {
             (Some(cnf), Some(thumbprint)) if cnf.x5t_s256 == thumbprint => {}
             (Some(_), Some(_)) => return Err(BearerError::OtherCertificate),

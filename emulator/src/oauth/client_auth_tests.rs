@@ -37,6 +37,7 @@ struct Fixture {
     verifier: Arc<dyn ClientCertVerifier>,
     audiences: Vec<String>,
     used: RefCell<HashSet<String>>,
+    certs: CertMemo,
 }
 
 impl Fixture {
@@ -53,6 +54,7 @@ impl Fixture {
             verifier,
             audiences: vec![AUD.into()],
             used: RefCell::default(),
+            certs: CertMemo::default(),
         }
     }
 
@@ -61,6 +63,7 @@ impl Fixture {
             |client: &str, jti: &str, _exp: i64| Ok(self.used.borrow_mut().insert(format!("{client}/{jti}")));
         let cx = AuthContext {
             ca_verifier: self.verifier.as_ref(),
+            certs: &self.certs,
             audiences: &self.audiences,
             now: OffsetDateTime::now_utc(),
             first_use: &first_use,
@@ -408,4 +411,21 @@ fn basic_header_parsing_and_claimed_ids() {
         claimed_client_id(&Presented::default()).unwrap_err().code,
         "invalid_client"
     );
+}
+
+#[test]
+fn the_certificate_memo_gives_what_the_certificate_says_and_none_for_garbage() {
+    let f = Fixture::new();
+    let (leaf, _, _) = f.issued("memo");
+    let (_, cert) = X509Certificate::from_der(&leaf).unwrap();
+    let memo = CertMemo::default();
+    for _ in 0..2 {
+        assert_eq!(memo.thumbprint(&leaf), x5t_s256(&leaf));
+        assert_eq!(memo.subject(&leaf), Some(Dn::from_x509(cert.subject())));
+    }
+    assert_eq!(
+        memo.subject(&leaf).unwrap().to_string(),
+        "CN=memo,OU=Sandbox applications,O=mtls-sandbox (SANDBOX ONLY - not trusted anywhere)"
+    );
+    assert_eq!(memo.subject(b"not a certificate"), None);
 }
