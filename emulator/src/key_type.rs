@@ -91,10 +91,11 @@ fn describe(spki: &SubjectPublicKeyInfo<'_>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn self_signed(key: &KeyPair) -> Vec<u8> {
+    /// A self-signed certificate for `key` (DER), for tests that need one.
+    pub(crate) fn self_signed(key: &KeyPair) -> Vec<u8> {
         let params = rcgen::CertificateParams::new(vec!["x".to_string()]).unwrap();
         params.self_signed(key).unwrap().der().to_vec()
     }

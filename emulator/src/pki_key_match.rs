@@ -104,42 +104,35 @@ fn ec_public_point(private: &[u8]) -> Option<&[u8]> {
 mod tests {
     use super::*;
     use crate::key_type::KeyType;
+    use crate::key_type::tests::self_signed as leaf;
 
-    fn leaf(key: &KeyPair) -> Vec<u8> {
-        let params = rcgen::CertificateParams::new(vec!["leaf".into()]).unwrap();
-        params.self_signed(key).unwrap().der().to_vec()
+    /// A key of `kind` matches its own certificate and no other: not
+    /// another key of its type, not a key of `other_type` (either way
+    /// round); the fast path agrees with aws-lc on its own certificate.
+    fn matches_only_its_own(kind: KeyType, other_type: KeyType) -> (String, KeyPair, KeyPair) {
+        let entropy = crate::entropy::Entropy::SYSTEM;
+        let key = kind.generate(&entropy).unwrap();
+        let other_same = kind.generate(&entropy).unwrap();
+        let other = other_type.generate(&entropy).unwrap();
+        let pem = key.serialize_pem();
+        assert!(key_matches_cert(&leaf(&key), &pem).unwrap());
+        assert!(!key_matches_cert(&leaf(&other_same), &pem).unwrap());
+        assert!(!key_matches_cert(&leaf(&other), &pem).unwrap());
+        assert!(!key_matches_cert(&leaf(&key), &other.serialize_pem()).unwrap());
+        assert_eq!(public_half_matches(&parsed(&leaf(&key)), &pem), Some(true));
+        (pem, other_same, other)
     }
 
     #[test]
     fn an_rsa_key_matches_its_certificate_only() {
-        let entropy = crate::entropy::Entropy::SYSTEM;
-        let rsa = KeyType::Rsa.generate(&entropy).unwrap();
-        let other_rsa = KeyType::Rsa.generate(&entropy).unwrap();
-        let p256 = KeyType::P256.generate(&entropy).unwrap();
-        let pem = rsa.serialize_pem();
-        assert!(key_matches_cert(&leaf(&rsa), &pem).unwrap());
-        assert!(!key_matches_cert(&leaf(&other_rsa), &pem).unwrap());
-        assert!(!key_matches_cert(&leaf(&p256), &pem).unwrap());
-        assert!(!key_matches_cert(&leaf(&rsa), &p256.serialize_pem()).unwrap());
-        // The fast path reads the public half from the key file: it agrees
-        // with aws-lc's full parse.
-        assert_eq!(public_half_matches(&parsed(&leaf(&rsa)), &pem), Some(true));
+        matches_only_its_own(KeyType::Rsa, KeyType::P256);
     }
 
     #[test]
     fn an_ec_key_matches_its_certificate_only_by_its_public_point() {
-        let entropy = crate::entropy::Entropy::SYSTEM;
-        let p256 = KeyType::P256.generate(&entropy).unwrap();
-        let other_p256 = KeyType::P256.generate(&entropy).unwrap();
-        let rsa = KeyType::Rsa.generate(&entropy).unwrap();
-        let pem = p256.serialize_pem();
-        assert!(key_matches_cert(&leaf(&p256), &pem).unwrap());
-        assert!(!key_matches_cert(&leaf(&other_p256), &pem).unwrap());
-        assert!(!key_matches_cert(&leaf(&rsa), &pem).unwrap());
-        assert!(!key_matches_cert(&leaf(&p256), &rsa.serialize_pem()).unwrap());
         // The keys the sandbox writes carry their public point, so aws-lc
         // is not needed to tell.
-        assert_eq!(public_half_matches(&parsed(&leaf(&p256)), &pem), Some(true));
+        let (pem, other_p256, rsa) = matches_only_its_own(KeyType::P256, KeyType::Rsa);
         assert_eq!(public_half_matches(&parsed(&leaf(&other_p256)), &pem), Some(false));
         assert_eq!(public_half_matches(&parsed(&leaf(&rsa)), &pem), Some(false));
     }
