@@ -21,6 +21,7 @@ use std::sync::Arc;
 use mtls_sandbox::config::{Config, Ports};
 use mtls_sandbox::entropy::Entropy;
 use mtls_sandbox::info::SandboxInfo;
+use mtls_sandbox::key_type::KeyType;
 use mtls_sandbox::pki::{self, CertAndKey};
 use mtls_sandbox::server::{self, Running, Runtime};
 use mtls_sandbox::tls;
@@ -112,6 +113,11 @@ impl Sandbox {
         let adjust = |config: &mut Config| {
             config.gateway = routes;
             config.webhooks.url = url;
+            // Derived from the seed like the rest (aws-lc cannot derive RSA
+            // keys): the same certificate every run, and no RSA prime
+            // search per scenario. The harness makes the scenario's calls
+            // itself, so the key's type is not what a scenario tests.
+            config.client_key = KeyType::P256;
         };
         let mut sandbox = Self::start_in(adjust, runtime).await?;
         sandbox.echo = echo;
