@@ -27,7 +27,15 @@ impl AdminClient {
             ))
         })?;
         let (oauth, _) = super::oauth::offline(global)?;
-        let claims = AccessClaims::new(oauth.issuer(), AUDIENCE, "mtls-sandbox-cli", "admin", None, oauth.now());
+        let claims = AccessClaims::new(
+            oauth.issuer(),
+            AUDIENCE,
+            "mtls-sandbox-cli",
+            "admin",
+            None,
+            oauth.now(),
+            uuid::Uuid::new_v4().to_string(),
+        );
         let token = token::issue(&claims, &oauth.keys().active)?;
         let ca = std::fs::read(&info.ca_chain)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", info.ca_chain.display()))?;

@@ -279,15 +279,15 @@ impl Authority {
 
     /// Issues an access token to an authenticated client.
     pub fn grant(&self, who: &Authenticated, scope: String) -> Result<Grant, OAuthError> {
-        let mut claims = AccessClaims::new(
+        let claims = AccessClaims::new(
             self.issuer(),
             AUDIENCE,
             &who.client.client_id,
             &scope,
             who.thumbprint.clone(),
             self.now_for(&who.client),
+            self.entropy().uuid(),
         );
-        claims.jti = self.entropy().uuid();
         let keys = self.keys();
         let jwt = token::issue(&claims, &keys.active)
             .map_err(|e| OAuthError::server_error(format!("signing failed: {e}")))?;

@@ -421,11 +421,48 @@ fn the_certificate_memo_gives_what_the_certificate_says_and_none_for_garbage() {
     let memo = CertMemo::default();
     for _ in 0..2 {
         assert_eq!(memo.thumbprint(&leaf), x5t_s256(&leaf));
-        assert_eq!(memo.subject(&leaf), Some(Dn::from_x509(cert.subject())));
+        assert_eq!(memo.subject(&leaf).as_deref(), Some(&Dn::from_x509(cert.subject())));
     }
     assert_eq!(
         memo.subject(&leaf).unwrap().to_string(),
         "CN=memo,OU=Sandbox applications,O=mtls-sandbox (SANDBOX ONLY - not trusted anywhere)"
     );
     assert_eq!(memo.subject(b"not a certificate"), None);
+}
+
+#[test]
+fn the_memo_parses_a_registered_dn_as_dn_parse_does_malformed_ones_included() {
+    let memo = CertMemo::default();
+    for text in ["CN=a, O=b", "CN=a,garbage", "", "CN=a+UID=b,O=c"] {
+        for _ in 0..2 {
+            assert_eq!(*memo.registered_subject(text), Dn::parse(text), "{text:?}");
+        }
+    }
+}
+
+/// The registered DN is parsed once and remembered: a malformed one is
+/// refused the same way on every request, with why.
+#[test]
+fn a_malformed_registered_dn_is_refused_alike_on_every_request() {
+    let f = Fixture::new();
+    let (leaf, inter, der_order) = f.issued("again");
+    let subject = der_order.rsplit(", ").collect::<Vec<_>>().join(",");
+    let mut c = client(AuthMethod::TlsClientAuth);
+    c.tls_subject_dn = Some(format!("{subject},garbage"));
+    let p = Presented {
+        client_id: Some("c1".into()),
+        peer_chain: vec![leaf, inter],
+        chain_verified: true,
+        ..Default::default()
+    };
+    let first = f.run(&p, &c).unwrap_err();
+    let why = Dn::parse(c.tls_subject_dn.as_deref().unwrap()).unwrap_err();
+    assert!(
+        first.description.contains(&format!("is malformed: {why}")),
+        "{}",
+        first.description
+    );
+    assert_eq!(f.run(&p, &c).unwrap_err().description, first.description);
+    c.tls_subject_dn = Some(subject);
+    assert!(f.run(&p, &c).is_ok(), "a corrected registration is another entry");
 }

@@ -201,7 +201,7 @@ mod tests {
             let keys = KeySet::new(key);
             let now = time::OffsetDateTime::now_utc();
             for scope in ["api", "admin"] {
-                let claims = AccessClaims::new("i", "a", "c", scope, None, now);
+                let claims = AccessClaims::new("i", "a", "c", scope, None, now, scope.into());
                 let jwt = issue(&claims, &keys.active).unwrap();
                 assert_eq!(verify(&jwt, &keys, "i", "a", now).unwrap(), claims);
             }

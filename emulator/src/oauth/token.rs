@@ -37,6 +37,10 @@ pub struct AccessClaims {
 }
 
 impl AccessClaims {
+    /// The claims of a token issued `now` with the id `jti`. The caller
+    /// picks the id: the authority draws it from the sandbox's entropy
+    /// (seeded under `--deterministic`), and a random one made here was
+    /// thrown away on every token.
     pub fn new(
         iss: &str,
         aud: &str,
@@ -44,6 +48,7 @@ impl AccessClaims {
         scope: &str,
         thumbprint: Option<String>,
         now: OffsetDateTime,
+        jti: String,
     ) -> Self {
         let now = now.unix_timestamp();
         Self {
@@ -53,7 +58,7 @@ impl AccessClaims {
             iat: now,
             nbf: now,
             exp: now + EXPIRES_IN,
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti,
             scope: scope.into(),
             client_id: client_id.into(),
             cnf: thumbprint.map(|x5t_s256| Confirmation { x5t_s256 }),
@@ -214,7 +219,7 @@ mod tests {
         for alg in [SigningAlg::PS256, SigningAlg::ES256] {
             let keys = keyset(alg);
             let now = OffsetDateTime::now_utc();
-            let claims = AccessClaims::new(ISS, AUD, "app", "api", Some("thumb".into()), now);
+            let claims = AccessClaims::new(ISS, AUD, "app", "api", Some("thumb".into()), now, "jti-1".into());
             let jwt = issue(&claims, &keys.active).unwrap();
             let header = jsonwebtoken::decode_header(&jwt).unwrap();
             assert_eq!(
@@ -230,7 +235,7 @@ mod tests {
     fn every_kind_of_bad_token_is_refused_with_its_reason() {
         let keys = keyset(SigningAlg::ES256);
         let now = OffsetDateTime::now_utc();
-        let claims = AccessClaims::new(ISS, AUD, "app", "api", None, now);
+        let claims = AccessClaims::new(ISS, AUD, "app", "api", None, now, "jti-3".into());
         let jwt = issue(&claims, &keys.active).unwrap();
 
         let later = now + time::Duration::seconds(3600);

@@ -105,8 +105,7 @@ mod tests {
 
     fn verified(jti: &str) -> Verified {
         let now = time::OffsetDateTime::now_utc();
-        let mut claims = AccessClaims::new("i", "a", "c", "api", None, now);
-        claims.jti = jti.into();
+        let claims = AccessClaims::new("i", "a", "c", "api", None, now, jti.into());
         Verified {
             jwt: format!("jwt-{jti}"),
             claims,
