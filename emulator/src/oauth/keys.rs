@@ -67,28 +67,50 @@ impl SigningAlg {
     /// each a random prime search of tens of milliseconds; made side by side
     /// on two cores they cost the longer of the two instead of the sum.
     pub fn generate_in_background(self) -> Option<KeyInProgress> {
-        (self == SigningAlg::PS256).then(|| KeyInProgress {
-            alg: self,
-            thread: std::thread::spawn(move || self.generate_pem()),
-        })
+        (self == SigningAlg::PS256).then(|| KeyInProgress::spawn(self, move || self.generate_pem()))
     }
 }
 
 /// A signing key being generated on another thread
 /// ([`SigningAlg::generate_in_background`]).
+///
+/// Dropped unused (a start that failed before it needed the key, such as
+/// a state dir it cannot write), it waits for the thread: the process
+/// would otherwise exit while aws-lc is mid-generation on it, and exit
+/// tears down aws-lc's global locks under that thread, which then aborts
+/// (SIGABRT after the clear error, exit 134 instead of 1; 3 of 60 starts
+/// on a read-only parent).
 pub struct KeyInProgress {
     alg: SigningAlg,
-    thread: std::thread::JoinHandle<Result<String, KeyError>>,
+    thread: Option<std::thread::JoinHandle<Result<String, KeyError>>>,
 }
 
 impl KeyInProgress {
+    fn spawn(alg: SigningAlg, generate: impl FnOnce() -> Result<String, KeyError> + Send + 'static) -> Self {
+        Self {
+            alg,
+            thread: Some(std::thread::spawn(generate)),
+        }
+    }
+
     /// The key's PEM, once generated; `None` when it was made for another
     /// algorithm.
-    pub fn join(self, alg: SigningAlg) -> Option<Result<String, KeyError>> {
+    pub fn join(mut self, alg: SigningAlg) -> Option<Result<String, KeyError>> {
         if alg != self.alg {
             return None;
         }
-        Some(self.thread.join().expect("key generation does not panic"))
+        self.wait()
+    }
+
+    fn wait(&mut self) -> Option<Result<String, KeyError>> {
+        let thread = self.thread.take()?;
+        Some(thread.join().expect("key generation does not panic"))
+    }
+}
+
+impl Drop for KeyInProgress {
+    fn drop(&mut self) {
+        let _ = self.wait();
     }
 }
 
@@ -171,6 +193,26 @@ impl KeySet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key generation nobody joined is waited for when dropped, so a
+    /// failed start never exits while aws-lc works on another thread.
+    #[test]
+    fn a_key_in_progress_dropped_unused_waits_for_its_thread() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        let key = KeyInProgress::spawn(SigningAlg::PS256, move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            flag.store(true, Ordering::SeqCst);
+            Ok(String::new())
+        });
+        drop(key);
+        assert!(
+            done.load(Ordering::SeqCst),
+            "the drop returned before the generation ended"
+        );
+    }
 
     #[test]
     fn keys_round_trip_through_pem_with_stable_kids() {
