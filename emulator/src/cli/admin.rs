@@ -34,7 +34,7 @@ impl AdminClient {
             "admin",
             None,
             oauth.now(),
-            uuid::Uuid::new_v4().to_string(),
+            oauth.entropy().uuid(),
         );
         let token = token::issue(&claims, &oauth.keys().active)?;
         let ca = std::fs::read(&info.ca_chain)
