@@ -65,9 +65,14 @@ pub fn refill_in_background() {
         return;
     }
     let spawned = std::thread::Builder::new().name("key-pool".into()).spawn(move || {
-        lowest_priority();
-        let made = pool.fill(SPARES, generate);
-        tracing::debug!("key pool {}: {made} RSA-2048 key(s) made ahead", pool.dir.display());
+        // Detached: the process may exit while it generates (see exit_gate).
+        // Passed at normal priority, so that `main` never waits for a
+        // starved nice-19 thread to leave the gate.
+        if crate::exit_gate::pass() {
+            lowest_priority();
+            let made = pool.fill(SPARES, generate);
+            tracing::debug!("key pool {}: {made} RSA-2048 key(s) made ahead", pool.dir.display());
+        }
         RUNNING.store(false, Ordering::Release);
     });
     if spawned.is_err() {

@@ -47,6 +47,7 @@ pub mod clock;
 pub mod config;
 mod doctor;
 pub mod entropy;
+pub mod exit_gate;
 mod faults;
 mod fsutil;
 pub mod gateway;

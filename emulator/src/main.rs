@@ -25,7 +25,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(cli::run(cli)) {
+    let result = runtime.block_on(cli::run(cli));
+    // A detached thread (the key pool's refill) must not start drawing
+    // random bytes from aws-lc while the process exits.
+    mtls_sandbox::exit_gate::close_for_exit();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             let label = if cli::output::colour_stderr() {

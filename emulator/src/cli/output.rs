@@ -18,6 +18,7 @@ pub(crate) use out;
 /// Writes to stdout; exits 0 at once if the reader closed it.
 pub fn write(args: fmt::Arguments) {
     if let Err(e) = io::stdout().lock().write_fmt(args) {
+        crate::exit_gate::close_for_exit();
         if e.kind() == io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
