@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            cli::output::error_line(&format!("error: cannot start the async runtime: {e}"));
             return ExitCode::from(1);
         }
     };
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
             } else {
                 "error:"
             };
-            eprintln!("{label} {:#}", failure.error);
+            cli::output::error_line(&format!("{label} {:#}", failure.error));
             ExitCode::from(failure.code as u8)
         }
     }

@@ -266,6 +266,29 @@ fn a_closed_stdout_ends_commands_quietly() {
     }
 }
 
+/// `up … 2>&1 | head -3` on a five-line error: the reader gone, the exit
+/// status is still the error's own (it was a panic's 101).
+#[test]
+fn a_closed_stderr_keeps_the_errors_exit_status() {
+    let empty = tempfile::tempdir().unwrap();
+    let dir = empty.path().display().to_string();
+    for (args, code) in [
+        (&["env", "--state-dir", &dir][..], 2),
+        (&["wait", "--timeout", "100ms", "--state-dir", &dir], 1),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(bin())
+            .args(args)
+            .env_remove("MTLS_SANDBOX_STATE_DIR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(writer))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+    }
+}
+
 #[test]
 fn errors_are_coloured_on_a_terminal_unless_no_color_is_set() {
     let tmp = tempfile::tempdir().unwrap();

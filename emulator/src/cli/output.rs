@@ -22,7 +22,7 @@ pub fn write(args: fmt::Arguments) {
         if e.kind() == io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        eprintln!("error: cannot write to standard output: {e}");
+        error_line(&format!("error: cannot write to standard output: {e}"));
         std::process::exit(1);
     }
 }
@@ -32,6 +32,14 @@ pub fn write(args: fmt::Arguments) {
 pub fn write_lossy(text: &str) {
     let mut stdout = io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
+/// Writes a line to stderr in one write and ignores failures: `eprintln!`
+/// panics when stderr's reader went away (`2>&1 | head -3` before a
+/// five-line error ends), and the exit status became 101 instead of the
+/// error's own.
+pub fn error_line(text: &str) {
+    let _ = io::stderr().lock().write_all(format!("{text}\n").as_bytes());
 }
 
 /// Whether stdout is a terminal (a person reading), not a file or a pipe.
