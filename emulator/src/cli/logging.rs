@@ -17,6 +17,11 @@ use tracing_subscriber::fmt::format::{Writer, debug_fn};
 
 /// Installs the global subscriber: level from `MTLS_SANDBOX_LOG` (default
 /// `info`), colour on a terminal without `NO_COLOR`.
+///
+/// A log line that cannot be written is dropped. tracing-subscriber would
+/// otherwise report the failure with `eprintln!`, which panics when stderr
+/// is the closed pipe that made the write fail: `up 2>&1 | head` stopped
+/// the sandbox at its first log line, exit 101.
 pub fn init() {
     let filter = EnvFilter::try_from_env("MTLS_SANDBOX_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -24,6 +29,7 @@ pub fn init() {
         .fmt_fields(fields())
         .with_writer(std::io::stderr)
         .with_ansi(super::output::colour_stderr())
+        .log_internal_errors(false)
         .init();
 }
 
