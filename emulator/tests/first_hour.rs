@@ -271,43 +271,18 @@ fn a_closed_stdout_ends_commands_quietly() {
 #[test]
 fn a_closed_stderr_does_not_stop_the_sandbox() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("state");
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let mut child = Command::new(bin())
-        .args(UP_ON_FREE_PORTS)
-        .arg("--state-dir")
-        .arg(&dir)
-        .env_remove("MTLS_SANDBOX_STATE_DIR")
-        .env("MTLS_SANDBOX_LOG", "debug")
-        .env(mtls_sandbox::key_pool::ENV, key_pool())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(writer))
-        .spawn()
-        .unwrap();
-    let json = dir.join("sandbox.json");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !json.exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the sandbox exited before it was ready"
-        );
-        assert!(std::time::Instant::now() < deadline, "the sandbox did not become ready");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let info = mtls_sandbox::info::SandboxInfo::read(&json).unwrap();
-    let url = format!("{}/health", info.sandbox_url);
-    let ca = info.ca_chain.display().to_string();
+    let emu = Emulator::start_with_stderr(&tmp.path().join("state"), &[], tmp.path().join("no.log"), writer.into());
+    let url = format!("{}/health", emu.info.sandbox_url);
+    let ca = emu.info.ca_chain.display().to_string();
     let (code, status) = curl(&["--cacert", &ca, "-o", "/dev/null", "-w", "%{http_code}", &url]);
     assert_eq!(
         (code, status.as_str()),
         (0, "200"),
         "a request after the first log lines"
     );
-    assert!(child.try_wait().unwrap().is_none(), "the sandbox died on a log line");
-    // SAFETY: kill only sends a signal to our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(emu.stop().code(), Some(0), "the sandbox died on a log line");
 }
 
 /// `up … 2>&1 | head -3` on a five-line error: the reader gone, the exit

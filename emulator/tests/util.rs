@@ -64,6 +64,13 @@ impl Emulator {
     /// Starts a sandbox on `state_dir` (created or reused).
     pub fn start_in(state_dir: &Path, extra: &[&str]) -> Self {
         let log = state_dir.with_extension(format!("log{}", rand::random::<u32>()));
+        let stderr = File::create(&log).unwrap();
+        Self::start_with_stderr(state_dir, extra, log, stderr.into())
+    }
+
+    /// [`Emulator::start_in`] with stderr going to `stderr` instead of the
+    /// file `log` (which [`Emulator::log`] then reads as it stands).
+    pub fn start_with_stderr(state_dir: &Path, extra: &[&str], log: PathBuf, stderr: Stdio) -> Self {
         let mut cmd = Command::new(bin());
         cmd.arg("up");
         // Free ports unless the test pins them.
@@ -79,7 +86,7 @@ impl Emulator {
             .env(mtls_sandbox::key_pool::ENV, key_pool())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap());
+            .stderr(stderr);
         let mut child = cmd.spawn().expect("spawn mtls-sandbox");
         let json = state_dir.join("sandbox.json");
         let deadline = Instant::now() + Duration::from_secs(30);
