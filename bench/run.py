@@ -448,7 +448,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--secs", type=int, default=4)
     ap.add_argument("--conns", type=int, default=32)
-    ap.add_argument("--only", choices=["behind_proxy", "apps", "startup", "rss"],
+    ap.add_argument("--only", choices=["behind_proxy", "apps", "startup", "rss", "floor"],
                     help="run one row (with its reference) and print it")
     ap.add_argument("--bin", action="append", default=[],
                     help="with --only startup|rss: the binary to measure (repeat for an interleaved A/B)")
@@ -467,6 +467,14 @@ def main():
     procs = []
     if a.only in ("startup", "rss"):
         only_startup_or_rss(work, a)
+        return
+    if a.only == "floor":
+        import floor  # bench/floor.py: the stack's floor beside nginx and the sandbox
+        try:
+            floor.main(work, a, procs, mtls_client)
+        finally:
+            for p in reversed(procs):
+                p.stop()
         return
     if a.only == "apps":
         try:
