@@ -9,11 +9,10 @@ above that floor. Writes target/bench/floor.json.
 """
 
 import json
-import statistics
 import subprocess
 from pathlib import Path
 
-from run import OUT, ROOT, Nginx, Sandbox, log, oha, openssl_speed
+from run import OUT, ROOT, Nginx, Sandbox, interleaved, log, oha, openssl_speed
 
 FLOOR_DIR = ROOT / "bench/floor"
 FLOOR_BIN = ROOT / "target/floor/release/stack-floor"
@@ -40,22 +39,11 @@ class Floor:
         self.proc.wait()
 
 
-def interleaved(reps, runs):
-    """Each repetition runs every entry of `runs` once, in turn, so a drift of
-    the machine's speed reaches all of them alike; medians per entry."""
-    results = {name: [] for name in runs}
-    for _ in range(reps):
-        for name, fn in runs.items():
-            results[name].append(fn())
-    return {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} | {"runs": [round(r["rps"]) for r in rs]}
-            for name, rs in results.items()}
-
-
 def main(work, a, procs, mtls_client):
     build()
     ps = Sandbox(work, "ps256", '[oauth]\nsigning_alg = "PS256"\n' + mtls_client)
     procs.append(ps)
-    nginx = Nginx(work, ps, fetch_payload(ps))
+    nginx = Nginx(work, ps, ps.banks_body())
     procs.append(nginx)
     floor = Floor(ps, nginx.dir / "banks.json", "PS256")
     procs.append(floor)
@@ -77,15 +65,6 @@ def main(work, a, procs, mtls_client):
     result = {"keepalive": keepalive, "ps256_tokens": tokens}
     report(result)
     (OUT / "floor.json").write_text(json.dumps(result, indent=2))
-
-
-def fetch_payload(ps):
-    import ssl
-    import urllib.request
-    ctx = ssl.create_default_context(cafile=ps.info["ca_chain"])
-    ctx.load_cert_chain(str(ps.fullchain), ps.info["client_key"])
-    req = urllib.request.Request(ps.info["mtls_url"] + "/banks/v1", headers={"lean-app-token": ps.info["app_token"]})
-    return urllib.request.urlopen(req, context=ctx).read()
 
 
 def report(r):

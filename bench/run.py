@@ -54,10 +54,24 @@ def oha(url, secs, conns, *args, expect="200"):
     return {"rps": r["summary"]["requestsPerSec"], "p50_ms": p["p50"] * 1000, "p99_ms": p["p99"] * 1000}
 
 
+def medians(runs):
+    """Per key, the median of `runs` (dicts of numbers from oha), and each run's rps."""
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": [round(r["rps"]) for r in runs]}
+
+
 def repeat(n, fn):
     """Median of n runs of fn() (a dict of numbers)."""
-    runs = [fn() for _ in range(n)]
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": [round(r["rps"]) for r in runs]}
+    return medians([fn() for _ in range(n)])
+
+
+def interleaved(reps, runs):
+    """Each repetition runs every entry of `runs` once, in turn, so a drift of
+    the machine's speed reaches all of them alike; medians per entry."""
+    results = {name: [] for name in runs}
+    for _ in range(reps):
+        for name, fn in runs.items():
+            results[name].append(fn())
+    return {name: medians(rs) for name, rs in results.items()}
 
 
 class Sandbox:
@@ -77,6 +91,13 @@ class Sandbox:
 
     def mtls_args(self):
         return ["--cacert", self.info["ca_chain"], "--cert", str(self.fullchain), "--key", self.info["client_key"]]
+
+    def banks_body(self):
+        """The body of GET /banks/v1 on the mtls host: what nginx and the floor serve as a file."""
+        ctx = ssl.create_default_context(cafile=self.info["ca_chain"])
+        ctx.load_cert_chain(str(self.fullchain), self.info["client_key"])
+        req = urllib.request.Request(self.info["mtls_url"] + "/banks/v1", headers={"lean-app-token": self.info["app_token"]})
+        return urllib.request.urlopen(req, context=ctx).read()
 
     def token(self, client_id=None, secret=None, scope="api"):
         body = (f"grant_type=client_credentials&client_id={client_id or self.info['client_id']}"
@@ -323,59 +344,6 @@ def startup(work, n, extra=(), prefix="cold", binaries=(BIN,)):
     return out[0] if len(binaries) == 1 else out
 
 
-class AppView:
-    """One application of a running sandbox, as its own `apps/<name>/sandbox.json`
-    describes it: its certificate, key and app token."""
-
-    def __init__(self, work, sandbox, name):
-        self.info = json.loads((sandbox.dir / "apps" / name / "sandbox.json").read_text())
-        self.fullchain = work / f"{name}-fullchain.pem"
-        self.fullchain.write_text(Path(self.info["client_cert"]).read_text() + Path(self.info["ca_chain"]).read_text())
-
-    mtls_args = Sandbox.mtls_args
-
-
-APPS = 100
-
-
-def many_apps(work, a, procs, start_reps):
-    """Issue #17: keep-alive mTLS app-token calls as one application of a
-    sandbox holding APPS of them (`up --apps`), against the same calls on a
-    sandbox with the default application only; the repetitions of the two
-    interleave, so load from elsewhere on the machine hits both alike. Then
-    start to ready with APPS applications, cold and warm."""
-    one = Sandbox(work, "one-app")
-    procs.append(one)
-    t0 = time.perf_counter()
-    many = Sandbox(work, "many-apps", extra=["--apps", str(APPS)], timeout="600s")
-    create_s = time.perf_counter() - t0
-    procs.append(many)
-    caller = AppView(work, many, f"attendee-{APPS // 2}")
-    url = lambda info: info["mtls_url"] + "/banks/v1"
-    one_hdr = ["-H", f"lean-app-token: {one.info['app_token']}"]
-    many_hdr = ["-H", f"lean-app-token: {caller.info['app_token']}"]
-    runs = {"one_app": [], "many_apps": []}
-    for _ in range(a.reps):
-        runs["one_app"].append(oha(url(one.info), a.secs, a.conns, *one.mtls_args(), *one_hdr))
-        runs["many_apps"].append(oha(url(caller.info), a.secs, a.conns, *caller.mtls_args(), *many_hdr))
-    med = lambda rs: {k: statistics.median(r[k] for r in rs) for k in rs[0]} | {"runs": [round(r["rps"]) for r in rs]}
-    result = {"apps": APPS, "first_start_s": create_s, "one_app": med(runs["one_app"]), "many_apps": med(runs["many_apps"])}
-    for p in (many, one):
-        p.stop()
-        procs.remove(p)
-    result |= startup(work, start_reps, ["--apps", str(APPS)], "apps-cold")
-    return result
-
-
-def report_apps(m):
-    ratio = m["many_apps"]["rps"] / m["one_app"]["rps"]
-    print(f"keep-alive mTLS, app token, as one of {m['apps']} applications: {m['many_apps']['rps']:,.0f}/s "
-          f"(p50 {m['many_apps']['p50_ms']:.2f} ms, runs {m['many_apps']['runs']}); one application: "
-          f"{m['one_app']['rps']:,.0f}/s (p50 {m['one_app']['p50_ms']:.2f} ms, runs {m['one_app']['runs']}); "
-          f"ratio {ratio:.2f}x (target ~ 1.0x)")
-    print(f"start to ready with {m['apps']} applications: {startup_line(m)}")
-
-
 def rss_mib(pid, field="VmRSS"):
     """`field` of /proc/PID/status in MiB: VmRSS (the target's measure), or
     its parts RssAnon (heap, stacks) and RssFile (mostly the executable's
@@ -477,6 +445,7 @@ def main():
                 p.stop()
         return
     if a.only == "apps":
+        from apps import many_apps, report_apps  # bench/apps.py
         try:
             m = many_apps(work, a, procs, a.reps)
         finally:
@@ -490,10 +459,7 @@ def main():
         procs.append(ps)
         es = Sandbox(work, "es256", '[oauth]\nsigning_alg = "ES256"\n' + mtls_client)
         procs.append(es)
-        ctx = ssl.create_default_context(cafile=ps.info["ca_chain"])
-        ctx.load_cert_chain(str(ps.fullchain), ps.info["client_key"])
-        body = urllib.request.urlopen(urllib.request.Request(ps.info["mtls_url"] + "/banks/v1",
-                                      headers={"lean-app-token": ps.info["app_token"]}), context=ctx).read()
+        body = ps.banks_body()
         nginx = Nginx(work, ps, body)
         procs.append(nginx)
         R["payload_bytes"] = len(body)
@@ -577,6 +543,7 @@ def main():
         log("4/5 start-up ...")
         R |= startup(work, 10)
 
+        from apps import APPS, many_apps
         log(f"4b/5 {APPS} applications: keep-alive app token vs one application, start to ready ...")
         R["apps"] = many_apps(work, a, procs, 3)
 
@@ -630,6 +597,7 @@ def report(R):
           f"oauth2-mock-server RS256 tokens {mock:,.0f}/s")
     print(f"start to ready: {startup_line(R)}; oauth2-mock-server {R['mock_start_ms']:.0f} ms")
     if "apps" in R:
+        from apps import report_apps
         report_apps(R["apps"])
     print(f"RSS: idle {R['rss_idle_mib']:.1f} MiB (target <= 16 MB = 15.3 MiB), 1,000 open mTLS connections "
           f"{R['rss_1000_conns_mib']:.1f} MiB (target <= 48 MB = 45.8 MiB); after the token benchmarks {R['rss_after_load_mib']:.1f} MiB")
